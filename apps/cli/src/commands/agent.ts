@@ -1,0 +1,164 @@
+import { request as httpRequest } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import { InvalidArgumentError, Option } from 'commander';
+import type { Command } from 'commander';
+import { AgentRunBody } from '@handoff/contracts';
+import type { AgentEvent } from '@handoff/contracts';
+import { CoordinatorClient } from '../client.ts';
+import { apiToken, coordinatorUrl } from '../config.ts';
+import { err, out } from '../context.ts';
+import { CliError, CoordinatorError, CoordinatorUnreachable } from '../errors.ts';
+
+/** `handoff agent run "TASK"`: runs the agent loop on the coordinator and streams its events. */
+
+interface RunOptions {
+  dir?: string;
+  model?: string;
+  maxTurns?: number;
+  json?: boolean;
+}
+
+function parseMaxTurns(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 1000) throw new InvalidArgumentError('must be a whole number from 1 to 1000');
+  return n;
+}
+
+/** Reads `text/event-stream` from a response: whole `data:` messages, one at a time. */
+async function* sseMessages(res: IncomingMessage): AsyncGenerator<{ event: string | null; data: string }> {
+  let buffer = '';
+  res.setEncoding('utf8');
+  for await (const chunk of res as AsyncIterable<string>) {
+    buffer += chunk.replace(/\r\n?/g, '\n');
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event: string | null = null;
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+        else if (line.startsWith('event:')) event = line.slice(6).trim();
+      }
+      if (data.length > 0) yield { event, data: data.join('\n') };
+    }
+  }
+}
+
+function firstLine(text: string, max = 200): string {
+  const line = text.split('\n').find((l) => l.trim() !== '') ?? '';
+  return line.length > max ? `${line.slice(0, max)}...` : line;
+}
+
+/** A terminal rendering of one event: text deltas inline, everything else as short lines. */
+function render(event: AgentEvent, state: { midText: boolean }): string {
+  const nl = state.midText ? '\n' : '';
+  state.midText = event.type === 'text_delta';
+  switch (event.type) {
+    case 'session_started':
+      return `agent session ${event.sessionId}: model ${event.model}, in ${event.workingDir} (isolation ${event.isolation}, at most ${event.maxTurns} turns)\n`;
+    case 'text_delta':
+      return event.text;
+    case 'tool_call':
+      return `${nl}> ${event.name} ${firstLine(JSON.stringify(event.args), 160)}\n`;
+    case 'tool_result': {
+      const code = event.exitCode === undefined ? '' : ` exit ${event.exitCode ?? 'killed'}`;
+      return `${nl}  ${event.ok ? 'ok' : 'failed'}${code} (${event.durationMs} ms): ${firstLine(event.output)}\n`;
+    }
+    case 'blocked':
+      return `${nl}! blocked (${event.decision}, ${event.rule}): ${event.command}\n  ${event.reason}\n`;
+    case 'approval_required':
+      return (
+        `${nl}? the agent wants to run: ${event.command}\n  in ${event.cwd} (${event.rule}: ${event.reason})\n` +
+        `  approve: handoff approve ${event.approvalId}\n  reject:  handoff reject ${event.approvalId} --reason TEXT\n  (expires ${event.expiresAt}; no answer means deny)\n`
+      );
+    case 'intent_proposed':
+      return `${nl}+ intent ${event.intentId} on ${event.channel}:${event.account}: ${event.state}${event.created ? '' : ' (already proposed)'}` +
+        (event.state === 'pending_approval' ? `; approve with: handoff approve ${event.intentId}\n` : '\n');
+    case 'done':
+      return `${nl}done in ${event.usage.turns} turns, ${event.usage.totalTokens} tokens${event.usage.estimated ? ' (estimated)' : ''}, ${(event.usage.durationMs / 1000).toFixed(1)} s\n`;
+    case 'error':
+      return `${nl}error (${event.code}): ${event.message}\n`;
+  }
+}
+
+export function registerAgentCommands(program: Command): void {
+  const agent = program.command('agent').description('the agent loop on the coordinator');
+  agent
+    .command('run')
+    .description('run a task with the agent and stream what it does (Ctrl-C stops it)')
+    .argument('<task>', 'what to do, in plain English')
+    .addOption(new Option('--dir <dir>', 'working directory inside the sandbox root (narrows it)'))
+    .addOption(new Option('--model <model>', 'model name (default: agent.json, else the first of the fleet)'))
+    .addOption(new Option('--max-turns <n>', 'turn limit (may only lower the configured one)').argParser(parseMaxTurns))
+    .addOption(new Option('--json', 'print one JSON event per line'))
+    .action(async (task: string, options: RunOptions) => {
+      const body = { task, workingDir: options.dir, model: options.model, maxTurns: options.maxTurns };
+      const checked = AgentRunBody.safeParse(body);
+      if (!checked.success) throw new CliError(checked.error.issues.map((i) => `${i.path.join('.') || 'task'}: ${i.message}`).join('; '), 2);
+      const exitCode = await runAgent(checked.data, options.json === true);
+      process.exitCode = exitCode;
+    });
+}
+
+async function runAgent(body: AgentRunBody, asJson: boolean): Promise<number> {
+  const baseUrl = coordinatorUrl();
+  const token = apiToken();
+  const url = new URL(`${baseUrl}/v1/agent/run`);
+  const payload = JSON.stringify(body);
+  const send = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream', 'content-length': String(Buffer.byteLength(payload)) };
+  if (token) headers.authorization = `Bearer ${token}`;
+
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = send(url, { method: 'POST', headers, agent: false }, resolve);
+    req.on('error', (e: NodeJS.ErrnoException) => reject(new CoordinatorUnreachable(baseUrl, e.code ?? e.message)));
+    req.end(payload);
+  });
+  if ((res.statusCode ?? 0) >= 400) {
+    let text = '';
+    for await (const chunk of res) text += String(chunk);
+    let error: { code?: string; message?: string; details?: unknown } | undefined;
+    try {
+      error = (JSON.parse(text) as { error?: typeof error }).error;
+    } catch {
+      // not JSON
+    }
+    throw new CoordinatorError(res.statusCode ?? 0, error?.code ?? `http_${res.statusCode}`, error?.message ?? text.slice(0, 200), error?.details);
+  }
+
+  let sessionId: string | null = null;
+  let stopping = false;
+  // Ctrl-C stops the run on the coordinator (its tools' processes too), then the stream ends with `error`.
+  const onSigint = (): void => {
+    if (stopping || !sessionId) {
+      process.exit(130);
+    }
+    stopping = true;
+    err('stopping the agent run (Ctrl-C again to quit at once)...');
+    new CoordinatorClient({ baseUrl, token }).post('/v1/agent/stop', { sessionId }).catch((e: unknown) => err(`could not stop the run: ${(e as Error).message}`));
+  };
+  process.on('SIGINT', onSigint);
+
+  const state = { midText: false };
+  let last: AgentEvent | null = null;
+  try {
+    for await (const message of sseMessages(res)) {
+      let event: AgentEvent;
+      try {
+        event = JSON.parse(message.data) as AgentEvent;
+      } catch {
+        continue;
+      }
+      last = event;
+      if (event.type === 'session_started') sessionId = event.sessionId;
+      if (asJson) out(JSON.stringify(event));
+      else process.stdout.write(render(event, state));
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  if (last?.type === 'done') return 0;
+  if (last?.type !== 'error') err('handoff: the event stream ended before the run finished');
+  return 1;
+}

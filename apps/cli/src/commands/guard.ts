@@ -1,0 +1,43 @@
+import { resolve } from 'node:path';
+import { Option } from 'commander';
+import type { Command } from 'commander';
+import { createExecGuard, readGuardRules } from '@handoff/agent';
+import { handoffHome } from '../config.ts';
+import { out } from '../context.ts';
+import { CliError } from '../errors.ts';
+import { cell } from '../format.ts';
+
+/**
+ * `handoff guard check "CMD"`: the exec guard's decision for one command, decided here (no
+ * coordinator) with $HANDOFF_HOME/guard.json on top of the built-in rules. The sandbox root is
+ * --cwd (default: the current directory). The decision is the output: exit 0 whatever it is,
+ * 1 when guard.json is bad.
+ */
+
+interface CheckOptions {
+  cwd?: string;
+  json?: boolean;
+}
+
+export function registerGuardCommands(program: Command): void {
+  const guard = program.command('guard').description('the exec guard that judges the agent\'s shell commands');
+  guard
+    .command('check')
+    .description('print the exec guard\'s decision (allow, ask or deny) for one bash command')
+    .argument('<command>', 'the bash command, quoted as one argument')
+    .addOption(new Option('--cwd <dir>', 'sandbox root and working directory (default: the current directory)'))
+    .addOption(new Option('--json', 'print {decision, rule, reason}'))
+    .action(async (command: string, options: CheckOptions) => {
+      const home = handoffHome();
+      const rules = readGuardRules(home);
+      if (!rules.ok) throw new CliError(rules.message);
+      const root = resolve(options.cwd ?? process.cwd());
+      const checker = await createExecGuard({ rules: rules.value });
+      const verdict = await checker.check(command, { cwd: root, sandboxRoot: root, handoffHome: home, approverAvailable: true });
+      if (options.json) {
+        out(JSON.stringify({ decision: verdict.decision, rule: verdict.rule, reason: verdict.reason }));
+        return;
+      }
+      out(`${verdict.decision}  ${verdict.rule}  ${cell(verdict.reason)}`);
+    });
+}

@@ -1,0 +1,312 @@
+import { Option } from 'commander';
+import type { Command } from 'commander';
+import type { CommandApproval, Intent, IntentDetail, IntentState } from '@handoff/contracts';
+import {
+  parseAccount,
+  parseChannel,
+  parseIntentId,
+  parseIntentIds,
+  parseLimit,
+  parseReason,
+  parseState,
+  parseText,
+} from '../args.ts';
+import { query, segment } from '../client.ts';
+import type { CoordinatorClient } from '../client.ts';
+import { asList, asObject, err, out, withClient } from '../context.ts';
+import { CliError, CoordinatorError, describeError } from '../errors.ts';
+import { age, heading, json, keyValues, payloadSummary, table, timestamp } from '../format.ts';
+import type { Column } from '../format.ts';
+
+/** pending, list, show, approve, reject, retry, resolve. */
+
+interface ListOptions {
+  state?: IntentState;
+  channel?: string;
+  account?: string;
+  limit?: number;
+  json?: boolean;
+}
+
+const jsonOption = (): Option => new Option('--json', 'print the raw JSON answer');
+
+const target = (i: Pick<Intent, 'channel' | 'account'>): string => `${i.channel}:${i.account}`;
+
+export function registerIntentCommands(program: Command): void {
+  program
+    .command('pending')
+    .description('intents waiting for approval, oldest first')
+    .addOption(new Option('--channel <channel>', 'only this channel').argParser(parseChannel))
+    .addOption(new Option('--account <account>', 'only this account').argParser(parseAccount))
+    .addOption(new Option('--limit <n>', 'at most this many (1-1000)').argParser(parseLimit))
+    .addOption(jsonOption())
+    .action(async (options: ListOptions) => {
+      const [body, commands] = await withClient(async (c) => [
+        await c.get<unknown>(`/v1/intents${query({ state: 'pending_approval', channel: options.channel, account: options.account, limit: options.limit })}`),
+        // Command approvals (the agent's exec guard) wait for the same people; a filter by channel leaves them out.
+        options.channel || options.account ? [] : await pendingCommands(c),
+      ]);
+      if (options.json) return out(json(commands.length > 0 ? { ...asObject<Record<string, unknown>>(body, 'intents'), commands } : body));
+      const intents = asList<Intent>(body, 'intents').sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+      const now = Date.now();
+      out(
+        table(
+          intents,
+          [
+            { header: 'ID', value: (i) => i.id, max: Infinity },
+            { header: 'CHANNEL:ACCOUNT', value: target, max: 32 },
+            { header: 'KEY', value: (i) => i.idempotencyKey, max: 28 },
+            { header: 'PAYLOAD', value: (i) => payloadSummary(i.payload), max: 48 },
+            { header: 'CREATED', value: (i) => age(i.createdAt, now) },
+          ],
+          { empty: 'Nothing waiting for approval.' },
+        ),
+      );
+      if (intents.length > 0) out(`\n${intents.length} waiting. Inspect with \`handoff show <id>\`, decide with \`handoff approve <id>\` or \`handoff reject <id> --reason TEXT\`.`);
+      if (commands.length > 0) {
+        out(`\nCommands the agent wants to run (exec guard: ask):`);
+        out(
+          table(commands, [
+            { header: 'ID', value: (a) => a.id, max: Infinity },
+            { header: 'COMMAND', value: (a) => a.command, max: 60 },
+            { header: 'CWD', value: (a) => a.cwd, max: 40 },
+            { header: 'RULE', value: (a) => a.rule, max: 28 },
+            { header: 'EXPIRES', value: (a) => age(a.expiresAt, now) },
+          ]),
+        );
+        out(`\n${commands.length} command(s) waiting. Decide with \`handoff approve <id>\` or \`handoff reject <id> --reason TEXT\`; unanswered ones expire (deny).`);
+      }
+    });
+
+  program
+    .command('list')
+    .description('intents, newest first, optionally filtered by state and channel')
+    .addOption(new Option('--state <state>', 'only intents in this state').argParser(parseState))
+    .addOption(new Option('--channel <channel>', 'only this channel').argParser(parseChannel))
+    .addOption(new Option('--account <account>', 'only this account').argParser(parseAccount))
+    .addOption(new Option('--limit <n>', 'at most this many (1-1000, default 100)').argParser(parseLimit))
+    .addOption(jsonOption())
+    .action(async (options: ListOptions) => {
+      const body = await withClient((c) =>
+        c.get<unknown>(`/v1/intents${query({ state: options.state, channel: options.channel, account: options.account, limit: options.limit })}`),
+      );
+      if (options.json) return out(json(body));
+      const now = Date.now();
+      out(table(asList<Intent>(body, 'intents'), listColumns(now), { empty: 'No intents match.' }));
+    });
+
+  program
+    .command('show')
+    .description('one intent: its fields, payload, approvals, attempts and receipts')
+    .argument('<id>', 'intent id (UUID)', parseIntentId)
+    .addOption(jsonOption())
+    .action(async (id: string, options: { json?: boolean }) => {
+      const body = await withClient((c) => c.get<unknown>(`/v1/intents/${segment(id)}`));
+      if (options.json) return out(json(body));
+      out(renderIntent(asObject<IntentDetail>(body, 'intent')));
+    });
+
+  program
+    .command('approve')
+    .description('approve one or more pending intents (each is reported; exit 1 if any failed)')
+    .argument('<id...>', 'intent ids (UUIDs)', parseIntentIds)
+    .addOption(new Option('--reason <text>', 'why, kept with the approval').argParser(parseReason))
+    .addOption(new Option('--json', 'print the approved intents as a JSON array'))
+    .action(async (ids: string[], options: { reason?: string; json?: boolean }) => {
+      const approved: Intent[] = [];
+      let failed = 0;
+      await withClient(async (c) => {
+        for (const id of ids) {
+          try {
+            const answer = await withCommandFallback(
+              () => c.post<unknown>(`/v1/intents/${segment(id)}/approve`, reasonBody(options.reason)),
+              () => c.post<unknown>(`/v1/agent/approvals/${segment(id)}/approve`, reasonBody(options.reason)),
+            );
+            if (answer.kind === 'command') {
+              const command = answer.body as CommandApproval;
+              approved.push(command as unknown as Intent);
+              if (!options.json) out(`approved command ${id}  ${JSON.stringify(command.command)} in ${command.cwd}  -> ${command.state}`);
+              continue;
+            }
+            const intent = asObject<Intent>(answer.body, 'intent');
+            approved.push(intent);
+            if (!options.json) {
+              const expires = intent.approvalExpiresAt ? `, approval expires ${age(intent.approvalExpiresAt)}` : '';
+              out(`approved ${id}  ${target(intent)}  ${intent.idempotencyKey}  -> ${intent.state}${expires}`);
+            }
+          } catch (error) {
+            const described = describeError(error, id);
+            if (described.fatal) throw error;
+            failed += 1;
+            err(described.line);
+          }
+        }
+      });
+      if (options.json) out(json(approved));
+      if (failed > 0) throw new CliError(`${failed} of ${ids.length} could not be approved`);
+    });
+
+  program
+    .command('reject')
+    .description('reject a pending intent; it will never run')
+    .argument('<id>', 'intent id (UUID)', parseIntentId)
+    .addOption(new Option('--reason <text>', 'why (required, kept with the decision)').argParser(parseReason).makeOptionMandatory())
+    .addOption(jsonOption())
+    .action(async (id: string, options: { reason: string; json?: boolean }) => {
+      const answer = await withClient((c) =>
+        withCommandFallback(
+          () => c.post<unknown>(`/v1/intents/${segment(id)}/reject`, { reason: options.reason }),
+          () => c.post<unknown>(`/v1/agent/approvals/${segment(id)}/reject`, { reason: options.reason }),
+        ),
+      );
+      if (answer.kind === 'command') {
+        if (options.json) return out(json(answer.body));
+        const command = answer.body as CommandApproval;
+        return out(`rejected command ${id}  ${JSON.stringify(command.command)} in ${command.cwd}  -> ${command.state}`);
+      }
+      report('rejected', id, answer.body, options.json);
+    });
+
+  program
+    .command('retry')
+    .description('requeue a dead or in-doubt intent with a fresh attempt budget')
+    .argument('<id>', 'intent id (UUID)', parseIntentId)
+    .addOption(new Option('--reason <text>', 'why, kept in the audit log').argParser(parseReason))
+    .addOption(jsonOption())
+    .action(async (id: string, options: { reason?: string; json?: boolean }) => {
+      const body = await withClient((c) => c.post<unknown>(`/v1/intents/${segment(id)}/retry`, reasonBody(options.reason)));
+      report('requeued', id, body, options.json);
+    });
+
+  program
+    .command('resolve')
+    .description('mark an in-doubt intent as done, with the external id you found (writes an operator receipt)')
+    .argument('<id>', 'intent id (UUID)', parseIntentId)
+    .addOption(new Option('--external-id <id>', 'the id of the effect at the provider (required)').argParser(parseText).makeOptionMandatory())
+    .addOption(new Option('--url <url>', 'where the effect can be seen').argParser(parseText))
+    .addOption(new Option('--reason <text>', 'why, kept in the audit log').argParser(parseReason))
+    .addOption(jsonOption())
+    .action(async (id: string, options: { externalId: string; url?: string; reason?: string; json?: boolean }) => {
+      const payload: Record<string, string> = { externalId: options.externalId };
+      if (options.url) payload.url = options.url;
+      if (options.reason) payload.reason = options.reason;
+      const body = await withClient((c) => c.post<unknown>(`/v1/intents/${segment(id)}/resolve`, payload));
+      report('resolved', id, body, options.json);
+    });
+}
+
+/**
+ * `approve` and `reject` take intent ids and command-approval ids alike: when no intent has the id
+ * (404 not_found), the agent's command approval with that id is decided instead. If neither exists
+ * the intent's 404 is what the operator reads.
+ */
+async function withCommandFallback(
+  intent: () => Promise<unknown>,
+  command: () => Promise<unknown>,
+): Promise<{ kind: 'intent' | 'command'; body: unknown }> {
+  try {
+    return { kind: 'intent', body: await intent() };
+  } catch (error) {
+    if (!(error instanceof CoordinatorError) || error.status !== 404 || error.code !== 'not_found') throw error;
+    try {
+      return { kind: 'command', body: await command() };
+    } catch (second) {
+      // no command approval either (or an older coordinator without the agent): report the intent's 404
+      if (second instanceof CoordinatorError && second.status === 404) throw error;
+      throw second;
+    }
+  }
+}
+
+/** Pending command approvals; an older coordinator without the agent routes has none. */
+async function pendingCommands(c: CoordinatorClient): Promise<CommandApproval[]> {
+  try {
+    return asList<CommandApproval>(await c.get<unknown>('/v1/agent/approvals?state=pending'), 'approvals');
+  } catch (error) {
+    if (error instanceof CoordinatorError && error.status === 404) return [];
+    throw error;
+  }
+}
+
+function reasonBody(reason: string | undefined): Record<string, string> {
+  return reason ? { reason } : {};
+}
+
+function report(verb: string, id: string, body: unknown, asJson: boolean | undefined): void {
+  if (asJson) return out(json(body));
+  const intent = asObject<Intent>(body, 'intent');
+  out(`${verb} ${id}  ${target(intent)}  ${intent.idempotencyKey}  -> ${intent.state}`);
+}
+
+function listColumns(now: number): Column<Intent>[] {
+  return [
+    { header: 'ID', value: (i) => i.id, max: Infinity },
+    { header: 'STATE', value: (i) => i.state },
+    { header: 'CHANNEL:ACCOUNT', value: target, max: 32 },
+    { header: 'KEY', value: (i) => i.idempotencyKey, max: 28 },
+    { header: 'TRIES', value: (i) => `${i.attemptCount}/${i.maxAttempts}`, align: 'right' },
+    { header: 'UPDATED', value: (i) => age(i.updatedAt, now) },
+    { header: 'REASON / LAST ERROR', value: (i) => i.lastError ?? i.stateReason, max: 48 },
+  ];
+}
+
+export function renderIntent(intent: IntentDetail, now: number = Date.now()): string {
+  const lease = intent.leaseOwner
+    ? `${intent.leaseOwner}, epoch ${intent.leaseEpoch}, expires ${age(intent.leaseExpiresAt, now)}`
+    : `none (epoch ${intent.leaseEpoch})`;
+  const approval = intent.approvedAt
+    ? `by ${intent.approvedBy ?? '?'} ${age(intent.approvedAt, now)}${intent.approvalExpiresAt ? `, expires ${age(intent.approvalExpiresAt, now)}` : ''}`
+    : intent.requiresApproval
+      ? 'required, not given'
+      : 'not required';
+  let text = keyValues([
+    ['id', intent.id],
+    ['state', intent.stateReason ? `${intent.state} (${intent.stateReason})` : intent.state],
+    ['channel', target(intent)],
+    ['idempotency key', intent.idempotencyKey],
+    ['created', `${timestamp(intent.createdAt, now)}${intent.createdBy ? ` by ${intent.createdBy}` : ''}`],
+    ['updated', timestamp(intent.updatedAt, now)],
+    ['not before', intent.notBefore ? timestamp(intent.notBefore, now) : undefined],
+    ['run after', intent.runAfter ? timestamp(intent.runAfter, now) : undefined],
+    ['approval', approval],
+    ['attempts', `${intent.attemptCount} of ${intent.maxAttempts}`],
+    ['lease', lease],
+    ['last error', intent.lastError ?? undefined],
+  ]);
+
+  text += `\n${heading('payload')}`;
+  text += intent.payloadHash ? `sha256 ${intent.payloadHash}\n` : '';
+  text += json(intent.payload ?? {});
+
+  text += `\n${heading('approvals')}`;
+  text += table(intent.approvals ?? [], [
+    { header: 'WHEN', value: (a) => age(a.createdAt, now) },
+    { header: 'DECISION', value: (a) => a.decision },
+    { header: 'BY', value: (a) => a.actor, max: 24 },
+    { header: 'EXPIRES', value: (a) => age(a.expiresAt, now) },
+    { header: 'REASON', value: (a) => a.reason, max: 60 },
+  ]);
+
+  text += `\n${heading('attempts')}`;
+  text += table(intent.attempts ?? [], [
+    { header: '#', value: (a) => a.attemptNo, align: 'right' },
+    { header: 'EPOCH', value: (a) => a.leaseEpoch, align: 'right' },
+    { header: 'EXECUTOR', value: (a) => a.executorId, max: 24 },
+    { header: 'STARTED', value: (a) => age(a.startedAt, now) },
+    { header: 'FINISHED', value: (a) => (a.finishedAt ? age(a.finishedAt, now) : 'not yet') },
+    { header: 'OUTCOME', value: (a) => a.outcome },
+    { header: 'ERROR', value: (a) => (a.errorClass ? `${a.errorClass}: ${a.errorMessage ?? ''}` : a.errorMessage), max: 60 },
+  ]);
+
+  text += `\n${heading('receipts')}`;
+  text += table(intent.receipts ?? [], [
+    { header: 'WHEN', value: (r) => age(r.createdAt, now) },
+    { header: 'KIND', value: (r) => r.kind },
+    { header: 'SOURCE', value: (r) => r.source },
+    { header: '#', value: (r) => r.attemptNo, align: 'right' },
+    { header: 'EXECUTOR', value: (r) => r.executorId, max: 24 },
+    { header: 'EXTERNAL ID', value: (r) => r.externalId, max: 32 },
+    { header: 'URL / ERROR', value: (r) => (r.kind === 'success' ? r.url : `${r.errorClass ?? 'error'}: ${r.errorMessage ?? ''}`), max: 80 },
+  ]);
+  return text;
+}

@@ -1,0 +1,193 @@
+import { Option } from 'commander';
+import type { Command } from 'commander';
+import type { LiveReport } from '@handoff/contracts';
+import { out, withClient } from '../context.ts';
+import { age, heading, json, table, timestamp } from '../format.ts';
+import { renderGates } from './gates.ts';
+
+/** `handoff live`: what is live right now, in the same sections as the /live page. */
+
+export function registerLiveCommand(program: Command): void {
+  program
+    .command('live')
+    .description("what's live: gates, executors, breakers, rate limits, queues, in flight, recent receipts, dead, in doubt")
+    .addOption(new Option('--json', 'print the raw JSON answer (the LiveReport)'))
+    .action(async (options: { json?: boolean }) => {
+      const body = await withClient((c) => c.get<LiveReport>('/v1/live'));
+      if (options.json) return out(json(body));
+      out(renderLive(body));
+    });
+}
+
+const I = '  ';
+
+/** Ages are measured against the report's own clock, so a skewed laptop clock does not mislead. */
+export function renderLive(report: LiveReport): string {
+  const generated = Date.parse(report.generatedAt);
+  const now = Number.isNaN(generated) ? Date.now() : generated;
+  const sections: string[] = [];
+  const section = (title: string, body: string): void => {
+    sections.push(heading(title) + body);
+  };
+
+  const counts = Object.entries(report.counts ?? {})
+    .filter(([, n]) => n > 0)
+    .map(([state, n]) => `${state} ${n}`)
+    .join(', ');
+  sections.push(`handoff live at ${timestamp(report.generatedAt, Date.now())}\n${I}intents: ${counts || 'none'}\n`);
+
+  section('gates', renderGates(report.gates ?? [], now, I));
+
+  section(
+    'executors',
+    table(
+      report.executors ?? [],
+      [
+        { header: 'ID', value: (e) => e.id, max: 28 },
+        { header: 'HOST', value: (e) => `${e.host}:${e.pid}`, max: 28 },
+        { header: 'HEARTBEAT', value: (e) => age(e.heartbeatAt, now) },
+        { header: 'STATUS', value: (e) => (e.stale ? `STALE (${e.status})` : e.status), max: 24 },
+        { header: 'LOCAL GATE', value: (e) => (e.localGateEnabled ? 'open' : 'CLOSED') },
+        { header: 'IN FLIGHT', value: (e) => e.inFlight, align: 'right' },
+        { header: 'CHANNELS', value: (e) => e.channels.join(',') || '-', max: 40 },
+        { header: 'UP', value: (e) => age(e.startedAt, now).replace(/ ago$/, '') },
+      ],
+      { indent: I, empty: 'No executor has sent a heartbeat: approved intents wait until one runs (`handoff executor`).' },
+    ),
+  );
+
+  section(
+    'breakers',
+    table(
+      report.breakers ?? [],
+      [
+        { header: 'KEY', value: (b) => b.key, max: 40 },
+        { header: 'EXECUTOR', value: (b) => b.executorId, max: 28 },
+        { header: 'STATE', value: (b) => (b.state === 'closed' ? 'closed' : b.state.toUpperCase()) },
+        { header: 'FAILURES', value: (b) => b.failures, align: 'right' },
+        { header: 'OPENED', value: (b) => age(b.openedAt, now) },
+      ],
+      { indent: I, empty: 'No breaker has tripped.' },
+    ),
+  );
+
+  section(
+    'rate limits',
+    table(
+      report.rateLimits ?? [],
+      [
+        { header: 'KEY', value: (r) => r.key, max: 40 },
+        { header: 'TOKENS', value: (r) => `${formatNumber(r.tokens)}/${formatNumber(r.capacity)}`, align: 'right' },
+        { header: 'REFILL/S', value: (r) => formatNumber(r.refillPerSecond), align: 'right' },
+        {
+          header: 'BLOCKED UNTIL',
+          value: (r) => (r.blockedUntil && Date.parse(r.blockedUntil) > now ? age(r.blockedUntil, now) : '-'),
+        },
+      ],
+      { indent: I, empty: 'No rate limits configured (policy.json "rateLimits").' },
+    ),
+  );
+
+  if (report.modelNodes) {
+    section(
+      'model nodes',
+      table(
+        report.modelNodes,
+        [
+          { header: 'NODE', value: (n) => n.id, max: 24 },
+          { header: 'KIND', value: (n) => n.kind },
+          { header: 'MODELS', value: (n) => n.models.join(','), max: 40 },
+          { header: 'STATE', value: (n) => (n.state === 'healthy' ? n.state : n.state.toUpperCase()) },
+          { header: 'BREAKER', value: (n) => n.breaker },
+          { header: 'LATENCY', value: (n) => (n.latencyMs === null ? '-' : `${Math.round(n.latencyMs)} ms`), align: 'right' },
+          { header: 'LAST ERROR', value: (n) => n.lastError ?? '-', max: 48 },
+        ],
+        { indent: I, empty: 'No model nodes in nodes.json.' },
+      ),
+    );
+  }
+
+  section(
+    'queues',
+    table(
+      report.queues ?? [],
+      [
+        { header: 'CHANNEL', value: (q) => q.channel, max: 32 },
+        { header: 'PENDING APPROVAL', value: (q) => q.pendingApproval, align: 'right' },
+        { header: 'READY', value: (q) => q.ready, align: 'right' },
+        { header: 'SCHEDULED', value: (q) => q.scheduled, align: 'right' },
+        { header: 'RUNNING', value: (q) => q.running, align: 'right' },
+      ],
+      { indent: I, empty: 'All queues empty.' },
+    ),
+  );
+
+  section(
+    'in flight',
+    table(
+      report.inFlight ?? [],
+      [
+        { header: 'ID', value: (i) => i.id, max: Infinity },
+        { header: 'CHANNEL:ACCOUNT', value: (i) => `${i.channel}:${i.account}`, max: 32 },
+        { header: 'KEY', value: (i) => i.idempotencyKey, max: 24 },
+        { header: 'LEASE OWNER', value: (i) => i.leaseOwner, max: 28 },
+        { header: 'EPOCH', value: (i) => i.leaseEpoch, align: 'right' },
+        { header: 'TRY', value: (i) => i.attemptCount, align: 'right' },
+        { header: 'EXPIRES', value: (i) => leaseExpiry(i.leaseExpiresAt, now) },
+      ],
+      { indent: I, empty: 'Nothing in flight.' },
+    ),
+  );
+
+  section(
+    'recent receipts',
+    table(
+      report.recentReceipts ?? [],
+      [
+        { header: 'WHEN', value: (r) => age(r.createdAt, now) },
+        { header: 'INTENT', value: (r) => r.intentId, max: Infinity },
+        { header: 'CHANNEL:ACCOUNT', value: (r) => `${r.channel}:${r.account}`, max: 32 },
+        { header: 'KIND', value: (r) => r.kind },
+        { header: 'EXTERNAL ID', value: (r) => r.externalId, max: 28 },
+        { header: 'URL / ERROR', value: (r) => (r.kind === 'success' ? r.url : `${r.errorClass ?? 'error'}: ${r.errorMessage ?? ''}`), max: 80 },
+      ],
+      { indent: I, empty: 'No receipts yet.' },
+    ),
+  );
+
+  const stuck = (title: string, rows: LiveReport['dead'], empty: string, hint: string): void =>
+    section(
+      title,
+      table(
+        rows ?? [],
+        [
+          { header: 'ID', value: (i) => i.id, max: Infinity },
+          { header: 'CHANNEL:ACCOUNT', value: (i) => `${i.channel}:${i.account}`, max: 32 },
+          { header: 'KEY', value: (i) => i.idempotencyKey, max: 24 },
+          { header: 'SINCE', value: (i) => age(i.updatedAt, now) },
+          { header: 'LAST ERROR', value: (i) => i.lastError, max: 60 },
+        ],
+        { indent: I, empty },
+      ) + ((rows ?? []).length > 0 ? `${I}${hint}\n` : ''),
+    );
+  stuck('dead', report.dead, 'None.', 'Requeue with `handoff retry <id>`.');
+  stuck(
+    'in doubt',
+    report.inDoubt,
+    'None.',
+    'Check the provider, then `handoff resolve <id> --external-id X` if it happened or `handoff retry <id>` if not.',
+  );
+
+  return sections.join('\n');
+}
+
+function leaseExpiry(iso: string | null, now: number): string {
+  if (!iso) return '-';
+  const at = Date.parse(iso);
+  if (Number.isNaN(at)) return iso;
+  return at <= now ? `EXPIRED ${age(iso, now)}` : age(iso, now);
+}
+
+function formatNumber(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(n < 10 ? 2 : 1);
+}

@@ -1,0 +1,123 @@
+import { CommanderError } from 'commander';
+
+/**
+ * Every way the CLI can fail, and the one place (`describeError`) that turns a failure into one
+ * readable line and an exit code: 0 ok, 1 failure, 2 usage.
+ */
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** A failure whose message is already the line to print (without the `handoff: ` prefix). */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = EXIT_FAILURE) {
+    super(message);
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+  }
+}
+
+/** Bad input found after commander parsed it (an environment variable, a combination of options). */
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, EXIT_USAGE);
+    this.name = 'UsageError';
+  }
+}
+
+/** The coordinator could not be reached at all: nothing answered. */
+export class CoordinatorUnreachable extends Error {
+  readonly url: string;
+  readonly reason: string;
+  constructor(url: string, reason: string) {
+    super(`cannot reach ${url}: ${reason}`);
+    this.name = 'CoordinatorUnreachable';
+    this.url = url;
+    this.reason = reason;
+  }
+}
+
+/** The coordinator accepted the connection but gave no answer in time. */
+export class CoordinatorTimeout extends Error {
+  readonly url: string;
+  readonly seconds: number;
+  constructor(url: string, seconds: number) {
+    super(`no answer from ${url} within ${seconds}s`);
+    this.name = 'CoordinatorTimeout';
+    this.url = url;
+    this.seconds = seconds;
+  }
+}
+
+/** The coordinator answered with a status >= 400 and (usually) `{error: {code, message, details?}}`. */
+export class CoordinatorError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details?: unknown;
+  constructor(status: number, code: string, message: string, details?: unknown) {
+    super(message);
+    this.name = 'CoordinatorError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export interface DescribedError {
+  /** One line, starting with `handoff: `, no trailing newline. */
+  line: string;
+  exitCode: number;
+  /** A failure that makes every further request pointless (unreachable, bad token). */
+  fatal: boolean;
+}
+
+/** Commander already printed its own message for these; we only pick the exit code. */
+export function isCommanderError(err: unknown): err is CommanderError {
+  return err instanceof CommanderError;
+}
+
+export function describeError(err: unknown, subject?: string): DescribedError {
+  const prefix = subject ? `handoff: ${subject}: ` : 'handoff: ';
+  if (err instanceof CoordinatorUnreachable) {
+    return {
+      line: `handoff: cannot reach the coordinator at ${err.url} (${err.reason}). Is it running? Start it with \`handoff start\`.`,
+      exitCode: EXIT_FAILURE,
+      fatal: true,
+    };
+  }
+  if (err instanceof CoordinatorTimeout) {
+    return {
+      line: `handoff: the coordinator at ${err.url} did not answer within ${err.seconds}s.`,
+      exitCode: EXIT_FAILURE,
+      fatal: true,
+    };
+  }
+  if (err instanceof CoordinatorError) {
+    if (err.status === 401) {
+      return {
+        line: 'handoff: the token was refused (401 unauthorized). Set HANDOFF_TOKEN or check $HANDOFF_HOME/operator.token.',
+        exitCode: EXIT_FAILURE,
+        fatal: true,
+      };
+    }
+    if (err.status === 403) {
+      return {
+        line: `handoff: this token's role may not do that (403 forbidden): ${oneLine(err.message).replace(/\.$/, '')}. Use an operator token.`,
+        exitCode: EXIT_FAILURE,
+        fatal: true,
+      };
+    }
+    return { line: `${prefix}${err.code}: ${oneLine(err.message).replace(/\.$/, '')}`, exitCode: EXIT_FAILURE, fatal: false };
+  }
+  if (err instanceof CliError) {
+    return { line: `${prefix}${oneLine(err.message)}`, exitCode: err.exitCode, fatal: err.exitCode === EXIT_USAGE };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { line: `${prefix}internal error: ${oneLine(message)}`, exitCode: EXIT_FAILURE, fatal: true };
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}

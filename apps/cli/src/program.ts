@@ -1,0 +1,45 @@
+import { Command } from 'commander';
+import cliPackage from '../package.json' with { type: 'json' };
+import { registerAgentCommands } from './commands/agent.ts';
+import { registerGateCommands } from './commands/gates.ts';
+import { registerGuardCommands } from './commands/guard.ts';
+import { registerIntentCommands } from './commands/intents.ts';
+import { registerLiveCommand } from './commands/live.ts';
+import { registerRoleCommands } from './commands/roles.ts';
+import { registerTokenCommands } from './commands/tokens.ts';
+
+const FOOTER = `
+Environment:
+  HANDOFF_URL          coordinator address (default http://127.0.0.1:18800)
+  HANDOFF_TOKEN        API token; when unset, $HANDOFF_HOME/operator.token is used
+  HANDOFF_HOME         config and state directory (default ~/.handoff)
+  HANDOFF_PORT         port for start/coordinator (default 18800)
+  HANDOFF_EXECUTOR_ID  executor id (default the host name)
+  DATABASE_URL         Postgres; unset: an embedded Postgres under $HANDOFF_HOME/pg
+
+Exit codes: 0 ok, 1 failure, 2 usage.
+Reference: docs/cli.md`;
+
+/** The `handoff` command tree. Errors are thrown (exitOverride), never exit the process from here. */
+export function buildProgram(): Command {
+  const program = new Command('handoff')
+    .description('handoff: durable, idempotent, approved side effects. Operator CLI for the coordinator.')
+    .version(cliPackage.version, '-V, --version')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({
+      writeOut: (text) => process.stdout.write(text),
+      writeErr: (text) => process.stderr.write(text),
+      outputError: (text, write) => write(text.startsWith('error: ') ? `handoff: ${text.slice('error: '.length)}` : text),
+    })
+    .addHelpText('after', FOOTER);
+
+  registerRoleCommands(program);
+  registerIntentCommands(program);
+  registerGateCommands(program);
+  registerLiveCommand(program);
+  registerTokenCommands(program);
+  registerAgentCommands(program);
+  registerGuardCommands(program);
+  return program;
+}

@@ -1,0 +1,8 @@
+export { startCoordinator, resolvePort, DEFAULT_HOST, DEFAULT_PORT } from './main.ts';
+export type { StartCoordinatorOptions, RunningCoordinator } from './main.ts';
+export { buildServer, BODY_LIMIT_BYTES } from './server.ts';
+export type { ServerDeps } from './server.ts';
+export { createToken, ensureOperatorToken, generateToken, hashToken, findToken, OPERATOR_TOKEN_FILE } from './auth.ts';
+export { createLogger, REDACT_PATHS } from './logger.ts';
+export { isLoopbackHost } from './metrics.ts';
+export type { Access, Principal } from './types.ts';

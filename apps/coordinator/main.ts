@@ -1,0 +1,161 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { PgBoss } from 'pg-boss';
+import type { Logger } from 'pino';
+import { loadPolicy } from '@handoff/contracts';
+import type { ConfigWatcher, Policy } from '@handoff/contracts';
+import { createConnectorRegistry } from '@handoff/connectors';
+import { createAgentService } from '@handoff/agent';
+import type { AgentService } from '@handoff/agent';
+import { createDb, createPool, migrate } from '@handoff/db';
+import type { Db } from '@handoff/db';
+import { createIntentService, startBoss } from '@handoff/intents';
+import { configureBuckets } from '@handoff/ratelimit';
+import { createRouter, loadFleet } from '@handoff/router';
+import type { Router } from '@handoff/router';
+import type { FleetConfig } from '@handoff/contracts';
+import { ensureOperatorToken } from './auth.ts';
+import { createLogger } from './logger.ts';
+import { buildServer } from './server.ts';
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 18800;
+
+export interface StartCoordinatorOptions {
+  /** $HANDOFF_HOME: policy.json is read from here and operator.token written here. */
+  home: string;
+  databaseUrl: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default $HANDOFF_PORT, else 18800; 0 picks a free port. */
+  port?: number;
+  log?: Logger;
+  /** agent.json polling interval in ms (tests use a short one); default 1000. */
+  configIntervalMs?: number;
+}
+
+export interface RunningCoordinator {
+  /** e.g. `http://127.0.0.1:18800` (the real port when 0 was asked for). */
+  url: string;
+  /** `${home}/operator.token` */
+  operatorTokenPath: string;
+  /** Stops the HTTP server, then pg-boss, then the pool, then the file watchers. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export function resolvePort(port: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
+  if (port !== undefined) return port;
+  const fromEnv = env['HANDOFF_PORT'];
+  if (fromEnv === undefined || fromEnv === '') return DEFAULT_PORT;
+  const parsed = Number(fromEnv);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) {
+    throw new Error(`HANDOFF_PORT must be a port number (0-65535), got ${JSON.stringify(fromEnv)}`);
+  }
+  return parsed;
+}
+
+function urlFor(host: string, port: number): string {
+  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
+async function applyRateLimits(db: Db, policy: Policy, log: Logger): Promise<void> {
+  await configureBuckets(db, policy.rateLimits);
+  log.info({ buckets: Object.keys(policy.rateLimits) }, 'rate limits applied');
+}
+
+/**
+ * Runs one coordinator: migrates the database, loads policy.json (and follows its changes),
+ * applies the rate limits, starts pg-boss and the intent service, makes sure an operator token
+ * exists, and listens. Anything that fails on the way is undone before the error is rethrown.
+ */
+export async function startCoordinator(opts: StartCoordinatorOptions): Promise<RunningCoordinator> {
+  const log = opts.log ?? createLogger();
+  const host = opts.host ?? DEFAULT_HOST;
+  const port = resolvePort(opts.port);
+  await mkdir(opts.home, { recursive: true, mode: 0o700 });
+
+  const pool = createPool(opts.databaseUrl, {
+    applicationName: 'handoff-coordinator',
+    onError: (err) => log.warn({ err }, 'idle Postgres connection failed'),
+  });
+  const db = createDb(pool);
+  let boss: PgBoss | null = null;
+  let app: FastifyInstance | null = null;
+  let policy: ConfigWatcher<Policy> | null = null;
+  let fleet: ConfigWatcher<FleetConfig> | null = null;
+  let router: Router | null = null;
+  let agent: AgentService | null = null;
+
+  const stopAll = async (): Promise<void> => {
+    const steps: [string, () => Promise<void>][] = [
+      // First: stopping the agent's runs ends their SSE streams, which the http server would wait for.
+      ['agent loop', async () => void (await agent?.close())],
+      ['http server', async () => void (await app?.close())],
+      ['model router', async () => void (await router?.close())],
+      ['pg-boss', async () => void (await boss?.stop({ graceful: true, close: true, timeout: 10_000 }))],
+      ['database pool', async () => void (await db.destroy())],
+      ['policy watcher', async () => policy?.close()],
+      ['nodes.json watcher', async () => fleet?.close()],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        await step();
+      } catch (err) {
+        log.warn({ err }, `stopping the ${name} failed`);
+      }
+    }
+  };
+
+  try {
+    await migrate(pool, { log: (msg) => log.info(msg) });
+
+    const watcher = loadPolicy(opts.home, {
+      onChange: (next) => {
+        log.info('policy.json changed; new policy in force');
+        applyRateLimits(db, next, log).catch((err: unknown) => log.error({ err }, 'could not apply the rate limits of the new policy.json'));
+      },
+      onError: (message) => log.warn({ file: 'policy.json' }, `policy.json refused, the last good policy stays: ${message}`),
+    });
+    policy = watcher;
+    await applyRateLimits(db, watcher.current(), log);
+
+    boss = await startBoss(opts.databaseUrl, { log });
+    const intents = createIntentService({
+      db,
+      boss,
+      connectors: createConnectorRegistry(),
+      policy: () => watcher.current(),
+      log,
+    });
+
+    const operator = await ensureOperatorToken(db, opts.home);
+    if (operator.created) log.info({ file: operator.path }, 'wrote a new operator token');
+
+    const fleetWatcher = loadFleet(opts.home, {
+      onChange: (next) => log.info({ nodes: next.nodes.map((n) => n.id) }, 'nodes.json changed; new fleet in force'),
+      onError: (message) => log.warn({ file: 'nodes.json' }, `nodes.json refused, the last good fleet stays: ${message}`),
+    });
+    fleet = fleetWatcher;
+    router = createRouter({ fleet: () => fleetWatcher.current(), log });
+
+    agent = await createAgentService({ router, intents, db, home: opts.home, log, configIntervalMs: opts.configIntervalMs });
+
+    app = await buildServer({ db, intents, log, home: opts.home, bindHost: host, router, agent });
+    await app.listen({ host, port });
+    const address = app.server.address() as AddressInfo;
+    const url = urlFor(host, address.port);
+    log.info({ url }, 'coordinator listening');
+
+    let closing: Promise<void> | null = null;
+    return {
+      url,
+      operatorTokenPath: operator.path,
+      close: () => (closing ??= stopAll()),
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}

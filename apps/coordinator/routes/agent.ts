@@ -1,0 +1,114 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import {
+  AgentHealth,
+  AgentRunBody,
+  AgentStopBody,
+  ApiError,
+  ApproveBody,
+  CommandApproval,
+  CommandApprovalIdParams,
+  ListCommandApprovalsQuery,
+  RejectBody,
+} from '@handoff/contracts';
+import type { AgentEvent } from '@handoff/contracts';
+import { AgentInputError } from '@handoff/agent';
+import type { AgentService } from '@handoff/agent';
+import { principalOf } from '../auth.ts';
+
+const KEEP_ALIVE_MS = 15_000;
+
+export interface AgentRoutesOptions {
+  agent: AgentService;
+}
+
+/** One SSE message: `event: <type>` and the event as JSON (it carries sessionId and seq). */
+export function sseMessage(event: AgentEvent): string {
+  return `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+function optionalBody<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === null ? undefined : value), schema);
+}
+
+/**
+ * /v1/agent: run (SSE), stop, health, and the command approvals of the exec guard's `ask`.
+ * Registered with the prefix `/v1/agent`.
+ */
+export const agentRoutes: FastifyPluginAsyncZod<AgentRoutesOptions> = async (app, { agent }) => {
+  app.post('/run', { config: { access: 'agent' }, schema: { body: AgentRunBody } }, async (request, reply) => {
+    let run;
+    try {
+      run = agent.prepare(request.body, principalOf(request).actor);
+    } catch (err) {
+      if (err instanceof AgentInputError) throw new ApiError(400, err.code, err.message, [{ path: err.field, message: err.message }]);
+      throw err;
+    }
+    // From here the answer is ours to write: an SSE stream that lives as long as the run.
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    raw.flushHeaders();
+    const session = agent.start(run, (event) => {
+      if (!raw.destroyed && !raw.writableEnded) raw.write(sseMessage(event));
+    });
+    // A client that goes away stops its run: nobody would see the events, and tools should not keep working.
+    const onClose = (): void => session.abort('client_gone');
+    raw.once('close', onClose);
+    // A comment line now and then keeps proxies from closing a stream that waits (e.g. for an approval).
+    const keepAlive = setInterval(() => {
+      if (!raw.destroyed && !raw.writableEnded) raw.write(': keep-alive\n\n');
+    }, KEEP_ALIVE_MS);
+    try {
+      await session.done;
+    } finally {
+      clearInterval(keepAlive);
+      raw.off('close', onClose);
+    }
+    if (!raw.writableEnded) raw.end();
+  });
+
+  app.post('/stop', { config: { access: 'agent' }, schema: { body: AgentStopBody } }, async (request) => {
+    const stopped = await agent.stop(request.body.sessionId);
+    if (!stopped) throw new ApiError(404, 'not_found', `no running agent session ${request.body.sessionId}`);
+    return { sessionId: request.body.sessionId, stopped: true };
+  });
+
+  app.get('/health', { config: { access: 'viewer' }, schema: { response: { 200: AgentHealth } } }, async () => agent.health());
+
+  app.get(
+    '/approvals',
+    { config: { access: 'viewer' }, schema: { querystring: ListCommandApprovalsQuery, response: { 200: z.object({ approvals: z.array(CommandApproval) }) } } },
+    async (request) => ({ approvals: await agent.approvals.list(request.query) }),
+  );
+
+  app.get(
+    '/approvals/:id',
+    { config: { access: 'viewer' }, schema: { params: CommandApprovalIdParams, response: { 200: CommandApproval } } },
+    async (request) => {
+      const approval = await agent.approvals.get(request.params.id);
+      if (!approval) throw new ApiError(404, 'not_found', `no command approval ${request.params.id}`);
+      return approval;
+    },
+  );
+
+  app.post(
+    '/approvals/:id/approve',
+    {
+      config: { access: 'operator', allowEmptyBody: true },
+      schema: { params: CommandApprovalIdParams, body: optionalBody(ApproveBody), response: { 200: CommandApproval } },
+    },
+    async (request) => agent.approvals.decide(request.params.id, 'approved', principalOf(request).actor, request.body.reason),
+  );
+
+  app.post(
+    '/approvals/:id/reject',
+    { config: { access: 'operator' }, schema: { params: CommandApprovalIdParams, body: RejectBody, response: { 200: CommandApproval } } },
+    async (request) => agent.approvals.decide(request.params.id, 'rejected', principalOf(request).actor, request.body.reason),
+  );
+};

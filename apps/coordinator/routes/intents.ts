@@ -1,0 +1,90 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import {
+  ApiError,
+  ApproveBody,
+  CreateIntentBody,
+  Intent,
+  IntentDetail,
+  IntentIdParams,
+  ListIntentsQuery,
+  RejectBody,
+  ResolveBody,
+  RetryBody,
+} from '@handoff/contracts';
+import { principalOf } from '../auth.ts';
+
+export const IntentList = z.object({ intents: z.array(Intent) });
+
+/**
+ * A body that may be left out. Fastify hands a missing body to validation as `null`; the contract
+ * schemas (ApproveBody, RetryBody) default `undefined` to `{}`.
+ */
+function optionalBody<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === null ? undefined : value), schema);
+}
+
+/**
+ * /v1/intents: create (agent, operator), list and show (viewer+), and the operator's decisions.
+ * Registered with the prefix `/v1/intents`.
+ */
+export const intentRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.post(
+    '/',
+    {
+      config: { access: 'agent' },
+      schema: { body: CreateIntentBody, response: { 200: Intent, 201: Intent } },
+    },
+    async (request, reply) => {
+      const { intent, created } = await app.intents.create(request.body, principalOf(request).actor);
+      if (created) reply.header('location', `/v1/intents/${intent.id}`);
+      return reply.code(created ? 201 : 200).send(intent);
+    },
+  );
+
+  app.get(
+    '/',
+    { config: { access: 'viewer' }, schema: { querystring: ListIntentsQuery, response: { 200: IntentList } } },
+    async (request) => ({ intents: await app.intents.list(request.query) }),
+  );
+
+  app.get(
+    '/:id',
+    { config: { access: 'viewer' }, schema: { params: IntentIdParams, response: { 200: IntentDetail } } },
+    async (request) => {
+      const intent = await app.intents.get(request.params.id);
+      if (!intent) throw new ApiError(404, 'not_found', `no intent ${request.params.id}`);
+      return intent;
+    },
+  );
+
+  app.post(
+    '/:id/approve',
+    {
+      config: { access: 'operator', allowEmptyBody: true },
+      schema: { params: IntentIdParams, body: optionalBody(ApproveBody), response: { 200: Intent } },
+    },
+    async (request) => app.intents.approve(request.params.id, principalOf(request).actor, request.body.reason),
+  );
+
+  app.post(
+    '/:id/reject',
+    { config: { access: 'operator' }, schema: { params: IntentIdParams, body: RejectBody, response: { 200: Intent } } },
+    async (request) => app.intents.reject(request.params.id, principalOf(request).actor, request.body.reason),
+  );
+
+  app.post(
+    '/:id/retry',
+    {
+      config: { access: 'operator', allowEmptyBody: true },
+      schema: { params: IntentIdParams, body: optionalBody(RetryBody), response: { 200: Intent } },
+    },
+    async (request) => app.intents.retry(request.params.id, principalOf(request).actor, request.body.reason),
+  );
+
+  app.post(
+    '/:id/resolve',
+    { config: { access: 'operator' }, schema: { params: IntentIdParams, body: ResolveBody, response: { 200: Intent } } },
+    async (request) => app.intents.resolve(request.params.id, principalOf(request).actor, request.body),
+  );
+};

@@ -1,0 +1,47 @@
+import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { ChatCompletionsBody, ResponsesBody } from '@handoff/contracts';
+import type { Router, RouterAnswer } from '@handoff/router';
+
+/** Prompts of long-context models are far larger than the API's usual 1 MiB. */
+export const ROUTER_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
+
+export interface RouterRoutesOptions {
+  router: Router;
+}
+
+/** Aborts when the client goes away before the answer is complete, so the upstream call stops too. */
+function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  request.raw.once('aborted', () => controller.abort());
+  return controller.signal;
+}
+
+function send(reply: FastifyReply, answer: RouterAnswer): FastifyReply {
+  reply.code(answer.status).headers(answer.headers);
+  if (Buffer.isBuffer(answer.body)) return reply.send(answer.body);
+  // Each chunk is written as it comes: no buffering between the node and the client.
+  return reply.send(Readable.from(answer.body));
+}
+
+/** The model router's OpenAI-compatible endpoints (no prefix). */
+export const routerRoutes: FastifyPluginAsyncZod<RouterRoutesOptions> = async (app, { router }) => {
+  app.get('/v1/models', { config: { access: 'viewer' } }, async () => router.models());
+  app.get('/v1/router/nodes', { config: { access: 'viewer' } }, async () => ({ nodes: router.nodes() }));
+
+  app.post(
+    '/v1/chat/completions',
+    { config: { access: 'agent' }, bodyLimit: ROUTER_BODY_LIMIT_BYTES, schema: { body: ChatCompletionsBody } },
+    async (request, reply) => send(reply, await router.chatCompletions(request.body, clientGone(request, reply))),
+  );
+
+  app.post(
+    '/v1/responses',
+    { config: { access: 'agent' }, bodyLimit: ROUTER_BODY_LIMIT_BYTES, schema: { body: ResponsesBody } },
+    async (request, reply) => send(reply, await router.responses(request.body, clientGone(request, reply))),
+  );
+};

@@ -1,0 +1,93 @@
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { Db } from '@handoff/db';
+import type { IntentService } from '@handoff/intents';
+import type { Router } from '@handoff/router';
+import type { AgentService } from '@handoff/agent';
+import { installAuth } from './auth.ts';
+import { handleFrameworkError, installErrorHandling } from './errors.ts';
+import { healthRoutes } from './health.ts';
+import { createMetrics, installMetrics } from './metrics.ts';
+import { agentRoutes } from './routes/agent.ts';
+import { gateRoutes } from './routes/gates.ts';
+import { intentRoutes } from './routes/intents.ts';
+import { liveRoutes } from './routes/live.ts';
+import { routerRoutes } from './routes/router.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface ServerDeps {
+  db: Db;
+  intents: IntentService;
+  log: Logger;
+  /** $HANDOFF_HOME */
+  home: string;
+  /** The address the server will listen on; decides whether /metrics needs a token. */
+  bindHost: string;
+  /** The model router; its routes (/v1/models, /v1/chat/completions, ...) are mounted when given. */
+  router?: Router;
+  /** The agent loop; /v1/agent/* is mounted when given. */
+  agent?: AgentService;
+}
+
+/**
+ * The coordinator's HTTP server, ready but not listening. Shared things (db, intent service, auth,
+ * error mapping, metrics) are set up once on the root instance; each route group is an
+ * encapsulated plugin with its prefix and declares, per route, its zod schemas and who may call it.
+ */
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    // Typed as fastify's base logger so that plugins see a plain FastifyInstance.
+    loggerInstance: deps.log as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: false,
+    // Fastify's per-request info lines are noise; metrics.ts logs one debug line per request instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // URLs fastify refuses before routing (bad %-escape, over-long parameter) get the API's error body too
+    frameworkErrors: (error, request, reply) => handleFrameworkError(error, request, reply),
+  });
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorate('db', deps.db);
+  app.decorate('intents', deps.intents);
+  app.decorate('handoffHome', deps.home);
+
+  // No route is public by omission: one that does not say who may call it stops the server from starting.
+  app.addHook('onRoute', (route) => {
+    if (route.config?.access === undefined) throw new Error(`route ${route.method} ${route.url} must declare config.access`);
+  });
+
+  // JSON only (text/plain is refused with 415). An empty JSON body is an error, except on routes whose
+  // body is optional (approve, retry), where it means "no body", like a request without one.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' && request.routeOptions.config.allowEmptyBody) {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, body as string, done);
+  });
+
+  installErrorHandling(app);
+  installAuth(app);
+  const metrics = createMetrics(deps.db, (err) => deps.log.warn({ err }, 'metrics: database query failed'));
+  installMetrics(app, metrics, deps.bindHost);
+  deps.router?.registerMetrics(metrics.registry);
+
+  await app.register(healthRoutes);
+  await app.register(intentRoutes, { prefix: '/v1/intents' });
+  await app.register(gateRoutes, { prefix: '/v1/gates' });
+  await app.register(tokenRoutes, { prefix: '/v1/tokens' });
+  await app.register(liveRoutes, { router: deps.router });
+  if (deps.router) await app.register(routerRoutes, { router: deps.router });
+  if (deps.agent) await app.register(agentRoutes, { prefix: '/v1/agent', agent: deps.agent });
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,232 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { PgBoss } from 'pg-boss';
+import pino, { type Logger } from 'pino';
+import { loadPolicy, TicketPayload, type Policy } from '@handoff/contracts';
+import { builtInConnectors, createConnectorRegistry, createXConnector, writeBackToSecretsFile, type Connector } from '@handoff/connectors';
+import { createDb, createPool, migrate } from '@handoff/db';
+import { ensureTicketQueue, startBoss, sweep } from '@handoff/intents';
+import { createBatchedWrites } from './batchedWrites.ts';
+import { BreakerRegistry } from './breakers.ts';
+import { GateListener } from './gateListener.ts';
+import { startHeartbeat } from './heartbeat.ts';
+import { watchLocalGate } from './localGate.ts';
+import { claimTickets, runLease, type PipelineDeps, type TicketOutcome } from './processIntent.ts';
+import { heldKeys, loadSecrets } from './secrets.ts';
+
+export interface ExecutorOptions {
+  home: string;
+  databaseUrl: string;
+  executorId?: string;
+  log?: Logger;
+  /** Serve only these channels (default: every connector this executor has). */
+  channels?: string[];
+  connectors?: Connector[];
+  /** Tickets fetched per poll, per channel. */
+  batchSize?: number;
+  /** Leases whose effects may be under way at once; a full executor fetches no more tickets. */
+  maxInFlight?: number;
+  heartbeatIntervalMs?: number;
+  sweepIntervalMs?: number;
+  /** How long a graceful stop waits for in-flight effects. */
+  drainTimeoutMs?: number;
+  onOutcome?: (intentId: string, outcome: TicketOutcome) => void;
+}
+
+export interface RunningExecutor {
+  id: string;
+  heldKeys: string[];
+  stop(): Promise<void>;
+}
+
+const envInt = (name: string): number | undefined => {
+  const v = process.env[name];
+  return v && /^\d+$/.test(v) ? Number(v) : undefined;
+};
+
+/** The hands: lease -> gate -> breaker -> rate limit -> connector -> receipt, for every held channel. */
+export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecutor> {
+  const executorId = opts.executorId ?? process.env.HANDOFF_EXECUTOR_ID ?? hostname();
+  const log = (opts.log ?? pino({ name: 'handoff-executor' })).child({ executorId });
+  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? envInt('HANDOFF_HEARTBEAT_MS') ?? 2000;
+  const sweepIntervalMs = opts.sweepIntervalMs ?? envInt('HANDOFF_SWEEP_MS') ?? 2000;
+  const batchSize = opts.batchSize ?? envInt('HANDOFF_EXECUTOR_BATCH') ?? 50;
+  const maxInFlight = opts.maxInFlight ?? envInt('HANDOFF_MAX_IN_FLIGHT') ?? batchSize * 2;
+  const drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
+  const channelFilter = opts.channels ?? process.env.HANDOFF_CHANNELS?.split(',').filter(Boolean);
+
+  const policyWatch = loadPolicy(opts.home, {
+    onChange: () => log.info('policy.json reloaded'),
+    onError: (message) => log.error(`policy.json refused, keeping the last good one: ${message}`),
+  });
+  const policy = (): Policy => policyWatch.current();
+  const secrets = loadSecrets(opts.home);
+  // X rotates refresh tokens: the executor's X connector writes the new pair back to secrets.json
+  const connectorList =
+    opts.connectors ??
+    builtInConnectors.map((c) =>
+      c.name === 'x' ? (createXConnector({ onCredentialsRefreshed: writeBackToSecretsFile(join(opts.home, 'secrets.json')) }) as Connector) : c,
+    );
+  const registry = createConnectorRegistry(connectorList);
+  const connectors = registry.names().map((n) => registry.get(n)!);
+  const keys = heldKeys(connectors, secrets, channelFilter);
+  const channels = [...new Set(keys.map((k) => k.split(':')[0]!))];
+
+  const pool = createPool(opts.databaseUrl, {
+    max: Math.max(6, Math.min(20, batchSize + 4)),
+    applicationName: `handoff-executor:${executorId}`,
+    onError: (err) => log.warn({ err: err.message }, 'idle Postgres connection failed'),
+  });
+  const db = createDb(pool);
+  await migrate(pool, { log: (msg) => log.debug(msg) });
+  const boss: PgBoss = await startBoss(opts.databaseUrl, { log });
+  const breakers = new BreakerRegistry(() => policy().breaker);
+  const gates = new GateListener(opts.databaseUrl, log);
+  await gates.start();
+
+  let draining = false;
+  const localGate = watchLocalGate(opts.home, log);
+
+  const deps: PipelineDeps = {
+    db,
+    boss,
+    connectors: registry,
+    breakers,
+    policy,
+    secrets,
+    log,
+    executorId,
+    heldKeys: keys,
+    mayStart: (channel, account) => !draining && localGate.enabled() && !gates.covers(channel, account),
+    draining: () => draining,
+    writes: createBatchedWrites(db, executorId),
+  };
+
+  // Effects run beside the pg-boss worker, not inside its handler: the worker goes back for more
+  // tickets as soon as a batch is leased, so one slow effect never holds up the rest of its channel.
+  // The lease, not the ticket, is the record: a crash after the ticket is completed leaves an
+  // expired lease that the sweeper re-tickets.
+  const running = new Set<Promise<unknown>>();
+  const handle = async (jobs: { id: string; data: unknown }[]): Promise<void> => {
+    const intentIds: string[] = [];
+    for (const job of jobs) {
+      const ticket = TicketPayload.safeParse(job.data);
+      if (ticket.success) intentIds.push(ticket.data.intentId);
+      else log.error({ jobId: job.id }, 'dropping a malformed ticket');
+    }
+    // backpressure: take no more leases than this executor can carry
+    while (running.size >= maxInFlight) await Promise.race(running);
+    // locally gated: leave the intents alone; the sweeper re-tickets them for another executor
+    if (intentIds.length === 0 || !localGate.enabled() || draining) return;
+    let claimed;
+    try {
+      claimed = await claimTickets(deps, intentIds);
+    } catch (err) {
+      // Postgres trouble: nothing was leased; the sweeper re-tickets approved intents left without a ticket
+      log.error({ err, intents: intentIds.length }, 'claiming a batch of tickets failed');
+      return;
+    }
+    const claimedIds = new Set(claimed.leases.map((l) => l.intent.id));
+    for (const id of intentIds) if (!claimedIds.has(id)) opts.onOutcome?.(id, 'not_claimed');
+    for (const lease of claimed.leases) {
+      const run = runLease(deps, claimed.policy, lease)
+        .then((outcome) => {
+          opts.onOutcome?.(lease.intent.id, outcome);
+          log.debug({ intentId: lease.intent.id, outcome }, 'ticket processed');
+        })
+        // runLease never throws; a failing onOutcome callback must not become an unhandled rejection
+        .catch((err: unknown) => log.error({ err, intentId: lease.intent.id }, 'outcome callback failed'));
+      running.add(run);
+      void run.finally(() => running.delete(run));
+    }
+  };
+  const inFlight = (): number => running.size;
+
+  const workerIds = new Map<string, string>();
+  const wakeTimers = new Set<NodeJS.Timeout>();
+  deps.wakeAt = (channel, at) => {
+    const workerId = workerIds.get(channel);
+    if (!workerId || draining) return;
+    // one timer per moment is plenty: a woken worker fetches every ticket that is due
+    const t = setTimeout(() => {
+      wakeTimers.delete(t);
+      if (!draining) boss.notifyWorker(workerId);
+    }, Math.max(0, at.getTime() - Date.now()) + 5);
+    t.unref();
+    wakeTimers.add(t);
+  };
+
+  for (const channel of channels) {
+    const queue = await ensureTicketQueue(boss, channel);
+    const workerId = await boss.work(
+      queue,
+      {
+        batchSize,
+        burstWhenBatchFull: true,
+        pollingIntervalSeconds: 2,
+        notifyPollingIntervalSeconds: 5,
+      },
+      handle,
+    );
+    workerIds.set(channel, workerId);
+  }
+
+  const heartbeat = startHeartbeat(db, {
+    executorId,
+    intervalMs: heartbeatIntervalMs,
+    log,
+    snapshot: () => ({
+      status: draining ? 'draining' : localGate.enabled() ? 'running' : 'paused',
+      channels: keys,
+      breakers: breakers.snapshot(),
+      localGateEnabled: localGate.enabled(),
+      inFlight: inFlight(),
+    }),
+  });
+  await heartbeat.beat();
+
+  const sweeper = setInterval(() => {
+    const p = policy();
+    sweep(db, boss, {
+      eligibleGraceSeconds: 5,
+      reissueSeconds: Math.max(5, p.lease.ttlSeconds),
+      pendingTtlSeconds: p.approval.pendingTtlSeconds,
+      batch: 1000,
+    })
+      .then((r) => {
+        if (r && (r.expired || r.reticketed)) log.info(r, 'sweeper pass');
+      })
+      .catch((err: unknown) => log.warn({ err }, 'sweeper pass failed'));
+  }, sweepIntervalMs);
+  sweeper.unref();
+
+  log.info({ channels, heldKeys: keys, batchSize }, 'executor started');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    id: executorId,
+    heldKeys: keys,
+    stop: () => {
+      stopping ??= (async () => {
+        draining = true;
+        log.info({ inFlight: inFlight() }, 'executor draining: no new leases, in-flight effects finish');
+        clearInterval(sweeper);
+        for (const t of wakeTimers) clearTimeout(t);
+        await heartbeat.beat().catch(() => undefined);
+        // graceful: waits for handlers, which finish their effects or release their leases
+        await boss.stop({ graceful: true, timeout: drainTimeoutMs, close: true }).catch((err: unknown) => log.warn({ err }, 'pg-boss stop'));
+        const deadline = Date.now() + drainTimeoutMs;
+        while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        heartbeat.stop();
+        await heartbeat.markStopped().catch(() => undefined);
+        localGate.close();
+        policyWatch.close();
+        breakers.shutdown();
+        await gates.stop();
+        await db.destroy();
+        log.info('executor stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { describeZodIssues, formatIssues } from '@handoff/contracts';
+
+/** `$HANDOFF_HOME/secrets.json`: `{ "<channel>": { "<account>": { ...credentials } } }`. Executors only. */
+const SecretsFile = z.record(z.string(), z.record(z.string(), z.record(z.string(), z.unknown())));
+export type Secrets = z.infer<typeof SecretsFile>;
+
+export function loadSecrets(home: string): Secrets {
+  const path = join(home, 'secrets.json');
+  if (!existsSync(path)) return {};
+  const mode = statSync(path).mode & 0o777;
+  if (mode & 0o077) {
+    throw new Error(`${path} is readable by others (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new Error(`${path}: not valid JSON (${(err as Error).message})`, { cause: err });
+  }
+  const parsed = SecretsFile.safeParse(raw);
+  // the message names fields, never values: values are credentials
+  if (!parsed.success) throw new Error(`${path}: ${formatIssues(describeZodIssues(parsed.error))}`);
+  return parsed.data;
+}
+
+/**
+ * The `channel:account` keys this executor may lease: `channel:*` for connectors that need no
+ * credentials, and one key per account it holds credentials for otherwise.
+ */
+export function heldKeys(
+  connectors: { name: string; needsCredentials: boolean }[],
+  secrets: Secrets,
+  onlyChannels?: string[],
+): string[] {
+  const keys: string[] = [];
+  for (const c of connectors) {
+    if (onlyChannels && !onlyChannels.includes(c.name)) continue;
+    if (!c.needsCredentials) keys.push(`${c.name}:*`);
+    else for (const account of Object.keys(secrets[c.name] ?? {})) keys.push(`${c.name}:${account}`);
+  }
+  return keys;
+}

@@ -1,0 +1,895 @@
+import { readFileSync, statSync } from 'node:fs';
+import { posix } from 'node:path';
+import type { GuardTarget } from '@handoff/contracts';
+import type { Node, Parser } from 'web-tree-sitter';
+import { DECODERS, FETCHERS, INTERPRETERS, SHELLS, findParts, hasFlag, interpreterKey, splitArgs, unwrap, writeTargets } from './commandFacts.ts';
+import { STRUCTURAL_RULES } from './defaultRules.ts';
+import { parseWith } from './parser.ts';
+import { MAX_SCRIPT_BYTES, gitHookPaths, makeCode, packageScriptTexts } from './projectCode.ts';
+import { awkRuns, sedRunsOrWrites } from './programText.ts';
+import { CREDENTIAL_MARKER, isInside, placesOf, protectedTarget, resolveFrom } from './paths.ts';
+import type { PathContext, ProtectedMatcher } from './paths.ts';
+import { ruleMatches } from './ruleMatch.ts';
+import type { CompiledRule, SimpleCommand } from './ruleMatch.ts';
+import { evalWord, literalWord, single, unknownWord } from './words.ts';
+import type { Vars, Word, WordEnv } from './words.ts';
+
+/**
+ * The walk: every simple command in the parse (pipelines, lists, subshells, substitutions,
+ * function bodies, here-docs run by shells, `bash -c` strings, wrapped commands) is judged, and
+ * each judgement adds findings. The verdict is made from all findings (index.ts).
+ */
+
+export type Decision = 'allow' | 'ask' | 'deny';
+
+export interface Finding {
+  decision: Decision;
+  rule: string;
+  reason: string;
+  /** An `allow` rule from guard.json may lift this ask (fail-closed asks are not liftable). */
+  liftable: boolean;
+}
+
+export interface AnalyzeOptions {
+  parser: Parser;
+  rules: CompiledRule[];
+  protectedPaths: ProtectedMatcher;
+  sandboxRoot: string;
+  /** The sandbox root with symlinks resolved. */
+  realRoot: string;
+  home: string;
+  handoffHome: string;
+}
+
+interface Scope {
+  vars: Vars;
+  cwd: string | null;
+  functions: Set<string>;
+  /** Variables holding downloaded text (`x=$(curl ..)`). */
+  fetched: Set<string>;
+}
+
+/** Where a command's stdin comes from, when a shell might run it as code. */
+type Stdin = { kind: 'text'; text: string } | { kind: 'word'; word: Word } | { kind: 'file'; word: Word } | null;
+/** Stdin, worked out only when a shell or interpreter asks (it walks up the tree, which is slow). */
+type StdinOf = () => Stdin;
+const NO_STDIN: StdinOf = () => null;
+
+const MAX_DEPTH = 8;
+/** Builtins and wrappers whose operands become code. */
+const CODE_RUNNERS = new Set(['eval', 'source', '.', 'exec', 'watch', 'trap', 'xargs', 'env', 'timeout', 'nohup', 'nice', 'setsid', 'flock']);
+const RESERVED_WORDS = new Set(['!', 'if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'for', 'while', 'until', 'case', 'esac', 'in', 'function', 'select', 'coproc', '{', '}', '[[', ']]']);
+const RECURSIVE_READERS = new Set(['grep', 'egrep', 'rg', 'ag', 'tar', 'zip', 'cp', 'scp', 'rsync']);
+/** Where stdin stops being inherited from an enclosing statement's redirects. */
+const STDIN_BOUNDARIES = new Set(['program', 'command_substitution', 'process_substitution', 'pipeline', 'function_definition']);
+const PACKAGE_MANAGERS = new Set(['npm', 'pnpm', 'yarn', 'bun']);
+/** Variables that make programs load or run other code. */
+const INJECTION_VARS = new Set(['LD_PRELOAD', 'LD_AUDIT', 'DYLD_INSERT_LIBRARIES', 'BASH_ENV', 'ENV', 'PROMPT_COMMAND', 'GIT_SSH_COMMAND', 'GIT_PROXY_COMMAND', 'GIT_EXTERNAL_DIFF', 'GIT_ASKPASS', 'SSH_ASKPASS', 'NODE_OPTIONS', 'PYTHONSTARTUP', 'PYTHONINSPECT', 'PERL5OPT', 'PERL5DB', 'RUBYOPT', 'SHELLOPTS', 'BASHOPTS', 'PS4', 'CDPATH', 'GLOBIGNORE', 'BASH_XTRACEFD']);
+/** A variable whose name says it holds a secret: printing it puts the secret in the transcript. */
+const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL)|(^|_)AUTH(_|$)/i;
+const HISTORY_VARS = new Set(['HISTFILE', 'HISTSIZE', 'HISTFILESIZE', 'HISTCONTROL', 'HISTIGNORE', 'SAVEHIST']);
+
+function oneLine(text: string, max = 160): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+export class Analyzer {
+  readonly findings: Finding[] = [];
+  /** Allow rules from guard.json that matched a command (for the verdict's rule id). */
+  readonly allowedBy: string[] = [];
+  private readonly opts: AnalyzeOptions;
+  private readonly realCache = new Map<string, string | null>();
+  /** Every function defined anywhere in the command: what it calls, whether it spawns. */
+  private readonly functionGraph = new Map<string, { calls: Set<string>; spawns: boolean; text: string }>();
+
+  constructor(opts: AnalyzeOptions) {
+    this.opts = opts;
+  }
+
+  analyze(source: string, cwd: string): void {
+    this.analyzeSource(source, { vars: this.baseVars(), cwd, functions: new Set(), fetched: new Set() }, 0);
+    this.forkBombs();
+  }
+
+  /** A function that reaches itself (directly or through others) and spawns with `|` or `&`: a fork bomb. */
+  private forkBombs(): void {
+    for (const [name, fn] of this.functionGraph) {
+      if (!fn.spawns) continue;
+      const seen = new Set<string>();
+      const stack = [...fn.calls];
+      while (stack.length > 0) {
+        const next = stack.pop() as string;
+        if (next === name) {
+          this.add('deny', 'deny.fork-bomb', fn.text);
+          return;
+        }
+        if (seen.has(next)) continue;
+        seen.add(next);
+        stack.push(...(this.functionGraph.get(next)?.calls ?? []));
+      }
+    }
+  }
+
+  /** Variables known before the command runs: $HANDOFF_HOME ($HOME and $PWD are looked up in words.ts). */
+  private baseVars(): Vars {
+    return new Map([['HANDOFF_HOME', [this.opts.handoffHome]]]);
+  }
+
+  private pathContext(scope: Scope): PathContext {
+    return { cwd: scope.cwd, sandboxRoot: this.opts.sandboxRoot, realRoot: this.opts.realRoot, realCache: this.realCache, home: this.opts.home, handoffHome: this.opts.handoffHome };
+  }
+
+  private wordEnv(scope: Scope): WordEnv {
+    return { vars: scope.vars, home: this.opts.home, cwd: scope.cwd };
+  }
+
+  private add(decision: Decision, rule: string, subject: string, liftable = false, reason?: string): void {
+    this.findings.push({ decision, rule, reason: `${reason ?? STRUCTURAL_RULES[rule] ?? rule}: \`${oneLine(subject)}\``, liftable });
+  }
+
+  private analyzeSource(source: string, scope: Scope, depth: number): void {
+    if (depth > MAX_DEPTH) {
+      this.add('ask', 'ask.too-complex', source);
+      return;
+    }
+    // A backslash-newline joins lines before bash tokenizes; tree-sitter would split the word.
+    const joined = source.replace(/\\\r?\n/g, '');
+    const tree = parseWith(this.opts.parser, joined);
+    try {
+      const root = tree.rootNode;
+      if (root.hasError) this.add('ask', 'ask.parse-error', joined);
+      this.walk(root, scope, depth);
+    } finally {
+      tree.delete();
+    }
+  }
+
+  private childScope(scope: Scope): Scope {
+    return { vars: new Map(scope.vars), cwd: scope.cwd, functions: new Set(scope.functions), fetched: new Set(scope.fetched) };
+  }
+
+  private walk(node: Node, scope: Scope, depth: number): void {
+    switch (node.type) {
+      case 'command':
+        this.command(node, scope, depth);
+        return;
+      case 'command_substitution':
+        if (node.text.startsWith('`')) {
+          // Inside backticks bash first removes the backslash before \\, \$ and \`: judge that text.
+          const inner = node.text.slice(1, node.text.endsWith('`') ? -1 : undefined).replace(/\\([\\$`])/g, '$1');
+          this.analyzeSource(inner, this.childScope(scope), depth + 1);
+          return;
+        }
+        this.walkChildren(node, this.childScope(scope), depth);
+        return;
+      case 'process_substitution':
+        // `tee >(sh)`: a shell in an output process substitution runs what the command writes.
+        if (node.text.startsWith('>(') && this.stdinConsumer(node, scope)) this.add('ask', 'ask.shell-code-unknown', node.text);
+        this.walkChildren(node, this.childScope(scope), depth);
+        return;
+      case 'subshell':
+        this.walkChildren(node, this.childScope(scope), depth);
+        return;
+      case 'variable_assignment':
+        this.assignment(node, scope, depth, true);
+        return;
+      case 'declaration_command':
+        for (const child of node.namedChildren) {
+          if (!child) continue;
+          if (child.type === 'variable_assignment') this.assignment(child, scope, depth, true);
+          else this.walk(child, scope, depth);
+        }
+        return;
+      case 'unset_command':
+        for (const child of node.namedChildren) {
+          if (child && HISTORY_VARS.has(child.text)) this.add('deny', 'deny.history-tampering', node.text);
+        }
+        this.walkChildren(node, scope, depth);
+        return;
+      case 'function_definition':
+        this.functionDefinition(node, scope, depth);
+        return;
+      case 'for_statement':
+        this.forStatement(node, scope, depth);
+        return;
+      case 'while_statement':
+        this.loopCheck(node);
+        this.walkChildren(node, scope, depth);
+        return;
+      case 'pipeline':
+        this.pipeline(node, scope, depth);
+        return;
+      case 'file_redirect':
+        this.redirect(node, scope, depth);
+        return;
+      case 'heredoc_redirect':
+        this.heredoc(node, scope, depth);
+        return;
+      default:
+        this.walkChildren(node, scope, depth);
+    }
+  }
+
+  private walkChildren(node: Node, scope: Scope, depth: number): void {
+    for (const child of node.namedChildren) if (child) this.walk(child, scope, depth);
+  }
+
+  // ---- assignments, functions, loops ----
+
+  private assignment(node: Node, scope: Scope, depth: number, persist: boolean): void {
+    const name = node.childForFieldName('name')?.text ?? '';
+    const value = node.childForFieldName('value');
+    if (value) this.walk(value, scope, depth);
+    const word = value ? evalWord(value, this.wordEnv(scope)) : literalWord('');
+    if (HISTORY_VARS.has(name)) {
+      const v = single(word);
+      if (v === null || v === '/dev/null' || v === '0' || name === 'HISTIGNORE' || (name === 'HISTCONTROL' && /ignore/.test(v))) {
+        this.add('deny', 'deny.history-tampering', node.text);
+      }
+    }
+    if (INJECTION_VARS.has(name)) this.add('ask', 'ask.code-injection-env', node.text);
+    if (this.fetches(word, scope)) scope.fetched.add(name);
+    if (persist) scope.vars.set(name, word.glob ? null : word.values);
+  }
+
+  private functionDefinition(node: Node, scope: Scope, depth: number): void {
+    const name = node.childForFieldName('name')?.text ?? '';
+    const body = node.childForFieldName('body');
+    scope.functions.add(name);
+    if (!body) return;
+    const calls = new Set(body.descendantsOfType('command_name').map((n) => n?.text.replace(/\\|['"]/g, '') ?? ''));
+    const spawns = body.descendantsOfType(['pipeline', '&']).length > 0 || /(^|[^&])&(?!&)/.test(body.text.replace(/&&|&>|>&|<&/g, ''));
+    this.functionGraph.set(name, { calls, spawns, text: node.text });
+    // The body is judged where it is defined; positional parameters are unknown there.
+    const inner = this.childScope(scope);
+    inner.functions.add(name);
+    this.walk(body, inner, depth);
+  }
+
+  private loopCheck(node: Node): void {
+    // `while true; do x & done`: an unbounded loop that keeps spawning background processes.
+    const condition = node.childForFieldName('condition');
+    const body = node.childForFieldName('body');
+    if (!condition || !body) return;
+    const forever = /^(true|:|\[\s*1\s*\]|\(\(\s*1\s*\)\))\s*;?$/.test(condition.text.trim());
+    if (forever && /(^|[^&])&(?![&>])/.test(body.text.replace(/&&|&>|>&|<&/g, ''))) this.add('deny', 'deny.fork-bomb', node.text);
+  }
+
+  private forStatement(node: Node, scope: Scope, depth: number): void {
+    const variable = node.childForFieldName('variable')?.text;
+    const values = node.childrenForFieldName('value').filter((n): n is Node => n !== null);
+    let all: string[] | null = [];
+    for (const v of values) {
+      this.walk(v, scope, depth);
+      const word = evalWord(v, this.wordEnv(scope));
+      if (word.values === null || all === null) all = null;
+      else if (word.glob) {
+        // A glob's matches stay in its directory: stand for them by a path there.
+        all.push(...word.values.map((g) => g.replace(/[*?[].*$/, 'match')));
+      } else all.push(...word.values);
+    }
+    if (variable) scope.vars.set(variable, values.length === 0 ? null : all);
+    const body = node.childForFieldName('body');
+    if (body) this.walk(body, scope, depth);
+  }
+
+  // ---- redirects ----
+
+  private redirect(node: Node, scope: Scope, depth: number): void {
+    const destination = node.childForFieldName('destination');
+    this.walkChildren(node, scope, depth);
+    if (!destination) return;
+    const op = node.children.find((c) => c && !c.isNamed)?.text ?? '>';
+    const word = evalWord(destination, this.wordEnv(scope));
+    const value = single(word);
+    if ((op === '>&' || op === '<&' || op === '>&-' || op === '<&-') && value !== null && /^(\d+|-)$/.test(value)) return;
+    const ctx = this.pathContext(scope);
+    for (const v of word.values ?? [word.prefix]) {
+      if (/^\/dev\/(tcp|udp)\//.test(v)) {
+        this.add('deny', 'deny.network-redirect', node.text);
+        return;
+      }
+    }
+    const secret = protectedTarget(word, ctx, this.opts.protectedPaths);
+    if (secret) {
+      this.add('deny', 'deny.credentials', node.text, false, `touches protected path ${secret}`);
+      return;
+    }
+    if (op === '<' || op === '<&') return;
+    if ((word.values ?? [word.prefix]).some((v) => /(^|\/)\.git\/hooks(\/|$)/.test(v))) this.add('ask', 'ask.git-hooks', node.text);
+    const places = placesOf(word, ctx);
+    if (places.includes('device')) this.add('deny', 'deny.redirect-device', node.text);
+    else if (places.includes('outside')) this.add('deny', 'deny.redirect-outside-sandbox', node.text);
+    else if (places.includes('unresolved')) this.add('ask', 'ask.redirect-unresolved', node.text);
+  }
+
+  // ---- pipelines: code piped into a shell ----
+
+  private pipeline(node: Node, scope: Scope, depth: number, producerBefore?: Node): void {
+    const stages = node.namedChildren.filter((c): c is Node => c !== null);
+    const all = producerBefore ? [producerBefore, ...stages] : stages;
+    for (let i = 1; i < all.length; i++) {
+      const stage = all[i] as Node;
+      const consumer = this.stdinConsumer(stage, scope);
+      if (!consumer) continue;
+      this.pipedCode(all.slice(0, i), consumer, stage, scope, depth);
+    }
+    for (const stage of stages) this.walk(stage, scope, depth);
+  }
+
+  /** Does this pipeline stage run its stdin as code? 'shell' or 'interpreter', else null. */
+  private stdinConsumer(stage: Node, scope: Scope): 'shell' | 'interpreter' | null {
+    const commands = stage.type === 'command' ? [stage] : stage.descendantsOfType('command').filter((c): c is Node => c !== null);
+    for (const command of commands) {
+      let words = this.commandWords(command, scope);
+      for (let hops = 0; hops < 4 && words.length > 0; hops++) {
+        const name = commandBase(single(words[0]));
+        if (name === null) return 'shell'; // unknown program reading the pipe: assume the worst
+        const inner = unwrap(name, words.slice(1));
+        if (inner?.words && !inner.asScript) {
+          words = inner.words;
+          continue;
+        }
+        const args = words.slice(1);
+        if (SHELLS.has(name)) {
+          const { operands } = splitArgs(name, args);
+          const hasC = args.some((a) => /^-[a-zA-Z]*c[a-zA-Z]*$/.test(single(a) ?? ''));
+          const hasS = args.some((a) => /^-[a-zA-Z]*s[a-zA-Z]*$/.test(single(a) ?? ''));
+          if (!hasC && (hasS || operands.length === 0 || ['-', '/dev/stdin'].includes(single(operands[0]) ?? ''))) return 'shell';
+        }
+        if ((name === 'source' || name === '.') && ['/dev/stdin', '-', '/proc/self/fd/0', '/dev/fd/0'].includes(single(args[0]) ?? '')) return 'shell';
+        if (name === 'eval' || name === 'at' || name === 'batch') return 'shell';
+        const key = interpreterKey(name);
+        if (key) {
+          const inline = INTERPRETERS[key] ?? [];
+          const { operands } = splitArgs(key, args);
+          if (!args.some((a) => inline.includes(single(a) ?? '')) && (operands.length === 0 || single(operands[0]) === '-')) return 'interpreter';
+        }
+        break;
+      }
+    }
+    return null;
+  }
+
+  private pipedCode(producers: Node[], consumer: 'shell' | 'interpreter', stage: Node, scope: Scope, depth: number): void {
+    const names = new Set<string>();
+    let networkRedirect = false;
+    for (const producer of producers) {
+      const commands = producer.type === 'command' ? [producer] : [];
+      commands.push(...producer.descendantsOfType('command').filter((c): c is Node => c !== null));
+      for (const command of commands) {
+        let words = this.commandWords(command, scope);
+        for (let hops = 0; hops < 4 && words.length > 0; hops++) {
+          const name = commandBase(single(words[0]));
+          if (name === null) break;
+          names.add(name);
+          const inner = unwrap(name, words.slice(1));
+          if (!inner?.words || inner.asScript) break;
+          words = inner.words;
+        }
+      }
+      if (/\/dev\/(tcp|udp)\//.test(producer.text)) networkRedirect = true;
+    }
+    const subject = `${producers.map((p) => p.text).join(' | ')} | ${stage.text}`;
+    if (networkRedirect || [...names].some((n) => FETCHERS.has(n))) {
+      this.add('deny', 'deny.download-exec', subject);
+      return;
+    }
+    if (consumer === 'interpreter') {
+      this.add('ask', 'ask.inline-code', subject, true);
+      return;
+    }
+    const text = producers.length === 1 ? this.producedText(producers[0] as Node, scope) : null;
+    if (text !== null) {
+      this.analyzeSource(text, this.childScope(scope), depth + 1);
+      return;
+    }
+    if ([...names].some((n) => DECODERS.has(n))) this.add('ask', 'ask.decode-exec', subject);
+    else this.add('ask', 'ask.shell-code-unknown', subject);
+  }
+
+  /** The exact text a producer writes, when it is a literal echo/printf or `cat <<EOF`. */
+  private producedText(producer: Node, scope: Scope): string | null {
+    if (producer.type === 'redirected_statement') {
+      const body = producer.childForFieldName('body');
+      const heredoc = producer.namedChildren.find((c) => c?.type === 'heredoc_redirect');
+      if (body?.type === 'command' && heredoc && this.commandWords(body, scope).length === 1 && single(this.commandWords(body, scope)[0]) === 'cat') {
+        return heredocText(heredoc);
+      }
+      return null;
+    }
+    if (producer.type !== 'command') return null;
+    const words = this.commandWords(producer, scope);
+    const name = single(words[0]);
+    const args = words.slice(1);
+    if (args.some((a) => single(a) === null)) return null;
+    const values = args.map((a) => single(a) ?? '');
+    if (name === 'echo') {
+      const flags = values.filter((v, i) => i < values.length && /^-[neE]+$/.test(v));
+      const rest = values.slice(flags.length);
+      if (flags.some((f) => f.includes('e')) && rest.some((v) => v.includes('\\'))) return null;
+      return rest.join(' ');
+    }
+    if (name === 'printf' && values.length === 1 && !/[\\%]/.test(values[0] ?? '')) return values[0] ?? '';
+    return null;
+  }
+
+  // ---- simple commands ----
+
+  /** The words of a command node: name then arguments (assignments and redirects left out). */
+  private commandWords(node: Node, scope: Scope): Word[] {
+    const words: Word[] = [];
+    const env = this.wordEnv(scope);
+    for (let i = 0; i < node.childCount; i++) {
+      const field = node.fieldNameForChild(i);
+      const child = node.child(i);
+      if (!child) continue;
+      if (field === 'name' || field === 'argument') words.push(evalWord(child, env));
+    }
+    return words;
+  }
+
+  private stdinOf(node: Node, scope: Scope): Stdin {
+    const redirects: Node[] = [];
+    for (let i = 0; i < node.childCount; i++) if (node.fieldNameForChild(i) === 'redirect' && node.child(i)) redirects.push(node.child(i) as Node);
+    // The nearest enclosing statement's redirects feed this command too: `{ a; bash; } <<EOF`, and
+    // tree-sitter hangs `true && bash <<EOF` on the whole list. Over-approximating is the safe side.
+    let child: Node = node;
+    for (let up = node.parent; up && !STDIN_BOUNDARIES.has(up.type); child = up, up = up.parent) {
+      if (up.type !== 'redirected_statement' || up.childForFieldName('body')?.id !== child.id) continue;
+      for (let i = 0; i < up.childCount; i++) if (up.fieldNameForChild(i) === 'redirect' && up.child(i)) redirects.push(up.child(i) as Node);
+      if (redirects.length > 0) break;
+    }
+    for (const r of redirects) {
+      if (r.type === 'heredoc_redirect') return { kind: 'text', text: heredocText(r) };
+      if (r.type === 'herestring_redirect') {
+        const arg = r.namedChildren.find((c) => c !== null);
+        return arg ? { kind: 'word', word: evalWord(arg, this.wordEnv(scope)) } : null;
+      }
+      if (r.type === 'file_redirect' && r.children.some((c) => c?.text === '<&' || c?.text === '<>')) {
+        const dest = single(evalWord(r.childForFieldName('destination') ?? r, this.wordEnv(scope)));
+        if (dest !== '-' && dest !== '0') return { kind: 'file', word: unknownWord(r.text) };
+      }
+      if (r.type === 'file_redirect' && r.children.some((c) => c?.text === '<')) {
+        const dest = r.childForFieldName('destination');
+        if (dest) return { kind: 'file', word: evalWord(dest, this.wordEnv(scope)) };
+      }
+    }
+    return null;
+  }
+
+  private command(node: Node, scope: Scope, depth: number): void {
+    for (let i = 0; i < node.childCount; i++) {
+      const child = node.child(i);
+      if (!child) continue;
+      const field = node.fieldNameForChild(i);
+      if (child.type === 'variable_assignment') this.assignment(child, scope, depth, false);
+      else if (field === 'redirect' && child.type === 'heredoc_redirect') this.heredoc(child, scope, depth);
+      else this.walk(child, scope, depth);
+    }
+    const words = this.commandWords(node, scope);
+    if (words.length === 0) return;
+    let stdin: Stdin | undefined;
+    this.simple(words, scope, depth, node.text, () => (stdin ??= this.stdinOf(node, scope)));
+  }
+
+  private heredoc(node: Node, scope: Scope, depth: number): void {
+    for (const child of node.namedChildren) {
+      if (!child) continue;
+      // `cat <<EOF | sh`: tree-sitter hangs the pipeline under the here-doc; its producer is the statement.
+      if (child.type === 'pipeline' && node.parent) this.pipeline(child, scope, depth, node.parent.type === 'redirected_statement' ? node.parent : undefined);
+      else this.walk(child, scope, depth);
+    }
+  }
+
+  /** Judge one simple command given as words (name first). */
+  private simple(words: Word[], scope: Scope, depth: number, subject: string, stdin: StdinOf): void {
+    // Findings from here on belong to this simple command (an allow rule may lift its liftable asks).
+    const mark = this.findings.length;
+    const nameWord = words[0] as Word;
+    const args = words.slice(1);
+    const ctx = this.pathContext(scope);
+    for (const word of words) {
+      const secret = protectedTarget(word, ctx, this.opts.protectedPaths);
+      if (secret) {
+        this.add('deny', 'deny.credentials', subject, false, `touches protected path ${secret}`);
+        break;
+      }
+    }
+    const secretVar = words.flatMap((w) => (w.node ? [w.node, ...w.node.descendantsOfType(['simple_expansion', 'expansion']).filter((n): n is Node => n !== null)] : []))
+      .filter((n) => n.type === 'simple_expansion' || n.type === 'expansion')
+      .map((n) => n.descendantsOfType('variable_name')[0]?.text ?? '')
+      .find((v) => SECRET_NAME.test(v));
+    if (secretVar) this.add('ask', 'ask.secret-variable', subject, true);
+    if (!this.findings.some((f) => f.rule === 'deny.credentials') && words.some((w) => CREDENTIAL_MARKER.test(w.values === null ? w.text : w.values.join(' ')))) {
+      this.add('ask', 'ask.credential-mention', subject, true);
+    }
+    const written = single(nameWord);
+    if (written === null) {
+      this.add('ask', 'ask.dynamic-command', subject);
+      return;
+    }
+    if (RESERVED_WORDS.has(written)) {
+      // tree-sitter misreads some valid forms (`! if …`, `! ! cmd`) as a command named by a
+      // reserved word: judge the words after it as the command they are.
+      if (written !== '!' && written !== 'coproc') this.add('ask', 'ask.parse-error', subject);
+      if (args.length > 0) this.simple(args, scope, depth, subject, stdin);
+      return;
+    }
+    let name = written;
+    if (written.includes('/')) {
+      const resolved = resolveFrom(scope.cwd, written);
+      if (resolved !== null && isInside(resolved, this.opts.sandboxRoot)) {
+        this.script(literalWord(resolved), scope, depth, subject, true);
+        return;
+      }
+      if (resolved === null) {
+        this.add('ask', 'ask.dynamic-command', subject);
+        return;
+      }
+      name = posix.basename(resolved);
+    }
+    // Judged case-insensitively: on macOS's file system `RM` runs /bin/rm.
+    name = name.toLowerCase();
+    if (scope.functions.has(name) && !written.includes('/')) return; // its body was judged where it was defined
+
+    if (CODE_RUNNERS.has(name) || SHELLS.has(name) || interpreterKey(name) !== null) {
+      // `bash -c "$(curl ..)"`, `source <(curl ..)`, `python3 -c "$(wget ..)"`
+      if (args.some((a) => this.fetches(a, scope))) this.add('deny', 'deny.download-exec', subject);
+    }
+    // This command's own checks and rules come first: an allow rule on it lifts their liftable
+    // asks, never those of the code it goes on to run (judged below).
+    this.ownChecks(name, args, scope, subject, stdin);
+    const unwrapped = unwrap(name, args);
+    const parts = name === 'find' ? findParts(args) : null;
+    let targets: Word[] = unwrapped || name === 'busybox' ? [] : writeTargets(name, args);
+    if (parts) {
+      // Listing names is harmless; running a command on every file under ~ or / reads them.
+      if (parts.execs.length > 0) this.recursiveRead(name, parts.roots, scope, subject);
+      // -delete removes what it finds under each root: a path below the root stands for them.
+      targets = parts.deletes ? parts.roots.map((r) => (single(r) === null ? r : literalWord(`${(single(r) ?? '').replace(/\/$/, '')}/found`))) : [];
+    }
+    this.applyRules(this.simpleCommand(name, args, scope, targets), subject, mark);
+
+    if (this.builtin(name, args, scope, depth, subject)) return;
+    if (unwrapped) {
+      for (const [variable, value] of unwrapped.assignments ?? []) {
+        if (INJECTION_VARS.has(variable)) this.add('ask', 'ask.code-injection-env', subject);
+        if (HISTORY_VARS.has(variable) && (single(value) === null || ['/dev/null', '0'].includes(single(value) ?? ''))) this.add('deny', 'deny.history-tampering', subject);
+      }
+      if (!unwrapped.words || unwrapped.words.length === 0) return;
+      if (unwrapped.asScript) this.codeString(unwrapped.words, scope, depth, subject);
+      else this.simple(unwrapped.words, scope, depth, subject, stdin);
+      return;
+    }
+    if (name === 'busybox' && args.length > 0) this.simple(args, scope, depth, subject, stdin);
+    for (const exec of parts?.execs ?? []) this.simple(exec, scope, depth, subject, NO_STDIN);
+    if (SHELLS.has(name)) this.shell(name, args, scope, depth, subject, stdin);
+    if (PACKAGE_MANAGERS.has(name)) {
+      // `npm exec -- rimraf /`, `pnpm dlx x`, `yarn exec x`: judge the command they run.
+      const { operands } = splitArgs(name, args);
+      const sub = single(operands[0]);
+      if (sub !== null && ['exec', 'dlx', 'x'].includes(sub)) {
+        const rest = args.slice(args.indexOf(operands[0] as Word) + 1);
+        const dashes = rest.findIndex((w) => single(w) === '--');
+        const inner = dashes >= 0 ? rest.slice(dashes + 1) : rest.filter((w, i) => i > 0 || !(single(w) ?? '').startsWith('-'));
+        if (inner.length > 0) this.simple(inner, scope, depth, subject, stdin);
+      }
+    }
+    this.projectCode(name, args, scope, depth, subject);
+  }
+
+  /** Checks on one command's own words that no rule expresses. */
+  private ownChecks(name: string, args: Word[], scope: Scope, subject: string, stdin: StdinOf): void {
+    if ((name === 'sed' || name === 'gsed') && sedRunsOrWrites(args)) this.add('ask', 'ask.sed-exec', subject, true);
+    if (/^[gmn]?awk$/.test(name) && awkRuns(args)) this.add('ask', 'ask.inline-code', subject, true);
+    if (RECURSIVE_READERS.has(name)) this.recursiveRead(name, args, scope, subject);
+    if (writeTargets(name, args).some((t) => (t.values ?? [t.prefix]).some((v) => /(^|\/)\.git\/hooks(\/|$)/.test(v)))) this.add('ask', 'ask.git-hooks', subject);
+    if (name === 'kill' && args.some((a) => a.substitution)) this.add('ask', 'ask.kill-unknown', subject, true);
+    if (name === 'printenv' && args.some((a) => SECRET_NAME.test(single(a) ?? ''))) this.add('ask', 'ask.secret-variable', subject, true);
+    if (name === 'ln') this.symlinkCheck(args, scope, subject);
+    const key = interpreterKey(name);
+    if (key) this.interpreter(key, args, subject, stdin);
+  }
+
+  /** A link to outside the sandbox turns later in-sandbox paths into outside ones. */
+  private symlinkCheck(args: Word[], scope: Scope, subject: string): void {
+    // A relative symlink source is read from the link's own directory.
+    const { operands } = splitArgs('ln', args);
+    const sources = operands.length > 1 ? operands.slice(0, -1) : operands;
+    const link = operands.length > 1 ? single(operands[operands.length - 1]) : '.';
+    const linkPath = link === null ? null : resolveFrom(scope.cwd, link);
+    let linkDir = linkPath;
+    if (linkPath !== null && link !== null && !link.endsWith('/')) {
+      try {
+        if (!statSync(linkPath).isDirectory()) linkDir = posix.dirname(linkPath);
+      } catch {
+        linkDir = posix.dirname(linkPath);
+      }
+    }
+    const linkCtx = { ...this.pathContext(scope), cwd: linkDir };
+    if (sources.some((w) => placesOf(w, linkCtx).some((p) => p !== 'inside'))) this.add('ask', 'ask.symlink-outside', subject, true);
+  }
+
+  /** Does a word contain a substitution that downloads (`$(curl ..)`, `<(wget ..)`, `/dev/tcp`) or a variable holding such text? */
+  private fetches(word: Word, scope: Scope): boolean {
+    if (!word.node) return false;
+    if (scope.fetched.size > 0) {
+      const refs = word.node.descendantsOfType('variable_name').map((n) => n?.text ?? '');
+      if (word.node.type === 'simple_expansion' || word.node.type === 'expansion') refs.push(word.node.namedChildren[0]?.text ?? '');
+      if (refs.some((r) => scope.fetched.has(r))) return true;
+    }
+    if (!word.substitution) return false;
+    if (/\/dev\/(tcp|udp)\//.test(word.text)) return true;
+    return word.node.descendantsOfType('command_name').some((n) => {
+      const base = n ? commandBase(n.text.replace(/\\|['"]/g, '')) : null;
+      return base !== null && FETCHERS.has(base);
+    });
+  }
+
+  private simpleCommand(name: string, args: Word[], scope: Scope, targets: Word[]): SimpleCommand {
+    let places: Set<GuardTarget | 'inside'> | undefined;
+    return {
+      name,
+      args,
+      targets: () => {
+        places ??= new Set(targets.flatMap((t) => placesOf(t, this.pathContext(scope))));
+        return places;
+      },
+    };
+  }
+
+  /** Built-in rules first, then guard.json rules; a user `allow` lifts liftable asks on this command. */
+  private applyRules(command: SimpleCommand, subject: string, start: number): void {
+    let allowRule: string | null = null;
+    for (const compiled of this.opts.rules) {
+      if (!ruleMatches(compiled, command)) continue;
+      const { rule } = compiled;
+      if (rule.decision === 'allow') {
+        if (compiled.fromUser) allowRule ??= rule.id;
+        continue;
+      }
+      this.findings.push({ decision: rule.decision, rule: rule.id, reason: `${rule.reason}: \`${oneLine(subject)}\``, liftable: true });
+    }
+    if (allowRule === null) return;
+    this.allowedBy.push(allowRule);
+    for (let i = this.findings.length - 1; i >= start; i--) {
+      const f = this.findings[i] as Finding;
+      if (f.decision === 'ask' && f.liftable) this.findings.splice(i, 1);
+    }
+  }
+
+  /** Shell builtins that change how the rest is read. True when fully handled. */
+  private builtin(name: string, args: Word[], scope: Scope, depth: number, subject: string): boolean {
+    switch (name) {
+      case 'cd':
+      case 'pushd': {
+        const target = args.find((a) => !(single(a) ?? '').startsWith('-') || single(a) === '-');
+        if (!target) scope.cwd = name === 'cd' ? this.opts.home : scope.cwd;
+        else {
+          const value = single(target);
+          scope.cwd = value === null || /^[-+]\d*$/.test(value) ? null : resolveFrom(scope.cwd, value);
+        }
+        return true;
+      }
+      case 'popd':
+        scope.cwd = null;
+        return true;
+      case 'eval':
+        this.add('ask', 'ask.eval', subject);
+        this.codeString(args, scope, depth, subject);
+        return true;
+      case 'source':
+      case '.': {
+        const file = args[0];
+        if (!file) return true;
+        if (file.substitution && file.values === null) {
+          this.add('ask', 'ask.source-outside', subject);
+          return true;
+        }
+        this.script(file, scope, depth, subject, false, 'ask.source-outside');
+        return true;
+      }
+      case 'exec': {
+        const rest = splitArgs('exec', args);
+        if (rest.operands.length === 0) return true;
+        this.add('ask', 'ask.exec', subject);
+        const start = args.indexOf(rest.operands[0] as Word);
+        this.simple(args.slice(start), scope, depth, subject, NO_STDIN);
+        return true;
+      }
+      case 'alias':
+        if (!args.some((a) => (single(a) ?? '=').includes('='))) return true; // listing aliases
+        this.add('ask', 'ask.alias', subject);
+        for (const a of args) {
+          const value = single(a);
+          const eq = value?.indexOf('=') ?? -1;
+          if (value && eq > 0) this.analyzeSource(value.slice(eq + 1), this.childScope(scope), depth + 1);
+        }
+        return true;
+      case 'trap': {
+        // `trap 'code' EXIT`: the first operand is code run later.
+        const code = args.find((a) => !(single(a) ?? '').startsWith('-'));
+        if (code) this.codeString([code], scope, depth, subject);
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** Words joined and run as shell code (eval, `bash -c`, watch, `env -S`). */
+  private codeString(words: Word[], scope: Scope, depth: number, subject: string): void {
+    if (words.some((w) => w.substitution && w.values === null)) {
+      // The code is computed at run time; the substitutions themselves were walked already.
+      this.add('ask', 'ask.shell-code-unknown', subject);
+      return;
+    }
+    const values = words.map((w) => single(w));
+    if (values.some((v) => v === null)) {
+      this.add('ask', 'ask.shell-code-unknown', subject);
+      return;
+    }
+    this.analyzeSource(values.join(' '), this.childScope(scope), depth + 1);
+  }
+
+  private shell(name: string, args: Word[], scope: Scope, depth: number, subject: string, stdinOf: StdinOf): void {
+    const options: string[] = [];
+    let i = 0;
+    for (; i < args.length; i++) {
+      const text = single(args[i]);
+      if (text === null || !/^[-+]/.test(text) || text === '-' || text === '--') {
+        if (text === '--') i++;
+        break;
+      }
+      options.push(text);
+      if (/^[-+][oO]$/.test(text)) i++;
+    }
+    const operands = args.slice(i);
+    const hasC = options.some((o) => /^-[a-zA-Z]*c[a-zA-Z]*$/.test(o));
+    if (hasC) {
+      const code = operands[0];
+      if (!code) return;
+      this.codeString([code], scope, depth, subject);
+      return;
+    }
+    const script = operands[0];
+    const fromStdin = !script || single(script) === '-' || options.some((o) => /^-[a-zA-Z]*s/.test(o));
+    if (!fromStdin && script) {
+      this.script(script, scope, depth, subject, false);
+      return;
+    }
+    const stdin = stdinOf();
+    if (!stdin) return; // interactive, or fed by a pipe (judged by the pipeline)
+    if (stdin.kind === 'text') this.analyzeSource(stdin.text, this.childScope(scope), depth + 1);
+    else if (stdin.kind === 'word') this.codeString([stdin.word], scope, depth, subject);
+    else this.script(stdin.word, scope, depth, subject, false);
+  }
+
+  private interpreter(key: string, args: Word[], subject: string, stdinOf: StdinOf): void {
+    const inline = INTERPRETERS[key] ?? [];
+    const texts = args.map((a) => single(a) ?? '');
+    const inlineFlag = texts.some(
+      (t) =>
+        inline.includes(t) ||
+        inline.some((f) => f.length === 2 && t.startsWith(f) && t.length > 2 && !t.startsWith('--')) ||
+        ((key === 'perl' || key === 'ruby') && /^-[a-zA-Z]*[eE][a-zA-Z]*$/.test(t)),
+    );
+    if (inlineFlag || (key === 'deno' && texts[0] === 'eval')) {
+      this.add('ask', 'ask.inline-code', subject, true);
+      return;
+    }
+    const { operands } = splitArgs(key, args);
+    const fromStdin = operands.length === 0 || single(operands[0]) === '-';
+    const stdin = fromStdin ? stdinOf() : null;
+    if (stdin && stdin.kind !== 'file') this.add('ask', 'ask.inline-code', subject, true);
+    const script = operands[0];
+    if (script && script.values === null && script.substitution) this.add('ask', 'ask.unknown-script', subject);
+  }
+
+  /** package.json scripts, make recipes and git hooks the command runs (projectCode.ts). */
+  private projectCode(name: string, args: Word[], scope: Scope, depth: number, subject: string): void {
+    if (PACKAGE_MANAGERS.has(name) && scope.cwd !== null && isInside(scope.cwd, this.opts.sandboxRoot)) {
+      for (const text of packageScriptTexts(name, args, scope.cwd)) this.analyzeSource(text, this.childScope(scope), depth + 1);
+    }
+    if (name === 'make' || name === 'gmake') {
+      const plan = makeCode(name, args, scope.cwd, this.opts.sandboxRoot);
+      if (plan && !plan.ok) this.add('ask', 'ask.unknown-script', subject, false, plan.reason);
+      if (plan?.ok) {
+        if (plan.customShell) this.add('ask', 'ask.unknown-script', subject, false, 'the makefile runs its recipes with another shell');
+        for (const code of plan.codes) this.analyzeSource(code, { ...this.childScope(scope), cwd: plan.cwd }, depth + 1);
+      }
+    }
+    if (name === 'git') for (const hook of gitHookPaths(args, scope.cwd)) this.script(literalWord(hook), scope, depth, subject, true);
+  }
+
+  /** `grep -r x ~`, `tar czf out.tgz ~`, `cp -r ~ .`: a recursive read over a directory holding credentials. */
+  private recursiveRead(name: string, args: Word[], scope: Scope, subject: string): void {
+    const recursive =
+      name === 'rg' || name === 'ag' || name === 'find' ||
+      ((name === 'grep' || name === 'egrep' || name === 'zip' || name === 'cp' || name === 'scp') && (hasFlag(args, '-r') || hasFlag(args, '-R') || hasFlag(args, '--recursive'))) ||
+      (name === 'cp' && (hasFlag(args, '-a') || hasFlag(args, '--archive'))) ||
+      name === 'tar' || name === 'rsync';
+    if (!recursive) return;
+    const samples = this.opts.protectedPaths.samples;
+    for (const word of args) {
+      const value = single(word);
+      if (value === null || value.startsWith('-')) continue;
+      const path = resolveFrom(scope.cwd ?? this.opts.sandboxRoot, value);
+      if (path === null || isInside(path, this.opts.sandboxRoot)) continue;
+      const prefix = path === '/' ? '/' : `${path}/`;
+      if (samples.some((sample) => sample.startsWith(prefix))) {
+        this.add('ask', 'ask.recursive-read', subject, true);
+        return;
+      }
+    }
+  }
+
+  /**
+   * A script run by a shell, sourced, or executed by path. Inside the sandbox and already on disk:
+   * a shell script's text is parsed and judged like the command line; other files (binaries,
+   * Python, Node) are allowed (the sandbox is the backstop). Missing or outside: ask.
+   */
+  private script(word: Word, scope: Scope, depth: number, subject: string, executed: boolean, askRule = 'ask.unknown-script'): void {
+    if (this.fetches(word, scope)) {
+      this.add('deny', 'deny.download-exec', subject);
+      return;
+    }
+    const value = single(word);
+    if (value === null) {
+      this.add('ask', askRule, subject);
+      return;
+    }
+    const path = resolveFrom(scope.cwd, value);
+    if (path === null || !isInside(path, this.opts.sandboxRoot)) {
+      this.add('ask', askRule, subject);
+      return;
+    }
+    let text: string;
+    try {
+      const stat = statSync(path);
+      if (!stat.isFile()) return;
+      if (stat.size > MAX_SCRIPT_BYTES) {
+        this.add('ask', askRule, subject);
+        return;
+      }
+      text = readFileSync(path, 'utf8');
+    } catch {
+      this.add('ask', askRule, subject);
+      return;
+    }
+    if (text.includes('\u0000')) return; // a binary
+    const shebang = /^#!\s*(\S+)(?:\s+(\S+))?/.exec(text);
+    if (executed && shebang) {
+      const interp = posix.basename(shebang[1] ?? '');
+      const real = interp === 'env' ? (shebang[2] ?? '') : interp;
+      if (!SHELLS.has(real)) return;
+    }
+    this.analyzeSource(text, { vars: this.baseVars(), cwd: scope.cwd, functions: new Set(), fetched: new Set() }, depth + 1);
+  }
+}
+
+/**
+ * The text a here-doc feeds, cut from the source between its first line end and its delimiter
+ * (tree-sitter's heredoc_body is unreliable, e.g. when the body starts with a backslash). An
+ * unquoted delimiter means bash first removes the backslash before \\, \$, \` and newline.
+ */
+function heredocText(redirect: Node): string {
+  const start = redirect.children.find((c) => c?.type === 'heredoc_start');
+  const end = redirect.children.find((c) => c?.type === 'heredoc_end');
+  const body = redirect.descendantsOfType('heredoc_body')[0]?.text ?? '';
+  if (!start || !end) return body;
+  const source = redirect.tree.rootNode.text;
+  const lineEnd = source.indexOf('\n', start.endIndex);
+  if (lineEnd < 0 || lineEnd >= end.startIndex) return body;
+  const text = source.slice(lineEnd + 1, end.startIndex);
+  const quoted = /['"\\]/.test(start.text);
+  return quoted ? text : text.replace(/\\([\\$`\n])/g, (_m, c: string) => (c === '\n' ? '' : c));
+}
+
+/** `/usr/bin/rm` -> `rm`; null stays null. */
+function commandBase(value: string | null): string | null {
+  if (value === null) return null;
+  return value.includes('/') ? posix.basename(value) : value;
+}

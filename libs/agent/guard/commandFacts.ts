@@ -1,0 +1,409 @@
+import { literalWord, single, unknownWord } from './words.ts';
+import type { Word } from './words.ts';
+
+/**
+ * What the guard knows about particular commands: which are shells and interpreters, which
+ * wrap another command, which fetch from the network, and which of their operands they write.
+ * Decisions are not made here; the rules (defaultRules.ts, guard.json) make them.
+ */
+
+export const SHELLS = new Set(['sh', 'bash', 'zsh', 'dash', 'ksh', 'mksh', 'ash', 'fish', 'csh', 'tcsh', 'busybox', 'rbash']);
+
+/** Interpreters and the options that take program text from the command line. */
+export const INTERPRETERS: Record<string, string[]> = {
+  python: ['-c'],
+  python2: ['-c'],
+  python3: ['-c'],
+  pypy: ['-c'],
+  pypy3: ['-c'],
+  node: ['-e', '--eval', '-p', '--print'],
+  nodejs: ['-e', '--eval', '-p', '--print'],
+  bun: ['-e', '--eval', '-p', '--print'],
+  deno: [],
+  perl: ['-e', '-E'],
+  ruby: ['-e'],
+  php: ['-r'],
+  lua: ['-e'],
+  luajit: ['-e'],
+  rscript: ['-e'],
+  osascript: ['-e'],
+  tclsh: [],
+  jshell: [],
+  irb: [],
+  pwsh: ['-c', '-Command', '-command'],
+  powershell: ['-c', '-Command', '-command'],
+};
+
+/** `python3.12` is python3. */
+export function interpreterKey(name: string): string | null {
+  if (name in INTERPRETERS) return name;
+  const m = /^(python[23]?|pypy3?|perl|ruby|php|lua)[0-9.]*$/.exec(name);
+  return m && m[1] && m[1] in INTERPRETERS ? m[1] : null;
+}
+
+export const FETCHERS = new Set([
+  'curl', 'wget', 'fetch', 'aria2c', 'http', 'https', 'xh', 'curlie', 'nc', 'ncat', 'netcat', 'socat', 'telnet',
+  'ftp', 'tftp', 'lynx', 'links', 'w3m', 'ssh', 'scp', 'sftp', 'rsync', 'gh', 'lwp-request', 'get',
+]);
+
+/** Producers whose output is decoded or transformed text: piped into a shell it is code nobody can read here. */
+export const DECODERS = new Set([
+  'base64', 'base32', 'basenc', 'xxd', 'od', 'openssl', 'uudecode', 'gzip', 'gunzip', 'zcat', 'bzcat', 'xzcat', 'zstdcat',
+  'rev', 'tr', 'printf', 'perl', 'python', 'python3', 'sed', 'awk', 'iconv', 'hexdump',
+]);
+
+/** Options (per command) that take the next word as their value, so that word is not an operand. */
+const VALUE_OPTIONS: Record<string, string[]> = {
+  git: ['-C', '-c', '--git-dir', '--work-tree', '--namespace', '--exec-path', '--config-env'],
+  docker: ['--context', '-c', '-H', '--host', '--config', '-l', '--log-level'],
+  podman: ['--context', '-c', '-H', '--host', '--url', '--connection'],
+  npm: ['-w', '--workspace', '--prefix', '-C'],
+  pnpm: ['-C', '--dir', '-F', '--filter', '-w'],
+  yarn: ['--cwd'],
+  systemctl: ['-H', '--host', '-M', '--machine', '-t', '--type', '-s', '--signal', '-p', '--property'],
+  cp: ['-t', '--target-directory', '-S', '--suffix'],
+  mv: ['-t', '--target-directory', '-S', '--suffix'],
+  ln: ['-t', '--target-directory', '-S', '--suffix'],
+  install: ['-t', '--target-directory', '-m', '--mode', '-o', '--owner', '-g', '--group', '-S', '--suffix'],
+  truncate: ['-s', '--size', '-r', '--reference'],
+  touch: ['-d', '--date', '-t', '-r', '--reference'],
+  mkdir: ['-m', '--mode'],
+  chmod: ['--reference'],
+  chown: ['--reference', '--from'],
+  shred: ['-n', '--iterations', '-s', '--size', '--random-source'],
+  sed: ['-e', '--expression', '-f', '--file', '-l', '--line-length'],
+  tar: ['-f', '--file', '-C', '--directory', '-T', '--files-from', '-X', '--exclude-from', '-b', '-I', '--use-compress-program'],
+  unzip: ['-d', '-x'],
+  curl: ['-o', '--output', '-d', '--data', '--data-raw', '--data-binary', '-H', '--header', '-X', '--request', '-u', '--user', '-A', '--user-agent', '-e', '--referer', '-F', '--form', '-T', '--upload-file', '-x', '--proxy', '-m', '--max-time', '--connect-timeout', '-w', '--write-out', '-b', '--cookie', '-c', '--cookie-jar', '-K', '--config', '--retry', '-r', '--range'],
+  wget: ['-O', '--output-document', '-P', '--directory-prefix', '-o', '--output-file', '-a', '-U', '--user-agent', '--header', '-t', '--tries', '-T', '--timeout', '-e'],
+  rsync: ['-e', '--rsh', '--exclude', '--include', '--filter', '-f', '--port', '--password-file', '--log-file'],
+  rm: [],
+  make: ['-f', '--file', '--makefile', '-C', '--directory', '-I', '--include-dir', '-o', '--old-file', '-W', '--what-if', '--new-file', '--assume-new', '--assume-old'],
+  gmake: ['-f', '--file', '--makefile', '-C', '--directory', '-I', '--include-dir', '-o', '--old-file', '-W', '--what-if', '--new-file', '--assume-new', '--assume-old'],
+  find: [],
+  kill: ['-s', '-n'],
+  python: ['-m', '-W', '-X'],
+  python3: ['-m', '-W', '-X'],
+  python2: ['-m', '-W', '-X'],
+  node: ['-r', '--require', '--import', '--loader'],
+  ssh: ['-i', '-p', '-l', '-o', '-F', '-J', '-L', '-R', '-D', '-b', '-c', '-e', '-E', '-m', '-O', '-S', '-W', '-w', '-Q', '-B', '-I'],
+};
+
+const optionTakesValue = (name: string, option: string): boolean => (VALUE_OPTIONS[name] ?? []).includes(option);
+
+export interface SplitArgs {
+  options: Word[];
+  /** Option words paired with their values (`-o FILE`, `--output=FILE`). */
+  optionValues: Map<string, Word[]>;
+  operands: Word[];
+}
+
+/** Split words into options and operands; `--` ends options. Unknown words count as operands. */
+export function splitArgs(name: string, args: Word[]): SplitArgs {
+  const options: Word[] = [];
+  const optionValues = new Map<string, Word[]>();
+  const operands: Word[] = [];
+  const add = (key: string, value: Word): void => {
+    optionValues.set(key, [...(optionValues.get(key) ?? []), value]);
+  };
+  let ended = false;
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i];
+    if (!word) continue;
+    const text = single(word);
+    if (ended || text === null || !text.startsWith('-') || text === '-') {
+      operands.push(word);
+      continue;
+    }
+    if (text === '--') {
+      ended = true;
+      continue;
+    }
+    options.push(word);
+    const eq = text.indexOf('=');
+    if (text.startsWith('--') && eq > 0) {
+      add(text.slice(0, eq), literalWord(text.slice(eq + 1)));
+      continue;
+    }
+    if (optionTakesValue(name, text)) {
+      const value = args[i + 1];
+      if (value) add(text, value);
+      i++;
+      continue;
+    }
+    // `-tDIR`, `-oFILE`: a short value option glued to its value.
+    if (!text.startsWith('--') && text.length > 2 && optionTakesValue(name, text.slice(0, 2))) {
+      add(text.slice(0, 2), literalWord(text.slice(2)));
+    }
+  }
+  return { options, optionValues, operands };
+}
+
+/** Does any option word carry `flag`? `-f` is found in `-rf`; `--force` in `--force=x`. */
+export function hasFlag(args: Word[], flag: string): boolean {
+  for (const word of args) {
+    for (const value of word.values ?? []) {
+      if (value === '--') return false;
+      if (value === flag) return true;
+      if (flag.startsWith('--') && value.startsWith(`${flag}=`)) return true;
+      if (/^-[A-Za-z]$/.test(flag) && /^-[A-Za-z0-9]+$/.test(value) && !value.startsWith('--') && value.slice(1).includes(flag[1] ?? '')) return true;
+    }
+  }
+  return false;
+}
+
+/** The first operand after a command's global options: `git -C x push` -> push. */
+export function subcommandOf(name: string, args: Word[]): string | null {
+  const { operands } = splitArgs(name, args);
+  return single(operands[0]);
+}
+
+// ---- write targets ----
+
+const DELETERS = new Set(['rm', 'rmdir', 'unlink', 'shred', 'rimraf', 'del', 'trash', 'srm', 'wipe']);
+const ALL_OPERANDS = new Set([...DELETERS, 'truncate', 'touch', 'mkdir', 'tee', 'mv', 'chattr', 'setfacl']);
+
+/** The words a command writes, deletes, moves or changes the mode of. */
+export function writeTargets(name: string, args: Word[]): Word[] {
+  const { operands, optionValues } = splitArgs(name, args);
+  const option = (...keys: string[]): Word[] => keys.flatMap((k) => optionValues.get(k) ?? []);
+  if (ALL_OPERANDS.has(name)) return [...operands, ...option('-t', '--target-directory')];
+  switch (name) {
+    case 'chmod':
+    case 'chown':
+    case 'chgrp':
+      // The first operand is the mode/owner unless --reference gives it.
+      return optionValues.has('--reference') ? operands : operands.slice(1);
+    case 'cp':
+    case 'ln':
+    case 'install':
+    case 'rsync':
+    case 'scp': {
+      const target = option('-t', '--target-directory');
+      if (target.length > 0) return target;
+      const last = operands.length > 1 ? operands[operands.length - 1] : undefined;
+      if (!last) return operands.length === 1 && name === 'ln' ? [literalWord('.')] : [];
+      // `host:path` is remote: not a local write.
+      if ((name === 'rsync' || name === 'scp') && /^[^/]*:/.test(single(last) ?? '')) return [];
+      return [last];
+    }
+    case 'sed':
+    case 'perl': {
+      if (!hasFlag(args, '-i') && !args.some((a) => (single(a) ?? '').startsWith('--in-place') || /^-i/.test(single(a) ?? ''))) return [];
+      const scriptGiven = optionValues.has('-e') || optionValues.has('--expression') || optionValues.has('-f') || optionValues.has('--file') || (name === 'perl' && args.some((a) => /^-\w*e$/.test(single(a) ?? '')));
+      return scriptGiven ? operands : operands.slice(1);
+    }
+    case 'dd':
+      return args.filter((a) => (single(a) ?? a.text).startsWith('of=')).map((a) => withoutPrefix(a, 'of='));
+    case 'tar': {
+      const first = single(args[0]) ?? '';
+      const mode = first.startsWith('-') ? first : `-${first}`;
+      const extracting = /^-[A-Za-z]*x/.test(mode) || hasFlag(args, '-x') || hasFlag(args, '--extract') || hasFlag(args, '--get');
+      const creating = /^-[A-Za-z]*[cru]/.test(mode) || hasFlag(args, '-c') || hasFlag(args, '--create');
+      if (extracting) return option('-C', '--directory').concat(option('-C', '--directory').length ? [] : [literalWord('.')]);
+      if (creating) {
+        const file = option('-f', '--file');
+        // `tar czf out.tgz src`: the f of a bundled first word takes the first operand.
+        if (file.length === 0 && /^-?[A-Za-z]*f/.test(first) && operands[1]) return [operands[1]];
+        return file;
+      }
+      return [];
+    }
+    case 'unzip':
+      return option('-d').length ? option('-d') : [literalWord('.')];
+    case 'curl': {
+      const out = option('-o', '--output');
+      return hasFlag(args, '-O') || hasFlag(args, '--remote-name') ? [...out, literalWord('.')] : out;
+    }
+    case 'wget': {
+      const out = option('-O', '--output-document').filter((w) => single(w) !== '-');
+      const dir = option('-P', '--directory-prefix');
+      return [...out, ...dir];
+    }
+    default:
+      return genericOutputs(args);
+  }
+}
+
+/** Options that name an output file or directory in many tools (`gcc -o`, `sort -o`, `tsc --outDir`, `pip --target`). */
+const OUTPUT_OPTIONS = new Set(['-o', '--output', '--out', '--outfile', '--out-file', '--outdir', '--outDir', '--out-dir', '--output-dir', '--prefix', '--target', '--dest', '--destination', '--install-dir', '--root']);
+
+function genericOutputs(args: Word[]): Word[] {
+  const out: Word[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const text = single(args[i]);
+    if (text === null) continue;
+    if (text === '--') break;
+    const eq = text.indexOf('=');
+    if (text.startsWith('--') && eq > 0 && OUTPUT_OPTIONS.has(text.slice(0, eq))) out.push(literalWord(text.slice(eq + 1)));
+    else if (OUTPUT_OPTIONS.has(text) && args[i + 1]) out.push(args[i + 1] as Word);
+  }
+  return out;
+}
+
+function withoutPrefix(word: Word, prefix: string): Word {
+  if (word.values === null) return { ...word, prefix: word.prefix.slice(prefix.length) };
+  return { ...word, values: word.values.map((v) => v.slice(prefix.length)) };
+}
+
+// ---- wrappers ----
+
+export interface Unwrapped {
+  /** The wrapped command's words (name first), or null when the wrapper runs nothing. */
+  words: Word[] | null;
+  /** The wrapper runs its words as shell code (`watch "a; b"`, `env -S`), not as argv. */
+  asScript?: boolean;
+  /** Assignments the wrapper makes (`env HISTFILE=/dev/null cmd`). */
+  assignments?: [string, Word][];
+}
+
+const WRAPPER_VALUE_OPTIONS: Record<string, string[]> = {
+  env: ['-u', '--unset', '-C', '--chdir'],
+  nice: ['-n', '--adjustment'],
+  timeout: ['-s', '--signal', '-k', '--kill-after'],
+  stdbuf: ['-i', '-o', '-e', '--input', '--output', '--error'],
+  watch: ['-n', '--interval', '-q', '--equexit'],
+  ionice: ['-c', '-n', '-p', '-P', '-u', '--class', '--classdata'],
+  time: ['-f', '--format', '-o', '--output'],
+  exec: ['-a'],
+  strace: ['-o', '-e', '-p', '-s', '-u', '-E', '-P', '-b', '-I', '-O', '-S', '-X'],
+  ltrace: ['-o', '-e', '-p', '-s', '-u', '-n'],
+  npx: ['-p', '--package', '--call', '-c'],
+  bunx: ['-p', '--package'],
+  flock: ['-w', '--timeout', '-E', '--conflict-exit-code'],
+  caffeinate: ['-t', '-w'],
+  chronic: [],
+  script: ['-c', '--command', '-E', '--echo', '-T', '--log-timing', '-I', '-O', '-B', '--log-in', '--log-out', '--log-io'],
+  nohup: [],
+  setsid: [],
+  builtin: [],
+  command: [],
+  unbuffer: [],
+  sudo: ['-u', '--user', '-g', '--group', '-C', '-D', '--chdir', '-h', '--host', '-p', '--prompt', '-r', '--role', '-t', '--type', '-U', '--other-user', '-T', '--command-timeout'],
+  doas: ['-u', '-C'],
+  taskset: [],
+  xargs: ['-a', '--arg-file', '-d', '--delimiter', '-E', '-e', '-I', '-L', '-l', '-n', '--max-args', '-P', '--max-procs', '-s', '--max-chars', '--process-slot-var'],
+  parallel: ['-j', '--jobs', '-S', '--sshlogin', '--joblog', '-a', '--arg-file', '-d', '--delimiter', '-I', '-n', '-N'],
+};
+
+export const WRAPPERS = new Set(Object.keys(WRAPPER_VALUE_OPTIONS));
+
+/**
+ * The command a wrapper runs. `xargs rm` becomes `rm <xargs input>`, the input an unknown word
+ * assumed to lie outside the sandbox.
+ */
+export function unwrap(name: string, args: Word[]): Unwrapped | null {
+  if (!WRAPPERS.has(name)) return null;
+  const valueOptions = WRAPPER_VALUE_OPTIONS[name] ?? [];
+  const assignments: [string, Word][] = [];
+  let i = 0;
+  let splitString: Word | null = null;
+  for (; i < args.length; i++) {
+    const word = args[i];
+    if (!word) break;
+    const text = single(word);
+    if (text === null) break;
+    if (text === '--') {
+      i++;
+      break;
+    }
+    if (name === 'env' && /^[A-Za-z_][A-Za-z0-9_]*=/.test(text)) {
+      const eq = text.indexOf('=');
+      assignments.push([text.slice(0, eq), literalWord(text.slice(eq + 1))]);
+      continue;
+    }
+    if (name === 'env' && (text === '-S' || text === '--split-string' || text.startsWith('--split-string=') || (text.startsWith('-S') && text.length > 2))) {
+      if (text === '-S' || text === '--split-string') splitString = args[++i] ?? null;
+      else splitString = literalWord(text.startsWith('-S') ? text.slice(2) : text.slice(text.indexOf('=') + 1));
+      i++;
+      break;
+    }
+    if (name === 'script' && (/^-[a-zA-Z]*c$/.test(text) || text === '--command')) {
+      return { words: args[i + 1] ? [args[i + 1] as Word] : null, asScript: true };
+    }
+    if (name === 'npx' && (text === '-c' || text === '--call')) {
+      return { words: args[i + 1] ? [args[i + 1] as Word] : null, asScript: true };
+    }
+    if (!text.startsWith('-') || (name === 'nice' && /^-\d+$/.test(text))) {
+      if (name === 'nice' && /^-\d+$/.test(text)) continue;
+      break;
+    }
+    if (valueOptions.includes(text)) i++;
+    if ((name === 'command' && (text === '-v' || text === '-V')) || (name === 'sudo' && (text === '-l' || text === '-v' || text === '-k'))) return { words: null };
+  }
+  let rest = args.slice(i);
+  if (splitString) rest = [splitString, ...rest];
+  // Positional values before the command.
+  if (name === 'timeout' && rest.length > 0) rest = rest.slice(1);
+  if (name === 'taskset' && rest.length > 0) rest = rest.slice(1);
+  if (name === 'flock' && rest.length > 0) {
+    rest = rest.slice(1);
+    const flag = single(rest[0]);
+    if (flag === '-c' || flag === '--command') return { words: rest.slice(1, 2), asScript: true };
+  }
+  if (rest.length === 0) {
+    if (name === 'xargs' || name === 'parallel') return { words: [literalWord('echo'), unknownWord('<xargs input>', true)] };
+    return { words: null, assignments };
+  }
+  if (splitString || (name === 'watch' && !args.some((a) => single(a) === '-x' || single(a) === '--exec'))) {
+    return { words: rest, asScript: true, assignments };
+  }
+  if (name === 'xargs' || name === 'parallel') {
+    const parallelInputs = rest.findIndex((w) => [':::', '::::', ':::+'].includes(single(w) ?? ''));
+    const command = parallelInputs >= 0 ? rest.slice(0, parallelInputs) : rest;
+    const inputs = parallelInputs >= 0 ? rest.slice(parallelInputs + 1) : [unknownWord('<xargs input>', true)];
+    const replace = optionValueOf(args.slice(0, i), ['-I', '-i']) ?? (name === 'parallel' ? '{}' : null);
+    if (replace !== null && command.some((w) => (single(w) ?? '').includes(replace))) {
+      return { words: command.map((w) => ((single(w) ?? '').includes(replace) ? inputs[0] ?? unknownWord('<xargs input>', true) : w)), assignments };
+    }
+    return { words: [...command, ...inputs], assignments };
+  }
+  return { words: rest, assignments };
+}
+
+function optionValueOf(args: Word[], keys: string[]): string | null {
+  for (let i = 0; i < args.length; i++) {
+    const text = single(args[i]) ?? '';
+    for (const key of keys) {
+      if (text === key) return single(args[i + 1]) ?? null;
+      if (text.startsWith(key) && text.length > key.length) return text.slice(key.length);
+    }
+    if (text === '-i') return '{}';
+  }
+  return null;
+}
+
+/** `find` split into its roots, whether it deletes, and its `-exec`/`-ok` commands with `{}` set to the roots. */
+export function findParts(args: Word[]): { roots: Word[]; deletes: boolean; execs: Word[][] } {
+  const roots: Word[] = [];
+  let i = 0;
+  for (; i < args.length; i++) {
+    const text = single(args[i]);
+    if (text !== null && (text.startsWith('-') || text === '(' || text === '!' || text === '\\(')) break;
+    if (args[i]) roots.push(args[i] as Word);
+  }
+  if (roots.length === 0) roots.push(literalWord('.'));
+  let deletes = false;
+  const execs: Word[][] = [];
+  for (; i < args.length; i++) {
+    const text = single(args[i]);
+    if (text === '-delete') deletes = true;
+    if (text === '-exec' || text === '-execdir' || text === '-ok' || text === '-okdir') {
+      const command: Word[] = [];
+      for (i++; i < args.length; i++) {
+        const part = single(args[i]);
+        if (part === ';' || part === '+') break;
+        const word = args[i] as Word;
+        if (part !== null && part.includes('{}')) {
+          // `{}` is a path under each root.
+          for (const root of roots) {
+            const base = single(root);
+            command.push(base === null ? root : literalWord(part.replaceAll('{}', `${base.replace(/\/$/, '')}/found`)));
+          }
+        } else command.push(word);
+      }
+      if (command.length > 0) execs.push(command);
+    }
+  }
+  return { roots, deletes, execs };
+}

@@ -1,0 +1,15 @@
+export * from './guard/index.ts';
+export { AgentInputError, createAgentService } from './service.ts';
+export type { AgentService, AgentServiceOptions, PreparedRun, RunningSession } from './service.ts';
+export { AGENT_CONFIG_FILE, loadAgentConfig, sandboxRootOf } from './config.ts';
+export { commandHash, createCommandApprovals } from './approvals.ts';
+export type { CommandApprovals } from './approvals.ts';
+export { AUDIT_FILE } from './audit.ts';
+export type { AgentAudit, AuditRecord } from './audit.ts';
+export { Sandbox, SandboxError, isInside } from './sandbox.ts';
+export { detectIsolation, bubblewrapArgs } from './isolation.ts';
+export type { Isolation } from './isolation.ts';
+export { redact, redactString } from './redact.ts';
+export { TOOLS, findTool, toolDefinitions } from './tools/index.ts';
+export type { Tool, ToolContext, ToolOutcome } from './tools/index.ts';
+export { agentIdempotencyKey } from './tools/proposeIntent.ts';

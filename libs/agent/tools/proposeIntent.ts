@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { AccountName, ApiError, ChannelName } from '@handoff/contracts';
+import { defineTool } from './tool.ts';
+
+/** The idempotency key of the intent a tool call proposes: the same call replayed proposes nothing new. */
+export function agentIdempotencyKey(sessionId: string, toolCallId: string): string {
+  return `agent:${sessionId}:${toolCallId}`.slice(0, 255);
+}
+
+export const proposeIntentTool = defineTool({
+  name: 'propose_intent',
+  description:
+    'Propose a side effect in the outside world (post, email, calendar event, webhook, deployment). You cannot act outside the sandbox yourself: ' +
+    'an intent is written, usually waits for a person to approve it, and an executor performs it later. The answer gives the intent id and state.',
+  args: z.strictObject({
+    channel: ChannelName.describe('connector: noop, webhook, x, email, calendar or deploy'),
+    account: AccountName.optional().describe('credential set on the executor; default "default"'),
+    payload: z.record(z.string(), z.unknown()).describe("the connector's payload, e.g. for webhook {url, method?, headers?, body}"),
+    requires_approval: z.boolean().optional().describe('ask for approval even when the policy would not'),
+    not_before: z.iso.datetime({ offset: true }).optional(),
+  }),
+  async run(args, ctx) {
+    let result;
+    try {
+      result = await ctx.intents.create(
+        {
+          channel: args.channel,
+          account: args.account ?? 'default',
+          payload: args.payload,
+          idempotencyKey: agentIdempotencyKey(ctx.sessionId, ctx.toolCallId),
+          ...(args.requires_approval === undefined ? {} : { requiresApproval: args.requires_approval }),
+          ...(args.not_before === undefined ? {} : { notBefore: args.not_before }),
+        },
+        ctx.actor,
+      );
+    } catch (err) {
+      if (err instanceof ApiError) return { ok: false, output: `the intent was refused (${err.code}): ${err.message}` };
+      if (err instanceof z.ZodError) return { ok: false, output: `the payload was refused: ${err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}` };
+      throw err;
+    }
+    const { intent, created } = result;
+    ctx.emit({ type: 'intent_proposed', toolCallId: ctx.toolCallId, intentId: intent.id, state: intent.state, channel: intent.channel, account: intent.account, created });
+    const next = intent.state === 'pending_approval' ? 'It waits for a person to approve it; check it later with intent_status.' : 'An executor will perform it.';
+    return {
+      ok: true,
+      output: `${created ? 'proposed' : 'already proposed (same call replayed)'} intent ${intent.id} on ${intent.channel}:${intent.account}, state ${intent.state}. ${next}`,
+    };
+  },
+});

@@ -1,0 +1,146 @@
+import { z } from 'zod';
+
+/**
+ * The agent loop's contracts (see docs/agent.md): `$HANDOFF_HOME/agent.json`, the bodies of
+ * /v1/agent/*, the events of a run's SSE stream and command approvals.
+ */
+
+/** `$HANDOFF_HOME/agent.json`. Every field has a default, so `{}` (or no file) is a valid config. */
+export const AgentConfig = z.strictObject({
+  /** Absolute path of the sandbox root; default `$HANDOFF_HOME/workspace`. A run may narrow it, never widen it. */
+  sandboxRoot: z
+    .string()
+    .refine((p) => p.startsWith('/'), 'must be an absolute path')
+    .optional(),
+  /** Model used when a run names none; default the first model of the router's fleet. */
+  model: z.string().min(1).max(200).optional(),
+  /**
+   * `auto` picks the strongest level that works here (bubblewrap, then unshare on Linux; sandbox-exec
+   * on macOS); `none` runs bash with no OS isolation; a level name forces that level, and bash
+   * commands are refused (health says why) when it does not work here.
+   */
+  isolation: z.enum(['auto', 'none', 'bubblewrap', 'unshare', 'sandbox-exec']).default('auto'),
+  /** Network inside the bubblewrap sandbox; off by default (a command cannot reach out). */
+  network: z.boolean().default(false),
+  /** Turn limit of a run (one turn = one model call); a run's `maxTurns` may lower it, never raise it. */
+  maxTurns: z.int().min(1).max(1000).default(30),
+  /** Total tokens (prompt + completion, summed over the turns) a run may use. */
+  tokenBudget: z.int().min(1000).default(200_000),
+  /** Timeout of one model call, from request to the end of the streamed answer. */
+  modelTimeoutMs: z.int().min(1000).default(180_000),
+  /** Completion tokens asked per model call. */
+  maxCompletionTokens: z.int().min(16).default(4096),
+  bash: z
+    .strictObject({
+      timeoutMs: z.int().min(100).default(120_000),
+      /** Output kept from a command (stdout and stderr together): head and tail, marked when cut. */
+      outputLimitBytes: z.int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+      /** Time between SIGTERM and SIGKILL to a command's process group. */
+      killGraceMs: z.int().min(0).max(60_000).default(2000),
+    })
+    .prefault({}),
+  approvals: z
+    .strictObject({
+      /** false: nobody answers command approvals, so the guard's `ask` becomes `deny` (fail closed). */
+      enabled: z.boolean().default(true),
+      /** An unanswered command approval expires (= deny) after this long. */
+      timeoutMs: z.int().min(1000).default(600_000),
+      /** How often the loop looks at the approval row while waiting. */
+      pollMs: z.int().min(20).max(10_000).default(200),
+    })
+    .prefault({}),
+});
+export type AgentConfig = z.infer<typeof AgentConfig>;
+export type AgentConfigInput = z.input<typeof AgentConfig>;
+
+export const AgentRunBody = z.strictObject({
+  task: z.string().trim().min(1).max(100_000),
+  /** Inside the sandbox root (absolute, or relative to it). */
+  workingDir: z.string().min(1).max(4096).optional(),
+  model: z.string().min(1).max(200).optional(),
+  maxTurns: z.int().min(1).max(1000).optional(),
+});
+export type AgentRunBody = z.infer<typeof AgentRunBody>;
+
+export const AgentStopBody = z.strictObject({ sessionId: z.uuid() });
+export type AgentStopBody = z.infer<typeof AgentStopBody>;
+
+export const IsolationLevel = z.enum(['bubblewrap', 'unshare', 'sandbox-exec', 'none']);
+export type IsolationLevel = z.infer<typeof IsolationLevel>;
+
+export interface AgentUsage {
+  turns: number;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  /** True when some turn's tokens were estimated (the server reported no usage). */
+  estimated: boolean;
+  durationMs: number;
+}
+
+/** Why a run ended without `done`. */
+export type AgentErrorCode =
+  | 'stopped'
+  | 'client_gone'
+  | 'turn_limit'
+  | 'token_budget'
+  | 'model_error'
+  | 'model_timeout'
+  | 'shutdown'
+  | 'internal';
+
+/** The events of a run, without the `sessionId` and `seq` every SSE message carries. */
+export type AgentEventBody =
+  | { type: 'session_started'; task: string; workingDir: string; model: string; maxTurns: number; isolation: IsolationLevel }
+  | { type: 'text_delta'; turn: number; text: string }
+  | { type: 'tool_call'; turn: number; toolCallId: string; name: string; args: unknown }
+  | { type: 'tool_result'; turn: number; toolCallId: string; name: string; ok: boolean; output: string; exitCode?: number | null; durationMs: number }
+  | { type: 'blocked'; toolCallId: string; command: string; decision: 'deny' | 'rejected' | 'expired'; rule: string; reason: string; approvalId?: string }
+  | { type: 'approval_required'; toolCallId: string; approvalId: string; command: string; cwd: string; rule: string; reason: string; expiresAt: string }
+  | { type: 'intent_proposed'; toolCallId: string; intentId: string; state: string; channel: string; account: string; created: boolean }
+  | { type: 'done'; summary: string; usage: AgentUsage }
+  | { type: 'error'; code: AgentErrorCode; message: string; usage: AgentUsage };
+export type AgentEventType = AgentEventBody['type'];
+export type AgentEvent = AgentEventBody & { sessionId: string; seq: number; ts: string };
+
+export const CommandApprovalState = z.enum(['pending', 'approved', 'rejected', 'expired']);
+export type CommandApprovalState = z.infer<typeof CommandApprovalState>;
+
+export const CommandApproval = z.object({
+  id: z.uuid(),
+  sessionId: z.string(),
+  command: z.string(),
+  cwd: z.string(),
+  commandHash: z.string(),
+  state: CommandApprovalState,
+  rule: z.string(),
+  reason: z.string(),
+  requestedAt: z.string(),
+  expiresAt: z.string(),
+  decidedAt: z.string().nullable(),
+  decidedBy: z.string().nullable(),
+  decisionReason: z.string().nullable(),
+});
+export type CommandApproval = z.infer<typeof CommandApproval>;
+
+export const ListCommandApprovalsQuery = z.strictObject({
+  state: CommandApprovalState.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export type ListCommandApprovalsQuery = z.infer<typeof ListCommandApprovalsQuery>;
+
+export const CommandApprovalIdParams = z.strictObject({ id: z.uuid() });
+
+export const AgentHealth = z.object({
+  activeSessions: z.array(
+    z.object({ sessionId: z.string(), startedAt: z.string(), model: z.string(), workingDir: z.string(), turns: z.int(), waitingForApproval: z.boolean() }),
+  ),
+  sandboxRoot: z.string(),
+  isolation: IsolationLevel,
+  isolationDetail: z.string(),
+  guardReady: z.boolean(),
+  guardError: z.string().nullable(),
+  router: z.object({ reachable: z.boolean(), fleetSize: z.int(), healthyNodes: z.int(), models: z.array(z.string()) }),
+  config: z.record(z.string(), z.unknown()),
+});
+export type AgentHealth = z.infer<typeof AgentHealth>;

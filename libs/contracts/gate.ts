@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { isStorableText, UNSTORABLE_TEXT } from './intent.ts';
+
+/** `global`, a channel (`x`) or a `channel:account` pair (`x:@antifund`). */
+export const GateScope = z
+  .string()
+  .max(200)
+  .regex(/^(global|[a-z][a-z0-9_-]{0,31}(:[^\s:]+)?)$/, 'must be "global", a channel, or "channel:account"')
+  .refine(isStorableText, UNSTORABLE_TEXT);
+export type GateScope = z.infer<typeof GateScope>;
+
+export const GateParams = z.strictObject({ scope: GateScope });
+
+export const SetGateBody = z.strictObject({
+  enabled: z.boolean(),
+  reason: z.string().max(2000).refine(isStorableText, UNSTORABLE_TEXT).optional(),
+});
+export type SetGateBody = z.infer<typeof SetGateBody>;
+
+export const Gate = z.object({
+  scope: z.string(),
+  enabled: z.boolean(),
+  reason: z.string().nullable(),
+  updatedBy: z.string().nullable(),
+  updatedAt: z.string(),
+});
+export type Gate = z.infer<typeof Gate>;
+
+/** `$HANDOFF_HOME/executor_gate.json`, the executor's local kill switch. */
+export const LocalGateFile = z.strictObject({
+  enabled: z.boolean(),
+  reason: z.string().optional(),
+});
+export type LocalGateFile = z.infer<typeof LocalGateFile>;

@@ -1,0 +1,181 @@
+import { z } from 'zod';
+
+/**
+ * Postgres stores neither a NUL character (in text or jsonb) nor an unpaired UTF-16 surrogate (jsonb
+ * refuses the `\ud800` escape JSON.stringify writes for one): such input is refused here, naming the
+ * field, instead of failing the insert with a 500.
+ */
+export const UNSTORABLE_TEXT = 'must not contain NUL characters or unpaired UTF-16 surrogates';
+export function isStorableText(s: string): boolean {
+  return !s.includes('\u0000') && s.isWellFormed();
+}
+
+/** Deeper JSON than this is refused: Postgres's jsonb parser and JSON.stringify both recurse. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * The first problem in a JSON value that Postgres could not store as jsonb: a string or key with NUL
+ * or an unpaired surrogate, or nesting deeper than MAX_JSON_DEPTH. Walks without recursion.
+ */
+export function unstorableJson(value: unknown): { path: (string | number)[]; message: string } | null {
+  const stack: { v: unknown; path: (string | number)[] }[] = [{ v: value, path: [] }];
+  while (stack.length > 0) {
+    const { v, path } = stack.pop()!;
+    if (path.length > MAX_JSON_DEPTH) return { path: path.slice(0, MAX_JSON_DEPTH), message: `nested deeper than ${MAX_JSON_DEPTH} levels` };
+    if (typeof v === 'string') {
+      if (!isStorableText(v)) return { path, message: UNSTORABLE_TEXT };
+    } else if (Array.isArray(v)) {
+      v.forEach((item, i) => stack.push({ v: item, path: [...path, i] }));
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, item] of Object.entries(v)) {
+        if (!isStorableText(k)) return { path: [...path, k], message: `key ${UNSTORABLE_TEXT}` };
+        stack.push({ v: item, path: [...path, k] });
+      }
+    }
+  }
+  return null;
+}
+
+/** A JSON object that Postgres can store as jsonb (see unstorableJson). */
+export const StorableJsonObject = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
+  const problem = unstorableJson(value);
+  if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+});
+
+/** Every state an intent can be in. The transitions live in libs/intents/stateMachine.ts. */
+export const IntentState = z.enum([
+  'pending_approval',
+  'approved',
+  'running',
+  'retry_wait',
+  'succeeded',
+  'rejected',
+  'expired',
+  'dead',
+  'in_doubt',
+]);
+export type IntentState = z.infer<typeof IntentState>;
+
+export const ChannelName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,31}$/, 'must be a lower-case connector name such as "webhook"');
+
+export const AccountName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[^\s:]+$/, 'must not contain spaces or ":"')
+  .refine(isStorableText, UNSTORABLE_TEXT);
+
+export const IdempotencyKey = z.string().min(1).max(255).refine(isStorableText, UNSTORABLE_TEXT);
+
+export const CreateIntentBody = z.strictObject({
+  channel: ChannelName,
+  account: AccountName.default('default'),
+  payload: StorableJsonObject,
+  idempotencyKey: IdempotencyKey,
+  requiresApproval: z.boolean().optional(),
+  notBefore: z.iso.datetime({ offset: true }).optional(),
+  maxAttempts: z.int().min(1).max(100).optional(),
+});
+export type CreateIntentBody = z.infer<typeof CreateIntentBody>;
+
+export const Intent = z.object({
+  id: z.uuid(),
+  state: IntentState,
+  channel: z.string(),
+  account: z.string(),
+  idempotencyKey: z.string(),
+  payload: z.record(z.string(), z.unknown()),
+  payloadHash: z.string(),
+  requiresApproval: z.boolean(),
+  createdBy: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  notBefore: z.string().nullable(),
+  runAfter: z.string().nullable(),
+  approvedBy: z.string().nullable(),
+  approvedAt: z.string().nullable(),
+  approvalExpiresAt: z.string().nullable(),
+  attemptCount: z.int(),
+  maxAttempts: z.int(),
+  leaseOwner: z.string().nullable(),
+  leaseEpoch: z.int(),
+  leaseExpiresAt: z.string().nullable(),
+  lastError: z.string().nullable(),
+  stateReason: z.string().nullable(),
+});
+export type Intent = z.infer<typeof Intent>;
+
+export const Attempt = z.object({
+  id: z.string(),
+  intentId: z.uuid(),
+  attemptNo: z.int(),
+  leaseEpoch: z.int(),
+  executorId: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  outcome: z.string().nullable(),
+  errorClass: z.string().nullable(),
+  errorMessage: z.string().nullable(),
+});
+export type Attempt = z.infer<typeof Attempt>;
+
+export const ReceiptKind = z.enum(['success', 'failure']);
+export const Receipt = z.object({
+  id: z.string(),
+  intentId: z.uuid(),
+  attemptNo: z.int().nullable(),
+  leaseEpoch: z.int().nullable(),
+  kind: ReceiptKind,
+  externalId: z.string().nullable(),
+  url: z.string().nullable(),
+  errorClass: z.string().nullable(),
+  errorMessage: z.string().nullable(),
+  executorId: z.string().nullable(),
+  source: z.enum(['execute', 'reconcile', 'operator']),
+  createdAt: z.string(),
+});
+export type Receipt = z.infer<typeof Receipt>;
+
+export const IntentDetail = Intent.extend({
+  attempts: z.array(Attempt),
+  receipts: z.array(Receipt),
+  approvals: z.array(
+    z.object({
+      decision: z.enum(['approve', 'reject']),
+      actor: z.string(),
+      reason: z.string().nullable(),
+      payloadHash: z.string(),
+      expiresAt: z.string().nullable(),
+      createdAt: z.string(),
+    }),
+  ),
+});
+export type IntentDetail = z.infer<typeof IntentDetail>;
+
+export const ListIntentsQuery = z.strictObject({
+  state: IntentState.optional(),
+  channel: ChannelName.optional(),
+  account: AccountName.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+export type ListIntentsQuery = z.infer<typeof ListIntentsQuery>;
+
+export const IntentIdParams = z.strictObject({ id: z.uuid() });
+
+/** Free text kept in the database (reasons, ids at a provider). */
+const StoredText = (max: number, min = 0) => z.string().min(min).max(max).refine(isStorableText, UNSTORABLE_TEXT);
+
+export const ApproveBody = z.strictObject({ reason: StoredText(2000).optional() }).default({});
+export const RejectBody = z.strictObject({ reason: StoredText(2000, 1) });
+export const RetryBody = z.strictObject({ reason: StoredText(2000).optional() }).default({});
+export const ResolveBody = z.strictObject({
+  externalId: StoredText(1000, 1),
+  url: StoredText(4000).optional(),
+  reason: StoredText(2000).optional(),
+});
+
+/** The pg-boss job: a wake-up ticket for one intent, never the record of it. */
+export const TicketPayload = z.strictObject({ intentId: z.uuid() });
+export type TicketPayload = z.infer<typeof TicketPayload>;

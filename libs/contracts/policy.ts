@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { AccountName, ChannelName } from './intent.ts';
+
+const RateLimitKey = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,31}:[^\s:]+$/, 'must be "channel:account", e.g. "x:@antifund"');
+
+export const RateLimit = z.strictObject({
+  // below one token a bucket could never grant a take
+  capacity: z.number().min(1).max(1_000_000),
+  refillPerSecond: z.number().positive().max(1_000_000),
+});
+export type RateLimit = z.infer<typeof RateLimit>;
+
+export const ApprovalRule = z.strictObject({
+  channel: ChannelName,
+  account: AccountName.optional(),
+  requireApproval: z.boolean(),
+});
+export type ApprovalRule = z.infer<typeof ApprovalRule>;
+
+/** `$HANDOFF_HOME/policy.json`. Every field has a safe default, so `{}` is a valid policy. */
+export const Policy = z.strictObject({
+  approval: z
+    .strictObject({
+      /**
+       * `draft_only`: an intent needs a person whenever its connector has an external effect.
+       * `rules` may relax or tighten that per channel or channel:account; the most specific wins.
+       */
+      default: z.enum(['draft_only', 'auto']).default('draft_only'),
+      rules: z.array(ApprovalRule).default([]),
+      ttlSeconds: z.int().min(60).max(30 * 86_400).default(86_400),
+      /** A pending intent nobody decided on expires after this long. */
+      pendingTtlSeconds: z.int().min(60).max(365 * 86_400).default(7 * 86_400),
+    })
+    .prefault({}),
+  rateLimits: z.record(RateLimitKey, RateLimit).default({}),
+  retry: z
+    .strictObject({
+      maxAttempts: z.int().min(1).max(100).default(5),
+      baseDelayMs: z.int().min(10).max(3_600_000).default(1000),
+      maxDelayMs: z.int().min(10).max(86_400_000).default(300_000),
+    })
+    .prefault({}),
+  lease: z
+    .strictObject({
+      ttlSeconds: z.number().min(1).max(3600).default(30),
+    })
+    .prefault({}),
+  breaker: z
+    .strictObject({
+      errorThresholdPercentage: z.int().min(1).max(100).default(50),
+      volumeThreshold: z.int().min(1).max(10_000).default(5),
+      resetTimeoutMs: z.int().min(100).max(3_600_000).default(30_000),
+      rollingCountTimeoutMs: z.int().min(1000).max(3_600_000).default(60_000),
+    })
+    .prefault({}),
+  webhook: z
+    .strictObject({
+      /** When set, the webhook connector refuses any other host. Empty: every host is allowed. */
+      allowedHosts: z.array(z.string().min(1)).default([]),
+      timeoutMs: z.int().min(100).max(600_000).default(30_000),
+    })
+    .prefault({}),
+});
+export type Policy = z.infer<typeof Policy>;
+export type PolicyInput = z.input<typeof Policy>;

@@ -1,0 +1,122 @@
+import { z } from 'zod';
+
+/**
+ * nodes.json: the model fleet behind the router (see docs/router.md). Every field that has a
+ * default is optional in the file; a bad file is refused naming the field and the last good fleet
+ * keeps serving.
+ */
+
+export const NodeKind = z.enum(['mlx', 'vllm', 'ollama', 'lmstudio', 'llamacpp', 'openai']);
+export type NodeKind = z.infer<typeof NodeKind>;
+
+export const FleetModel = z.strictObject({
+  /** The id the node itself knows the model by; it is what the router sends upstream. */
+  id: z.string().min(1).max(200),
+  contextWindow: z.number().int().positive(),
+  /** Other names clients may use for this model. */
+  aliases: z.array(z.string().min(1).max(200)).default([]),
+});
+export type FleetModel = z.infer<typeof FleetModel>;
+
+export const NodeTimeouts = z.strictObject({
+  /** From sending the request to the first byte of the answer's body. */
+  firstByteMs: z.number().int().positive().default(120_000),
+  /** Longest silence between two chunks of a streamed answer. */
+  idleMs: z.number().int().positive().default(60_000),
+  connectMs: z.number().int().positive().default(10_000),
+});
+export type NodeTimeouts = z.infer<typeof NodeTimeouts>;
+
+export const FleetNode = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash and underscore, 1 to 64'),
+  /** Up to and including `/v1`, e.g. `http://127.0.0.1:8800/v1`. */
+  baseUrl: z.url({ protocol: /^https?$/ }),
+  kind: NodeKind,
+  models: z.array(FleetModel).min(1),
+  /** Name of the environment variable holding the node's API key (sent as a bearer token). */
+  apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+  /** The node serves POST /v1/responses itself; otherwise the router translates to Chat Completions. */
+  responses: z.boolean().default(false),
+  /** The node runs on this machine: skipped while free memory is under `thresholds.memoryFloorGb`. */
+  local: z.boolean().default(false),
+  timeouts: NodeTimeouts.default(NodeTimeouts.parse({})),
+});
+export type FleetNode = z.infer<typeof FleetNode>;
+
+export const FleetThresholds = z.strictObject({
+  quarantineAfterFailures: z.number().int().positive().default(10),
+  reprobeSeconds: z.number().positive().default(300),
+  memoryFloorGb: z.number().nonnegative().default(16),
+  /** Added to the tokenizer's count of the prompt, in percent, for chat templates and tokenizer differences. */
+  tokenMarginPct: z.number().nonnegative().max(100).default(10),
+  /** Reserved for the answer when the request names no max_tokens. */
+  defaultMaxTokens: z.number().int().nonnegative().default(1024),
+});
+export type FleetThresholds = z.infer<typeof FleetThresholds>;
+
+export const FleetConfig = z
+  .strictObject({
+    nodes: z.array(FleetNode).default([]),
+    /** Model names (ids or aliases) from smallest to largest. */
+    escalation: z.array(z.string().min(1)).default([]),
+    thresholds: FleetThresholds.default(FleetThresholds.parse({})),
+  })
+  .superRefine((fleet, ctx) => {
+    const ids = new Set<string>();
+    const names = new Set<string>();
+    fleet.nodes.forEach((node, i) => {
+      if (ids.has(node.id)) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicate node id ${node.id}` });
+      ids.add(node.id);
+      for (const m of node.models) {
+        names.add(m.id);
+        for (const a of m.aliases) names.add(a);
+      }
+    });
+    fleet.escalation.forEach((name, i) => {
+      if (!names.has(name)) ctx.addIssue({ code: 'custom', path: ['escalation', i], message: `no node serves model ${name}` });
+    });
+  });
+export type FleetConfig = z.infer<typeof FleetConfig>;
+
+/** The fields of a chat completions request the router reads; everything else passes through. */
+export const ChatCompletionsBody = z.looseObject({
+  model: z.string().min(1).max(200),
+  messages: z.array(z.looseObject({ role: z.string() })).min(1),
+  stream: z.boolean().optional(),
+  max_tokens: z.number().int().nonnegative().nullish(),
+  max_completion_tokens: z.number().int().nonnegative().nullish(),
+  tools: z.array(z.unknown()).optional(),
+});
+export type ChatCompletionsBody = z.infer<typeof ChatCompletionsBody>;
+
+/** The fields of a Responses API request the router reads; everything else passes through or is translated. */
+export const ResponsesBody = z.looseObject({
+  model: z.string().min(1).max(200),
+  input: z.union([z.string(), z.array(z.looseObject({}))]),
+  instructions: z.string().nullish(),
+  stream: z.boolean().optional(),
+  max_output_tokens: z.number().int().nonnegative().nullish(),
+  tools: z.array(z.looseObject({ type: z.string() })).optional(),
+});
+export type ResponsesBody = z.infer<typeof ResponsesBody>;
+
+export const NodeHealthState = z.enum(['healthy', 'quarantined']);
+export type NodeHealthState = z.infer<typeof NodeHealthState>;
+
+/** One row of GET /v1/router/nodes. */
+export interface RouterNodeStatus {
+  id: string;
+  kind: NodeKind;
+  baseUrl: string;
+  local: boolean;
+  models: string[];
+  state: NodeHealthState;
+  breaker: 'closed' | 'open' | 'half_open';
+  consecutiveFailures: number;
+  /** Latency of the last successful request or probe (time to first byte), ms. */
+  latencyMs: number | null;
+  lastError: string | null;
+  lastErrorAt: string | null;
+  lastProbeAt: string | null;
+  nextProbeAt: string | null;
+}

@@ -1,0 +1,12 @@
+export { createDb, createPool } from './pool.ts';
+export type { Db, PoolOptions } from './pool.ts';
+export { migrate, MigrationChecksumError } from './migrate.ts';
+export type { MigrateOptions } from './migrate.ts';
+export { DEFAULT_EMBEDDED_PORT, EMBEDDED_DATABASE, startEmbeddedPostgres } from './embeddedPostgres.ts';
+export type { EmbeddedPostgresOptions, EmbeddedPostgresServer } from './embeddedPostgres.ts';
+export { handoffHome, resolveDatabase, stopOnSignals } from './resolveDatabase.ts';
+export type { ResolvedDatabase } from './resolveDatabase.ts';
+export type { DbLog, LevelLogger, LogLevel } from './log.ts';
+export type * from './schema.ts';
+export { groupRequests } from './groupRequests.ts';
+export type { GroupRequestOptions } from './groupRequests.ts';

@@ -1,0 +1,32 @@
+import type {
+  CreateIntentBody,
+  Gate,
+  Intent,
+  IntentDetail,
+  ListIntentsQuery,
+  LiveReport,
+  SetGateBody,
+} from '@handoff/contracts';
+
+/**
+ * The intent store's public surface, used by the coordinator's HTTP routes and by the agent.
+ * Every method throws `ApiError` (from @handoff/contracts) for a caller's mistake:
+ * 404 not_found, 409 invalid_state, 409 idempotency_conflict, 400 unknown_channel / validation_failed.
+ */
+export interface IntentService {
+  /** Idempotent: `created` is false when the key already existed with the same payload hash. */
+  create(body: CreateIntentBody, actor: string): Promise<{ intent: Intent; created: boolean }>;
+  list(query: ListIntentsQuery): Promise<Intent[]>;
+  get(id: string): Promise<IntentDetail | null>;
+  approve(id: string, actor: string, reason?: string): Promise<Intent>;
+  reject(id: string, actor: string, reason: string): Promise<Intent>;
+  /** dead or in_doubt -> approved, with a fresh attempt budget. */
+  retry(id: string, actor: string, reason?: string): Promise<Intent>;
+  /** in_doubt -> succeeded, with an operator receipt. */
+  resolve(id: string, actor: string, body: { externalId: string; url?: string; reason?: string }): Promise<Intent>;
+  listGates(): Promise<Gate[]>;
+  /** Writes the gate and its history, NOTIFYs executors, and re-issues tickets when a gate opens. */
+  setGate(scope: string, body: SetGateBody, actor: string): Promise<Gate>;
+  live(): Promise<LiveReport>;
+  audit(entry: { actor: string; action: string; target?: string; details?: Record<string, unknown> }): Promise<void>;
+}

@@ -1,0 +1,18 @@
+import type { Policy } from '@handoff/contracts';
+
+/**
+ * Whether an intent needs a person. The most specific rule wins (channel:account, then channel);
+ * without one, `draft_only` asks for every connector with an external effect. A caller's
+ * `requiresApproval: true` raises this, never lowers it.
+ */
+export function needsApproval(
+  policy: Policy,
+  target: { channel: string; account: string; externalEffect: boolean; requested?: boolean },
+): boolean {
+  const rules = policy.approval.rules;
+  const exact = rules.find((r) => r.channel === target.channel && r.account === target.account);
+  const byChannel = rules.find((r) => r.channel === target.channel && r.account === undefined);
+  const rule = exact ?? byChannel;
+  const fromPolicy = rule ? rule.requireApproval : policy.approval.default === 'draft_only' && target.externalEffect;
+  return fromPolicy || target.requested === true;
+}

@@ -1,0 +1,63 @@
+import type { Insertable } from 'kysely';
+import type { PgBoss } from 'pg-boss';
+import { ApiError, type Intent } from '@handoff/contracts';
+import { groupRequests, type Db, type IntentsTable } from '@handoff/db';
+import { toIntent, type IntentRow } from './sql/rows.ts';
+import { sendTickets } from './tickets.ts';
+
+export interface NewIntent {
+  row: Insertable<IntentsTable> & { id: string; idempotency_key: string; payload_hash: string; channel: string };
+  /** Approved at birth: its wake-up ticket is written in the same transaction. */
+  ticket: boolean;
+  notBefore: Date | null;
+}
+
+export type CreateOutcome = { intent: Intent; created: boolean };
+
+/**
+ * Concurrent creates are written together (group commit, see groupRequests): one transaction, one
+ * multi-row INSERT ... ON CONFLICT DO NOTHING, one ticket insert per channel, one lookup of the keys
+ * that already existed. The outcome of each create is exactly what it would be alone: created, a
+ * replay of the same payload (the existing intent), or 409 for a different payload under the key.
+ * Two creates with one key in the same group are one insert and one replay, in arrival order.
+ */
+export function createIntentBatcher(db: Db, boss: PgBoss): (create: NewIntent) => Promise<CreateOutcome> {
+  return groupRequests<NewIntent, CreateOutcome>(
+    (creates) =>
+      db.transaction().execute(async (trx) => {
+        const firstByKey = new Map<string, NewIntent>();
+        for (const c of creates) if (!firstByKey.has(c.row.idempotency_key)) firstByKey.set(c.row.idempotency_key, c);
+        const inserted = await trx
+          .insertInto('intents')
+          .values([...firstByKey.values()].map((c) => c.row))
+          .onConflict((oc) => oc.column('idempotency_key').doNothing())
+          .returningAll()
+          .execute();
+        const insertedIds = new Set(inserted.map((r) => r.id));
+        const ticketed = [...firstByKey.values()].filter((c) => c.ticket && insertedIds.has(c.row.id));
+        if (ticketed.length > 0) {
+          await sendTickets(boss, trx, ticketed.map((c) => ({ channel: c.row.channel, intentId: c.row.id, startAfter: c.notBefore })));
+        }
+
+        const byKey = new Map<string, IntentRow>(inserted.map((r) => [r.idempotency_key, r]));
+        const existingKeys = creates.map((c) => c.row.idempotency_key).filter((k) => !byKey.has(k));
+        if (existingKeys.length > 0) {
+          // the key existed before (or a concurrent group just committed it)
+          const existing = await trx.selectFrom('intents').selectAll().where('idempotency_key', 'in', [...new Set(existingKeys)]).execute();
+          for (const r of existing) byKey.set(r.idempotency_key, r);
+        }
+        return creates.map((c): CreateOutcome | Error => {
+          const row = byKey.get(c.row.idempotency_key);
+          if (!row) return new Error(`intent with key ${c.row.idempotency_key} neither inserted nor found`);
+          if (row.id === c.row.id) return { intent: toIntent(row), created: true };
+          if (row.payload_hash !== c.row.payload_hash) {
+            return new ApiError(409, 'idempotency_conflict', `idempotencyKey "${c.row.idempotency_key}" already names intent ${row.id} with a different payload`, {
+              intentId: row.id,
+            });
+          }
+          return { intent: toIntent(row), created: false };
+        });
+      }),
+    { maxBatch: 200 },
+  );
+}

@@ -1,0 +1,125 @@
+import { sql } from 'kysely';
+import type { Db } from '@handoff/db';
+import { takeOrQueue } from '@handoff/ratelimit';
+import { noClosedGateCovers } from './gateFilter.ts';
+import { LOCK_GATES } from './locks.ts';
+
+export interface RecordedAttempt {
+  attemptNo: number;
+  startedAt: Date;
+}
+
+/** No rate-limit token: come back after `retryAfterMs` (a place in line); nothing was written. */
+export interface RateLimited {
+  rateLimitedMs: number;
+}
+
+class RefusedAfterToken extends Error {}
+
+/**
+ * The write-ahead record, made before the connector is called. Refused (null) when the epoch is no
+ * longer ours or a gate closed since the claim. The shared gate lock orders this against gate
+ * changes: see locks.ts. With `rateKey`, the rate-limit token is taken in the same transaction, so
+ * the token is spent as close to the call as possible (the limit holds at the provider, not only in
+ * the bucket), and given back if the attempt is refused.
+ */
+export async function recordAttempt(
+  db: Db,
+  args: { intentId: string; epoch: number; executorId: string; rateKey?: string },
+): Promise<RecordedAttempt | RateLimited | null> {
+  try {
+    return await db.transaction().execute(async (trx) => {
+      await sql`SELECT pg_advisory_xact_lock_shared(${LOCK_GATES})`.execute(trx);
+      if (args.rateKey) {
+        const token = await takeOrQueue(trx, args.rateKey);
+        if (!token.ok) return { rateLimitedMs: token.retryAfterMs };
+      }
+      const attempt = await insertAttempt(trx, args);
+      // roll back, returning the token: the attempt was refused
+      if (!attempt && args.rateKey) throw new RefusedAfterToken();
+      return attempt;
+    });
+  } catch (err) {
+    if (err instanceof RefusedAfterToken) return null;
+    throw err;
+  }
+}
+
+export interface AttemptRequest {
+  intentId: string;
+  epoch: number;
+  rateKey: string;
+}
+
+/**
+ * The write-ahead records of a batch in one transaction and one INSERT, for the intents whose
+ * rate key has no bucket (unlimited by policy). Intents whose key is limited are returned in
+ * `limited`, untouched: they take their token one by one through `recordAttempt`, where a refused
+ * attempt gives its token back. The map holds the attempts written; an intent in neither was
+ * refused (epoch moved on, or a gate closed since the claim).
+ */
+export async function recordAttempts(
+  db: Db,
+  executorId: string,
+  requests: AttemptRequest[],
+): Promise<{ recorded: Map<string, RecordedAttempt>; limited: AttemptRequest[] }> {
+  const recorded = new Map<string, RecordedAttempt>();
+  if (requests.length === 0) return { recorded, limited: [] };
+  return db.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock_shared(${LOCK_GATES})`.execute(trx);
+    const keys = [...new Set(requests.map((r) => r.rateKey))];
+    const bucketed = await sql<{ key: string }>`SELECT key FROM rate_buckets WHERE key = ANY(${keys}::text[])`.execute(trx);
+    const limitedKeys = new Set(bucketed.rows.map((r) => r.key));
+    const limited = requests.filter((r) => limitedKeys.has(r.rateKey));
+    const free = requests.filter((r) => !limitedKeys.has(r.rateKey));
+    if (free.length > 0) {
+      const result = await sql<{ intent_id: string; attempt_no: number; started_at: Date }>`
+        WITH input AS (
+          SELECT * FROM unnest(${free.map((r) => r.intentId)}::uuid[], ${free.map((r) => r.epoch)}::int[]) AS t(id, epoch)),
+        fenced AS (
+          UPDATE intents i SET attempt_count = i.attempt_count + 1, updated_at = clock_timestamp()
+          FROM input
+          WHERE i.id = input.id AND i.lease_epoch = input.epoch AND i.state = 'running'
+            AND ${noClosedGateCovers('i')}
+          RETURNING i.id, i.attempt_count, input.epoch)
+        INSERT INTO attempts (intent_id, attempt_no, lease_epoch, executor_id)
+        SELECT id, attempt_count, epoch, ${executorId} FROM fenced
+        RETURNING intent_id, attempt_no, started_at`.execute(trx);
+      for (const row of result.rows) recorded.set(row.intent_id, { attemptNo: row.attempt_no, startedAt: row.started_at });
+    }
+    return { recorded, limited };
+  });
+}
+
+async function insertAttempt(trx: Db, args: { intentId: string; epoch: number; executorId: string }): Promise<RecordedAttempt | null> {
+  const result = await sql<{ attempt_no: number; started_at: Date }>`
+    WITH fenced AS (
+      UPDATE intents i SET attempt_count = i.attempt_count + 1, updated_at = clock_timestamp()
+      WHERE i.id = ${args.intentId} AND i.lease_epoch = ${args.epoch} AND i.state = 'running'
+        AND ${noClosedGateCovers('i')}
+      RETURNING i.id, i.attempt_count)
+    INSERT INTO attempts (intent_id, attempt_no, lease_epoch, executor_id)
+    SELECT id, attempt_count, ${args.epoch}, ${args.executorId} FROM fenced
+    RETURNING attempt_no, started_at`.execute(trx);
+  const row = result.rows[0];
+  return row ? { attemptNo: row.attempt_no, startedAt: row.started_at } : null;
+}
+
+/**
+ * After a takeover's reconcile said "not done": closes the earlier holder's attempt, conditional
+ * on our epoch still holding the intent, so the next attempt starts from a clean record.
+ */
+export async function closeAbandonedAttempt(
+  db: Db,
+  fence: { intentId: string; epoch: number },
+  abandonedEpoch: number,
+  outcome: string,
+): Promise<boolean> {
+  const result = await sql<{ id: string }>`
+    UPDATE attempts a SET finished_at = clock_timestamp(), outcome = ${outcome}
+    FROM intents i
+    WHERE a.intent_id = ${fence.intentId} AND a.lease_epoch = ${abandonedEpoch} AND a.finished_at IS NULL
+      AND i.id = a.intent_id AND i.lease_epoch = ${fence.epoch} AND i.state = 'running'
+    RETURNING a.id`.execute(db);
+  return result.rows.length === 1;
+}

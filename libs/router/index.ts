@@ -1,0 +1,12 @@
+export { createRouter } from './router.ts';
+export type { Router, RouterAnswer, RouterOptions, SkipReason } from './router.ts';
+export { EMPTY_FLEET, NODES_FILE, loadFleet, modelNames, serversOf } from './fleet.ts';
+export { NodeHealth, systemClock } from './health.ts';
+export type { Clock } from './health.ts';
+export { osMemoryReader, parseMeminfo, parseVmStat } from './memory.ts';
+export type { MemoryReader } from './memory.ts';
+export { chatTokensBound, countChatTokens, promptTokensForRouting, tokensNeeded } from './tokens.ts';
+export { ChatToResponsesStream, chatToResponse, responsesToChat } from './responses.ts';
+export { SseParser } from './sse.ts';
+export { isErrorAnswer, normaliseAnswer, normaliseError, quirksFor } from './quirks.ts';
+export type { ServerQuirks } from './quirks.ts';

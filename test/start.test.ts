@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+test('npm start with no Postgres anywhere serves /healthz within 30 s and stops cleanly', { timeout: 90_000 }, async () => {
+  const home = mkdtempSync(join(tmpdir(), 'handoff-start-'));
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env, HANDOFF_HOME: home, HANDOFF_PORT: String(port) };
+  delete env.DATABASE_URL;
+  delete env.NODE_TEST_CONTEXT;
+  const started = Date.now();
+  // the same command `npm start` runs
+  const child = spawn(process.execPath, [join(repo, 'apps/cli/src/main.ts'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    let healthy = false;
+    while (Date.now() - started < 30_000 && child.exitCode === null) {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
+      if (res?.ok) {
+        healthy = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(healthy, `no healthy /healthz within 30 s:\n${output}`);
+    const seconds = (Date.now() - started) / 1000;
+    process.stdout.write(`# /healthz answered ${seconds.toFixed(1)} s after start, embedded Postgres initialised from nothing\n`);
+    assert.match(output, /embedded/i, 'says it runs an embedded Postgres');
+  } finally {
+    child.kill('SIGINT');
+    assert.equal(await exited, 0, output);
+    rmSync(home, { recursive: true, force: true });
+  }
+});

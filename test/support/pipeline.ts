@@ -1,0 +1,61 @@
+import pino from 'pino';
+import type { PgBoss } from 'pg-boss';
+import { Policy, type PolicyInput } from '../../libs/contracts/index.ts';
+import { builtInConnectors, createConnectorRegistry, type Connector } from '../../libs/connectors/index.ts';
+import { configureBuckets } from '../../libs/ratelimit/index.ts';
+import { createIntentService, startBoss, type IntentService } from '../../libs/intents/index.ts';
+import { BreakerRegistry } from '../../apps/executor/breakers.ts';
+import type { PipelineDeps } from '../../apps/executor/processIntent.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+
+export const quietLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+export interface PipelineHarness {
+  tdb: TestDatabase;
+  boss: PgBoss;
+  service: IntentService;
+  policy: Policy;
+  /** Deps for processTicket as executor `id` would run it, with its own breakers. */
+  executor(id: string, overrides?: Partial<PipelineDeps>): PipelineDeps;
+  close(): Promise<void>;
+}
+
+/**
+ * The real store, real pg-boss and the real executor pipeline in one process, against a fresh
+ * database: for guarantees that need precise control over who holds a lease when.
+ */
+export async function startPipeline(opts: { policy?: PolicyInput; connectors?: Connector[] } = {}): Promise<PipelineHarness> {
+  const tdb = await createTestDatabase({ max: 10 });
+  const policy = Policy.parse(opts.policy ?? {});
+  await configureBuckets(tdb.db, policy.rateLimits);
+  const boss = await startBoss(tdb.url, { supervise: false });
+  // a test's own connector replaces the built-in of the same name (e.g. one aimed at a fake API)
+  const own = opts.connectors ?? [];
+  const registry = createConnectorRegistry([...builtInConnectors.filter((b) => !own.some((c) => c.name === b.name)), ...own]);
+  const service = createIntentService({ db: tdb.db, boss, connectors: registry, policy: () => policy, log: quietLog });
+  const allKeys = registry.names().map((n) => `${n}:*`);
+  return {
+    tdb,
+    boss,
+    service,
+    policy,
+    executor: (id, overrides = {}) => ({
+      db: tdb.db,
+      boss,
+      connectors: registry,
+      breakers: new BreakerRegistry(() => policy.breaker),
+      policy: () => policy,
+      secrets: {},
+      log: quietLog,
+      executorId: id,
+      heldKeys: allKeys,
+      mayStart: () => true,
+      draining: () => false,
+      ...overrides,
+    }),
+    close: async () => {
+      await boss.stop({ graceful: false, close: true }).catch(() => undefined);
+      await tdb.drop();
+    },
+  };
+}
