@@ -172,6 +172,22 @@ describe('router: chat completions through the official openai client', () => {
     assert.equal(body['error']['code'], 'validation_failed');
     assert.match(body['error']['message'], /body\.messages/);
   });
+
+  test('a body nested deeper than JSON.stringify can take is a 400 naming where, on both APIs', async () => {
+    const a = await fake({ models: [{ id: 'm', contextWindow: 100 }] });
+    const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 100 }])] });
+    const deep = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+    for (const [path, text] of [
+      ['/v1/chat/completions', `{"model":"m","messages":[{"role":"user","content":${deep(20_000)}}]}`],
+      ['/v1/responses', `{"model":"m","input":[{"role":"user","content":[${deep(20_000)}]}]}`],
+    ] as const) {
+      const res = await fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+      assert.equal(res.status, 400, path);
+      const body = (await res.json()) as Json;
+      assert.equal(body['error']['code'], 'validation_failed');
+      assert.match(body['error']['message'], /nested deeper than 64 levels/);
+    }
+  });
 });
 
 describe('router: choosing a node and escalating', () => {

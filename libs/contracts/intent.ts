@@ -13,27 +13,55 @@ export function isStorableText(s: string): boolean {
 /** Deeper JSON than this is refused: Postgres's jsonb parser and JSON.stringify both recurse. */
 export const MAX_JSON_DEPTH = 64;
 
+type JsonPath = (string | number)[];
+interface JsonProblem {
+  path: JsonPath;
+  message: string;
+}
+
 /**
- * The first problem in a JSON value that Postgres could not store as jsonb: a string or key with NUL
- * or an unpaired surrogate, or nesting deeper than MAX_JSON_DEPTH. Walks without recursion.
+ * The first problem `check` finds in a JSON value, visiting every value and key with its path.
+ * Walks without recursion, so that it can vet what JSON.stringify and Postgres's jsonb parser (both
+ * recursive) would overflow on.
  */
-export function unstorableJson(value: unknown): { path: (string | number)[]; message: string } | null {
-  const stack: { v: unknown; path: (string | number)[] }[] = [{ v: value, path: [] }];
+function findInJson(value: unknown, check: (v: unknown, path: JsonPath, key?: string) => JsonProblem | null): JsonProblem | null {
+  const stack: { v: unknown; path: JsonPath }[] = [{ v: value, path: [] }];
   while (stack.length > 0) {
     const { v, path } = stack.pop()!;
-    if (path.length > MAX_JSON_DEPTH) return { path: path.slice(0, MAX_JSON_DEPTH), message: `nested deeper than ${MAX_JSON_DEPTH} levels` };
-    if (typeof v === 'string') {
-      if (!isStorableText(v)) return { path, message: UNSTORABLE_TEXT };
-    } else if (Array.isArray(v)) {
-      v.forEach((item, i) => stack.push({ v: item, path: [...path, i] }));
-    } else if (v !== null && typeof v === 'object') {
+    const problem = check(v, path);
+    if (problem) return problem;
+    if (Array.isArray(v)) v.forEach((item, i) => stack.push({ v: item, path: [...path, i] }));
+    else if (v !== null && typeof v === 'object') {
       for (const [k, item] of Object.entries(v)) {
-        if (!isStorableText(k)) return { path: [...path, k], message: `key ${UNSTORABLE_TEXT}` };
+        const keyProblem = check(k, [...path, k], k);
+        if (keyProblem) return keyProblem;
         stack.push({ v: item, path: [...path, k] });
       }
     }
   }
   return null;
+}
+
+function tooDeep(path: JsonPath): JsonProblem | null {
+  return path.length > MAX_JSON_DEPTH ? { path: path.slice(0, MAX_JSON_DEPTH), message: `nested deeper than ${MAX_JSON_DEPTH} levels` } : null;
+}
+
+/**
+ * The first problem in a JSON value that Postgres could not store as jsonb: a string or key with NUL
+ * or an unpaired surrogate, or nesting deeper than MAX_JSON_DEPTH.
+ */
+export function unstorableJson(value: unknown): JsonProblem | null {
+  return findInJson(value, (v, path, key) => {
+    if (key !== undefined) return isStorableText(key) ? null : { path, message: `key ${UNSTORABLE_TEXT}` };
+    if (typeof v === 'string' && !isStorableText(v)) return { path, message: UNSTORABLE_TEXT };
+    return tooDeep(path);
+  });
+}
+
+/** A zod refinement that refuses JSON nested deeper than MAX_JSON_DEPTH, naming where. */
+export function refuseDeepJson(value: unknown, ctx: z.RefinementCtx): void {
+  const problem = findInJson(value, (_v, path, key) => (key === undefined ? tooDeep(path) : null));
+  if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
 }
 
 /** A JSON object that Postgres can store as jsonb (see unstorableJson). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { refuseDeepJson } from './intent.ts';
 
 /**
  * nodes.json: the model fleet behind the router (see docs/router.md). Every field that has a
@@ -86,7 +87,9 @@ export const ChatCompletionsBody = z.looseObject({
   max_tokens: z.number().int().nonnegative().nullish(),
   max_completion_tokens: z.number().int().nonnegative().nullish(),
   tools: z.array(z.unknown()).optional(),
-});
+})
+  // The router measures and re-serialises the body, and JSON.stringify recurses.
+  .superRefine(refuseDeepJson);
 export type ChatCompletionsBody = z.infer<typeof ChatCompletionsBody>;
 
 /** The fields of a Responses API request the router reads; everything else passes through or is translated. */
@@ -97,7 +100,7 @@ export const ResponsesBody = z.looseObject({
   stream: z.boolean().optional(),
   max_output_tokens: z.number().int().nonnegative().nullish(),
   tools: z.array(z.looseObject({ type: z.string() })).optional(),
-});
+}).superRefine(refuseDeepJson);
 export type ResponsesBody = z.infer<typeof ResponsesBody>;
 
 export const NodeHealthState = z.enum(['healthy', 'quarantined']);
