@@ -19,7 +19,9 @@ import {
   parseRetryAfter,
 } from '@handoff/connectors';
 import type { ConnectorContext, ConnectorIntent, WebhookConnector } from '@handoff/connectors';
+import { Agent } from 'undici';
 import { startRecordingSink } from './support/recordingSink.ts';
+import { startTcpProxy } from './support/tcpProxy.ts';
 import type { RecordingSink } from './support/recordingSink.ts';
 
 const silent = pino({ level: 'silent' });
@@ -194,6 +196,36 @@ describe('webhook connector', () => {
       () => webhook.execute(hook({ url: sink.url, body: {} }), ctx({}, { signal: controller.signal })),
       RetryableError,
     );
+  });
+
+  test('a call given up while the network holds it does not reach the receiver once the network heals', async () => {
+    // The partition chaos scenario in miniature: the proxy holds every byte, as a black-holed link
+    // does, and delivers on thaw what the sender's kernel would still retransmit.
+    const proxy = await startTcpProxy('127.0.0.1', sink.port);
+    const plain = createWebhookConnector({ dispatcher: new Agent() });
+    try {
+      const arrivedAfterHeal = async (connector: WebhookConnector, key: string): Promise<number> => {
+        // a call that completes first, so that the next one goes out on an established connection
+        await connector.execute(hook({ url: `http://127.0.0.1:${proxy.port}/warm`, body: {} }), ctx());
+        await new Promise((r) => setTimeout(r, 20)); // undici frees the connection a moment after the answer
+        proxy.freeze();
+        const controller = new AbortController();
+        const call = connector.execute(hook({ url: `http://127.0.0.1:${proxy.port}/late`, body: { key } }, key), ctx({}, { signal: controller.signal }));
+        await new Promise((r) => setTimeout(r, 100));
+        controller.abort(new Error('lease lost'));
+        await assert.rejects(call);
+        await new Promise((r) => setTimeout(r, 50)); // the reset reaches the other end
+        proxy.thaw();
+        await new Promise((r) => setTimeout(r, 200));
+        return sink.countByKey().get(key) ?? 0;
+      };
+      assert.equal(await arrivedAfterHeal(webhook, 'late-reset'), 0, 'the reset connection delivered nothing');
+      // for contrast: an orderly close leaves the request to the kernel, and it arrives late
+      assert.equal(await arrivedAfterHeal(plain, 'late-closed'), 1);
+    } finally {
+      await plain.close();
+      await proxy.close();
+    }
   });
 
   test('policy webhook.allowedHosts refuses other hosts permanently, before any request', async () => {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
+import { createEffectAgent } from './effectAgent.ts';
 import type { Dispatcher } from 'undici';
 import { createDAVClient } from 'tsdav';
 import { z } from 'zod';
@@ -194,8 +195,8 @@ class CalDav {
 export function createCalendarConnector(options: CalendarConnectorOptions = {}): CalendarConnector {
   const ownAgent = options.dispatcher
     ? undefined
-    : new Agent({ keepAliveTimeout: 10_000, connect: { timeout: options.connectTimeoutMs ?? 10_000 } });
-  const dispatcher: Dispatcher = options.dispatcher ?? (ownAgent as Agent);
+    : createEffectAgent({ connectTimeoutMs: options.connectTimeoutMs ?? 10_000 });
+  const dispatcher: Dispatcher = options.dispatcher ?? (ownAgent as Dispatcher);
   const timeoutMs = options.timeoutMs ?? 20_000;
   /** Discovered calendar URLs, per server and user (never keyed or logged by password). */
   const discovered = new Map<string, string>();

@@ -1,4 +1,4 @@
-import { Agent } from 'undici';
+import { createEffectAgent } from './effectAgent.ts';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { Connector, ConnectorContext, ConnectorIntent, ExecuteResult, ReconcileResult } from './connector.ts';
@@ -74,8 +74,8 @@ function fields(error: z.ZodError): string {
 }
 
 export function createDeployConnector(options: DeployConnectorOptions = {}): DeployConnector {
-  const ownAgent = options.dispatcher ? undefined : new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 10_000 } });
-  const dispatcher: Dispatcher = options.dispatcher ?? (ownAgent as Agent);
+  const ownAgent = options.dispatcher ? undefined : createEffectAgent();
+  const dispatcher: Dispatcher = options.dispatcher ?? (ownAgent as Dispatcher);
   const timeoutMs = options.timeoutMs ?? 30_000;
   const now = options.now ?? Date.now;
 

@@ -1,4 +1,5 @@
-import { Agent, request } from 'undici';
+import { request } from 'undici';
+import { createEffectAgent } from './effectAgent.ts';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import { formatIssues, describeZodIssues } from '@handoff/contracts';
@@ -97,12 +98,8 @@ export function createWebhookConnector(options: WebhookConnectorOptions = {}): W
   // model router, for one) and reuses them across intents to the same receiver.
   const ownAgent = options.dispatcher
     ? undefined
-    : new Agent({
-        keepAliveTimeout: 10_000,
-        keepAliveMaxTimeout: 60_000,
-        connect: { timeout: options.connectTimeoutMs ?? 10_000 },
-      });
-  const dispatcher: Dispatcher = options.dispatcher ?? (ownAgent as Agent);
+    : createEffectAgent({ connectTimeoutMs: options.connectTimeoutMs ?? 10_000 });
+  const dispatcher: Dispatcher = options.dispatcher ?? (ownAgent as Dispatcher);
 
   return {
     name: 'webhook',

@@ -1,4 +1,4 @@
-import { Agent } from 'undici';
+import { createEffectAgent } from './effectAgent.ts';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { Connector, ConnectorContext, ConnectorIntent, ExecuteResult, ReconcileResult } from './connector.ts';
@@ -57,8 +57,8 @@ function xTime(ms: number): string {
 }
 
 export function createXConnector(options: XConnectorOptions = {}): XConnector {
-  const ownAgent = options.dispatcher ? undefined : new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 10_000 } });
-  const dispatcher: Dispatcher = options.dispatcher ?? (ownAgent as Agent);
+  const ownAgent = options.dispatcher ? undefined : createEffectAgent();
+  const dispatcher: Dispatcher = options.dispatcher ?? (ownAgent as Dispatcher);
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const slackMs = options.reconcileSlackMs ?? 5 * 60_000;

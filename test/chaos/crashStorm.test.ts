@@ -5,9 +5,14 @@ import { startStack, waitFor, type ExecutorProcess } from '../support/stack.ts';
 import { countByState, createMany, report, sleep } from './support.ts';
 
 const N = Number(process.env.CHAOS_INTENTS ?? 5000);
+// Work arrives over time and each call takes a while, as with a real API, so that kills land on
+// effects in flight: at full speed the pipeline finishes 5,000 intents between two kills.
+const CREATES_PER_SECOND = Number(process.env.CHAOS_STORM_RATE ?? 200);
+const MIN_KILLS = 5;
 
 test(`crash storm: ${N} intents, 3 executors, one SIGKILLed every 0.5-2 s: nothing lost, nothing twice`, async () => {
   const sink = await startRecordingSink();
+  sink.respondWith(() => ({ delayMs: 5 + Math.random() * 45, status: 200, body: { ok: true } }));
   const stack = await startStack({
     policy: {
       approval: { rules: [{ channel: 'webhook', requireApproval: false }] },
@@ -32,11 +37,17 @@ test(`crash storm: ${N} intents, 3 executors, one SIGKILLed every 0.5-2 s: nothi
   })();
   try {
     const started = Date.now();
-    const intents = await createMany(stack, N, (i) => ({
-      channel: 'webhook',
-      idempotencyKey: `storm-${i}`,
-      payload: { url: `${sink.url}/storm`, body: { i }, statusUrl: sink.statusUrl },
-    }));
+    const intents = await createMany(
+      stack,
+      N,
+      (i) => ({
+        channel: 'webhook',
+        idempotencyKey: `storm-${i}`,
+        payload: { url: `${sink.url}/storm`, body: { i }, statusUrl: sink.statusUrl },
+      }),
+      25,
+      CREATES_PER_SECOND,
+    );
     await waitFor(
       'every intent to end terminal',
       async () => {
@@ -70,6 +81,9 @@ test(`crash storm: ${N} intents, 3 executors, one SIGKILLed every 0.5-2 s: nothi
     });
     // in_doubt is reserved for reconciles the receiver could not answer; it should be rare
     assert.ok((states.in_doubt ?? 0) <= 10, `in_doubt ${states.in_doubt}`);
+    // the storm must have hit: enough kills, and takeovers of calls that had no receipt yet
+    assert.ok(kills >= MIN_KILLS, `only ${kills} kills`);
+    assert.ok(sink.statusChecks() > 0, 'no kill caught an effect in flight');
   } finally {
     storming = false;
     await storm.catch(() => undefined);

@@ -7,7 +7,9 @@ import net from 'node:net';
  *
  * `freeze()` makes it a black hole, the partition where packets vanish and nobody is told: bytes and
  * closes in either direction are held, and new connections are accepted but not connected onwards.
- * `thaw()` delivers what was held, in order, as a healed network would.
+ * `thaw()` delivers what was held, in order, as a healed network would: the sender's kernel
+ * retransmits what was never acknowledged, even after a close. Not after a reset (RST): the sender's
+ * kernel drops what it held, so a reset discards what was held from that side.
  */
 export interface TcpProxy {
   host: string;
@@ -19,7 +21,8 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-type Held = Buffer | 'end';
+/** Bytes, an orderly close (FIN) or a reset. */
+type Held = Buffer | 'end' | 'reset';
 
 export async function startTcpProxy(host: string, targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
@@ -35,44 +38,59 @@ export async function startTcpProxy(host: string, targetPort: number): Promise<T
   };
 
   /** Relays from one socket to the other, holding data and the close while `client`'s connection is frozen. */
-  const relay = (from: net.Socket, to: net.Socket, client: net.Socket): void => {
-    const held: Held[] = [];
+  const relay = (from: net.Socket, to: net.Socket, client: net.Socket, early: Buffer[] = []): void => {
+    const held: Held[] = [...early];
     const deliver = (item: Held): void => {
-      if (item === 'end') {
+      if (item === 'end' || item === 'reset') {
         flushers.delete(flush);
-        to.destroy();
+        // an orderly close delivers what was written before it; a reset does not wait
+        if (item === 'end') to.end(() => to.destroy());
+        else to.destroy();
       } else if (!to.destroyed) to.write(item);
     };
     const flush = (): void => {
       while (held.length > 0) deliver(held.shift()!);
     };
     flushers.add(flush);
+    if (!isFrozen(client)) flush();
     from.on('data', (chunk: Buffer) => (isFrozen(client) ? held.push(chunk) : deliver(chunk)));
     // while frozen the close is held too, and delivered after the bytes before it when the network heals
-    from.once('close', () => {
-      held.push('end');
+    from.once('close', (hadError: boolean) => {
+      held.push(hadError ? 'reset' : 'end');
       if (!isFrozen(client)) flush();
     });
-    from.on('error', () => undefined);
+    from.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNRESET' && isFrozen(client)) held.length = 0;
+    });
+  };
+
+  const connect = (client: net.Socket, early: Buffer[] = []): void => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    track(upstream);
+    relay(client, upstream, client, early);
+    relay(upstream, client, client);
   };
 
   const server = net.createServer((client) => {
     track(client);
-    const connect = (): void => {
-      if (client.destroyed) return;
-      const upstream = net.connect(targetPort, '127.0.0.1');
-      track(upstream);
-      relay(client, upstream, client);
-      relay(upstream, client, client);
-    };
-    if (isFrozen(client)) {
-      // accepted, but nothing goes further until the heal: a connect that hangs
-      client.pause();
-      pendingConnects.push(() => {
-        connect();
-        client.resume();
-      });
-    } else connect();
+    if (!isFrozen(client)) {
+      connect(client);
+      return;
+    }
+    // A connection opened during the partition: its handshake would not complete, so its bytes wait
+    // in the sender until the heal, and a sender that gives up before then never reached anyone.
+    const early: Buffer[] = [];
+    let gaveUp = false;
+    const hold = (chunk: Buffer): void => void early.push(chunk);
+    client.on('data', hold);
+    client.once('end', () => (gaveUp = true));
+    client.once('close', () => (gaveUp = true));
+    client.on('error', () => (gaveUp = true));
+    pendingConnects.push(() => {
+      client.off('data', hold);
+      if (gaveUp || client.destroyed) client.destroy();
+      else connect(client, early);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
