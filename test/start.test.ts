@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +47,43 @@ test('npm start with no Postgres anywhere serves /healthz within 30 s and stops 
   } finally {
     child.kill('SIGINT');
     assert.equal(await exited, 0, output);
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C in a terminal (SIGINT to the whole process group) stops `handoff start` cleanly, Postgres last', { timeout: 90_000 }, async () => {
+  const home = mkdtempSync(join(tmpdir(), 'handoff-ctrlc-'));
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env, HANDOFF_HOME: home, HANDOFF_PORT: String(port) };
+  delete env.DATABASE_URL;
+  delete env.NODE_TEST_CONTEXT;
+  // detached: the child leads a process group, as a shell's foreground job does
+  const child = spawn(process.execPath, [join(repo, 'apps/cli/src/main.ts'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  try {
+    const started = Date.now();
+    let healthy = false;
+    while (Date.now() - started < 30_000 && child.exitCode === null) {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
+      if (res?.ok) {
+        healthy = true;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(healthy, `no healthy /healthz within 30 s:\n${output}`);
+    const before = output.length;
+    process.kill(-child.pid!, 'SIGINT'); // what the terminal does on Ctrl-C
+    assert.equal(await exited, 0, output);
+    const shutdown = output.slice(before);
+    assert.doesNotMatch(shutdown, /internal error|terminating connection|"level":(40|50)/, `shutdown was not clean:\n${shutdown}`);
+    // Postgres stopped cleanly, and by handoff: a clean shutdown removes its pid file
+    assert.equal(existsSync(join(home, 'pg', 'postmaster.pid')), false, 'Postgres is still running');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
     rmSync(home, { recursive: true, force: true });
   }
 });

