@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,6 +75,12 @@ test('Ctrl-C in a terminal (SIGINT to the whole process group) stops `handoff st
       await new Promise((r) => setTimeout(r, 200));
     }
     assert.ok(healthy, `no healthy /healthz within 30 s:\n${output}`);
+    // some work first, so that the pools hold connections when the signal comes
+    const token = readFileSync(join(home, 'operator.token'), 'utf8').trim();
+    const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const created = await fetch(`http://127.0.0.1:${port}/v1/intents`, { method: 'POST', headers: auth, body: JSON.stringify({ channel: 'noop', idempotencyKey: 'ctrl-c', payload: {} }) });
+    assert.equal(created.status, 201);
+    await Promise.all(Array.from({ length: 5 }, () => fetch(`http://127.0.0.1:${port}/v1/live`, { headers: auth }).then((r) => r.text())));
     const before = output.length;
     process.kill(-child.pid!, 'SIGINT'); // what the terminal does on Ctrl-C
     assert.equal(await exited, 0, output);

@@ -8,7 +8,7 @@ import type { ConfigWatcher, Policy } from '@handoff/contracts';
 import { createConnectorRegistry } from '@handoff/connectors';
 import { createAgentService } from '@handoff/agent';
 import type { AgentService } from '@handoff/agent';
-import { createDb, createPool, migrate } from '@handoff/db';
+import { createDb, createPool, migrate, pgErrorFields } from '@handoff/db';
 import type { Db } from '@handoff/db';
 import { createIntentService, startBoss } from '@handoff/intents';
 import { configureBuckets } from '@handoff/ratelimit';
@@ -78,7 +78,7 @@ export async function startCoordinator(opts: StartCoordinatorOptions): Promise<R
 
   const pool = createPool(opts.databaseUrl, {
     applicationName: 'handoff-coordinator',
-    onError: (err) => log.warn({ err }, 'idle Postgres connection failed'),
+    onError: (err) => log.warn({ err: pgErrorFields(err) }, 'idle Postgres connection failed'),
   });
   const db = createDb(pool);
   let boss: PgBoss | null = null;

@@ -1,4 +1,4 @@
-export { createDb, createPool } from './pool.ts';
+export { createDb, createPool, pgErrorFields } from './pool.ts';
 export type { Db, PoolOptions } from './pool.ts';
 export { migrate, MigrationChecksumError } from './migrate.ts';
 export type { MigrateOptions } from './migrate.ts';

@@ -34,7 +34,11 @@ export function createPool(url: string, opts: PoolOptions = {}): pg.Pool {
   const onError = opts.onError ?? ((err: Error) => {
     console.warn(`[handoff/db] idle Postgres connection failed: ${err.message}`);
   });
-  pool.on('error', onError);
+  // After end() the pool has let its connections go; a server that shuts down meanwhile (handoff
+  // stops its embedded Postgres right after) still tells them so, which is no news.
+  pool.on('error', (err) => {
+    if (!pool.ending) onError(err);
+  });
   // A client checked out of the pool (kysely holds one per query or transaction) has no 'error'
   // listener: pg-pool removes its own at checkout. When the server goes away mid-checkout (restart,
   // network cut) pg rejects the query in flight and also emits 'error' on the client, which with no
@@ -49,4 +53,14 @@ export function createPool(url: string, opts: PoolOptions = {}): pg.Pool {
 /** `db.destroy()` ends the pool, but only once the db has run a query; check `pool.ended` before `pool.end()`. */
 export function createDb(pool: pg.Pool): Db {
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * What to log of a pg error: pg-pool hangs the whole client (connection parameters and all) on
+ * the errors it emits, which a logger would print in full.
+ */
+export function pgErrorFields(err: unknown): { message: string; code?: string } {
+  if (!(err instanceof Error)) return { message: String(err) };
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? { message: err.message, code } : { message: err.message };
 }

@@ -1,6 +1,7 @@
 import { CompiledQuery, type Transaction } from 'kysely';
 import { PgBoss } from 'pg-boss';
 import type { Database, Db } from '@handoff/db';
+import { pgErrorFields } from '@handoff/db';
 import type { Logger } from 'pino';
 
 /**
@@ -103,7 +104,10 @@ export async function startBoss(databaseUrl: string, opts: { log?: Logger; max?:
     supervise: opts.supervise ?? true,
     schedule: false,
   });
-  boss.on('error', (err: unknown) => opts.log?.warn({ err }, 'pg-boss error'));
+  // Once stopped, its connections going away (Postgres stopping after it) is expected.
+  let stopped = false;
+  boss.once('stopped', () => (stopped = true));
+  boss.on('error', (err: unknown) => (stopped ? opts.log?.debug : opts.log?.warn)?.call(opts.log, { err: pgErrorFields(err) }, 'pg-boss error'));
   boss.on('warning', (w: unknown) => opts.log?.debug({ warning: w }, 'pg-boss warning'));
   await boss.start();
   return boss;
