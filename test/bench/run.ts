@@ -20,7 +20,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../../libs/db/index.ts';
+import { startEmbeddedPostgres, stopOnSignals } from '../../libs/db/index.ts';
 import { databaseUrlFor } from '../support/database.ts';
 import { createApiBench } from './createApi.ts';
 import { footprintBench } from './footprint.ts';
@@ -94,6 +94,8 @@ if (!process.env.DATABASE_URL) {
   const server = await startEmbeddedPostgres({ home: join(repo, '.handoff', 'bench-home') });
   process.env.DATABASE_URL = server.url;
   stopEmbedded = server.stop;
+  // Postgres runs in its own process group, so Ctrl-C does not reach it: stop it on the way out
+  stopOnSignals(server.stop);
 }
 const figures: BenchFigure[] = [];
 const errors: { section: string; message: string }[] = [];
