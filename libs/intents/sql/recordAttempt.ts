@@ -91,15 +91,21 @@ export async function recordAttempts(
   });
 }
 
-async function insertAttempt(trx: Db, args: { intentId: string; epoch: number; executorId: string }): Promise<RecordedAttempt | null> {
+async function insertAttempt(trx: Db, args: { intentId: string; epoch: number; executorId: string; rateKey?: string }): Promise<RecordedAttempt | null> {
+  // With a token taken, the attempt starts when the token was spent: the bucket's refilled_at, which
+  // this transaction wrote and still locks. The limit is exact at that moment, so the attempt rows
+  // show it exactly, however long this process took between the two statements.
+  const startedAt = args.rateKey
+    ? sql`coalesce((SELECT refilled_at FROM rate_buckets WHERE key = ${args.rateKey}), clock_timestamp())`
+    : sql`clock_timestamp()`;
   const result = await sql<{ attempt_no: number; started_at: Date }>`
     WITH fenced AS (
       UPDATE intents i SET attempt_count = i.attempt_count + 1, updated_at = clock_timestamp()
       WHERE i.id = ${args.intentId} AND i.lease_epoch = ${args.epoch} AND i.state = 'running'
         AND ${noClosedGateCovers('i')}
       RETURNING i.id, i.attempt_count)
-    INSERT INTO attempts (intent_id, attempt_no, lease_epoch, executor_id)
-    SELECT id, attempt_count, ${args.epoch}, ${args.executorId} FROM fenced
+    INSERT INTO attempts (intent_id, attempt_no, lease_epoch, executor_id, started_at)
+    SELECT id, attempt_count, ${args.epoch}, ${args.executorId}, ${startedAt} FROM fenced
     RETURNING attempt_no, started_at`.execute(trx);
   const row = result.rows[0];
   return row ? { attemptNo: row.attempt_no, startedAt: row.started_at } : null;
