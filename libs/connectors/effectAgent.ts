@@ -44,7 +44,7 @@ function givesRequestUp(err: Error | undefined): boolean {
   return (code === 'UND_ERR_INFO' && err?.message === 'aborted') || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
 }
 
-export function resetWhenGivenUp(socket: Socket): void {
+function resetWhenGivenUp(socket: Socket): void {
   if (socket instanceof TLSSocket || !(socket instanceof Socket)) return;
   const destroy = socket.destroy.bind(socket);
   socket.destroy = (err?: Error): Socket => {
