@@ -251,6 +251,45 @@ describe('handoff CLI against a running coordinator', { skip: databaseUrl ? fals
     assert.match(run.stderr, new RegExp(`^handoff: ${unknown}: not_found: `, 'm'));
   });
 
+  test('short ids: show, approve and reject take the first 6+ hex digits; a start shared or unknown is one line, exit 1', async () => {
+    const a = await createIntent(webhook('cli-short-a'));
+    const b = await createIntent(webhook('cli-short-b'));
+    // two ids that share their first 8 digits (pending intents have nothing that refers to them yet)
+    const idA = 'abcdef12-0001-4000-8000-000000000001';
+    const idB = 'abcdef12-0002-4000-8000-000000000002';
+    await database.pool.query('UPDATE intents SET id = $1 WHERE id = $2', [idA, a.id]);
+    await database.pool.query('UPDATE intents SET id = $1 WHERE id = $2', [idB, b.id]);
+
+    const shown = await handoff(['show', 'abcdef12-0001', '--json'], env);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal((JSON.parse(shown.stdout) as IntentDetail).idempotencyKey, 'cli-short-a');
+
+    const shared = await handoff(['approve', 'ABCDEF12'], env);
+    assert.equal(shared.code, 1);
+    assert.deepEqual(lines(shared.stderr), [
+      `handoff: more than one id starts with ABCDEF12 (${idA}, ${idB}); give more of it`,
+      'handoff: 1 of 1 could not be approved',
+    ]);
+
+    const approved = await handoff(['approve', 'abcdef120002'], env);
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.match(approved.stdout, new RegExp(`^approved ${idB}`, 'm'));
+
+    const unknown = await handoff(['reject', '0123456', '--reason', 'no'], env);
+    assert.equal(unknown.code, 1);
+    assert.deepEqual(lines(unknown.stderr), ['handoff: no intent or waiting command has an id starting with 0123456']);
+
+    const tooShort = await handoff(['show', 'abcde'], env);
+    assert.equal(tooShort.code, 2);
+    assert.match(tooShort.stderr, /first 6 or more hex digits/);
+
+    // the API takes the same start, dashes or not
+    const listed = await fetch(`${coordinator.url}/v1/intents?idPrefix=abcdef12-00`, { headers: { authorization: `Bearer ${operatorToken}` } });
+    assert.deepEqual(((await listed.json()) as { intents: Intent[] }).intents.map((i) => i.id).sort(), [idA, idB]);
+    const bad = await fetch(`${coordinator.url}/v1/intents?idPrefix=xyz`, { headers: { authorization: `Bearer ${operatorToken}` } });
+    assert.equal(bad.status, 400);
+  });
+
   test('gate off closes a scope, and the gate listing and live report show it', async () => {
     const off = await handoff(['gate', 'off', '--scope', 'webhook', '--reason', 'cli test'], env);
     assert.equal(off.code, 0, off.stderr);

@@ -182,10 +182,25 @@ export const IntentDetail = Intent.extend({
 });
 export type IntentDetail = z.infer<typeof IntentDetail>;
 
+/** The start of an intent id, as the CLI's short ids give it: 4 to 32 hex digits, dashes anywhere. */
+export const IdPrefix = z
+  .string()
+  .max(36)
+  .regex(/^[0-9a-fA-F-]*$/, 'must be hex digits (and dashes) from the start of an id')
+  .transform((s) => s.replaceAll('-', '').toLowerCase())
+  .refine((hex) => hex.length >= 4 && hex.length <= 32, 'must hold 4 to 32 hex digits');
+
+/** The lowest and highest UUID that start with `hex` (see IdPrefix): a range the primary key can serve. */
+export function idPrefixRange(hex: string): [string, string] {
+  const uuid = (h: string) => `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  return [uuid(hex.padEnd(32, '0')), uuid(hex.padEnd(32, 'f'))];
+}
+
 export const ListIntentsQuery = z.strictObject({
   state: IntentState.optional(),
   channel: ChannelName.optional(),
   account: AccountName.optional(),
+  idPrefix: IdPrefix.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 export type ListIntentsQuery = z.infer<typeof ListIntentsQuery>;

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import {
   ApiError,
   formatIssues,
+  idPrefixRange,
   type CreateIntentBody,
   type FieldIssue,
   type Intent,
@@ -127,6 +128,10 @@ export function createIntentService(deps: IntentServiceDeps): IntentService {
       if (query.state) q = q.where('state', '=', query.state);
       if (query.channel) q = q.where('channel', '=', query.channel);
       if (query.account) q = q.where('account', '=', query.account);
+      if (query.idPrefix) {
+        const [lowest, highest] = idPrefixRange(query.idPrefix);
+        q = q.where('id', '>=', lowest).where('id', '<=', highest);
+      }
       return (await q.execute()).map(toIntent);
     },
 

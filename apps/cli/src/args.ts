@@ -30,10 +30,19 @@ export function zodListParser<T>(schema: z.ZodType<T>, message?: string): (value
 
 /** The same schema the coordinator checks `:id` with. */
 const IntentId = IntentIdParams.shape.id;
-const NOT_AN_ID = 'must be an intent id (a UUID)';
+export const isFullId = (ref: string): boolean => IntentId.safeParse(ref).success;
 
-export const parseIntentId = zodParser(IntentId, NOT_AN_ID);
-export const parseIntentIds = zodListParser(IntentId, NOT_AN_ID);
+/** The shortest start of an id the CLI takes: 6 hex digits make a clash rare among thousands. */
+export const SHORT_ID_DIGITS = 6;
+/** An intent (or command approval) id, whole or its first SHORT_ID_DIGITS or more hex digits. */
+const IdRef = z.string().refine((s) => {
+  if (isFullId(s)) return true;
+  const hex = s.replaceAll('-', '');
+  return /^[0-9a-fA-F-]+$/.test(s) && hex.length >= SHORT_ID_DIGITS && hex.length <= 32;
+});
+const NOT_AN_ID_REF = `must be an id (a UUID) or its first ${SHORT_ID_DIGITS} or more hex digits`;
+export const parseIdRef = zodParser(IdRef, NOT_AN_ID_REF);
+export const parseIdRefs = zodListParser(IdRef, NOT_AN_ID_REF);
 export const parseGateScope = zodParser(GateScope);
 export const parseState = zodParser(IntentState);
 export const parseChannel = zodParser(ChannelName);

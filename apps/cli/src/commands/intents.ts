@@ -2,10 +2,11 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import type { CommandApproval, Intent, IntentDetail, IntentState } from '@handoff/contracts';
 import {
+  isFullId,
   parseAccount,
   parseChannel,
-  parseIntentId,
-  parseIntentIds,
+  parseIdRef,
+  parseIdRefs,
   parseLimit,
   parseReason,
   parseState,
@@ -98,10 +99,10 @@ export function registerIntentCommands(program: Command): void {
   program
     .command('show')
     .description('one intent: its fields, payload, approvals, attempts and receipts')
-    .argument('<id>', 'intent id (UUID)', parseIntentId)
+    .argument('<id>', 'intent id (UUID, or its first 6+ hex digits)', parseIdRef)
     .addOption(jsonOption())
-    .action(async (id: string, options: { json?: boolean }) => {
-      const body = await withClient((c) => c.get<unknown>(`/v1/intents/${segment(id)}`));
+    .action(async (ref: string, options: { json?: boolean }) => {
+      const body = await withClient(async (c) => c.get<unknown>(`/v1/intents/${segment(await resolveId(c, ref, false))}`));
       if (options.json) return out(json(body));
       out(renderIntent(asObject<IntentDetail>(body, 'intent')));
     });
@@ -109,15 +110,17 @@ export function registerIntentCommands(program: Command): void {
   program
     .command('approve')
     .description('approve one or more pending intents (each is reported; exit 1 if any failed)')
-    .argument('<id...>', 'intent ids (UUIDs)', parseIntentIds)
+    .argument('<id...>', 'intent or command ids (UUIDs, or their first 6+ hex digits)', parseIdRefs)
     .addOption(new Option('--reason <text>', 'why, kept with the approval').argParser(parseReason))
     .addOption(new Option('--json', 'print the approved intents as a JSON array'))
     .action(async (ids: string[], options: { reason?: string; json?: boolean }) => {
       const approved: Intent[] = [];
       let failed = 0;
       await withClient(async (c) => {
-        for (const id of ids) {
+        for (const ref of ids) {
+          let id = ref;
           try {
+            id = await resolveId(c, ref, true);
             const answer = await withCommandFallback(
               () => c.post<unknown>(`/v1/intents/${segment(id)}/approve`, reasonBody(options.reason)),
               () => c.post<unknown>(`/v1/agent/approvals/${segment(id)}/approve`, reasonBody(options.reason)),
@@ -135,7 +138,8 @@ export function registerIntentCommands(program: Command): void {
               out(`approved ${id}  ${target(intent)}  ${intent.idempotencyKey}  -> ${intent.state}${expires}`);
             }
           } catch (error) {
-            const described = describeError(error, id);
+            // an id that did not resolve says so itself; the coordinator's refusals get the id in front
+            const described = describeError(error, error instanceof CliError ? undefined : id);
             if (described.fatal) throw error;
             failed += 1;
             err(described.line);
@@ -149,16 +153,18 @@ export function registerIntentCommands(program: Command): void {
   program
     .command('reject')
     .description('reject a pending intent; it will never run')
-    .argument('<id>', 'intent id (UUID)', parseIntentId)
+    .argument('<id>', 'intent or command id (UUID, or its first 6+ hex digits)', parseIdRef)
     .addOption(new Option('--reason <text>', 'why (required, kept with the decision)').argParser(parseReason).makeOptionMandatory())
     .addOption(jsonOption())
-    .action(async (id: string, options: { reason: string; json?: boolean }) => {
-      const answer = await withClient((c) =>
-        withCommandFallback(
+    .action(async (ref: string, options: { reason: string; json?: boolean }) => {
+      const { id, answer } = await withClient(async (c) => {
+        const id = await resolveId(c, ref, true);
+        const answer = await withCommandFallback(
           () => c.post<unknown>(`/v1/intents/${segment(id)}/reject`, { reason: options.reason }),
           () => c.post<unknown>(`/v1/agent/approvals/${segment(id)}/reject`, { reason: options.reason }),
-        ),
-      );
+        );
+        return { id, answer };
+      });
       if (answer.kind === 'command') {
         if (options.json) return out(json(answer.body));
         const command = answer.body as CommandApproval;
@@ -170,27 +176,33 @@ export function registerIntentCommands(program: Command): void {
   program
     .command('retry')
     .description('requeue a dead or in-doubt intent with a fresh attempt budget')
-    .argument('<id>', 'intent id (UUID)', parseIntentId)
+    .argument('<id>', 'intent id (UUID, or its first 6+ hex digits)', parseIdRef)
     .addOption(new Option('--reason <text>', 'why, kept in the audit log').argParser(parseReason))
     .addOption(jsonOption())
-    .action(async (id: string, options: { reason?: string; json?: boolean }) => {
-      const body = await withClient((c) => c.post<unknown>(`/v1/intents/${segment(id)}/retry`, reasonBody(options.reason)));
+    .action(async (ref: string, options: { reason?: string; json?: boolean }) => {
+      const { id, body } = await withClient(async (c) => {
+        const id = await resolveId(c, ref, false);
+        return { id, body: await c.post<unknown>(`/v1/intents/${segment(id)}/retry`, reasonBody(options.reason)) };
+      });
       report('requeued', id, body, options.json);
     });
 
   program
     .command('resolve')
     .description('mark an in-doubt intent as done, with the external id you found (writes an operator receipt)')
-    .argument('<id>', 'intent id (UUID)', parseIntentId)
+    .argument('<id>', 'intent id (UUID, or its first 6+ hex digits)', parseIdRef)
     .addOption(new Option('--external-id <id>', 'the id of the effect at the provider (required)').argParser(parseText).makeOptionMandatory())
     .addOption(new Option('--url <url>', 'where the effect can be seen').argParser(parseText))
     .addOption(new Option('--reason <text>', 'why, kept in the audit log').argParser(parseReason))
     .addOption(jsonOption())
-    .action(async (id: string, options: { externalId: string; url?: string; reason?: string; json?: boolean }) => {
+    .action(async (ref: string, options: { externalId: string; url?: string; reason?: string; json?: boolean }) => {
       const payload: Record<string, string> = { externalId: options.externalId };
       if (options.url) payload.url = options.url;
       if (options.reason) payload.reason = options.reason;
-      const body = await withClient((c) => c.post<unknown>(`/v1/intents/${segment(id)}/resolve`, payload));
+      const { id, body } = await withClient(async (c) => {
+        const id = await resolveId(c, ref, false);
+        return { id, body: await c.post<unknown>(`/v1/intents/${segment(id)}/resolve`, payload) };
+      });
       report('resolved', id, body, options.json);
     });
 }
@@ -216,6 +228,22 @@ async function withCommandFallback(
       throw second;
     }
   }
+}
+
+/**
+ * A whole id as it is; a short one (the start of an id) looked up among the intents and, with
+ * `commands`, the command approvals waiting for a person. Exactly one match, or an error that says
+ * what matched.
+ */
+async function resolveId(c: CoordinatorClient, ref: string, commands: boolean): Promise<string> {
+  if (isFullId(ref)) return ref;
+  const hex = ref.replaceAll('-', '').toLowerCase();
+  const intents = asList<Intent>(await c.get<unknown>(`/v1/intents${query({ idPrefix: hex, limit: 5 })}`), 'intents');
+  const waiting = commands ? (await pendingCommands(c)).filter((a) => a.id.replaceAll('-', '').startsWith(hex)) : [];
+  const ids = [...intents.map((i) => i.id), ...waiting.map((a) => a.id)].sort();
+  if (ids.length === 1) return ids[0]!;
+  if (ids.length === 0) throw new CliError(`no intent${commands ? ' or waiting command' : ''} has an id starting with ${ref}`);
+  throw new CliError(`more than one id starts with ${ref} (${ids.join(', ')}); give more of it`);
 }
 
 /** Pending command approvals; an older coordinator without the agent routes has none. */
