@@ -253,6 +253,7 @@ describe('embedded Postgres', () => {
     const owner = await start(home);
     const joiner = await start(home);
     assert.equal(joiner.reused, true);
+    assert.equal(joiner.adopted, false, 'the owner is alive');
     assert.equal(joiner.url, owner.url);
     assert.equal(joiner.pid, owner.pid);
     await joiner.stop(); // must not stop the owner's server
@@ -316,6 +317,24 @@ describe('embedded Postgres', () => {
     assert.equal(await proc.exit, 128 + 15);
     await waitFor('the postmaster to exit', () => !isAlive(info.pid));
     assert.equal(existsSync(path.join(info.dataDir, 'postmaster.pid')), false, 'a clean shutdown removes postmaster.pid');
+  });
+
+  test('a server whose owner was killed (SIGKILL) is taken over by the next launcher, which stops it', async () => {
+    const home = tempHome();
+    const proc = spawnChild(['own', home]);
+    const info = (await proc.line) as { pid: number; dataDir: string };
+    proc.child.kill('SIGKILL'); // no handler, no 'exit' event: the server runs on alone
+    await proc.exit;
+    await sleep(200);
+    assert.ok(isAlive(info.pid), 'Postgres outlives a killed owner');
+    const next = await start(home);
+    assert.equal(next.reused, true);
+    assert.equal(next.adopted, true);
+    assert.equal(next.pid, info.pid);
+    assert.deepEqual(await query(next.url, 'SELECT 1 AS one'), [{ one: 1 }]);
+    await next.stop();
+    await waitFor('the postmaster to exit', () => !isAlive(info.pid));
+    assert.equal(existsSync(path.join(info.dataDir, 'postmaster.pid')), false, 'stopped cleanly');
   });
 
   test('an owner that exits without stop() still takes Postgres down with it', async () => {

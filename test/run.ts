@@ -155,7 +155,8 @@ async function main(): Promise<number> {
   });
 
   if (server && run) {
-    if (!server.reused) {
+    // the process that stops the server waits for the runs that share it
+    if (!server.reused || server.adopted) {
       for (let others = run.others(), said = false; others.length > 0 && !interruptedAfterExit; others = run.others()) {
         if (!said) console.log(`waiting for test run(s) ${others.join(', ')} that share the embedded Postgres`);
         said = true;

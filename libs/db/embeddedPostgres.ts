@@ -35,8 +35,13 @@ export interface EmbeddedPostgresServer {
   port: number;
   /** The postmaster's pid. */
   pid: number;
-  /** True when another process already ran this server; `stop()` then does nothing. */
+  /** True when another process already ran this server; `stop()` then does nothing, unless adopted. */
   reused: boolean;
+  /**
+   * True when the server was running but the process that started it is gone (killed with SIGKILL,
+   * say): this process took it over, and its `stop()` stops it.
+   */
+  adopted: boolean;
   /** True when this call created the cluster (initdb ran). */
   fresh: boolean;
   /** Clean shutdown (SIGINT, "fast" mode); idempotent. */
@@ -364,6 +369,67 @@ function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Ownership: the process that stops the server. It is recorded in `${home}/pg.owner`, so that a
+// launcher finding the server running can tell a live owner (leave it be) from one that was killed
+// (take the server over, or it would run on with nobody to stop it).
+
+async function readOwner(home: string): Promise<number | undefined> {
+  const text = await fsp.readFile(path.join(home, 'pg.owner'), 'utf8').catch(() => undefined);
+  const pid = Number.parseInt(text ?? '', 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** Resolves once `pid` is no longer a running postmaster (for a server this process did not spawn). */
+async function waitUntilGone(pid: number): Promise<void> {
+  while (isRunningPostgres(pid)) await sleep(100);
+}
+
+/**
+ * Makes this process the owner of the postmaster `pid`: records it, stops the server when the
+ * process exits without calling stop(), and returns the stop. `exited` resolves when the server is
+ * gone, for a server this process spawned; one it took over is watched only while it stops.
+ */
+async function ownPostmaster(home: string, pid: number, exited: Promise<void> | undefined, log: LevelLogger): Promise<() => Promise<void>> {
+  const ownerFile = path.join(home, 'pg.owner');
+  await fsp.writeFile(ownerFile, `${process.pid}\n`, { mode: 0o600 });
+  // Last resort when the owner exits without stop(): only synchronous code runs in 'exit', so
+  // send the signal and let Postgres finish its fast shutdown on its own.
+  const exitGuard = (): void => {
+    try {
+      process.kill(pid, 'SIGINT');
+    } catch {
+      // already gone
+    }
+  };
+  process.on('exit', exitGuard);
+  void exited?.then(() => process.removeListener('exit', exitGuard));
+  let stopping: Promise<void> | undefined;
+  return () => {
+    stopping ??= (async () => {
+      process.removeListener('exit', exitGuard);
+      // never signal a pid that is no longer our postmaster (it may have died and the pid been reused)
+      const signal = (sig: NodeJS.Signals): void => {
+        try {
+          if (isRunningPostgres(pid)) process.kill(pid, sig);
+        } catch {
+          // already gone
+        }
+      };
+      signal('SIGINT'); // "fast" shutdown: sessions end, a checkpoint, a clean exit
+      const timer = setTimeout(() => {
+        log.warn(`embedded Postgres (pid ${pid}) did not stop within ${STOP_TIMEOUT_MS} ms; sending SIGQUIT`);
+        signal('SIGQUIT');
+      }, STOP_TIMEOUT_MS);
+      await (exited ?? waitUntilGone(pid));
+      clearTimeout(timer);
+      if ((await readOwner(home)) === process.pid) await fsp.unlink(ownerFile).catch(() => {});
+      log.debug(`embedded Postgres (pid ${pid}) stopped`);
+    })();
+    return stopping;
+  };
+}
+
 /**
  * Starts (or joins) the embedded Postgres for `home`. A server already running on the same data
  * dir is reused: that is how `handoff coordinator` and `handoff executor` share one server; the
@@ -388,15 +454,18 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       const running = await findRunning(dataDir, cfg.password, log);
       if (running) {
         await ensureDatabase(running.port, cfg.password);
-        log.debug(`reusing embedded Postgres pid ${running.pid} on 127.0.0.1:${running.port}`);
+        const owner = await readOwner(home);
+        const orphaned = owner === undefined || !isAlive(owner);
+        log.debug(`reusing embedded Postgres pid ${running.pid} on 127.0.0.1:${running.port}${orphaned ? ', left by a process that is gone: taking it over' : ''}`);
         return {
           url: urlFor(running.port, cfg.password, EMBEDDED_DATABASE),
           dataDir,
           port: running.port,
           pid: running.pid,
           reused: true,
+          adopted: orphaned,
           fresh: false,
-          stop: async () => {},
+          stop: orphaned ? await ownPostmaster(home, running.pid, undefined, log) : async () => {},
         };
       }
     }
@@ -473,6 +542,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
               port: again.port,
               pid: again.pid,
               reused: true,
+              adopted: false,
               fresh,
               stop: async () => {},
             };
@@ -482,38 +552,18 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
       }
 
       const pid = child.pid!;
-      let stopping: Promise<void> | undefined;
-
-      // Last resort when the owner exits without stop(): only synchronous code runs in 'exit',
-      // so send the signal and let Postgres finish its fast shutdown on its own.
-      const exitGuard = (): void => {
-        try {
-          process.kill(pid, 'SIGINT');
-        } catch {
-          // already gone
-        }
-      };
-      process.on('exit', exitGuard);
-      child.once('exit', (code, signal) => {
-        process.removeListener('exit', exitGuard);
-        if (!stopping) log.warn(`embedded Postgres (pid ${pid}) exited unexpectedly (code ${code}, signal ${signal})`);
+      let stopped = false;
+      const exited = new Promise<void>((resolve) => {
+        if (hasExited(child)) resolve();
+        else child.once('exit', () => resolve());
       });
-
+      child.once('exit', (code, signal) => {
+        if (!stopped) log.warn(`embedded Postgres (pid ${pid}) exited unexpectedly (code ${code}, signal ${signal})`);
+      });
+      const ownedStop = await ownPostmaster(home, pid, exited, log);
       const stop = (): Promise<void> => {
-        stopping ??= (async () => {
-          process.removeListener('exit', exitGuard);
-          if (hasExited(child)) return;
-          const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-          child.kill('SIGINT'); // "fast" shutdown: sessions end, a checkpoint, a clean exit
-          const timer = setTimeout(() => {
-            log.warn(`embedded Postgres (pid ${pid}) did not stop within ${STOP_TIMEOUT_MS} ms; sending SIGQUIT`);
-            child.kill('SIGQUIT');
-          }, STOP_TIMEOUT_MS);
-          await exited;
-          clearTimeout(timer);
-          log.debug(`embedded Postgres (pid ${pid}) stopped`);
-        })();
-        return stopping;
+        stopped = true;
+        return ownedStop();
       };
 
       try {
@@ -523,7 +573,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         throw err;
       }
       log.debug(`embedded Postgres pid ${pid} listening on 127.0.0.1:${port}`);
-      return { url: urlFor(port, password, EMBEDDED_DATABASE), dataDir, port, pid, reused: false, fresh, stop };
+      return { url: urlFor(port, password, EMBEDDED_DATABASE), dataDir, port, pid, reused: false, adopted: false, fresh, stop };
     }
   });
 }
