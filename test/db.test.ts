@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { removeHome } from './support/removeHome.ts';
 import pg from 'pg';
 import {
   createPool,
@@ -34,11 +35,8 @@ function tempDir(prefix: string): string {
 
 /** A temp HANDOFF_HOME; also removes the /var/lib/handoff/<hash> data dir used when running as root. */
 function tempHome(): string {
-  const home = tempDir('handoff-pg-');
-  cleanups.push(() => {
-    const hashed = path.join('/var/lib/handoff', createHash('sha256').update(home).digest('hex').slice(0, 12));
-    if (existsSync(hashed)) rmSync(hashed, { recursive: true, force: true });
-  });
+  const home = mkdtempSync(path.join(os.tmpdir(), 'handoff-pg-'));
+  cleanups.push(() => removeHome(home));
   return home;
 }
 

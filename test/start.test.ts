@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { removeHome } from './support/removeHome.ts';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
@@ -49,7 +50,7 @@ async function startHandoff(detached: boolean): Promise<Started> {
     await new Promise((r) => setTimeout(r, 200));
   }
   child.kill('SIGKILL');
-  rmSync(home, { recursive: true, force: true });
+  removeHome(home);
   throw new Error(`no healthy /healthz within 30 s:\n${output}`);
 }
 
@@ -61,7 +62,7 @@ test('npm start with no Postgres anywhere serves /healthz within 30 s and stops 
   } finally {
     h.child.kill('SIGINT');
     assert.equal(await h.exited, 0, h.output());
-    rmSync(h.home, { recursive: true, force: true });
+    removeHome(h.home);
   }
 });
 
@@ -83,6 +84,6 @@ test('Ctrl-C in a terminal (SIGINT to the whole process group) stops `handoff st
     assert.equal(existsSync(join(home, 'pg', 'postmaster.pid')), false, 'Postgres is still running');
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
-    rmSync(home, { recursive: true, force: true });
+    removeHome(home);
   }
 });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +84,7 @@ export async function startStack(opts: { policy?: PolicyInput } = {}): Promise<S
       await Promise.all(executors.map((e) => e.exited));
       await coordinator.close();
       await tdb.drop();
+      rmSync(home, { recursive: true, force: true });
     },
   };
 }
