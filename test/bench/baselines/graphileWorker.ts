@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { Logger, makeWorkerUtils, run, runMigrations, type Task } from 'graphile-worker';
+import { createPool } from '../../../libs/db/index.ts';
 import { createTestDatabase } from '../../support/database.ts';
 import { runConcurrently, sleep } from '../stats.ts';
 
@@ -39,10 +40,12 @@ async function runOne(connectionString: string, pool: pg.Pool, n: number, s: Gra
     handled += Array.isArray(payload) ? payload.length : 1;
   };
   const batched = s.mode !== 'unbatched';
+  // Our own pool (graphile-worker leaves a pool it made without an 'error' listener once it is
+  // done, and the database dropped right after would then crash the process), ended by us.
+  const workerPool = createPool(connectionString, { max: s.concurrency + 4, applicationName: 'bench-graphile' });
   const runner = await run({
-    connectionString,
+    pgPool: workerPool,
     concurrency: s.concurrency,
-    maxPoolSize: s.concurrency + 4,
     noHandleSignals: true,
     pollInterval: 2000,
     logger: quiet,
@@ -53,7 +56,7 @@ async function runOne(connectionString: string, pool: pg.Pool, n: number, s: Gra
         : {},
     },
   });
-  const utils = await makeWorkerUtils({ connectionString, logger: quiet });
+  const utils = await makeWorkerUtils({ pgPool: workerPool, logger: quiet });
   try {
     const start = performance.now();
     if (s.mode === 'unbatched') {
@@ -86,6 +89,7 @@ async function runOne(connectionString: string, pool: pg.Pool, n: number, s: Gra
   } finally {
     await utils.release();
     await runner.stop();
+    await workerPool.end();
   }
 }
 
@@ -93,7 +97,7 @@ async function runOne(connectionString: string, pool: pg.Pool, n: number, s: Gra
 export async function graphileWorkerSweep(n: number, settings: GraphileSettings[]): Promise<GraphileThroughput[]> {
   const tdb = await createTestDatabase({ migrate: false });
   try {
-    await runMigrations({ connectionString: tdb.url, logger: quiet });
+    await runMigrations({ pgPool: tdb.pool, logger: quiet });
     const results: GraphileThroughput[] = [];
     for (const s of settings) results.push({ perSec: await runOne(tdb.url, tdb.pool, n, s), settings: s });
     return results;
