@@ -1,8 +1,8 @@
-import { rmSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../../libs/db/index.ts';
+import { removeHome } from '../support/removeHome.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 import type { PolicyInput } from '../../libs/contracts/index.ts';
 
@@ -28,7 +28,6 @@ export interface OwnPostgres {
 export async function startOwnPostgres(): Promise<OwnPostgres> {
   const home = mkdtempSync(path.join(tmpdir(), 'handoff-chaos-pg-'));
   let server: EmbeddedPostgresServer = await startEmbeddedPostgres({ home });
-  const dataDir = server.dataDir;
   const waitExit = async (pid: number): Promise<void> => {
     for (;;) {
       try {
@@ -57,10 +56,7 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
     },
     async destroy() {
       await server.stop().catch(() => undefined);
-      rmSync(home, { recursive: true, force: true });
-      rmSync(dataDir, { recursive: true, force: true });
-      // as root the data lives in /var/lib/handoff/<hash>/pg: remove the <hash> dir too
-      if (dataDir.startsWith('/var/lib/handoff/')) rmSync(path.dirname(dataDir), { recursive: true, force: true });
+      removeHome(home);
     },
   };
 }

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { z } from 'zod';
-import { AccountName, ChannelName, GateScope, IntentIdParams, IntentState, Role } from '@handoff/contracts';
+import { AccountName, ChannelName, GateScope, IdPrefix, IntentIdParams, IntentState, Role } from '@handoff/contracts';
 import { parsePort } from './config.ts';
 import { UsageError } from './errors.ts';
 
@@ -37,8 +37,8 @@ export const SHORT_ID_DIGITS = 6;
 /** An intent (or command approval) id, whole or its first SHORT_ID_DIGITS or more hex digits. */
 const IdRef = z.string().refine((s) => {
   if (isFullId(s)) return true;
-  const hex = s.replaceAll('-', '');
-  return /^[0-9a-fA-F-]+$/.test(s) && hex.length >= SHORT_ID_DIGITS && hex.length <= 32;
+  const prefix = IdPrefix.safeParse(s);
+  return prefix.success && prefix.data.length >= SHORT_ID_DIGITS;
 });
 const NOT_AN_ID_REF = `must be an id (a UUID) or its first ${SHORT_ID_DIGITS} or more hex digits`;
 export const parseIdRef = zodParser(IdRef, NOT_AN_ID_REF);

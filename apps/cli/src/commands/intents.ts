@@ -1,5 +1,6 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
+import { IdPrefix } from '@handoff/contracts';
 import type { CommandApproval, Intent, IntentDetail, IntentState } from '@handoff/contracts';
 import {
   isFullId,
@@ -237,7 +238,7 @@ async function withCommandFallback(
  */
 async function resolveId(c: CoordinatorClient, ref: string, commands: boolean): Promise<string> {
   if (isFullId(ref)) return ref;
-  const hex = ref.replaceAll('-', '').toLowerCase();
+  const hex = IdPrefix.parse(ref);
   const intents = asList<Intent>(await c.get<unknown>(`/v1/intents${query({ idPrefix: hex, limit: 5 })}`), 'intents');
   const waiting = commands ? (await pendingCommands(c)).filter((a) => a.id.replaceAll('-', '').startsWith(hex)) : [];
   const ids = [...intents.map((i) => i.id), ...waiting.map((a) => a.id)].sort();
