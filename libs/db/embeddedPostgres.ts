@@ -25,6 +25,11 @@ export interface EmbeddedPostgresOptions {
   /** $HANDOFF_HOME: data in `${home}/pg`, port and password in `${home}/pg.json`. */
   home: string;
   log?: DbLog;
+  /**
+   * Start on exactly this port, or fail: a restart after a crash, where every pool already holds a
+   * URL with this port. Without it a taken port makes the server move to another (and say so in pg.json).
+   */
+  port?: number;
 }
 
 export interface EmbeddedPostgresServer {
@@ -46,6 +51,11 @@ export interface EmbeddedPostgresServer {
   fresh: boolean;
   /** Clean shutdown (SIGINT, "fast" mode); idempotent. */
   stop(): Promise<void>;
+  /**
+   * Resolves once the postmaster is gone, however it went (stop(), a crash, SIGKILL). For a server
+   * this process spawned that is the child's exit; for one it joined, a check of the pid every 250 ms.
+   */
+  exited(): Promise<void>;
 }
 
 interface PgConfig {
@@ -327,6 +337,10 @@ async function findRunning(dataDir: string, password: string, log: LevelLogger):
     if (!info) return undefined;
     // After a crash or reboot the recorded pid may be dead, or reused by an unrelated program.
     if (!isRunningPostgres(info.pid)) {
+      // Its backends may outlive a postmaster killed with SIGKILL, still attached to the old shared
+      // memory. Postgres finds them through the key in this file and refuses to start beside them;
+      // with the file gone it would not find them. So they go first.
+      await killLeftovers(info.pid, log);
       log.info(`removing stale ${path.join(dataDir, 'postmaster.pid')} (pid ${info.pid} is not running Postgres)`);
       await fsp.unlink(path.join(dataDir, 'postmaster.pid')).catch(() => {});
       return undefined;
@@ -341,6 +355,57 @@ async function findRunning(dataDir: string, password: string, log: LevelLogger):
     }
     await sleep(200);
   }
+}
+
+/** Postgres processes in the process group of `leader` (a postmaster handoff started: its own group). */
+function groupMembers(leader: number): number[] {
+  let out: string;
+  try {
+    out = execFileSync('ps', ['-e', '-o', 'pid=,pgid=,comm='], { encoding: 'utf8' });
+  } catch {
+    return [];
+  }
+  const members: number[] = [];
+  for (const line of out.split('\n')) {
+    const [pid, pgid, ...comm] = line.trim().split(/\s+/);
+    if (Number(pgid) === leader && Number(pid) !== leader && comm.join(' ').includes('postgres')) members.push(Number(pid));
+  }
+  return members;
+}
+
+/**
+ * SIGKILLs what is left of a dead postmaster's server (backends, checkpointer, walwriter: its
+ * process group) and waits until they are gone. They notice the postmaster's death and exit on
+ * their own, but a backend busy in a query only at its next check, and a new server cannot start
+ * until the last one has detached from the old shared memory.
+ */
+export async function killLeftovers(postmasterPid: number, log: LevelLogger): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  let members = groupMembers(postmasterPid);
+  if (members.length > 0) log.warn(`killing ${members.length} Postgres process(es) left by postmaster ${postmasterPid}: ${members.join(', ')}`);
+  while (members.length > 0) {
+    for (const pid of members) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`Postgres processes ${members.join(', ')} left by postmaster ${postmasterPid} do not die`);
+    await sleep(50);
+    members = groupMembers(postmasterPid);
+  }
+}
+
+/** Resolves once `pid` is gone (for a postmaster this process did not spawn), checking every 250 ms. */
+function pollUntilGone(pid: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (!isRunningPostgres(pid)) resolve();
+      else setTimeout(check, 250).unref();
+    };
+    check();
+  });
 }
 
 async function ensureDatabase(port: number, password: string): Promise<void> {
@@ -466,6 +531,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
           adopted: orphaned,
           fresh: false,
           stop: orphaned ? await ownPostmaster(home, running.pid, undefined, log) : async () => {},
+          exited: () => pollUntilGone(running.pid),
         };
       }
     }
@@ -475,7 +541,10 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     const tried = new Set<number>();
     let fresh = false;
     for (let attempt = 1; ; attempt++) {
-      const port = await choosePort(tried.size === 0 ? (cfg?.port ?? DEFAULT_EMBEDDED_PORT) : DEFAULT_EMBEDDED_PORT, tried);
+      const port = opts.port ?? (await choosePort(tried.size === 0 ? (cfg?.port ?? DEFAULT_EMBEDDED_PORT) : DEFAULT_EMBEDDED_PORT, tried));
+      if (opts.port !== undefined && (tried.has(port) || !(await portIsFree(port)))) {
+        throw new Error(`port ${port} of the embedded Postgres is taken by another program; it cannot come back there`);
+      }
       tried.add(port);
       // Recorded before initdb, so the password survives a crash between initdb and start.
       await writeConfig(cfgFile, { port, password });
@@ -545,6 +614,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
               adopted: false,
               fresh,
               stop: async () => {},
+              exited: () => pollUntilGone(again.pid),
             };
           }
         }
@@ -573,7 +643,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         throw err;
       }
       log.debug(`embedded Postgres pid ${pid} listening on 127.0.0.1:${port}`);
-      return { url: urlFor(port, password, EMBEDDED_DATABASE), dataDir, port, pid, reused: false, adopted: false, fresh, stop };
+      return { url: urlFor(port, password, EMBEDDED_DATABASE), dataDir, port, pid, reused: false, adopted: false, fresh, stop, exited: () => exited };
     }
   });
 }

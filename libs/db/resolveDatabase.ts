@@ -2,7 +2,9 @@ import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres } from './embeddedPostgres.ts';
+import { toLevelLogger } from './log.ts';
 import type { DbLog } from './log.ts';
+import { superviseEmbeddedPostgres } from './postgresSupervisor.ts';
 
 /** $HANDOFF_HOME, default ~/.handoff; created 0700 because it holds tokens and secrets. */
 export function handoffHome(): string {
@@ -19,12 +21,26 @@ export interface ResolvedDatabase {
   stop(): Promise<void>;
 }
 
+export interface ResolveDatabaseOptions {
+  home?: string;
+  log?: DbLog;
+  /**
+   * Long-running processes pass this: the embedded Postgres is then supervised (restarted when it
+   * dies, see postgresSupervisor.ts), and this is called when it cannot be brought back. Your own
+   * server (DATABASE_URL) is not ours to restart; the pools reconnect when it returns.
+   */
+  onLost?: (err: Error) => void;
+}
+
 /** DATABASE_URL when set; otherwise the embedded Postgres under `${home}/pg`. */
-export async function resolveDatabase(opts: { home?: string; log?: DbLog } = {}): Promise<ResolvedDatabase> {
+export async function resolveDatabase(opts: ResolveDatabaseOptions = {}): Promise<ResolvedDatabase> {
   const url = process.env.DATABASE_URL;
   if (url !== undefined && url !== '') return { url, embedded: false, stop: async () => {} };
-  const server = await startEmbeddedPostgres({ home: opts.home ?? handoffHome(), log: opts.log });
-  return { url: server.url, embedded: true, stop: server.stop };
+  const home = opts.home ?? handoffHome();
+  const server = await startEmbeddedPostgres({ home, log: opts.log });
+  if (!opts.onLost) return { url: server.url, embedded: true, stop: server.stop };
+  const supervised = superviseEmbeddedPostgres(server, { home, log: toLevelLogger(opts.log), onLost: opts.onLost });
+  return { url: supervised.url, embedded: true, stop: supervised.stop };
 }
 
 /**

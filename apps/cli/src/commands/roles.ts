@@ -158,9 +158,28 @@ function errorCode(err: unknown): string | undefined {
   return undefined;
 }
 
-async function resolveDb(home: string, log: Logger, services: Services): Promise<Database> {
+/** How long the roles get to stop once the embedded Postgres is lost, before the process exits anyway. */
+const LOST_STOP_TIMEOUT_MS = 10_000;
+
+/**
+ * The embedded Postgres died and its supervisor could not bring it back: stop what can be stopped
+ * (briefly: nothing can write a receipt now) and exit 1, so that launchd or systemd restarts the
+ * whole process, rather than stay up answering 503. Work in flight is reconciled after the restart.
+ */
+function exitWhenPostgresIsLost(log: Logger, services: Services): (err: Error) => void {
+  return (err) => {
+    log.fatal({ err }, 'embedded Postgres lost');
+    process.stderr.write(`handoff: ${err.message}; exiting with status 1 so that the service manager restarts handoff.\n`);
+    const timer = setTimeout(() => process.exit(1), LOST_STOP_TIMEOUT_MS);
+    timer.unref();
+    void services.stopAll().finally(() => process.exit(1));
+  };
+}
+
+async function resolveDb(home: string, log: Logger, services: Services, supervise: boolean): Promise<Database> {
   const { resolveDatabase } = await import('@handoff/db');
-  const db: Database = await step('postgres', () => resolveDatabase({ home, log }));
+  const onLost = supervise ? exitWhenPostgresIsLost(log, services) : undefined;
+  const db: Database = await step('postgres', () => resolveDatabase({ home, log, onLost }));
   // An external DATABASE_URL is not ours to stop; the embedded server is.
   if (db.embedded) services.add('postgres', () => db.stop());
   return db;
@@ -205,7 +224,7 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
   process.on('SIGHUP', onSignal);
 
   try {
-    const db = await resolveDb(home, log, services);
+    const db = await resolveDb(home, log, services, true);
     const lines: [string, string | undefined][] = [];
     let coordinatorUrl: string | undefined;
     let tokenPath = operatorTokenPath();
@@ -269,7 +288,7 @@ async function runMigrate(): Promise<void> {
   const log = await logger('migrate');
   const services = new Services(log, false);
   try {
-    const db = await resolveDb(home, log, services);
+    const db = await resolveDb(home, log, services, false);
     const { createPool, migrate } = await import('@handoff/db');
     const pool = createPool(db.url);
     services.add('pool', () => pool.end());
