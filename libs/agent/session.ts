@@ -1,6 +1,6 @@
-import { countTokens } from 'gpt-tokenizer';
 import { z } from 'zod';
 import type { AgentErrorCode, AgentEventBody, AgentUsage } from '@handoff/contracts';
+import { countTextTokens, sharedTokenCounter } from '@handoff/router';
 import type { Router } from '@handoff/router';
 import type { AgentAudit } from './audit.ts';
 import { callModel, ModelCallError } from './model.ts';
@@ -140,8 +140,9 @@ export async function runSession(opts: SessionOptions): Promise<void> {
         usage.completionTokens += turn.usage.completionTokens;
       } else {
         usage.estimated = true;
-        usage.promptTokens += countTokens(JSON.stringify(messages));
-        usage.completionTokens += countTokens(turn.text + JSON.stringify(turn.toolCalls));
+        // Off the event loop, with the router's caps: a long history must not stop the coordinator.
+        usage.promptTokens += await countTextTokens(sharedTokenCounter(), JSON.stringify(messages));
+        usage.completionTokens += await countTextTokens(sharedTokenCounter(), turn.text + JSON.stringify(turn.toolCalls));
       }
 
       if (turn.toolCalls.length === 0) {

@@ -84,19 +84,20 @@ export class NodeHealth {
     this.nextProbeAt = now + thresholds.reprobeSeconds * 1000;
   }
 
+  /** What GET /v1/router/nodes and /v1/live show: no user-info of the node's URL, in the URL or an error. */
   status(): RouterNodeStatus {
     const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
     return {
       id: this.node.id,
       kind: this.node.kind,
-      baseUrl: this.node.baseUrl,
+      baseUrl: withoutUserInfo(this.node.baseUrl),
       local: this.node.local,
       models: this.node.models.flatMap((m) => [m.id, ...m.aliases]),
       state: this.state,
       breaker: this.breakerState,
       consecutiveFailures: this.consecutiveFailures,
       latencyMs: this.latencyMs,
-      lastError: this.lastError,
+      lastError: this.lastError === null ? null : this.lastError.replace(USER_INFO, '//'),
       lastErrorAt: iso(this.lastErrorAt),
       lastProbeAt: iso(this.lastProbeAt),
       nextProbeAt: iso(this.nextProbeAt),
@@ -105,5 +106,21 @@ export class NodeHealth {
 
   shutdown(): void {
     this.breaker.shutdown();
+  }
+}
+
+/** `//user:pass@` in a URL or a message that quotes one. */
+const USER_INFO = /\/\/[^/\s@]*@/g;
+
+/** A node URL as shown to API callers: user-info (`user:pass@`) removed, since it may be a credential. */
+export function withoutUserInfo(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username === '' && u.password === '') return url;
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url.replace(USER_INFO, '//');
   }
 }

@@ -9,6 +9,8 @@ export interface RouterMetrics {
   tokens(node: string, model: string, prompt: number | null, completion: number | null): void;
   error(node: string, reason: string): void;
   escalation(from: string, to: string, reason: string): void;
+  /** A token count that is the byte bound because the tokenizer hit a cap (too_large, timeout, ...). */
+  tokenizerFallback(reason: string): void;
 }
 
 export function createRouterMetrics(): RouterMetrics {
@@ -17,6 +19,7 @@ export function createRouterMetrics(): RouterMetrics {
   let tokens: Counter<'node' | 'model' | 'kind'> | null = null;
   let errors: Counter<'node' | 'reason'> | null = null;
   let escalations: Counter<'from' | 'to' | 'reason'> | null = null;
+  let fallbacks: Counter<'reason'> | null = null;
   const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
   return {
     register(registry, nodes) {
@@ -25,6 +28,7 @@ export function createRouterMetrics(): RouterMetrics {
       tokens = new Counter({ name: 'handoff_router_tokens_total', help: 'Tokens reported by the nodes (prompt, completion)', labelNames: ['node', 'model', 'kind'], registers: [registry] });
       errors = new Counter({ name: 'handoff_router_errors_total', help: 'Failed attempts against a node, by reason', labelNames: ['node', 'reason'], registers: [registry] });
       escalations = new Counter({ name: 'handoff_router_escalations_total', help: 'Requests served by another model or node than the first choice', labelNames: ['from', 'to', 'reason'], registers: [registry] });
+      fallbacks = new Counter({ name: 'handoff_router_tokenizer_fallbacks_total', help: 'Prompt token counts that are the byte bound because the tokenizer hit its size, time or queue cap', labelNames: ['reason'], registers: [registry] });
       new Gauge({
         name: 'handoff_router_node_up',
         help: '1 when the node takes requests (healthy and breaker not open), else 0',
@@ -49,6 +53,9 @@ export function createRouterMetrics(): RouterMetrics {
     },
     escalation(from, to, reason) {
       escalations?.inc({ from, to, reason });
+    },
+    tokenizerFallback(reason) {
+      fallbacks?.inc({ reason });
     },
   };
 }

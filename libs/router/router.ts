@@ -1,4 +1,3 @@
-import { countTokens } from 'gpt-tokenizer';
 import type { Agent } from 'undici';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -14,7 +13,9 @@ import { createRouterMetrics } from './metrics.ts';
 import { ChatToResponsesStream, chatToResponse, responsesToChat } from './responses.ts';
 import { isErrorAnswer, normaliseAnswer, normaliseError, quirksFor } from './quirks.ts';
 import { SseParser, sseData } from './sse.ts';
-import { countChatTokens, promptTokensForRouting, tokensNeeded } from './tokens.ts';
+import { sharedTokenCounter } from './tokenCounter.ts';
+import type { TokenCounter, TokenizeFallback } from './tokenCounter.ts';
+import { countChatTokens, countTextTokens, promptTokensForRouting, tokensNeeded } from './tokens.ts';
 import { UpstreamError, agentFor, headersFor, openUpstream, readAll } from './upstream.ts';
 import type { OpenedUpstream } from './upstream.ts';
 
@@ -50,6 +51,8 @@ export interface RouterOptions {
   env?: NodeJS.ProcessEnv;
   /** How often to look for due probes, ms; 0 runs none (tests call `probeDue`). Default 1000. */
   probeCheckMs?: number;
+  /** Counts tokens off the event loop; default the process's shared counter. */
+  tokenCounter?: TokenCounter;
 }
 
 export interface Router {
@@ -90,6 +93,13 @@ export function createRouter(opts: RouterOptions): Router {
   const memory = opts.memory ?? osMemoryReader();
   const env = opts.env ?? process.env;
   const metrics = createRouterMetrics();
+  const counter = opts.tokenCounter ?? sharedTokenCounter();
+  /** A count the tokenizer could not make in time or size is the byte bound: counted and logged. */
+  const fellBack = (fallback: TokenizeFallback | undefined, where: string): void => {
+    if (!fallback) return;
+    metrics.tokenizerFallback(fallback);
+    opts.log.warn({ fallback, where }, 'router: tokens counted by the byte bound (tokenizer cap)');
+  };
   const runtimes = new Map<string, NodeRuntime>();
   let synced: FleetConfig | null = null;
   let probing: Promise<void> | null = null;
@@ -431,19 +441,21 @@ export function createRouter(opts: RouterOptions): Router {
     let last: Record<string, unknown> | null = null;
     let outcome = 'cancelled';
     let error: string | undefined;
-    const usageChunk = (): string => {
+    const usageChunk = async (): Promise<string> => {
       // The node sent no usage: count the prompt and what was streamed with the router's tokenizer.
-      const prompt = countChatTokens(body.messages, body.tools);
-      const completion = written === '' ? 0 : countTokens(written);
+      const counted = await countChatTokens(counter, body.messages, body.tools);
+      fellBack(counted.fallback, 'stream usage');
+      const prompt = counted.tokens;
+      const completion = await countTextTokens(counter, written);
       usage = { prompt, completion };
       const base = last ?? {};
       return sseData({ id: base['id'], object: 'chat.completion.chunk', created: base['created'], model: ctx.servedModel, choices: [], usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } });
     };
-    const rewrite = (chunk: Buffer): string => {
+    const rewrite = async (chunk: Buffer): Promise<string> => {
       let out = '';
       for (const ev of parser.push(chunk)) {
         if (ev.data === '[DONE]') {
-          if (clientWantsUsage && !usageSeen) out += usageChunk();
+          if (clientWantsUsage && !usageSeen) out += await usageChunk();
           out += 'data: [DONE]\n\n';
           continue;
         }
@@ -485,11 +497,11 @@ export function createRouter(opts: RouterOptions): Router {
     };
     try {
       if (c.opened.first) {
-        const out = rewrite(c.opened.first);
+        const out = await rewrite(c.opened.first);
         if (out) yield out;
       }
       for await (const chunk of c.opened.rest) {
-        const out = rewrite(chunk);
+        const out = await rewrite(chunk);
         if (out) yield out;
       }
       outcome = 'ok';
@@ -573,7 +585,8 @@ export function createRouter(opts: RouterOptions): Router {
       const started = performance.now();
       const fleet = current();
       const maxTokens = maxTokensOf(body.max_completion_tokens ?? body.max_tokens, fleet.thresholds.defaultMaxTokens);
-      const { prompt, exact } = promptTokensForRouting(body.messages, body.tools, fleet.thresholds.tokenMarginPct, maxTokens, smallestWindow(fleet));
+      const { prompt, exact, fallback } = await promptTokensForRouting(counter, body.messages, body.tools, fleet.thresholds.tokenMarginPct, maxTokens, smallestWindow(fleet));
+      fellBack(fallback, 'chat completions prompt');
       const need = tokensNeeded(prompt, fleet.thresholds.tokenMarginPct, maxTokens);
       const stream = body.stream === true;
       const c = await dispatch(fleet, body.model, need, (server) => ({ path: '/chat/completions', body: JSON.stringify(chatRequest(server, body, stream)), translate: false }), signal);
@@ -589,7 +602,8 @@ export function createRouter(opts: RouterOptions): Router {
       const fleet = current();
       const chat = responsesToChat(body);
       const maxTokens = maxTokensOf(body.max_output_tokens, fleet.thresholds.defaultMaxTokens);
-      const { prompt, exact } = promptTokensForRouting(chat['messages'] as Record<string, unknown>[], chat['tools'] as unknown[] | undefined, fleet.thresholds.tokenMarginPct, maxTokens, smallestWindow(fleet));
+      const { prompt, exact, fallback } = await promptTokensForRouting(counter, chat['messages'] as Record<string, unknown>[], chat['tools'] as unknown[] | undefined, fleet.thresholds.tokenMarginPct, maxTokens, smallestWindow(fleet));
+      fellBack(fallback, 'responses prompt');
       const need = tokensNeeded(prompt, fleet.thresholds.tokenMarginPct, maxTokens);
       const stream = body.stream === true;
       const c = await dispatch(

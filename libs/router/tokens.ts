@@ -1,8 +1,10 @@
-import { countTokens } from 'gpt-tokenizer';
+import { byteBound } from './tokenCounter.ts';
+import type { TokenCounter, TokenizeFallback } from './tokenCounter.ts';
 
 /**
- * Prompt size with a real BPE tokenizer (o200k_base). Local models use other tokenizers, which is
- * what `thresholds.tokenMarginPct` is for; each message also costs a few template tokens.
+ * Prompt size with a real BPE tokenizer (o200k_base), counted off the event loop by a TokenCounter.
+ * Local models use other tokenizers, which is what `thresholds.tokenMarginPct` is for; each message
+ * also costs a few template tokens.
  */
 const PER_MESSAGE_TOKENS = 4;
 
@@ -26,16 +28,37 @@ function messageText(m: Record<string, unknown>): string {
   return parts.filter((p) => p !== '').join('\n');
 }
 
-/** Counts with a real tokenizer; `measure` swaps in another count per text (the upper bound below). */
-export function countChatTokens(messages: readonly Record<string, unknown>[], tools?: readonly unknown[], measure: (text: string) => number = countTokens): number {
-  let total = 3;
+/** The texts a chat request is counted by, and the template tokens around them. */
+function chatTexts(messages: readonly Record<string, unknown>[], tools?: readonly unknown[]): { texts: string[]; overhead: number } {
+  const texts: string[] = [];
   for (const m of messages) {
-    total += PER_MESSAGE_TOKENS;
     const text = messageText(m);
-    if (text !== '') total += measure(text);
+    if (text !== '') texts.push(text);
   }
-  if (tools && tools.length > 0) total += measure(JSON.stringify(tools));
-  return total;
+  if (tools && tools.length > 0) texts.push(JSON.stringify(tools));
+  return { texts, overhead: 3 + PER_MESSAGE_TOKENS * messages.length };
+}
+
+const sum = (ns: readonly number[]): number => ns.reduce((a, b) => a + b, 0);
+
+export interface ChatTokenCount {
+  tokens: number;
+  /** false: the byte bound, because the tokenizer hit a cap (`fallback` says which). */
+  exact: boolean;
+  fallback?: TokenizeFallback;
+}
+
+/** Counts with the real tokenizer in `counter`'s workers; the byte bound when it cannot in time. */
+export async function countChatTokens(counter: TokenCounter, messages: readonly Record<string, unknown>[], tools?: readonly unknown[]): Promise<ChatTokenCount> {
+  const { texts, overhead } = chatTexts(messages, tools);
+  const counted = await counter.count(texts);
+  return { tokens: overhead + sum(counted.tokens), exact: counted.exact, fallback: counted.fallback };
+}
+
+/** One text (the agent loop's history, a streamed answer), counted as countChatTokens counts. */
+export async function countTextTokens(counter: TokenCounter, text: string): Promise<number> {
+  if (text === '') return 0;
+  return sum((await counter.count([text])).tokens);
 }
 
 /**
@@ -44,24 +67,28 @@ export function countChatTokens(messages: readonly Record<string, unknown>[], to
  * when even this bound fits every context window of the fleet, the exact count changes nothing.
  */
 export function chatTokensBound(messages: readonly Record<string, unknown>[], tools?: readonly unknown[]): number {
-  return countChatTokens(messages, tools, (text) => Buffer.byteLength(text, 'utf8'));
+  const { texts, overhead } = chatTexts(messages, tools);
+  return overhead + sum(texts.map(byteBound));
 }
 
 /**
  * The prompt's token count for routing: the byte bound when, with the margin and `maxTokens`, it
  * fits `smallestWindow` (the smallest context window in the fleet, so no candidate can be skipped
- * for size), else the tokenizer's count. `exact` says which.
+ * for size), else the tokenizer's count from `counter` (itself the bound past its caps). `exact`
+ * says which; `fallback` why a count that was asked for is the bound.
  */
-export function promptTokensForRouting(
+export async function promptTokensForRouting(
+  counter: TokenCounter,
   messages: readonly Record<string, unknown>[],
   tools: readonly unknown[] | undefined,
   marginPct: number,
   maxTokens: number,
   smallestWindow: number,
-): { prompt: number; exact: boolean } {
+): Promise<{ prompt: number; exact: boolean; fallback?: TokenizeFallback }> {
   const bound = chatTokensBound(messages, tools);
   if (tokensNeeded(bound, marginPct, maxTokens) <= smallestWindow) return { prompt: bound, exact: false };
-  return { prompt: countChatTokens(messages, tools), exact: true };
+  const counted = await countChatTokens(counter, messages, tools);
+  return { prompt: counted.tokens, exact: counted.exact, fallback: counted.fallback };
 }
 
 /** Tokens a request needs: the prompt plus the margin, plus what the answer may use. */
