@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiError } from '@handoff/contracts';
+import { ApiError, actorOf } from '@handoff/contracts';
 import type { CreatedToken, Role } from '@handoff/contracts';
 import { groupRequests, type Db } from '@handoff/db';
 import type { Access, Principal } from './types.ts';
@@ -28,18 +28,41 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-export function actorOf(token: { id: string; name: string | null }): string {
-  return token.name ?? `token:${token.id}`;
-}
+/** The unique index on lower(name) (migrations/003_token_names.sql). */
+const NAME_INDEX = 'api_tokens_name_unique';
 
+/** Mints a token. A name another token has (ignoring case) is refused: 409 name_taken. */
 export async function createToken(db: Db, role: Role, name: string | null, createdBy: string | null): Promise<CreatedToken> {
   const token = generateToken();
-  const row = await db
-    .insertInto('api_tokens')
-    .values({ id: randomUUID(), name, role, token_hash: hashToken(token), created_by: createdBy })
-    .returning(['id', 'role', 'name', 'created_at'])
-    .executeTakeFirstOrThrow();
+  let row;
+  try {
+    row = await db
+      .insertInto('api_tokens')
+      .values({ id: randomUUID(), name, role, token_hash: hashToken(token), created_by: createdBy })
+      .returning(['id', 'role', 'name', 'created_at'])
+      .executeTakeFirstOrThrow();
+  } catch (err) {
+    const pgErr = err as { code?: string; constraint?: string };
+    if (pgErr.code === '23505' && pgErr.constraint === NAME_INDEX) {
+      throw new ApiError(409, 'name_taken', `name: a token named "${name}" already exists (names are unique, ignoring case)`, { field: 'name' });
+    }
+    throw err;
+  }
   return { id: row.id, role: row.role, name: row.name, token, createdAt: row.created_at.toISOString() };
+}
+
+/** Names tried for the bootstrap operator token: `operator`, then `operator-2`, `operator-3`, ... */
+const BOOTSTRAP_NAME_TRIES = 1000;
+async function createBootstrapOperatorToken(db: Db): Promise<CreatedToken> {
+  for (let n = 1; n <= BOOTSTRAP_NAME_TRIES; n++) {
+    try {
+      return await createToken(db, 'operator', n === 1 ? 'operator' : `operator-${n}`, 'handoff');
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === 'name_taken')) throw err;
+    }
+  }
+  // every label taken: the token still works, it is only unnamed
+  return createToken(db, 'operator', null, 'handoff');
 }
 
 /** The live (not revoked) token behind `token`, or null. */
@@ -76,7 +99,7 @@ export async function ensureOperatorToken(db: Db, home: string): Promise<{ token
     }
   }
   await mkdir(home, { recursive: true, mode: 0o700 });
-  const created = await createToken(db, 'operator', 'operator', 'handoff');
+  const created = await createBootstrapOperatorToken(db);
   const tmp = `${path}.${process.pid}.tmp`;
   await writeFile(tmp, `${created.token}\n`, { mode: 0o600, flag: 'w' });
   await chmod(tmp, 0o600);
@@ -132,7 +155,8 @@ export function installAuth(app: FastifyInstance): void {
     if (token === null) throw new ApiError(401, 'unauthorized', 'missing bearer token (Authorization: Bearer hnd_...)');
     const found = token === '' ? null : await tokenOf(token);
     if (!found) throw new ApiError(401, 'unauthorized', 'invalid or revoked token');
-    const principal: Principal = { tokenId: found.id, role: found.role, name: found.name, actor: actorOf(found) };
+    // identity is the token's id and role as the database has them; the name is only a label
+    const principal: Principal = { tokenId: found.id, role: found.role, name: found.name, actor: actorOf({ tokenId: found.id, role: found.role }) };
     request.principal = principal;
     if (!ALLOWED[access].includes(found.role)) {
       throw new ApiError(403, 'forbidden', `this action needs the ${access} role; the token has ${found.role}`);

@@ -18,7 +18,7 @@ export interface Principal {
   tokenId: string;
   role: Role;
   name: string | null;
-  /** What audit rows and intents record as the actor: the token's name, or `token:<id>`. */
+  /** What audit rows and intents record as the actor: `<role>:<token id>` (actorOf); never the name. */
   actor: string;
 }
 

@@ -8,6 +8,7 @@ export type ApiErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'idempotency_conflict'
+  | 'name_taken'
   | 'invalid_state'
   | 'unknown_channel'
   | 'outside_sandbox'

@@ -4,9 +4,15 @@ import { isStorableText, UNSTORABLE_TEXT } from './intent.ts';
 export const Role = z.enum(['operator', 'agent', 'viewer']);
 export type Role = z.infer<typeof Role>;
 
+/**
+ * A token's name is a label for people (unique, ignoring case: migrations/003_token_names.sql); it
+ * is never an identity. Whoever holds a token chooses nothing about what the audit records.
+ */
+export const TokenName = z.string().min(1).max(200).refine(isStorableText, UNSTORABLE_TEXT);
+
 export const CreateTokenBody = z.strictObject({
   role: Role,
-  name: z.string().min(1).max(200).refine(isStorableText, UNSTORABLE_TEXT).optional(),
+  name: TokenName.optional(),
 });
 export type CreateTokenBody = z.infer<typeof CreateTokenBody>;
 
@@ -18,3 +24,19 @@ export const CreatedToken = z.object({
   createdAt: z.string(),
 });
 export type CreatedToken = z.infer<typeof CreatedToken>;
+
+/** The caller behind a live token: its id and role are who it is; its name is only shown. */
+export interface Caller {
+  tokenId: string;
+  role: Role;
+  name: string | null;
+}
+
+/**
+ * What audit rows, intents (createdBy, approvedBy), intent approvals, command approvals and gates
+ * record as the actor: `<role>:<token id>`, e.g. `agent:3f1c…`. Built from what the database says
+ * about the token, so an agent token named "operator" is still recorded as `agent:<its id>`.
+ */
+export function actorOf(caller: Pick<Caller, 'tokenId' | 'role'>): string {
+  return `${caller.role}:${caller.tokenId}`;
+}
