@@ -286,7 +286,16 @@ describe('coordinator HTTP API', () => {
 
     test('a body over 1 MiB is a 413 payload_too_large', async () => {
       const big = { channel: 'noop', idempotencyKey: key('big'), payload: { blob: 'x'.repeat(1024 * 1024) } };
-      assertError(await call('POST', '/v1/intents', { body: big }), 413, 'payload_too_large');
+      const answer = await call('POST', '/v1/intents', { body: big });
+      assertError(answer, 413, 'payload_too_large');
+      assert.equal(answer.json.error.message, 'request body is larger than 1 MiB, the limit of POST /v1/intents');
+    });
+
+    test('a router body over its own limit (8 MiB) is a 413 that names that limit', async () => {
+      const prompt = { model: 'any', messages: [{ role: 'user', content: 'x'.repeat(8 * 1024 * 1024) }] };
+      const answer = await call('POST', '/v1/chat/completions', { body: prompt });
+      assertError(answer, 413, 'payload_too_large');
+      assert.equal(answer.json.error.message, 'request body is larger than 8 MiB, the limit of POST /v1/chat/completions');
     });
 
     test('a wrong type names the field', async () => {
@@ -357,6 +366,65 @@ describe('coordinator HTTP API', () => {
       assert.ok(answer.json.intents.every((i: { state: string; channel: string }) => i.state === 'pending_approval' && i.channel === 'noop'));
     });
 
+    test('the list shows an excerpt of each payload, not the payload, and pages by cursor newest first, each intent once', async () => {
+      const channel = 'noop';
+      const account = `paging-${process.pid}`;
+      const created: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        const body = { channel, account, idempotencyKey: key('page'), payload: { i, blob: 'y'.repeat(100_000) } };
+        const answer = await call('POST', '/v1/intents', { body });
+        assert.equal(answer.status, 201, answer.text);
+        created.push(answer.json.id);
+      }
+      const seen: { id: string; createdAt: string }[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const answer = await call('GET', `/v1/intents?account=${account}&limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: viewer });
+        assert.equal(answer.status, 200, answer.text);
+        assert.ok(answer.text.length < 10_000, `a page of three is small (${answer.text.length} bytes), though each payload is 100 KB`);
+        for (const i of answer.json.intents) {
+          assert.equal('payload' in i, false);
+          assert.equal(i.payloadExcerpt.length, 200);
+          assert.ok(i.payloadExcerpt.startsWith('{"i": '), i.payloadExcerpt);
+          assert.ok(i.payloadBytes > 100_000);
+          seen.push(i);
+        }
+        cursor = answer.json.nextCursor;
+        pages++;
+      } while (cursor !== null);
+      assert.equal(pages, 3);
+      assert.deepEqual(seen.map((i) => i.id), [...created].reverse(), 'newest first, every intent exactly once');
+      const full = await call('GET', `/v1/intents/${created[0]}`, { token: viewer });
+      assert.equal(full.json.payload.blob.length, 100_000, 'GET /v1/intents/:id still has the whole payload');
+    });
+
+    test('a list answer stops at its byte cap and says where to go on', async () => {
+      const account = `bytecap-${process.pid}`;
+      // ~1.3 KB a row (a 255-character key, an excerpt of 200): 300 rows are more than the 256 KiB cap
+      await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          call('POST', '/v1/intents', { body: { channel: 'noop', account, idempotencyKey: `${'k'.repeat(240)}-${process.pid}-${i}`, payload: { text: 'z'.repeat(400) } } }),
+        ),
+      );
+      const first = await call('GET', `/v1/intents?account=${account}&limit=1000`, { token: viewer });
+      assert.equal(first.status, 200, first.text);
+      assert.ok(Buffer.byteLength(first.text) <= 256 * 1024, `the answer is ${Buffer.byteLength(first.text)} bytes`);
+      assert.ok(first.json.intents.length < 300 && first.json.intents.length > 100, `${first.json.intents.length} rows on the first page`);
+      assert.equal(typeof first.json.nextCursor, 'string');
+      const rest = await call('GET', `/v1/intents?account=${account}&limit=1000&cursor=${first.json.nextCursor}`, { token: viewer });
+      assert.equal(rest.json.nextCursor, null);
+      assert.equal(new Set([...first.json.intents, ...rest.json.intents].map((i: { id: string }) => i.id)).size, 300);
+    });
+
+    test('a cursor the API did not give out is a 400 naming querystring.cursor', async () => {
+      for (const bad of ['nope', Buffer.from('{"createdAt":"2026","id":"x"}').toString('base64url'), 'x'.repeat(300)]) {
+        const answer = await call('GET', `/v1/intents?cursor=${bad}`);
+        assertError(answer, 400, 'validation_failed');
+        assert.match(answer.json.error.message, /querystring\.cursor/);
+      }
+    });
+
     test('closing the global gate shows up in GET /v1/gates; reopening it too', async () => {
       const closed = await call('PUT', '/v1/gates/global', { body: { enabled: false, reason: 'incident 42' } });
       assert.equal(closed.status, 200, closed.text);
@@ -417,6 +485,9 @@ describe('coordinator HTTP API', () => {
       assert.match(answer.text, /^handoff_executors_alive \d+$/m);
       assert.match(answer.text, /^handoff_gates_closed \d+$/m);
       assert.match(answer.text, /^process_cpu_user_seconds_total /m);
+      // event-loop delay: what a frozen coordinator would show first
+      assert.match(answer.text, /^nodejs_eventloop_lag_p99_seconds \d/m);
+      assert.match(answer.text, /^nodejs_eventloop_lag_max_seconds \d/m);
     });
   });
 });

@@ -94,6 +94,13 @@ export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   return isDatabaseUnavailable(e.cause, depth + 1);
 }
 
+/** 1048576 -> "1 MiB": the body limits are whole MiB or KiB. */
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
 function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (error instanceof ApiError) {
     if (error.status >= 500) request.log.error({ err: error }, 'request failed');
@@ -111,7 +118,7 @@ function handleError(error: unknown, request: FastifyRequest, reply: FastifyRepl
   }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return sendError(reply, 413, 'payload_too_large', 'request body is larger than 1 MiB');
+      return sendError(reply, 413, 'payload_too_large', `request body is larger than ${formatBytes(request.routeOptions.bodyLimit)}, the limit of ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return sendError(reply, 415, 'bad_request', `unsupported content type ${JSON.stringify(request.headers['content-type'] ?? '')}: send application/json`);
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

@@ -196,14 +196,73 @@ export function idPrefixRange(hex: string): [string, string] {
   return [uuid(hex.padEnd(32, '0')), uuid(hex.padEnd(32, 'f'))];
 }
 
+/**
+ * Where a page of a list ends: the last row's `created_at` (microseconds, UTC, as Postgres writes it)
+ * and id. Lists run newest first by (created_at, id), so the next page is every row before that pair.
+ */
+export interface ListPosition {
+  createdAt: string;
+  id: string;
+}
+
+const CursorPosition = z.strictObject({
+  createdAt: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/),
+  id: z.uuid(),
+});
+
+/** The opaque `cursor` a list answers with as `nextCursor` (base64url JSON; callers pass it back as is). */
+export function encodeListCursor(position: ListPosition): string {
+  return Buffer.from(JSON.stringify({ createdAt: position.createdAt, id: position.id })).toString('base64url');
+}
+
+/** `?cursor=`: a `nextCursor` of an earlier page; anything else is a 400 naming the field. */
+export const ListCursor = z
+  .string()
+  .max(200)
+  .transform((s, ctx): ListPosition => {
+    let decoded: unknown;
+    try {
+      decoded = /^[A-Za-z0-9_-]+$/.test(s) ? JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) : undefined;
+    } catch {
+      decoded = undefined;
+    }
+    const parsed = CursorPosition.safeParse(decoded);
+    if (!parsed.success) {
+      ctx.addIssue({ code: 'custom', message: 'is not a cursor this API gave out (pass nextCursor back as it came)' });
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
+
 export const ListIntentsQuery = z.strictObject({
   state: IntentState.optional(),
   channel: ChannelName.optional(),
   account: AccountName.optional(),
   idPrefix: IdPrefix.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: ListCursor.optional(),
 });
 export type ListIntentsQuery = z.infer<typeof ListIntentsQuery>;
+
+/** Characters of a payload's JSON that a list shows; `GET /v1/intents/:id` has the whole payload. */
+export const PAYLOAD_EXCERPT_CHARS = 200;
+/** A list answer stops adding rows before its JSON passes this many bytes, and answers `nextCursor`. */
+export const LIST_ANSWER_MAX_BYTES = 256 * 1024;
+/** Free text of a row (lastError, stateReason) in a list is cut to this many characters. */
+export const LIST_TEXT_MAX_CHARS = 500;
+
+/** An intent as a list shows it: no payload, only the start of its JSON and its size. */
+export const IntentSummary = Intent.omit({ payload: true }).extend({
+  /** The first PAYLOAD_EXCERPT_CHARS characters of the payload's JSON. */
+  payloadExcerpt: z.string(),
+  /** The size of the payload's JSON (as Postgres writes jsonb), bytes. */
+  payloadBytes: z.int(),
+});
+export type IntentSummary = z.infer<typeof IntentSummary>;
+
+/** GET /v1/intents: a page, newest first; `nextCursor` is null on the last page. */
+export const IntentList = z.object({ intents: z.array(IntentSummary), nextCursor: z.string().nullable() });
+export type IntentList = z.infer<typeof IntentList>;
 
 export const IntentIdParams = z.strictObject({ id: z.uuid() });
 

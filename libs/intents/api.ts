@@ -3,6 +3,7 @@ import type {
   Gate,
   Intent,
   IntentDetail,
+  IntentList,
   ListIntentsQuery,
   LiveReport,
   SetGateBody,
@@ -16,7 +17,8 @@ import type {
 export interface IntentService {
   /** Idempotent: `created` is false when the key already existed with the same payload hash. */
   create(body: CreateIntentBody, actor: string): Promise<{ intent: Intent; created: boolean }>;
-  list(query: ListIntentsQuery): Promise<Intent[]>;
+  /** A page, newest first, without payloads (an excerpt instead), capped in rows and bytes. */
+  list(query: ListIntentsQuery): Promise<IntentList>;
   get(id: string): Promise<IntentDetail | null>;
   approve(id: string, actor: string, reason?: string): Promise<Intent>;
   reject(id: string, actor: string, reason: string): Promise<Intent>;

@@ -5,7 +5,6 @@ import type { Logger } from 'pino';
 import {
   ApiError,
   formatIssues,
-  idPrefixRange,
   type CreateIntentBody,
   type FieldIssue,
   type Intent,
@@ -20,6 +19,7 @@ import { needsApproval } from './approvalPolicy.ts';
 import { buildLiveReport } from './live.ts';
 import { payloadHash } from './payloadHash.ts';
 import { fromStates, transition, type TransitionName } from './stateMachine.ts';
+import { listIntents } from './sql/listIntents.ts';
 import { LOCK_GATES } from './sql/locks.ts';
 import { toAttempt, toGate, toIntent, toReceipt, type IntentRow } from './sql/rows.ts';
 import { reticketCovered } from './sql/sweep.ts';
@@ -124,15 +124,7 @@ export function createIntentService(deps: IntentServiceDeps): IntentService {
     },
 
     async list(query: ListIntentsQuery) {
-      let q = db.selectFrom('intents').selectAll().orderBy('created_at', 'desc').limit(query.limit);
-      if (query.state) q = q.where('state', '=', query.state);
-      if (query.channel) q = q.where('channel', '=', query.channel);
-      if (query.account) q = q.where('account', '=', query.account);
-      if (query.idPrefix) {
-        const [lowest, highest] = idPrefixRange(query.idPrefix);
-        q = q.where('id', '>=', lowest).where('id', '<=', highest);
-      }
-      return (await q.execute()).map(toIntent);
+      return listIntents(db, query);
     },
 
     async get(id: string): Promise<IntentDetail | null> {

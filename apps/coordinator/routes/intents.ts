@@ -7,14 +7,13 @@ import {
   Intent,
   IntentDetail,
   IntentIdParams,
+  IntentList,
   ListIntentsQuery,
   RejectBody,
   ResolveBody,
   RetryBody,
 } from '@handoff/contracts';
 import { principalOf } from '../auth.ts';
-
-export const IntentList = z.object({ intents: z.array(Intent) });
 
 /**
  * A body that may be left out. Fastify hands a missing body to validation as `null`; the contract
@@ -45,7 +44,7 @@ export const intentRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/',
     { config: { access: 'viewer' }, schema: { querystring: ListIntentsQuery, response: { 200: IntentList } } },
-    async (request) => ({ intents: await app.intents.list(request.query) }),
+    async (request) => app.intents.list(request.query),
   );
 
   app.get(

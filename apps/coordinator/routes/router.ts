@@ -4,8 +4,13 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { ChatCompletionsBody, ResponsesBody } from '@handoff/contracts';
 import type { Router, RouterAnswer } from '@handoff/router';
 
-/** Prompts of long-context models are far larger than the API's usual 1 MiB. */
-export const ROUTER_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
+/**
+ * Prompts of long-context models are larger than the API's usual 1 MiB: the largest context window
+ * in use is about 1M tokens, about 4 MiB of text at o200k's ~4 bytes a token; twice that leaves room
+ * for JSON escaping, tool definitions and a small inline image. Every byte of a body is held and
+ * parsed on the event loop, so the limit is no larger than a real prompt needs (decision 30).
+ */
+export const ROUTER_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
 
 export interface RouterRoutesOptions {
   router: Router;

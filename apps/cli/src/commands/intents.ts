@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import { IdPrefix } from '@handoff/contracts';
-import type { CommandApproval, Intent, IntentDetail, IntentState } from '@handoff/contracts';
+import type { CommandApproval, Intent, IntentDetail, IntentList, IntentState, IntentSummary } from '@handoff/contracts';
 import {
   isFullId,
   parseAccount,
@@ -17,7 +17,7 @@ import { query, segment } from '../client.ts';
 import type { CoordinatorClient } from '../client.ts';
 import { asList, asObject, err, out, withClient } from '../context.ts';
 import { CliError, CoordinatorError, describeError } from '../errors.ts';
-import { age, heading, json, keyValues, payloadSummary, table, timestamp } from '../format.ts';
+import { age, heading, json, keyValues, table, timestamp } from '../format.ts';
 import type { Column } from '../format.ts';
 
 /** pending, list, show, approve, reject, retry, resolve. */
@@ -44,12 +44,12 @@ export function registerIntentCommands(program: Command): void {
     .addOption(jsonOption())
     .action(async (options: ListOptions) => {
       const [body, commands] = await withClient(async (c) => [
-        await c.get<unknown>(`/v1/intents${query({ state: 'pending_approval', channel: options.channel, account: options.account, limit: options.limit })}`),
+        await listPages(c, { state: 'pending_approval', channel: options.channel, account: options.account, limit: options.limit }),
         // Command approvals (the agent's exec guard) wait for the same people; a filter by channel leaves them out.
         options.channel || options.account ? [] : await pendingCommands(c),
       ]);
       if (options.json) return out(json(commands.length > 0 ? { ...asObject<Record<string, unknown>>(body, 'intents'), commands } : body));
-      const intents = asList<Intent>(body, 'intents').sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+      const intents = asList<IntentSummary>(body, 'intents').sort((a, b) => a.createdAt.localeCompare(b.createdAt));
       const now = Date.now();
       out(
         table(
@@ -58,7 +58,7 @@ export function registerIntentCommands(program: Command): void {
             { header: 'ID', value: (i) => i.id, max: Infinity },
             { header: 'CHANNEL:ACCOUNT', value: target, max: 32 },
             { header: 'KEY', value: (i) => i.idempotencyKey, max: 28 },
-            { header: 'PAYLOAD', value: (i) => payloadSummary(i.payload), max: 48 },
+            { header: 'PAYLOAD', value: (i) => i.payloadExcerpt, max: 48 },
             { header: 'CREATED', value: (i) => age(i.createdAt, now) },
           ],
           { empty: 'Nothing waiting for approval.' },
@@ -89,12 +89,10 @@ export function registerIntentCommands(program: Command): void {
     .addOption(new Option('--limit <n>', 'at most this many (1-1000, default 100)').argParser(parseLimit))
     .addOption(jsonOption())
     .action(async (options: ListOptions) => {
-      const body = await withClient((c) =>
-        c.get<unknown>(`/v1/intents${query({ state: options.state, channel: options.channel, account: options.account, limit: options.limit })}`),
-      );
+      const body = await withClient((c) => listPages(c, { state: options.state, channel: options.channel, account: options.account, limit: options.limit }));
       if (options.json) return out(json(body));
       const now = Date.now();
-      out(table(asList<Intent>(body, 'intents'), listColumns(now), { empty: 'No intents match.' }));
+      out(table(asList<IntentSummary>(body, 'intents'), listColumns(now), { empty: 'No intents match.' }));
     });
 
   program
@@ -239,7 +237,7 @@ async function withCommandFallback(
 async function resolveId(c: CoordinatorClient, ref: string, commands: boolean): Promise<string> {
   if (isFullId(ref)) return ref;
   const hex = IdPrefix.parse(ref);
-  const intents = asList<Intent>(await c.get<unknown>(`/v1/intents${query({ idPrefix: hex, limit: 5 })}`), 'intents');
+  const intents = asList<IntentSummary>(await c.get<unknown>(`/v1/intents${query({ idPrefix: hex, limit: 5 })}`), 'intents');
   const waiting = commands ? (await pendingCommands(c)).filter((a) => a.id.replaceAll('-', '').startsWith(hex)) : [];
   const ids = [...intents.map((i) => i.id), ...waiting.map((a) => a.id)].sort();
   if (ids.length === 1) return ids[0]!;
@@ -267,7 +265,7 @@ function report(verb: string, id: string, body: unknown, asJson: boolean | undef
   out(`${verb} ${id}  ${target(intent)}  ${intent.idempotencyKey}  -> ${intent.state}`);
 }
 
-function listColumns(now: number): Column<Intent>[] {
+function listColumns(now: number): Column<IntentSummary>[] {
   return [
     { header: 'ID', value: (i) => i.id, max: Infinity },
     { header: 'STATE', value: (i) => i.state },
@@ -338,4 +336,21 @@ export function renderIntent(intent: IntentDetail, now: number = Date.now()): st
     { header: 'URL / ERROR', value: (r) => (r.kind === 'success' ? r.url : `${r.errorClass ?? 'error'}: ${r.errorMessage ?? ''}`), max: 80 },
   ]);
   return text;
+}
+
+/**
+ * GET /v1/intents up to `limit` rows (the API's default 100 when not given): a page that stopped at
+ * the API's byte cap is followed by the next one (`nextCursor`), so `--limit` means what it says.
+ */
+async function listPages(c: CoordinatorClient, params: { state?: string; channel?: string; account?: string; limit?: number }): Promise<IntentList> {
+  const limit = params.limit ?? 100;
+  const intents: IntentSummary[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = (await c.get<unknown>(`/v1/intents${query({ ...params, limit: limit - intents.length, cursor })}`)) as Partial<IntentList>;
+    intents.push(...(page.intents ?? []));
+    const next = page.nextCursor ?? null;
+    if (next === null || intents.length >= limit) return { intents, nextCursor: next };
+    cursor = next;
+  }
 }
