@@ -26,7 +26,10 @@ import type { RecordingSink } from './support/recordingSink.ts';
 
 const silent = pino({ level: 'silent' });
 
-function ctx(policy: PolicyInput = {}, extra: Partial<ConnectorContext> = {}): ConnectorContext {
+/** The receivers here listen on loopback, which a webhook may call only when policy names it. */
+const LOOPBACK: PolicyInput = { webhook: { allowedHosts: ['127.0.0.1'] } };
+
+function ctx(policy: PolicyInput = LOOPBACK, extra: Partial<ConnectorContext> = {}): ConnectorContext {
   return { signal: new AbortController().signal, log: silent, credentials: undefined, policy: Policy.parse(policy), ...extra };
 }
 
@@ -193,7 +196,7 @@ describe('webhook connector', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error('lease lost')), 50);
     await rejectsWith(
-      () => webhook.execute(hook({ url: sink.url, body: {} }), ctx({}, { signal: controller.signal })),
+      () => webhook.execute(hook({ url: sink.url, body: {} }), ctx(LOOPBACK, { signal: controller.signal })),
       RetryableError,
     );
   });
@@ -253,7 +256,7 @@ describe('webhook connector', () => {
         },
       }),
     );
-    const withCreds = ctx({}, { credentials: { headers: { Authorization: secret } }, log });
+    const withCreds = ctx(LOOPBACK, { credentials: { hosts: ['127.0.0.1'], headers: { Authorization: secret } }, log });
     // A receiver that echoes the request headers into its error answers.
     const echo = (status: number) => (req: { headers: unknown }) => ({ status, body: JSON.stringify(req.headers) });
 
@@ -275,16 +278,59 @@ describe('webhook connector', () => {
 
   test('malformed credentials are refused without echoing them', async () => {
     const err = await rejectsWith(
-      () => webhook.execute(hook({ url: sink.url, body: {} }), ctx({}, { credentials: { headers: { Authorization: 12345678 } } })),
+      () => webhook.execute(hook({ url: sink.url, body: {} }), ctx(LOOPBACK, { credentials: { hosts: ['127.0.0.1'], headers: { Authorization: 12345678 } } })),
       PermanentError,
     );
     assert.ok(!err.message.includes('12345678'));
     const forbidden = await rejectsWith(
-      () => webhook.execute(hook({ url: sink.url, body: {} }), ctx({}, { credentials: { headers: { Host: 'evil.example' } } })),
+      () => webhook.execute(hook({ url: sink.url, body: {} }), ctx(LOOPBACK, { credentials: { hosts: ['127.0.0.1'], headers: { Host: 'evil.example' } } })),
       PermanentError,
     );
     assert.ok(!forbidden.message.includes('evil.example'));
     assert.equal(sink.requests.length, 0);
+  });
+});
+
+describe('credentials bound to hosts', () => {
+  let sink: RecordingSink;
+  let webhook: WebhookConnector;
+  const secret = 'Bearer bound-to-hosts-0123456789';
+  before(async () => {
+    sink = await startRecordingSink();
+    webhook = createWebhookConnector();
+  });
+  after(async () => {
+    await webhook.close();
+    await sink.close();
+  });
+  beforeEach(() => sink.reset());
+
+  test('a credentialed webhook call to a host its account does not name is refused before any request', async () => {
+    const creds = { hosts: ['hooks.example.com'], headers: { authorization: secret } };
+    const err = await rejectsWith(() => webhook.execute(hook({ url: `${sink.url}/x`, body: {} }), ctx(LOOPBACK, { credentials: creds })), PermanentError);
+    assert.match(err.message, /webhook:default/);
+    assert.match(err.message, /"hosts"/);
+    assert.ok(!err.message.includes('bound-to-hosts'));
+    assert.equal(sink.requests.length, 0);
+    // named by host:port, the same call goes through with the header
+    await webhook.execute(hook({ url: `${sink.url}/x`, body: {} }), ctx(LOOPBACK, { credentials: { ...creds, hosts: [`127.0.0.1:${sink.port}`] } }));
+    assert.equal(sink.requests[0]!.headers.authorization, secret);
+  });
+
+  test('a statusUrl obeys the same rules: another host gets no credentials and no call', async () => {
+    const creds = { hosts: [`127.0.0.1:${sink.port}`], headers: { authorization: secret } };
+    const other = await closedPort();
+    const verdict = await webhook.reconcile!(
+      hook({ url: `${sink.url}/x`, statusUrl: `http://127.0.0.1:${other}/status`, body: {} }),
+      ctx({ webhook: { allowedHosts: ['127.0.0.1'] } }, { credentials: creds }),
+    );
+    assert.equal(verdict.status, 'unknown');
+    assert.match((verdict as { reason: string }).reason, /not among the hosts/);
+    const listed = await webhook.reconcile!(
+      hook({ url: `${sink.url}/x`, statusUrl: `http://127.0.0.1:${other}/status`, body: {} }),
+      ctx({ webhook: { allowedHosts: [`127.0.0.1:${sink.port}`] } }),
+    );
+    assert.match((listed as { reason: string }).reason, /allowedHosts/);
   });
 });
 

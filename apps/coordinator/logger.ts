@@ -1,24 +1,9 @@
 import { pino } from 'pino';
 import type { Logger, LoggerOptions } from 'pino';
+import { LOG_REDACT_PATHS } from '@handoff/contracts';
 
-/** Paths pino blanks out wherever they appear in a log line: bearer tokens and anything named like a secret. */
-export const REDACT_PATHS = [
-  'authorization',
-  'headers.authorization',
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'request.headers.authorization',
-  'token',
-  '*.token',
-  'apiToken',
-  '*.apiToken',
-  'password',
-  '*.password',
-  'secret',
-  '*.secret',
-  'databaseUrl',
-  '*.databaseUrl',
-];
+/** Paths pino blanks out wherever they appear in a log line (the shared list, @handoff/contracts redaction.ts). */
+export const REDACT_PATHS = LOG_REDACT_PATHS;
 
 interface LoggableRequest {
   method?: string;

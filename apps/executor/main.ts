@@ -1,17 +1,54 @@
 import pino from 'pino';
+import type { Logger } from 'pino';
+import { LOG_REDACT_PATHS, REDACTED, createRedactor, credentialValues, redactSecretLooking } from '@handoff/contracts';
 import { handoffHome } from '@handoff/db';
 import { startExecutor } from './executor.ts';
+import { loadSecrets, type Secrets } from './secrets.ts';
+
+/**
+ * The executor's logger: the shared redaction (@handoff/contracts redaction.ts) over every line,
+ * so no credential of secrets.json, in any encoding, nor anything shaped like a token, is written.
+ */
+function redactingLogger(secrets: Secrets): Logger {
+  const known = createRedactor(Object.values(secrets).flatMap((accounts) => Object.values(accounts).flatMap((a) => credentialValues(a))));
+  const scrub = (text: string): string => redactSecretLooking(known(text));
+  const scrubValue = (value: unknown, depth = 0): unknown => {
+    if (typeof value === 'string') return scrub(value);
+    if (depth > 10 || value === null || typeof value !== 'object') return value;
+    if (value instanceof Error) return { type: value.name, message: scrub(value.message), stack: value.stack ? scrub(value.stack) : undefined };
+    if (Array.isArray(value)) return value.map((v) => scrubValue(v, depth + 1));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrubValue(v, depth + 1)]));
+  };
+  return pino({
+    name: 'handoff-executor',
+    level: process.env.HANDOFF_LOG_LEVEL ?? 'info',
+    redact: { paths: LOG_REDACT_PATHS, censor: REDACTED },
+    formatters: { log: (obj) => scrubValue(obj) as Record<string, unknown> },
+    hooks: {
+      logMethod(args, method) {
+        method.apply(this, args.map((a) => (typeof a === 'string' ? scrub(a) : a)) as Parameters<typeof method>);
+      },
+    },
+  });
+}
 
 /**
  * `node apps/executor/main.ts`: one executor process, for deployments and for tests that need a
  * real process to kill. Needs DATABASE_URL (an executor never starts Postgres of its own; the
  * CLI's `handoff executor` resolves the embedded one first).
  */
-const log = pino({ name: 'handoff-executor', level: process.env.HANDOFF_LOG_LEVEL ?? 'info' });
 const databaseUrl = process.env.DATABASE_URL;
 if (!databaseUrl) {
   console.error('handoff executor: DATABASE_URL is not set');
   process.exit(2);
+}
+let log: Logger;
+try {
+  log = redactingLogger(loadSecrets(handoffHome()));
+} catch (err) {
+  // secrets.json refused: the message names the file and the field, never a value
+  console.error(`handoff executor: ${(err as Error).message}`);
+  process.exit(1);
 }
 try {
   const executor = await startExecutor({ home: handoffHome(), databaseUrl, log });

@@ -1,6 +1,6 @@
 import type { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
-import type { Policy } from '@handoff/contracts';
+import { createRedactor, credentialValues, safeExternalId, safeReceiptUrl, type Policy, type Redactor } from '@handoff/contracts';
 import { classifyError, type Connector, type ConnectorContext, type ConnectorIntent, type ConnectorRegistry } from '@handoff/connectors';
 import type { Db } from '@handoff/db';
 import {
@@ -57,6 +57,28 @@ export type TicketOutcome =
   | 'error';
 
 const writesOf = (deps: PipelineDeps): BatchedWrites => (deps.writes ??= createBatchedWrites(deps.db, deps.executorId));
+
+const redactors = new WeakMap<object, Redactor>();
+const NO_SECRETS = createRedactor([]);
+
+/**
+ * The account's credentials in every encoding: nothing a provider returns reaches a receipt, an
+ * error message or a log line with one in it, whatever the connector did (decision 27).
+ */
+function redactorFor(credentials: Record<string, unknown> | undefined): Redactor {
+  if (!credentials) return NO_SECRETS;
+  let r = redactors.get(credentials);
+  if (!r) redactors.set(credentials, (r = createRedactor(credentialValues(credentials))));
+  return r;
+}
+
+/** A success as it may be stored: a safe external id and URL (see safeExternalId, safeReceiptUrl). */
+function storable(intentId: string, result: { externalId: string; url?: string | null }, redact: Redactor, log: Logger): { externalId: string; url: string | null } {
+  const externalId = safeExternalId(result.externalId, intentId, redact);
+  const url = safeReceiptUrl(result.url, redact);
+  if (externalId !== result.externalId || url !== (result.url ?? null)) log.warn({ idWithheld: externalId !== result.externalId, urlWithheld: url !== (result.url ?? null) }, 'provider answer withheld from the receipt (unsafe shape or a credential in it)');
+  return { externalId, url };
+}
 
 /** Takes the leases of a batch of tickets in one statement; intents not eligible are left out. */
 export async function claimTickets(deps: PipelineDeps, intentIds: string[]): Promise<{ policy: Policy; leases: ClaimedLease[] }> {
@@ -180,16 +202,12 @@ async function processLease(deps: PipelineDeps, policy: Policy, lease: ClaimedLe
     try {
       result = await deps.breakers.fire(key, () => connector.execute(connectorIntent, ctx));
     } catch (err) {
-      return await settleFailure(deps, fence, intent, attempt.attemptNo, err, ilog);
+      return await settleFailure(deps, fence, intent, attempt.attemptNo, err, ilog, redactorFor(ctx.credentials));
     }
-    const ok = await writesOf(deps).appendSuccessReceipt({
-      fence,
-      attemptNo: attempt.attemptNo,
-      externalId: result.externalId,
-      url: result.url ?? null,
-    });
+    const safe = storable(intentId, result, redactorFor(ctx.credentials), ilog);
+    const ok = await writesOf(deps).appendSuccessReceipt({ fence, attemptNo: attempt.attemptNo, ...safe });
     if (!ok) {
-      ilog.warn({ externalId: result.externalId }, 'stale lease holder: success receipt rejected (a newer epoch holds the intent)');
+      ilog.warn({ externalId: safe.externalId }, 'stale lease holder: success receipt rejected (a newer epoch holds the intent)');
       return 'stale';
     }
     return reconciledNotDone ? 'reconciled_not_done_executed' : 'succeeded';
@@ -220,11 +238,11 @@ async function reconcileAbandoned(
     }
   }
   deps.log.info({ intentId: fence.intentId, abandonedEpoch: open.lease_epoch, verdict: verdict.status }, 'reconciled an abandoned attempt');
+  const redact = redactorFor(ctx.credentials);
   if (verdict.status === 'done') {
     const ok = await appendSuccessReceipt(deps.db, fence, {
       attemptNo: open.attempt_no,
-      externalId: verdict.externalId,
-      url: verdict.url ?? null,
+      ...storable(fence.intentId, verdict, redact, deps.log.child({ intentId: fence.intentId })),
       source: 'reconcile',
       outcome: 'reconciled_done',
     });
@@ -235,7 +253,7 @@ async function reconcileAbandoned(
       to: 'doubt',
       attemptNo: open.attempt_no,
       errorClass: 'unknown',
-      message: `attempt ${open.attempt_no} by ${open.executor_id} was cut off and its outcome is unknown: ${verdict.reason}`,
+      message: `attempt ${open.attempt_no} by ${open.executor_id} was cut off and its outcome is unknown: ${redact(verdict.reason)}`,
       source: 'reconcile',
       countFailure: false,
     });
@@ -252,6 +270,7 @@ async function settleFailure(
   attemptNo: number,
   err: unknown,
   log: Logger,
+  redact: Redactor,
 ): Promise<TicketOutcome> {
   const { db, boss } = deps;
   const key = `${intent.channel}:${intent.account}`;
@@ -263,6 +282,7 @@ async function settleFailure(
     return ok ? 'rescheduled' : 'stale';
   }
   const failure = classifyError(err);
+  failure.message = redact(failure.message);
   log.warn({ errorClass: failure.errorClass, message: failure.message, attemptNo }, 'connector call failed');
   let ok: boolean;
   let outcome: TicketOutcome;

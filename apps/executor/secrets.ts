@@ -1,11 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
-import { describeZodIssues, formatIssues } from '@handoff/contracts';
+import { SecretsFile, accountHosts, describeZodIssues, formatIssues, isCredentialed } from '@handoff/contracts';
 
-/** `$HANDOFF_HOME/secrets.json`: `{ "<channel>": { "<account>": { ...credentials } } }`. Executors only. */
-const SecretsFile = z.record(z.string(), z.record(z.string(), z.record(z.string(), z.unknown())));
-export type Secrets = z.infer<typeof SecretsFile>;
+/** `$HANDOFF_HOME/secrets.json` (schema in @handoff/contracts). Executors only. */
+export type Secrets = SecretsFile;
 
 export function loadSecrets(home: string): Secrets {
   const path = join(home, 'secrets.json');
@@ -23,6 +21,15 @@ export function loadSecrets(home: string): Secrets {
   const parsed = SecretsFile.safeParse(raw);
   // the message names fields, never values: values are credentials
   if (!parsed.success) throw new Error(`${path}: ${formatIssues(describeZodIssues(parsed.error))}`);
+  for (const [channel, accounts] of Object.entries(parsed.data)) {
+    for (const [account, entry] of Object.entries(accounts)) {
+      if (isCredentialed(entry) && accountHosts(channel, entry).length === 0) {
+        throw new Error(
+          `${path}: account ${channel}:${account} holds credentials but names no "hosts" they may be sent to; add "hosts": ["host" or "host:port", ...] to it`,
+        );
+      }
+    }
+  }
   return parsed.data;
 }
 

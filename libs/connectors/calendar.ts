@@ -4,12 +4,14 @@ import { createEffectAgent } from './effectAgent.ts';
 import type { Dispatcher } from 'undici';
 import { createDAVClient } from 'tsdav';
 import { z } from 'zod';
-import { describeZodIssues, formatIssues } from '@handoff/contracts';
+import { createRedactor, credentialValues, describeZodIssues, formatIssues } from '@handoff/contracts';
+import type { Redactor } from '@handoff/contracts';
+import { assertCredentialHost } from './credentialHosts.ts';
 import type { Connector, ConnectorContext, ConnectorIntent, ExecuteResult, ReconcileResult } from './connector.ts';
 import type { ConnectorError } from './errors.ts';
 import { PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from './errors.ts';
 import { parseRetryAfter } from './webhook.ts';
-import { BEFORE_SEND_CODES, errorCode } from './transport.ts';
+import { BEFORE_SEND_CODES, addressRefused, errorCode } from './transport.ts';
 import { buildEvent, eventProperty, toInstant, validTimeZone } from './calendarIcs.ts';
 
 /**
@@ -119,15 +121,24 @@ class CalDav {
   private readonly dispatcher: Dispatcher;
   private readonly timeoutMs: number;
   private readonly signal: AbortSignal;
-  private readonly secrets: string[];
+  private readonly redactor: Redactor;
+  private readonly account: { channel: string; account: string; credentials: Record<string, unknown> | undefined };
 
-  constructor(calendarUrl: string, creds: CalendarCredentials, dispatcher: Dispatcher, timeoutMs: number, signal: AbortSignal) {
+  constructor(
+    calendarUrl: string,
+    creds: CalendarCredentials,
+    dispatcher: Dispatcher,
+    timeoutMs: number,
+    signal: AbortSignal,
+    account: { channel: string; account: string; credentials: Record<string, unknown> | undefined },
+  ) {
     this.calendarUrl = calendarUrl.endsWith('/') ? calendarUrl : `${calendarUrl}/`;
     this.auth = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     this.dispatcher = dispatcher;
     this.timeoutMs = timeoutMs;
     this.signal = signal;
-    this.secrets = [creds.password, this.auth.slice(6)].filter((s) => s.length >= 4);
+    this.account = account;
+    this.redactor = createRedactor([...credentialValues(account.credentials), this.auth.slice(6)]);
   }
 
   objectUrl(uid: string): string {
@@ -135,9 +146,7 @@ class CalDav {
   }
 
   redact(text: string): string {
-    let out = text;
-    for (const s of this.secrets) out = out.split(s).join('[redacted]');
-    return out;
+    return this.redactor(text);
   }
 
   /**
@@ -146,6 +155,8 @@ class CalDav {
    */
   async send(method: string, url: string, headers: Record<string, string>, body: string | undefined, afterSend: 'retryable' | 'unknown'): Promise<Http> {
     const target = `${method} ${new URL(url).host}`;
+    // A discovered calendar may live on another host: the password goes only to the account's hosts.
+    assertCredentialHost(this.account, this.account.credentials, new URL(url), `caldav ${target}`);
     let res: Dispatcher.ResponseData;
     try {
       res = await request(url, {
@@ -160,6 +171,7 @@ class CalDav {
     } catch (err) {
       const code = errorCode(err);
       const detail = this.redact(err instanceof Error ? err.message : String(err)).slice(0, 200);
+      if (addressRefused(err)) throw new PermanentError(`caldav ${target} refused: ${detail}`);
       if (code && BEFORE_SEND_CODES.has(code)) throw new RetryableError(`caldav ${target} could not connect (${code}): ${detail}`, { cause: err });
       if (code && (code.startsWith('ERR_TLS_') || code.includes('CERT'))) throw new RetryableError(`caldav ${target} TLS failure (${code})`, { cause: err });
       if (afterSend === 'retryable') throw new RetryableError(`caldav ${target} failed after sending (${code ?? 'no code'}): ${detail}`, { cause: err });
@@ -201,7 +213,7 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
   /** Discovered calendar URLs, per server and user (never keyed or logged by password). */
   const discovered = new Map<string, string>();
 
-  async function client(ctx: ConnectorContext): Promise<CalDav> {
+  async function client(intent: ConnectorIntent<CalendarPayload>, ctx: ConnectorContext): Promise<CalDav> {
     const creds = parseCredentials(ctx.credentials);
     let url = creds.calendarUrl;
     if (!url) {
@@ -212,14 +224,14 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
         discovered.set(cacheKey, url);
       }
     }
-    return new CalDav(url, creds, dispatcher, timeoutMs, ctx.signal);
+    return new CalDav(url, creds, dispatcher, timeoutMs, ctx.signal, { channel: intent.channel, account: intent.account, credentials: ctx.credentials });
   }
 
   async function execute(intent: ConnectorIntent<CalendarPayload>, ctx: ConnectorContext): Promise<ExecuteResult> {
     const parsed = CalendarPayload.safeParse(intent.payload);
     if (!parsed.success) throw new PermanentError(`invalid calendar payload: ${formatIssues(describeZodIssues(parsed.error, 'payload'))}`);
     const p = parsed.data;
-    const dav = await client(ctx);
+    const dav = await client(intent, ctx);
     const creds = parseCredentials(ctx.credentials);
     const marker = intentMarker(intent.idempotencyKey);
 
@@ -284,7 +296,7 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
     const p = parsed.data;
     let dav: CalDav;
     try {
-      dav = await client(ctx);
+      dav = await client(intent, ctx);
     } catch (err) {
       return { status: 'unknown', reason: `calendar unreachable: ${err instanceof Error ? err.message : String(err)}` };
     }
@@ -356,7 +368,7 @@ async function discover(creds: CalendarCredentials): Promise<string> {
     calendars = await dav.fetchCalendars();
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    const safe = msg.split(creds.password).join('[redacted]').slice(0, 200);
+    const safe = createRedactor([creds.password])(msg).slice(0, 200);
     if (/401|403|unauthori[sz]ed|forbidden/i.test(safe)) throw new PermanentError(`caldav discovery refused: ${safe}`);
     throw new RetryableError(`caldav discovery failed: ${safe}`, { cause: err });
   }

@@ -3,8 +3,11 @@ import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { Connector, ConnectorContext, ConnectorIntent, ExecuteResult, ReconcileResult } from './connector.ts';
 import { PermanentError, RateLimitedError, RetryableError } from './errors.ts';
-import { parseRetryAfter } from './webhook.ts';
-import { epochResetMs, firstHeader, httpCall, redactor, snippet } from './xHttp.ts';
+import { createRedactor, credentialValues } from '@handoff/contracts';
+import type { Resolve } from './addressGuard.ts';
+import { assertCredentialHost } from './credentialHosts.ts';
+import { hostRefused, parseRetryAfter } from './webhook.ts';
+import { epochResetMs, firstHeader, httpCall, snippet } from './xHttp.ts';
 import type { HttpAnswer } from './xHttp.ts';
 
 /** GitHub owner and repository names: letters, digits, `-`, `_` and `.`. */
@@ -61,7 +64,10 @@ const SECONDARY_DEFAULT_MS = 60_000;
 const MAX_PAGES = 5;
 
 export interface DeployConnectorOptions {
+  /** Default: an own Agent that refuses internal addresses at connect time (a dispatcher passed in does not). */
   dispatcher?: Dispatcher;
+  /** Name resolution for the address check (tests). */
+  resolve?: Resolve;
   /** Per request; default 30 s. */
   timeoutMs?: number;
   now?: () => number;
@@ -74,7 +80,10 @@ function fields(error: z.ZodError): string {
 }
 
 export function createDeployConnector(options: DeployConnectorOptions = {}): DeployConnector {
-  const ownAgent = options.dispatcher ? undefined : createEffectAgent();
+  // Deploy URLs come from intents (webhook kind) or an account's apiBaseUrl: both are held to the
+  // same address rule as webhooks, with the same policy allowedHosts as the exemption list.
+  let allowedHosts: readonly string[] = [];
+  const ownAgent = options.dispatcher ? undefined : createEffectAgent({ addressGuard: { allowedHosts: () => allowedHosts, resolve: options.resolve } });
   const dispatcher: Dispatcher = options.dispatcher ?? (ownAgent as Dispatcher);
   const timeoutMs = options.timeoutMs ?? 30_000;
   const now = options.now ?? Date.now;
@@ -89,17 +98,19 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
 
   // ---------- GitHub deployments ----------
 
-  function github(ctx: ConnectorContext) {
+  function github(intent: ConnectorIntent<DeployPayload>, ctx: ConnectorContext) {
     if (ctx.credentials === undefined) throw new PermanentError('no deploy credentials for this account on this executor (github needs {token})');
     const parsed = GithubCredentials.safeParse(ctx.credentials);
     if (!parsed.success) throw new PermanentError(`deploy credentials for this account are malformed for github (fields: ${fields(parsed.error)})`);
     const creds = parsed.data;
-    const redact = redactor([creds.token]);
-    const call = (method: 'GET' | 'POST', path: string, body: unknown, target: string) =>
-      httpCall({
+    const redact = createRedactor(credentialValues(ctx.credentials));
+    const call = (method: 'GET' | 'POST', path: string, body: unknown, target: string) => {
+      const url = new URL(path, creds.apiBaseUrl.endsWith('/') ? creds.apiBaseUrl : `${creds.apiBaseUrl}/`);
+      assertCredentialHost(intent, ctx.credentials, url, target);
+      return httpCall({
         dispatcher,
         method,
-        url: new URL(path, creds.apiBaseUrl.endsWith('/') ? creds.apiBaseUrl : `${creds.apiBaseUrl}/`).toString(),
+        url: url.toString(),
         headers: {
           authorization: `Bearer ${creds.token}`,
           accept: 'application/vnd.github+json',
@@ -114,6 +125,7 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
         redact,
         sideEffect: method === 'POST',
       });
+    };
     return { call, redact };
   }
 
@@ -135,7 +147,7 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
   }
 
   async function executeGithub(intent: ConnectorIntent<DeployPayload>, p: GithubDeployPayload, ctx: ConnectorContext): Promise<ExecuteResult> {
-    const { call, redact } = github(ctx);
+    const { call, redact } = github(intent, ctx);
     const target = `github POST /repos/${p.owner}/${p.repo}/deployments`;
     const body: Record<string, unknown> = {
       ref: p.ref,
@@ -167,7 +179,7 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
   }
 
   async function reconcileGithub(intent: ConnectorIntent<DeployPayload>, p: GithubDeployPayload, ctx: ConnectorContext): Promise<ReconcileResult> {
-    const { call, redact } = github(ctx);
+    const { call, redact } = github(intent, ctx);
     const target = `github GET /repos/${p.owner}/${p.repo}/deployments`;
     for (let page = 1; page <= MAX_PAGES; page++) {
       // Without an environment GitHub creates the deployment in "production"; list the same one.
@@ -209,18 +221,16 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
         throw new PermanentError(`deploy credentials for this account: header "${name}" is not allowed`);
       }
     }
-    const values = Object.values(headers).flatMap((v) => [v, ...v.split(/\s+/).filter((w) => w.length >= 8)]);
-    return { headers, redact: redactor(values) };
+    return { headers, redact: createRedactor(credentialValues(ctx.credentials)) };
   }
 
   async function executeWebhook(intent: ConnectorIntent<DeployPayload>, p: WebhookDeployPayload, ctx: ConnectorContext): Promise<ExecuteResult> {
     const { headers: credHeaders, redact } = webhookHeaders(ctx);
     const url = new URL(p.url);
-    const allowed = ctx.policy.webhook.allowedHosts.map((h) => h.toLowerCase());
-    if (allowed.length > 0 && !allowed.includes(url.hostname) && !allowed.includes(url.host)) {
-      throw new PermanentError(`deploy webhook host "${url.host}" is not in policy webhook.allowedHosts`);
-    }
+    const refused = hostRefused(url, ctx.policy);
+    if (refused) throw new PermanentError(`deploy webhook ${refused}`);
     const target = `deploy webhook POST ${url.host}`;
+    assertCredentialHost(intent, ctx.credentials, url, target);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (p.body !== undefined) headers['content-type'] = 'application/json';
     for (const [n, v] of Object.entries(p.headers ?? {})) headers[n.toLowerCase()] = v;
@@ -255,6 +265,10 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
     const { headers: credHeaders, redact } = webhookHeaders(ctx);
     const url = new URL(p.statusUrl.replaceAll('%7Bkey%7D', '{key}').replaceAll('{key}', encodeURIComponent(intent.idempotencyKey)));
     const target = `deploy status GET ${url.host}`;
+    // statusUrl obeys the same rules as url (it used to skip allowedHosts)
+    const refused = hostRefused(url, ctx.policy);
+    if (refused) return { status: 'unknown', reason: `${target}: ${refused}` };
+    assertCredentialHost(intent, ctx.credentials, url, target);
     const headers: Record<string, string> = { accept: 'application/json' };
     for (const [n, v] of Object.entries(p.headers ?? {})) headers[n.toLowerCase()] = v;
     for (const [n, v] of Object.entries(credHeaders)) headers[n.toLowerCase()] = v;
@@ -279,10 +293,12 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
     needsCredentials: true,
     payloadSchema: DeployPayload,
     async execute(intent, ctx) {
+      allowedHosts = ctx.policy.webhook.allowedHosts;
       const p = parse(intent);
       return p.kind === 'github' ? executeGithub(intent, p, ctx) : executeWebhook(intent, p, ctx);
     },
     async reconcile(intent, ctx) {
+      allowedHosts = ctx.policy.webhook.allowedHosts;
       try {
         const p = parse(intent);
         return p.kind === 'github' ? await reconcileGithub(intent, p, ctx) : await reconcileWebhook(intent, p, ctx);

@@ -1,9 +1,12 @@
-import { Socket } from 'node:net';
+import { isIP, Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { Agent, buildConnector } from 'undici';
+import { checkedAddress, type AddressGuard } from './addressGuard.ts';
 
 export interface EffectAgentOptions {
   connectTimeoutMs?: number;
+  /** Refuse internal addresses at connect time (addressGuard.ts): connectors whose URLs intents name. */
+  addressGuard?: AddressGuard;
   keepAliveTimeoutMs?: number;
   keepAliveMaxTimeoutMs?: number;
 }
@@ -21,17 +24,34 @@ export interface EffectAgentOptions {
  */
 export function createEffectAgent(options: EffectAgentOptions = {}): Agent {
   const connect = buildConnector({ timeout: options.connectTimeoutMs ?? 10_000 });
+  const guard = options.addressGuard;
+  const open: buildConnector.connector = (connectOptions, callback) =>
+    connect(connectOptions, (err, socket) => {
+      if (socket) resetWhenGivenUp(socket);
+      // the callback's overloads want the two shapes spelled apart
+      if (err) callback(err, null);
+      else callback(null, socket!);
+    });
   return new Agent({
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 10_000,
     keepAliveMaxTimeout: options.keepAliveMaxTimeoutMs ?? 60_000,
-    connect: (connectOptions, callback) =>
-      connect(connectOptions, (err, socket) => {
-        if (socket) resetWhenGivenUp(socket);
-        // the callback's overloads want the two shapes spelled apart
-        if (err) callback(err, null);
-        else callback(null, socket!);
-      }),
+    connect: guard
+      ? (connectOptions, callback) => {
+          const port = connectOptions.port || (connectOptions.protocol === 'https:' ? '443' : '80');
+          // Resolved once, here: the socket goes to the very address that was checked. `host`
+          // keeps the name, so TLS still verifies the certificate against it (SNI).
+          checkedAddress(guard, connectOptions.hostname, port, (err, address) => {
+            if (err) callback(err, null);
+            else open({ ...connectOptions, hostname: address!, servername: connectOptions.servername ?? tlsName(connectOptions.hostname) }, callback);
+          });
+        }
+      : open,
   });
+}
+
+/** The TLS server name for a host: a name, never an IP address (SNI does not carry addresses). */
+function tlsName(hostname: string): string | undefined {
+  return isIP(hostname.replace(/^\[(.*)\]$/, '$1')) ? undefined : hostname;
 }
 
 /**

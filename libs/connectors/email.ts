@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
 import { ImapFlow } from 'imapflow';
 import { z } from 'zod';
-import { describeZodIssues, formatIssues } from '@handoff/contracts';
+import { createRedactor, credentialValues, describeZodIssues, formatIssues } from '@handoff/contracts';
 import type { Connector, ConnectorContext, ConnectorIntent, ExecuteResult, ReconcileResult } from './connector.ts';
 import { ConnectorError, PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from './errors.ts';
 
@@ -112,20 +112,15 @@ function issuesWithoutValues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.code}`).join('; ');
 }
 
+/** The account's passwords (and users: they are half of a PLAIN or LOGIN exchange), in every encoding. */
 function secretsOf(creds: EmailCredentials): string[] {
-  const out = [creds.smtp.pass, creds.smtp.user, creds.imap?.pass, creds.imap?.user].filter(
-    (s): s is string => typeof s === 'string' && s.length >= 4,
-  );
-  return out.sort((a, b) => b.length - a.length);
+  return [...credentialValues(creds), creds.smtp.user, creds.imap?.user].filter((s): s is string => typeof s === 'string');
 }
 
 function redactor(secrets: string[]): (text: string) => string {
-  return (text) => {
-    let out = text;
-    for (const s of secrets) out = out.split(s).join('[redacted]');
-    // AUTH exchanges are base64: never echo a server line that quotes one back
-    return out.replace(/AUTH\s+\S+\s+\S+/gi, 'AUTH [redacted]');
-  };
+  const redact = createRedactor(secrets);
+  // AUTH exchanges are base64: never echo a server line that quotes one back
+  return (text) => redact(text).replace(/AUTH\s+\S+\s+\S+/gi, 'AUTH [redacted]');
 }
 
 const RATE_HINT = /too many|rate|limit|throttl|try again later|slow down/i;

@@ -1,3 +1,5 @@
+import { ADDRESS_REFUSED } from './addressGuard.ts';
+
 /**
  * What an HTTP client's error says about whether the request left: shared by every connector that
  * classifies transport failures (webhook, x, deploy, calendar).
@@ -20,4 +22,9 @@ export function errorCode(err: unknown): string | undefined {
   if (typeof e.code === 'string') return e.code;
   if (Array.isArray(e.errors) && e.errors.length > 0) return errorCode(e.errors[0]);
   return errorCode(e.cause);
+}
+
+/** The connect-time address check refused the call (addressGuard.ts): nothing was sent, repeating cannot help. */
+export function addressRefused(err: unknown): boolean {
+  return errorCode(err) === ADDRESS_REFUSED;
 }

@@ -2,10 +2,13 @@ import { request } from 'undici';
 import { createEffectAgent } from './effectAgent.ts';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
-import { formatIssues, describeZodIssues } from '@handoff/contracts';
+import { createRedactor, credentialValues, formatIssues, describeZodIssues, hostListed } from '@handoff/contracts';
+import type { Policy } from '@handoff/contracts';
+import type { Resolve } from './addressGuard.ts';
+import { assertCredentialHost } from './credentialHosts.ts';
 import type { Connector, ConnectorContext, ConnectorIntent, ExecuteResult, ReconcileResult } from './connector.ts';
 import { ConnectorError, PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from './errors.ts';
-import { BEFORE_SEND_CODES, errorCode } from './transport.ts';
+import { BEFORE_SEND_CODES, addressRefused, errorCode } from './transport.ts';
 
 /**
  * Headers a payload (or a credential set) may not set: hop-by-hop headers belong to the connection,
@@ -45,8 +48,8 @@ const Headers = z.record(z.string(), z.string()).superRefine((headers, ctx) => {
 });
 
 export const WebhookPayload = z.strictObject({
-  // Any http(s) host, loopback and LAN included (z.httpUrl would insist on a domain name);
-  // policy webhook.allowedHosts narrows it on the executor.
+  // Any http(s) host here (z.httpUrl would insist on a domain name); on the executor, policy
+  // webhook.allowedHosts narrows it, and internal addresses need naming there (addressGuard.ts).
   url: z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' }),
   method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE']).default('POST'),
   headers: Headers.optional(),
@@ -83,9 +86,14 @@ const AFTER_SEND_CODES = new Set([
 const INVALID_REQUEST_CODES = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
 
 export interface WebhookConnectorOptions {
-  /** Dispatcher for every call; default a dedicated keep-alive Agent owned by this connector. */
+  /**
+   * Dispatcher for every call; default a dedicated keep-alive Agent owned by this connector, which
+   * refuses internal addresses at connect time. A dispatcher passed in does no such check.
+   */
   dispatcher?: Dispatcher;
   connectTimeoutMs?: number;
+  /** Name resolution for the address check (tests inject a rebinding resolver). */
+  resolve?: Resolve;
 }
 
 export type WebhookConnector = Connector<WebhookPayload> & {
@@ -96,10 +104,19 @@ export type WebhookConnector = Connector<WebhookPayload> & {
 export function createWebhookConnector(options: WebhookConnectorOptions = {}): WebhookConnector {
   // A dedicated Agent keeps webhook connections apart from anything else in the process (the
   // model router, for one) and reuses them across intents to the same receiver.
+  // The policy of the latest call: one policy holds for the whole executor at a time.
+  let allowedHosts: readonly string[] = [];
   const ownAgent = options.dispatcher
     ? undefined
-    : createEffectAgent({ connectTimeoutMs: options.connectTimeoutMs ?? 10_000 });
+    : createEffectAgent({
+        connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+        addressGuard: { allowedHosts: () => allowedHosts, resolve: options.resolve },
+      });
   const dispatcher: Dispatcher = options.dispatcher ?? (ownAgent as Dispatcher);
+  const withPolicy = (policy: Policy): Dispatcher => {
+    allowedHosts = policy.webhook.allowedHosts;
+    return dispatcher;
+  };
 
   return {
     name: 'webhook',
@@ -107,10 +124,10 @@ export function createWebhookConnector(options: WebhookConnectorOptions = {}): W
     // Credentials are optional: an account may add headers (an Authorization only the executor holds).
     needsCredentials: false,
     payloadSchema: WebhookPayload,
-    execute: (intent, ctx) => executeWebhook(dispatcher, intent, ctx),
+    execute: (intent, ctx) => executeWebhook(withPolicy(ctx.policy), intent, ctx),
     // Without a statusUrl a webhook has no way to ask "did you get key K?": unknown, so a
     // taken-over attempt goes to in_doubt.
-    reconcile: (intent, ctx) => reconcileWebhook(dispatcher, intent, ctx),
+    reconcile: (intent, ctx) => reconcileWebhook(withPolicy(ctx.policy), intent, ctx),
     async close() {
       await ownAgent?.close();
     },
@@ -133,14 +150,12 @@ async function executeWebhook(
   const url = new URL(payload.url);
   const target = `${payload.method} ${url.host}`; // never the path or query: they may carry tokens
 
-  const allowed = ctx.policy.webhook.allowedHosts.map((h) => h.toLowerCase());
-  if (allowed.length > 0 && !allowed.includes(url.hostname) && !allowed.includes(url.host)) {
-    throw new PermanentError(`webhook host "${url.host}" is not in policy webhook.allowedHosts`);
-  }
+  const refused = hostRefused(url, ctx.policy);
+  if (refused) throw new PermanentError(`webhook ${refused}`);
 
   const credentialHeaders = parseCredentialHeaders(ctx.credentials);
-  const secrets = secretStrings(credentialHeaders);
-  const redact = (text: string): string => redactSecrets(text, secrets);
+  assertCredentialHost(intent, ctx.credentials, url, `webhook ${target}`);
+  const redact = createRedactor(credentialValues(ctx.credentials));
 
   const headers: Record<string, string> = {};
   if (payload.body !== undefined) headers['content-type'] = 'application/json';
@@ -206,7 +221,16 @@ async function reconcileWebhook(
     return { status: 'unknown', reason: 'the webhook has no statusUrl to ask whether it received the call' };
   }
   const url = new URL(parsed.data.statusUrl);
-  const headers: Record<string, string> = { ...lowerCaseKeys(parseCredentialHeaders(ctx.credentials)), 'idempotency-key': intent.idempotencyKey };
+  // statusUrl obeys the same rules as url: the allowlist, and credentials only to their hosts.
+  const refused = hostRefused(url, ctx.policy);
+  if (refused) return { status: 'unknown', reason: `status check ${refused}` };
+  let headers: Record<string, string>;
+  try {
+    assertCredentialHost(intent, ctx.credentials, url, `status check GET ${url.host}`);
+    headers = { ...lowerCaseKeys(parseCredentialHeaders(ctx.credentials)), 'idempotency-key': intent.idempotencyKey };
+  } catch (err) {
+    return { status: 'unknown', reason: (err as Error).message };
+  }
   let response: Dispatcher.ResponseData;
   try {
     response = await request(url, {
@@ -218,7 +242,8 @@ async function reconcileWebhook(
       signal: ctx.signal,
     });
   } catch (err) {
-    return { status: 'unknown', reason: `status check GET ${url.host} failed (${errorCode(err) ?? 'no code'})` };
+    const why = addressRefused(err) ? createRedactor(credentialValues(ctx.credentials))((err as Error).message) : (errorCode(err) ?? 'no code');
+    return { status: 'unknown', reason: `status check GET ${url.host} failed (${why})` };
   }
   try {
     if (response.statusCode >= 200 && response.statusCode < 300) {
@@ -250,20 +275,11 @@ function parseCredentialHeaders(credentials: Record<string, unknown> | undefined
   return headers;
 }
 
-/** Every credential value, and each long word in it (a receiver may echo just the token of "Bearer <token>"). */
-function secretStrings(headers: Record<string, string>): string[] {
-  const out = new Set<string>();
-  for (const value of Object.values(headers)) {
-    if (value.length >= 4) out.add(value);
-    for (const word of value.split(/\s+/)) if (word.length >= 8) out.add(word);
-  }
-  return [...out].sort((a, b) => b.length - a.length);
-}
-
-function redactSecrets(text: string, secrets: string[]): string {
-  let out = text;
-  for (const secret of secrets) out = out.split(secret).join('[redacted]');
-  return out;
+/** Why policy refuses a host before any request (allowedHosts set and not naming it), or undefined. */
+export function hostRefused(url: URL, policy: Policy): string | undefined {
+  const allowed = policy.webhook.allowedHosts;
+  if (allowed.length > 0 && !hostListed(url, allowed)) return `host "${url.host}" is not in policy webhook.allowedHosts`;
+  return undefined;
 }
 
 function successResult(
@@ -333,6 +349,7 @@ function transportError(err: unknown, target: string, signal: AbortSignal, redac
   const code = errorCode(err);
   const detail = redact(err instanceof Error ? err.message : String(err));
   const cause = { cause: err };
+  if (addressRefused(err)) return new PermanentError(`webhook ${target} refused: ${detail}`);
   if (signal.aborted || code === 'UND_ERR_ABORTED' || (err instanceof Error && err.name === 'AbortError')) {
     // The executor gave up (shutdown, lease lost). Safe to repeat for the same reason as a timeout.
     return new RetryableError(`webhook ${target} aborted: ${detail}`, cause);

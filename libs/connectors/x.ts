@@ -5,6 +5,7 @@ import type { Connector, ConnectorContext, ConnectorIntent, ExecuteResult, Recon
 import { PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from './errors.ts';
 import { parseRetryAfter } from './webhook.ts';
 import { XTokenStore, parseXCredentials } from './xAuth.ts';
+import { assertCredentialHost } from './credentialHosts.ts';
 import type { RefreshedCredentials, TokenSet, XCredentials } from './xAuth.ts';
 import { epochResetMs, firstHeader, httpCall, redactor, snippet } from './xHttp.ts';
 import type { HttpAnswer } from './xHttp.ts';
@@ -71,6 +72,8 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
   interface Session {
     account: string;
     creds: XCredentials;
+    /** The account's secrets.json entry, for the credential host check. */
+    raw: Record<string, unknown> | undefined;
     redact: (s: string) => string;
     addSecret: (s: string) => void;
     signal: AbortSignal;
@@ -83,6 +86,7 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
     return {
       account: intent.account,
       creds,
+      raw: ctx.credentials,
       get redact() {
         return redact;
       },
@@ -96,13 +100,15 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
 
   /** One authorised call; on 401 refresh once and repeat (a 401 means X did not act on it). */
   async function authed(s: Session, method: 'GET' | 'POST', path: string, body: unknown, target: string): Promise<HttpAnswer> {
+    const url = new URL(path, s.creds.apiBaseUrl);
+    assertCredentialHost({ channel: 'x', account: s.account }, s.raw, url, target);
     let current = tokens.current(s.account, s.creds);
     if (tokens.isExpired(current)) current = await refresh(s, current);
     const send = (t: TokenSet) =>
       httpCall({
         dispatcher,
         method,
-        url: new URL(path, s.creds.apiBaseUrl).toString(),
+        url: url.toString(),
         headers: {
           authorization: `Bearer ${t.accessToken}`,
           accept: 'application/json',
@@ -178,7 +184,7 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
       if (answer.status !== 200) throw new RetryableError(`${target} answered ${answer.status}${snippet(answer.text, s.redact)}`);
       const body = answer.json as { data?: Array<{ id?: unknown; text?: unknown; created_at?: unknown }>; meta?: { next_token?: unknown } } | undefined;
       for (const t of body?.data ?? []) {
-        if (typeof t.id !== 'string' || typeof t.text !== 'string') continue;
+        if (typeof t.id !== 'string' || !/^\d{1,19}$/.test(t.id) || typeof t.text !== 'string') continue;
         const at = typeof t.created_at === 'string' ? Date.parse(t.created_at) : NaN;
         if (!Number.isNaN(at) && at < sinceMs) continue;
         if (normaliseXText(t.text) === wanted) return { found: { externalId: t.id, url: tweetUrl(user.username, t.id) }, urls };
@@ -210,9 +216,9 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
     const status = answer.status;
     if (status === 201 || status === 200) {
       const data = (answer.json as { data?: { id?: unknown } } | undefined)?.data;
-      if (typeof data?.id !== 'string') {
+      if (typeof data?.id !== 'string' || !/^\d{1,19}$/.test(data.id)) {
         // X said it posted, but we cannot name the post: reconcile or a person must.
-        throw new UnknownOutcomeError(`${target} answered ${status} without a post id`);
+        throw new UnknownOutcomeError(`${target} answered ${status} without a valid post id`);
       }
       const username = s.creds.username ?? me.get(s.account)?.username;
       return { externalId: data.id, url: tweetUrl(username, data.id) };

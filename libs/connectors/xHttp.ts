@@ -1,7 +1,8 @@
 import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { ConnectorError, PermanentError, RetryableError, UnknownOutcomeError } from './errors.ts';
-import { BEFORE_SEND_CODES, errorCode } from './transport.ts';
+import { createRedactor } from '@handoff/contracts';
+import { BEFORE_SEND_CODES, addressRefused, errorCode } from './transport.ts';
 
 /**
  * Small HTTP helpers shared by the x and deploy connectors. webhook.ts keeps its transport
@@ -93,6 +94,7 @@ export function transportError(err: unknown, call: Pick<HttpCall, 'target' | 're
   const code = errorCode(err);
   const detail = call.redact(err instanceof Error ? err.message : String(err));
   // Keep the original out of `cause`: its message may carry something we just redacted.
+  if (addressRefused(err)) return new PermanentError(`${call.target} refused: ${detail}`);
   if (code && BEFORE_SEND_CODES.has(code)) {
     return new RetryableError(`${call.target} could not connect (${code}): ${detail}`);
   }
@@ -110,14 +112,9 @@ export function transportError(err: unknown, call: Pick<HttpCall, 'target' | 're
   return new UnknownOutcomeError(`${call.target} failed after the request may have been sent (${aborted ? 'aborted' : (code ?? 'no code')}): ${detail}`);
 }
 
-/** Every secret value, longest first, and a redactor that replaces each with `[redacted]`. */
+/** A redactor of these secret values in every encoding (the shared one, @handoff/contracts). */
 export function redactor(values: Array<string | undefined>): (text: string) => string {
-  const secrets = [...new Set(values.filter((v): v is string => typeof v === 'string' && v.length >= 4))].sort((a, b) => b.length - a.length);
-  return (text) => {
-    let out = text;
-    for (const s of secrets) out = out.split(s).join('[redacted]');
-    return out;
-  };
+  return createRedactor(values);
 }
 
 /** A short, redacted, one-line view of an error body for messages. */

@@ -8,3 +8,5 @@ export * from './configFile.ts';
 export * from './router.ts';
 export * from './guard.ts';
 export * from './agent.ts';
+export * from './secrets.ts';
+export * from './redaction.ts';
