@@ -19,7 +19,7 @@ const repo = fileURLToPath(new URL('..', import.meta.url));
 const SANDBOX = '/tmp/handoff-guard-sandbox';
 const HOME_DIR = '/tmp/handoff-guard-home';
 const USER_HOME = '/home/dev';
-const ctx: GuardContext = { cwd: SANDBOX, sandboxRoot: SANDBOX, handoffHome: HOME_DIR, approverAvailable: true };
+const ctx: GuardContext = { cwd: SANDBOX, sandboxRoot: SANDBOX, handoffHome: HOME_DIR, approverAvailable: true, isolated: true };
 
 interface Case {
   category: string;

@@ -2,7 +2,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { GuardTarget } from '@handoff/contracts';
 import type { Node, Parser } from 'web-tree-sitter';
-import { DECODERS, FETCHERS, INTERPRETERS, SHELLS, findParts, hasFlag, interpreterKey, splitArgs, unwrap, writeTargets } from './commandFacts.ts';
+import { DECODERS, FETCHERS, INTERPRETERS, SHELLS, findParts, genericOutputs, hasFlag, interpreterKey, splitArgs, unwrap, writeTargets } from './commandFacts.ts';
+import { notIsolatedReason } from './allowlist.ts';
+import { RUNS_LATER, gitKeyRunsProgram, repositoryConfig, settingVarKind, settingsFileRisk, splitGitSetting } from './programSettings.ts';
 import { STRUCTURAL_RULES } from './defaultRules.ts';
 import { parseWith } from './parser.ts';
 import { MAX_SCRIPT_BYTES, gitHookPaths, makeCode, packageScriptTexts } from './projectCode.ts';
@@ -39,6 +41,11 @@ export interface AnalyzeOptions {
   realRoot: string;
   home: string;
   handoffHome: string;
+  /**
+   * An OS sandbox (bubblewrap, unshare, sandbox-exec) holds the command. When false only
+   * commands the allowlist shows harmless are allowed (allowlist.ts); the rest is asked about.
+   */
+  isolated: boolean;
 }
 
 interface Scope {
@@ -63,8 +70,10 @@ const RECURSIVE_READERS = new Set(['grep', 'egrep', 'rg', 'ag', 'tar', 'zip', 'c
 /** Where stdin stops being inherited from an enclosing statement's redirects. */
 const STDIN_BOUNDARIES = new Set(['program', 'command_substitution', 'process_substitution', 'pipeline', 'function_definition']);
 const PACKAGE_MANAGERS = new Set(['npm', 'pnpm', 'yarn', 'bun']);
-/** Variables that make programs load or run other code. */
-const INJECTION_VARS = new Set(['LD_PRELOAD', 'LD_AUDIT', 'DYLD_INSERT_LIBRARIES', 'BASH_ENV', 'ENV', 'PROMPT_COMMAND', 'GIT_SSH_COMMAND', 'GIT_PROXY_COMMAND', 'GIT_EXTERNAL_DIFF', 'GIT_ASKPASS', 'SSH_ASKPASS', 'NODE_OPTIONS', 'PYTHONSTARTUP', 'PYTHONINSPECT', 'PERL5OPT', 'PERL5DB', 'RUBYOPT', 'SHELLOPTS', 'BASHOPTS', 'PS4', 'CDPATH', 'GLOBIGNORE', 'BASH_XTRACEFD']);
+/** Commands that delete their operands (writing a git hook path is asked about; deleting one is not). */
+const DELETER_NAMES = new Set(['rm', 'rmdir', 'unlink', 'shred', 'rimraf', 'del', 'trash', 'srm', 'wipe']);
+/** Indirect expansion `${!x}` (but not `${!x[@]}`/`${!prefix*}`, which list names or keys). */
+const INDIRECT_EXPANSION = /^\$\{!(?![A-Za-z_][A-Za-z0-9_]*(\[[@*]\]|[@*])\}$)/;
 /** A variable whose name says it holds a secret: printing it puts the secret in the transcript. */
 const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL)|(^|_)AUTH(_|$)/i;
 const HISTORY_VARS = new Set(['HISTFILE', 'HISTSIZE', 'HISTFILESIZE', 'HISTCONTROL', 'HISTIGNORE', 'SAVEHIST']);
@@ -175,11 +184,12 @@ export class Analyzer {
         this.assignment(node, scope, depth, true);
         return;
       case 'declaration_command':
-        for (const child of node.namedChildren) {
-          if (!child) continue;
-          if (child.type === 'variable_assignment') this.assignment(child, scope, depth, true);
-          else this.walk(child, scope, depth);
-        }
+        this.declaration(node, scope, depth);
+        return;
+      case 'expansion':
+        // `${!x}`: the value of the variable whose name x holds, not known before it runs.
+        if (INDIRECT_EXPANSION.test(node.text)) this.add('ask', 'ask.indirect-variable', node.text);
+        this.walkChildren(node, scope, depth);
         return;
       case 'unset_command':
         for (const child of node.namedChildren) {
@@ -218,19 +228,90 @@ export class Analyzer {
   // ---- assignments, functions, loops ----
 
   private assignment(node: Node, scope: Scope, depth: number, persist: boolean): void {
-    const name = node.childForFieldName('name')?.text ?? '';
+    const nameNode = node.childForFieldName('name');
+    const name = nameNode?.text ?? '';
     const value = node.childForFieldName('value');
     if (value) this.walk(value, scope, depth);
-    const word = value ? evalWord(value, this.wordEnv(scope)) : literalWord('');
+    let word = value ? this.valueWord(value, scope) : literalWord('');
+    // `p=/et; p+=c`: appending to what the variable held.
+    if (node.children.some((c) => c !== null && !c.isNamed && c.text === '+=')) {
+      const before = scope.vars.get(name);
+      word = before && word.values && !word.glob ? { ...word, values: before.flatMap((b) => (word.values ?? []).map((v) => b + v)).slice(0, 64) } : { ...word, values: null, prefix: '' };
+    }
+    if (nameNode && nameNode.type !== 'variable_name') {
+      // `a[$i]=x`, `a[1]=x`: an element of an array; the array's values are no longer known.
+      const base = /^[A-Za-z_][A-Za-z0-9_]*/.exec(name)?.[0] ?? '';
+      if (persist) scope.vars.set(base, null);
+      this.settingAssigned(base, unknownWord(node.text), node.text, scope, depth);
+      return;
+    }
     if (HISTORY_VARS.has(name)) {
       const v = single(word);
       if (v === null || v === '/dev/null' || v === '0' || name === 'HISTIGNORE' || (name === 'HISTCONTROL' && /ignore/.test(v))) {
         this.add('deny', 'deny.history-tampering', node.text);
       }
     }
-    if (INJECTION_VARS.has(name)) this.add('ask', 'ask.code-injection-env', node.text);
+    this.settingAssigned(name, word, node.text, scope, depth);
     if (this.fetches(word, scope)) scope.fetched.add(name);
     if (persist) scope.vars.set(name, word.glob ? null : word.values);
+  }
+
+  /** An assignment's value; an array `(a b c)` holds each of its elements' values. */
+  private valueWord(value: Node, scope: Scope): Word {
+    if (value.type !== 'array') return evalWord(value, this.wordEnv(scope));
+    const values: string[] = [];
+    for (const element of value.namedChildren) {
+      if (!element) continue;
+      const word = evalWord(element, this.wordEnv(scope));
+      if (word.values === null || word.glob) return { ...word, values: null, prefix: '', text: value.text, node: value };
+      values.push(...word.values);
+    }
+    return { values: values.slice(0, 64), glob: false, prefix: '', substitution: false, text: value.text, node: value };
+  }
+
+  /**
+   * A variable that names a program (`EDITOR`, `GIT_PAGER`, `npm_config_script_shell`) runs its
+   * value: a known value is judged as the shell code it is, an unknown one is asked about. One that
+   * makes programs load code or other configuration (`LD_PRELOAD`, `GIT_CONFIG_*`, `MAKEFLAGS`)
+   * is asked about. Without OS isolation so is `PATH` (later names could run the agent's files).
+   */
+  private settingAssigned(name: string, word: Word, subject: string, scope: Scope, depth: number): void {
+    const kind = settingVarKind(name);
+    if (kind === 'injection') this.add('ask', 'ask.code-injection-env', subject);
+    else if (kind === 'program') {
+      const value = single(word);
+      if (value === null) this.add('ask', 'ask.code-injection-env', subject, false, 'sets a variable naming a program to a value not known before it runs');
+      // A pager reads the program's output on stdin: judged as `… | PAGER` (a shell there runs it).
+      else if (value.trim() !== '') this.analyzeSource(/PAGER$/i.test(name) ? `: | ${value}` : value, this.childScope(scope), depth + 1);
+    } else if (name === 'PATH' && !this.opts.isolated) {
+      this.add('ask', 'ask.not-isolated', subject, true, 'changes PATH, so later names may run other programs, and no OS sandbox holds them');
+    }
+  }
+
+  /** `declare`/`typeset`/`local`/`export`/`readonly`: assignments, namerefs and computed names. */
+  private declaration(node: Node, scope: Scope, depth: number): void {
+    const keyword = node.child(0)?.text ?? '';
+    const named = node.namedChildren.filter((c): c is Node => c !== null);
+    // `declare -n r=x`: r stands for the variable x names. Which one is not followed: ask.
+    const nameref = keyword !== 'export' && named.some((c) => c.type === 'word' && /^-[A-Za-z]*n/.test(c.text));
+    if (nameref) this.add('ask', 'ask.indirect-variable', node.text);
+    for (const child of named) {
+      if (child.type === 'variable_assignment') {
+        this.assignment(child, scope, depth, true);
+        if (nameref) scope.vars.set(child.childForFieldName('name')?.text ?? '', null);
+        continue;
+      }
+      if (child.type === 'word' && child.text.startsWith('-')) continue;
+      if (child.type === 'word' || child.type === 'variable_name') {
+        if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(child.text)) {
+          if (nameref) scope.vars.set(child.text, null);
+          continue;
+        }
+      }
+      // `export "$n=x"`, `declare $n=x`: the name assigned is computed at run time.
+      this.add('ask', 'ask.indirect-variable', node.text, false, 'assigns a variable whose name is computed at run time');
+      this.walk(child, scope, depth);
+    }
   }
 
   private functionDefinition(node: Node, scope: Scope, depth: number): void {
@@ -296,8 +377,13 @@ export class Analyzer {
       this.add('deny', 'deny.credentials', node.text, false, `touches protected path ${secret}`);
       return;
     }
-    if (op === '<' || op === '<&') return;
-    if ((word.values ?? [word.prefix]).some((v) => /(^|\/)\.git\/hooks(\/|$)/.test(v))) this.add('ask', 'ask.git-hooks', node.text);
+    if (op === '<' || op === '<&') {
+      if (!this.opts.isolated && !placesOf(word, ctx).every((p) => p === 'inside' || p === 'sandboxRoot')) {
+        this.add('ask', 'ask.not-isolated', node.text, false, 'reads a file outside the sandbox, and no OS sandbox holds the command');
+      }
+      return;
+    }
+    if ((word.values ?? [word.prefix]).some((v) => RUNS_LATER.test(v))) this.add('ask', 'ask.git-hooks', node.text);
     const places = placesOf(word, ctx);
     if (places.includes('device')) this.add('deny', 'deny.redirect-device', node.text);
     else if (places.includes('outside')) this.add('deny', 'deny.redirect-outside-sandbox', node.text);
@@ -543,19 +629,25 @@ export class Analyzer {
     this.ownChecks(name, args, scope, subject, stdin);
     const unwrapped = unwrap(name, args);
     const parts = name === 'find' ? findParts(args) : null;
-    let targets: Word[] = unwrapped || name === 'busybox' ? [] : writeTargets(name, args);
+    let targets: Word[] = name === 'busybox' ? [] : unwrapped ? wrapperOutputs(name, args, unwrapped.words) : writeTargets(name, args);
     if (parts) {
       // Listing names is harmless; running a command on every file under ~ or / reads them.
       if (parts.execs.length > 0) this.recursiveRead(name, parts.roots, scope, subject);
       // -delete removes what it finds under each root: a path below the root stands for them.
       targets = parts.deletes ? parts.roots.map((r) => (single(r) === null ? r : literalWord(`${(single(r) ?? '').replace(/\/$/, '')}/found`))) : [];
+      targets.push(...parts.outputs);
     }
     this.applyRules(this.simpleCommand(name, args, scope, targets), subject, mark);
+    if (!this.opts.isolated) {
+      const kind = unwrapped ? 'wrapper' : SHELLS.has(name) && name !== 'busybox' ? 'shell' : 'plain';
+      const why = notIsolatedReason(name, args, this.pathContext(scope), kind);
+      if (why) this.add('ask', 'ask.not-isolated', subject, true, `no OS sandbox holds the command, and ${why}`);
+    }
 
     if (this.builtin(name, args, scope, depth, subject)) return;
     if (unwrapped) {
       for (const [variable, value] of unwrapped.assignments ?? []) {
-        if (INJECTION_VARS.has(variable)) this.add('ask', 'ask.code-injection-env', subject);
+        this.settingAssigned(variable, value, subject, scope, depth);
         if (HISTORY_VARS.has(variable) && (single(value) === null || ['/dev/null', '0'].includes(single(value) ?? ''))) this.add('deny', 'deny.history-tampering', subject);
       }
       if (!unwrapped.words || unwrapped.words.length === 0) return;
@@ -585,12 +677,69 @@ export class Analyzer {
     if ((name === 'sed' || name === 'gsed') && sedRunsOrWrites(args)) this.add('ask', 'ask.sed-exec', subject, true);
     if (/^[gmn]?awk$/.test(name) && awkRuns(args)) this.add('ask', 'ask.inline-code', subject, true);
     if (RECURSIVE_READERS.has(name)) this.recursiveRead(name, args, scope, subject);
-    if (writeTargets(name, args).some((t) => (t.values ?? [t.prefix]).some((v) => /(^|\/)\.git\/hooks(\/|$)/.test(v)))) this.add('ask', 'ask.git-hooks', subject);
+    if (!DELETER_NAMES.has(name) && writeTargets(name, args).some((t) => (t.values ?? [t.prefix]).some((v) => RUNS_LATER.test(v)))) this.add('ask', 'ask.git-hooks', subject);
+    if (name === 'git') this.gitSettings(args, scope, subject);
+    if ((name === 'ed' || name === 'red' || name === 'ex') && stdin() !== null) this.add('ask', 'ask.inline-code', subject, true);
+    if (name === 'sqlite3' && args.some((a) => /(^|[;\n])\s*\.(shell|system|sh|once|output|log|load|read|import|excel|save|backup|restore|open)\b|load_extension|\battach\b/i.test(a.values === null ? a.text : (single(a) ?? '')))) this.add('ask', 'ask.inline-code', subject, true);
     if (name === 'kill' && args.some((a) => a.substitution)) this.add('ask', 'ask.kill-unknown', subject, true);
     if (name === 'printenv' && args.some((a) => SECRET_NAME.test(single(a) ?? ''))) this.add('ask', 'ask.secret-variable', subject, true);
     if (name === 'ln') this.symlinkCheck(args, scope, subject);
     const key = interpreterKey(name);
     if (key) this.interpreter(key, args, subject, stdin);
+  }
+
+  /**
+   * git settings that run programs: `-c core.fsmonitor=…`, `--config-env`, `git config alias.x '!…'`,
+   * and the repository git would use (another one's config, or ours holding such a setting).
+   */
+  private gitSettings(args: Word[], scope: Scope, subject: string): void {
+    const { operands, optionValues } = splitArgs('git', args);
+    const settings: Word[] = [...(optionValues.get('-c') ?? [])];
+    for (const a of args) {
+      const text = single(a);
+      if (a === operands[0]) break;
+      if (text !== null && /^-c./.test(text)) settings.push(literalWord(text.slice(2)));
+      if (text === null ? a.prefix.startsWith('--config-env') : text.startsWith('--config-env')) {
+        this.add('ask', 'ask.program-setting', subject, false, 'git configuration taken from an environment variable');
+      }
+    }
+    for (const setting of settings) {
+      const text = single(setting);
+      const [key, value] = text === null ? ['', null] : splitGitSetting(text);
+      if (text === null || gitKeyRunsProgram(key, value)) this.add('ask', 'ask.program-setting', subject, false, `git configuration that runs a program (${text === null ? 'not known before it runs' : key})`);
+    }
+    const sub = single(operands[0]);
+    if (sub === 'config') {
+      const rest = args.slice(args.indexOf(operands[0] as Word) + 1);
+      const reading = rest.some((a) => /^(--get(-all|-regexp|-urlmatch|-color|-colorbool)?|--list|-l|--show-origin|--show-scope|get|list)$/.test(single(a) ?? ''));
+      const values = rest.filter((a) => !(single(a) ?? 'x').startsWith('-'));
+      if (['set', 'unset', 'get', 'list', 'rename-section', 'remove-section', 'edit'].includes(single(values[0]) ?? '')) values.shift();
+      const key = values[0] ? single(values[0]) : null;
+      const value = values[1] ? single(values[1]) : null;
+      if (!reading && values[0] && (key === null || (values[1] && value === null) || gitKeyRunsProgram(key, value))) {
+        this.add('ask', 'ask.program-setting', subject, false, `git configuration that runs a program (${key ?? 'a key not known before it runs'})`);
+      }
+    }
+    // Where git runs: -C, --git-dir, --work-tree; another repository's config could run anything.
+    let dir = scope.cwd;
+    for (const d of optionValues.get('-C') ?? []) {
+      const v = single(d);
+      dir = v === null ? null : resolveFrom(dir, v);
+    }
+    const elsewhere = [...(optionValues.get('--git-dir') ?? []), ...(optionValues.get('--work-tree') ?? [])];
+    if (args.some((a) => /^--(git-dir|work-tree)$/.test(single(a) ?? ''))) elsewhere.push(unknownWord('--git-dir'));
+    const outside = (p: string | null): boolean => p === null || !isInside(p, this.opts.sandboxRoot);
+    if (outside(dir) || elsewhere.some((w) => placesOf(w, this.pathContext({ ...scope, cwd: dir })).some((p) => p !== 'inside' && p !== 'sandboxRoot'))) {
+      this.add('ask', 'ask.git-outside', subject);
+      return;
+    }
+    if (sub === 'init' || sub === 'clone' || dir === null) return;
+    const repo = repositoryConfig(dir, this.opts.sandboxRoot);
+    if (repo === 'outside') this.add('ask', 'ask.git-outside', subject);
+    else if (repo) {
+      const risky = settingsFileRisk(repo.config, 'git');
+      if (risky) this.add('ask', 'ask.program-setting', subject, false, `the repository's git configuration runs a program (${risky})`);
+    }
   }
 
   /** A link to outside the sandbox turns later in-sandbox paths into outside ones. */
@@ -708,6 +857,21 @@ export class Analyzer {
           if (value && eq > 0) this.analyzeSource(value.slice(eq + 1), this.childScope(scope), depth + 1);
         }
         return true;
+      case 'read':
+      case 'mapfile':
+      case 'readarray':
+      case 'printf':
+      case 'getopts':
+        this.assigningBuiltin(name, args, scope, depth, subject);
+        return false;
+      case 'enable':
+      case 'hash':
+      case 'fc':
+        // `enable -f lib.so x` loads a builtin from a file; `hash -p ./evil ls` makes `ls` run it; `fc` re-runs history.
+        if (name !== 'hash' || hasFlag(args, '-p')) {
+          if (args.length > 0 || name === 'fc') this.add('ask', 'ask.shell-code-unknown', subject, false, 'changes what a command name runs, or runs history');
+        }
+        return true;
       case 'trap': {
         // `trap 'code' EXIT`: the first operand is code run later.
         const code = args.find((a) => !(single(a) ?? '').startsWith('-'));
@@ -716,6 +880,46 @@ export class Analyzer {
       }
       default:
         return false;
+    }
+  }
+
+  /** `read x`, `printf -v x`, `mapfile a`: the variables they set hold values unknown before the command runs. */
+  private assigningBuiltin(name: string, args: Word[], scope: Scope, depth: number, subject: string): void {
+    const names: Word[] = [];
+    const valueOptions: Record<string, string[]> = {
+      read: ['-a', '-d', '-i', '-n', '-N', '-p', '-t', '-u'],
+      mapfile: ['-d', '-n', '-O', '-s', '-u', '-C', '-c'],
+      readarray: ['-d', '-n', '-O', '-s', '-u', '-C', '-c'],
+      printf: ['-v'],
+      getopts: [],
+    };
+    const takes = valueOptions[name] ?? [];
+    const operands: Word[] = [];
+    for (let i = 0; i < args.length; i++) {
+      const text = single(args[i]);
+      if (text !== null && text.startsWith('-') && text.length > 1 && operands.length === 0) {
+        const flag = text.slice(0, 2);
+        const value = text.length > 2 ? literalWord(text.slice(2)) : args[++i];
+        if (!takes.includes(flag) || !value) continue;
+        if ((flag === '-a' && name === 'read') || (flag === '-v' && name === 'printf')) names.push(value);
+        // `mapfile -C 'code' -c 1 arr`: a callback run as shell code.
+        if (flag === '-C') this.codeString([value], scope, depth, subject);
+        continue;
+      }
+      operands.push(args[i] as Word);
+    }
+    if (name === 'read') names.push(...(operands.length > 0 ? operands : [literalWord('REPLY')]));
+    if (name === 'mapfile' || name === 'readarray') names.push(operands[0] ?? literalWord('MAPFILE'));
+    if (name === 'getopts' && operands[1]) names.push(operands[1]);
+    for (const word of names) {
+      const variable = single(word);
+      if (variable === null || !/^[A-Za-z_][A-Za-z0-9_]*(\[.*\])?$/.test(variable)) {
+        this.add('ask', 'ask.indirect-variable', subject, false, 'assigns a variable whose name is computed at run time');
+        continue;
+      }
+      const base = variable.replace(/\[.*$/, '');
+      scope.vars.set(base, null);
+      this.settingAssigned(base, unknownWord(subject), subject, scope, depth);
     }
   }
 
@@ -774,6 +978,9 @@ export class Analyzer {
       (t) =>
         inline.includes(t) ||
         inline.some((f) => f.length === 2 && t.startsWith(f) && t.length > 2 && !t.startsWith('--')) ||
+        inline.some((f) => f.startsWith('--') && t.startsWith(`${f}=`)) ||
+        // `node --import data:text/javascript,…`: module text given inline.
+        /^(-r|--require|--import|--loader|--experimental-loader)(=|$)/.test(t) && texts.some((v) => /^(data|https?):/.test(v)) ||
         ((key === 'perl' || key === 'ruby') && /^-[a-zA-Z]*[eE][a-zA-Z]*$/.test(t)),
     );
     if (inlineFlag || (key === 'deno' && texts[0] === 'eval')) {
@@ -790,10 +997,19 @@ export class Analyzer {
 
   /** package.json scripts, make recipes and git hooks the command runs (projectCode.ts). */
   private projectCode(name: string, args: Word[], scope: Scope, depth: number, subject: string): void {
+    if (PACKAGE_MANAGERS.has(name) || name === 'npx') this.packageManagerSettings(args, scope, depth, subject);
     if (PACKAGE_MANAGERS.has(name) && scope.cwd !== null && isInside(scope.cwd, this.opts.sandboxRoot)) {
       for (const text of packageScriptTexts(name, args, scope.cwd)) this.analyzeSource(text, this.childScope(scope), depth + 1);
     }
     if (name === 'make' || name === 'gmake') {
+      // `make SHELL=./x`, `make MAKEFLAGS=…`, `make --eval=…`: recipes run by another program, or make code given inline.
+      for (const a of args) {
+        const text = single(a);
+        if (text === null || /^((SHELL|\.SHELLFLAGS|MAKESHELL|MAKEFLAGS|MFLAGS|GNUMAKEFLAGS|MAKEFILES)\s*[:+?!]*=|--eval(=|$)|-E$)/.test(text)) {
+          this.add('ask', 'ask.program-setting', subject, false, text === null ? 'make is given an argument not known before it runs' : 'make is told to run its recipes with another program or given make code');
+          break;
+        }
+      }
       const plan = makeCode(name, args, scope.cwd, this.opts.sandboxRoot);
       if (plan && !plan.ok) this.add('ask', 'ask.unknown-script', subject, false, plan.reason);
       if (plan?.ok) {
@@ -802,6 +1018,27 @@ export class Analyzer {
       }
     }
     if (name === 'git') for (const hook of gitHookPaths(args, scope.cwd)) this.script(literalWord(hook), scope, depth, subject, true);
+  }
+
+  /** `npm --script-shell=./x test`, an `.npmrc` naming a shell or node options: the program they name runs. */
+  private packageManagerSettings(args: Word[], scope: Scope, depth: number, subject: string): void {
+    for (let i = 0; i < args.length; i++) {
+      const text = single(args[i]);
+      if (text === null || !text.startsWith('--')) continue;
+      const eq = text.indexOf('=');
+      const key = (eq > 0 ? text.slice(2, eq) : text.slice(2)).replace(/-/g, '_');
+      const kind = settingVarKind(`npm_config_${key}`);
+      if (kind === 'injection') this.add('ask', 'ask.program-setting', subject, false, `a package-manager setting that loads other code (--${key})`);
+      if (kind === 'program') this.settingAssigned(`npm_config_${key}`, eq > 0 ? literalWord(text.slice(eq + 1)) : (args[i + 1] ?? literalWord('')), subject, scope, depth);
+    }
+    const dirs = new Set([scope.cwd, this.opts.sandboxRoot].filter((d): d is string => d !== null && isInside(d, this.opts.sandboxRoot)));
+    for (const dir of dirs) {
+      const risky = settingsFileRisk(posix.join(dir, '.npmrc'), 'npmrc');
+      if (risky) {
+        this.add('ask', 'ask.program-setting', subject, false, `the project's .npmrc names a program or other configuration (${risky})`);
+        return;
+      }
+    }
   }
 
   /** `grep -r x ~`, `tar czf out.tgz ~`, `cp -r ~ .`: a recursive read over a directory holding credentials. */
@@ -849,7 +1086,10 @@ export class Analyzer {
     let text: string;
     try {
       const stat = statSync(path);
-      if (!stat.isFile()) return;
+      if (!stat.isFile()) {
+        if (!this.opts.isolated) this.add('ask', 'ask.not-isolated', subject, true, 'runs a file that is not a script the guard can read, and no OS sandbox holds it');
+        return;
+      }
       if (stat.size > MAX_SCRIPT_BYTES) {
         this.add('ask', askRule, subject);
         return;
@@ -859,12 +1099,16 @@ export class Analyzer {
       this.add('ask', askRule, subject);
       return;
     }
-    if (text.includes('\u0000')) return; // a binary
+    const unreadable = (): void => {
+      // A binary or a program for another interpreter: only the OS sandbox can hold it.
+      if (!this.opts.isolated) this.add('ask', 'ask.not-isolated', subject, true, 'runs a binary or a non-shell script, and no OS sandbox holds it');
+    };
+    if (text.includes('\u0000')) return unreadable();
     const shebang = /^#!\s*(\S+)(?:\s+(\S+))?/.exec(text);
     if (executed && shebang) {
       const interp = posix.basename(shebang[1] ?? '');
       const real = interp === 'env' ? (shebang[2] ?? '') : interp;
-      if (!SHELLS.has(real)) return;
+      if (!SHELLS.has(real)) return unreadable();
     }
     this.analyzeSource(text, { vars: this.baseVars(), cwd: scope.cwd, functions: new Set(), fetched: new Set() }, depth + 1);
   }
@@ -886,6 +1130,18 @@ function heredocText(redirect: Node): string {
   const text = source.slice(lineEnd + 1, end.startIndex);
   const quoted = /['"\\]/.test(start.text);
   return quoted ? text : text.replace(/\\([\\$`\n])/g, (_m, c: string) => (c === '\n' ? '' : c));
+}
+
+/** What a wrapper itself writes: `time -o F`, `strace -o F`, `script F` (its typescript). */
+function wrapperOutputs(name: string, args: Word[], inner: Word[] | null): Word[] {
+  const first = inner?.[0];
+  const own = first ? args.slice(0, Math.max(0, args.indexOf(first))) : args;
+  if (name === 'script') {
+    const { operands, optionValues } = splitArgs('script', args);
+    const logs = ['-T', '--log-timing', '-I', '-O', '-B', '--log-in', '--log-out', '--log-io'].flatMap((k) => optionValues.get(k) ?? []);
+    return [...operands.slice(0, 1), ...logs];
+  }
+  return genericOutputs(own);
 }
 
 /** `/usr/bin/rm` -> `rm`; null stays null. */

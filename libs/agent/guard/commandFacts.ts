@@ -30,6 +30,12 @@ export const INTERPRETERS: Record<string, string[]> = {
   tclsh: [],
   jshell: [],
   irb: [],
+  // Debuggers and tools whose scripts can run shell commands (`gdb -ex 'shell …'`, `expect -c 'spawn sh'`).
+  gdb: ['-ex', '--ex', '-iex', '--iex', '-x', '--x', '-ix', '--ix', '--command', '--eval-command', '--init-command', '--init-eval-command'],
+  lldb: ['-o', '--one-line', '-O', '--one-line-before-file', '-s', '--source', '-S', '--source-before-file', '-k', '--one-line-on-crash', '-K', '--source-on-crash'],
+  expect: ['-c'],
+  psql: ['-c', '--command', '-f', '--file'],
+  mysql: ['-e', '--execute'],
   pwsh: ['-c', '-Command', '-command'],
   powershell: ['-c', '-Command', '-command'],
 };
@@ -74,8 +80,17 @@ const VALUE_OPTIONS: Record<string, string[]> = {
   sed: ['-e', '--expression', '-f', '--file', '-l', '--line-length'],
   tar: ['-f', '--file', '-C', '--directory', '-T', '--files-from', '-X', '--exclude-from', '-b', '-I', '--use-compress-program'],
   unzip: ['-d', '-x'],
-  curl: ['-o', '--output', '-d', '--data', '--data-raw', '--data-binary', '-H', '--header', '-X', '--request', '-u', '--user', '-A', '--user-agent', '-e', '--referer', '-F', '--form', '-T', '--upload-file', '-x', '--proxy', '-m', '--max-time', '--connect-timeout', '-w', '--write-out', '-b', '--cookie', '-c', '--cookie-jar', '-K', '--config', '--retry', '-r', '--range'],
-  wget: ['-O', '--output-document', '-P', '--directory-prefix', '-o', '--output-file', '-a', '-U', '--user-agent', '--header', '-t', '--tries', '-T', '--timeout', '-e'],
+  zip: ['-b', '--temp-path', '-n', '--suffixes', '-t', '--from-date', '-tt', '--before-date', '-O', '--output-file', '-x', '--exclude', '-i', '--include', '-P', '--password', '-Z', '--compression-method'],
+  split: ['-a', '--suffix-length', '-b', '--bytes', '-C', '--line-bytes', '-l', '--lines', '-n', '--number', '-t', '--separator', '--additional-suffix', '--filter'],
+  csplit: ['-b', '--suffix-format', '-f', '--prefix', '-n', '--digits'],
+  uniq: ['-f', '--skip-fields', '-s', '--skip-chars', '-w', '--check-chars'],
+  sort: ['-o', '--output', '-k', '--key', '-t', '--field-separator', '-S', '--buffer-size', '-T', '--temporary-directory', '--compress-program', '--parallel', '--files0-from', '--random-source', '--batch-size'],
+  mkfifo: ['-m', '--mode', '-Z', '--context'],
+  mknod: ['-m', '--mode', '-Z', '--context'],
+  patch: ['-o', '--output', '-d', '--directory', '-i', '--input', '-p', '--strip', '-r', '--reject-file', '-B', '--prefix', '-Y', '--basename-prefix', '-z', '--suffix', '-D', '--ifdef', '-F', '--fuzz', '-V', '--version-control', '--quoting-style'],
+  ed: ['-p', '--prompt'],
+  curl: ['-o', '--output', '-d', '--data', '--data-raw', '--data-binary', '-H', '--header', '-X', '--request', '-u', '--user', '-A', '--user-agent', '-e', '--referer', '-F', '--form', '-T', '--upload-file', '-x', '--proxy', '-m', '--max-time', '--connect-timeout', '-w', '--write-out', '-b', '--cookie', '-c', '--cookie-jar', '-K', '--config', '--retry', '-r', '--range', '--output-dir', '-D', '--dump-header', '--trace', '--trace-ascii', '--stderr', '--libcurl', '--etag-save', '--hsts', '--alt-svc'],
+  wget: ['-O', '--output-document', '-P', '--directory-prefix', '-o', '--output-file', '-a', '--append-output', '-U', '--user-agent', '--header', '-t', '--tries', '-T', '--timeout', '-e'],
   rsync: ['-e', '--rsh', '--exclude', '--include', '--filter', '-f', '--port', '--password-file', '--log-file'],
   rm: [],
   make: ['-f', '--file', '--makefile', '-C', '--directory', '-I', '--include-dir', '-o', '--old-file', '-W', '--what-if', '--new-file', '--assume-new', '--assume-old'],
@@ -161,7 +176,16 @@ export function subcommandOf(name: string, args: Word[]): string | null {
 // ---- write targets ----
 
 const DELETERS = new Set(['rm', 'rmdir', 'unlink', 'shred', 'rimraf', 'del', 'trash', 'srm', 'wipe']);
-const ALL_OPERANDS = new Set([...DELETERS, 'truncate', 'touch', 'mkdir', 'tee', 'mv', 'chattr', 'setfacl']);
+const ALL_OPERANDS = new Set([...DELETERS, 'truncate', 'touch', 'mkdir', 'tee', 'mv', 'chattr', 'setfacl', 'mkfifo']);
+/** Compressors write `FILE.gz` beside each operand (and remove the operand) unless told to write stdout. */
+const COMPRESSORS = new Set(['gzip', 'gunzip', 'bzip2', 'bunzip2', 'xz', 'unxz', 'lzma', 'unlzma', 'zstd', 'unzstd', 'lz4', 'lzip', 'compress', 'uncompress', 'pigz', 'unpigz']);
+/** git subcommands that create a repository or a working tree at their operand. */
+const GIT_CREATORS: Record<string, (operands: Word[]) => Word[]> = {
+  init: (ops) => [ops[1] ?? literalWord('.')],
+  clone: (ops) => (ops[2] ? [ops[2]] : [literalWord('.')]),
+  worktree: (ops) => (single(ops[1]) === 'add' && ops[2] ? [ops[2]] : []),
+  submodule: (ops) => (single(ops[1]) === 'add' && ops[3] ? [ops[3]] : []),
+};
 
 /** The words a command writes, deletes, moves or changes the mode of. */
 export function writeTargets(name: string, args: Word[]): Word[] {
@@ -195,48 +219,104 @@ export function writeTargets(name: string, args: Word[]): Word[] {
     }
     case 'dd':
       return args.filter((a) => (single(a) ?? a.text).startsWith('of=')).map((a) => withoutPrefix(a, 'of='));
-    case 'tar': {
+    case 'tar':
+    case 'gtar':
+    case 'bsdtar': {
       const first = single(args[0]) ?? '';
       const mode = first.startsWith('-') ? first : `-${first}`;
       const extracting = /^-[A-Za-z]*x/.test(mode) || hasFlag(args, '-x') || hasFlag(args, '--extract') || hasFlag(args, '--get');
-      const creating = /^-[A-Za-z]*[cru]/.test(mode) || hasFlag(args, '-c') || hasFlag(args, '--create');
+      const creating = /^-[A-Za-z]*[cru]/.test(mode) || hasFlag(args, '-c') || hasFlag(args, '-r') || hasFlag(args, '-u') || hasFlag(args, '-A') || hasFlag(args, '--create') || hasFlag(args, '--append') || hasFlag(args, '--update') || hasFlag(args, '--delete');
       if (extracting) return option('-C', '--directory').concat(option('-C', '--directory').length ? [] : [literalWord('.')]);
       if (creating) {
         const file = option('-f', '--file');
-        // `tar czf out.tgz src`: the f of a bundled first word takes the first operand.
-        if (file.length === 0 && /^-?[A-Za-z]*f/.test(first) && operands[1]) return [operands[1]];
-        return file;
+        if (file.length > 0) return file;
+        // A bundle holding f (`-cf out.tar`, `-czvf`): f takes the next word, the first operand;
+        // in the old style (`tar czf out.tgz src`) the bundle is itself operand 0, so operand 1.
+        const bundle = args.map((a) => single(a) ?? '').find((t) => /^-[A-Za-z]*f[A-Za-z]*$/.test(t));
+        if (bundle !== undefined) return operands[0] ? [operands[0]] : [];
+        if (!first.startsWith('-') && /f/.test(first) && operands[1]) return [operands[1]];
+        return [];
       }
       return [];
+    }
+    case 'zip': {
+      // `zip [opts] ARCHIVE files…`; `-O`/`--output-file` writes elsewhere.
+      const out = option('-O', '--output-file');
+      return operands[0] ? [operands[0], ...out] : out;
+    }
+    case 'split':
+      // `split [opts] [INPUT [PREFIX]]`: the pieces are PREFIXaa, PREFIXab… (default `x` here).
+      return operands[1] ? [operands[1]] : [];
+    case 'csplit':
+      return option('-f', '--prefix');
+    case 'uniq':
+      // `uniq [opts] [INPUT [OUTPUT]]`
+      return operands[1] ? [operands[1]] : [];
+    case 'mknod':
+      return operands[0] ? [operands[0]] : [];
+    case 'link':
+      return operands[1] ? [operands[1]] : [];
+    case 'ed':
+    case 'red':
+      return operands[0] ? [operands[0]] : [];
+    case 'patch':
+      // The files a patch changes are named inside it; `-o` and `-d` at least are known.
+      return [...option('-o', '--output'), ...option('-d', '--directory'), ...option('-r', '--reject-file')];
+    case 'git': {
+      // `init DIR`, `clone URL DIR`, `worktree add DIR`, read from `-C DIR` when given. (Where git
+      // runs, -C/--git-dir/--work-tree, is judged by gitPlace: another repository's config runs programs.)
+      const sub = single(operands[0]);
+      const made = sub !== null && GIT_CREATORS[sub] ? (GIT_CREATORS[sub] as (ops: Word[]) => Word[])(operands) : [];
+      const dir = option('-C').at(-1);
+      const base = dir === undefined ? '' : single(dir);
+      const relocated = made.map((w) => {
+        const v = single(w);
+        if (dir === undefined || (v !== null && v.startsWith('/'))) return w;
+        return base === null || v === null ? unknownWord(`${dir.text}/${w.text}`) : literalWord(`${base.replace(/\/$/, '')}/${v}`);
+      });
+      return [...relocated, ...genericOutputs(args)];
     }
     case 'unzip':
       return option('-d').length ? option('-d') : [literalWord('.')];
     case 'curl': {
-      const out = option('-o', '--output');
-      return hasFlag(args, '-O') || hasFlag(args, '--remote-name') ? [...out, literalWord('.')] : out;
+      const out = option('-o', '--output', '-D', '--dump-header', '-c', '--cookie-jar', '--trace', '--trace-ascii', '--stderr', '--libcurl', '--etag-save', '--hsts', '--alt-svc').filter((w) => single(w) !== '-');
+      const dir = option('--output-dir');
+      const remoteName = hasFlag(args, '-O') || hasFlag(args, '--remote-name') || hasFlag(args, '--remote-name-all') || hasFlag(args, '-J');
+      return [...out, ...dir, ...(remoteName && dir.length === 0 ? [literalWord('.')] : [])];
     }
     case 'wget': {
-      const out = option('-O', '--output-document').filter((w) => single(w) !== '-');
+      const out = option('-O', '--output-document', '-o', '--output-file', '-a', '--append-output').filter((w) => single(w) !== '-');
       const dir = option('-P', '--directory-prefix');
       return [...out, ...dir];
     }
     default:
+      if (COMPRESSORS.has(name)) {
+        const toStdout = ['-c', '--stdout', '--to-stdout', '-t', '--test', '-l', '--list'].some((f) => hasFlag(args, f));
+        return toStdout ? genericOutputs(args) : [...operands, ...genericOutputs(args)];
+      }
       return genericOutputs(args);
   }
 }
 
 /** Options that name an output file or directory in many tools (`gcc -o`, `sort -o`, `tsc --outDir`, `pip --target`). */
-const OUTPUT_OPTIONS = new Set(['-o', '--output', '--out', '--outfile', '--out-file', '--outdir', '--outDir', '--out-dir', '--output-dir', '--prefix', '--target', '--dest', '--destination', '--install-dir', '--root']);
+const OUTPUT_OPTIONS = new Set(['-o', '--output', '--out', '--outfile', '--out-file', '--outdir', '--outDir', '--out-dir', '--output-dir', '--output-file', '--output-document', '--prefix', '--target', '--dest', '--destination', '--install-dir', '--root', '--log-file', '--logfile', '--cache-dir', '--target-dir', '--dump-header', '--result-file']);
 
-function genericOutputs(args: Word[]): Word[] {
+export function genericOutputs(args: Word[]): Word[] {
   const out: Word[] = [];
   for (let i = 0; i < args.length; i++) {
-    const text = single(args[i]);
-    if (text === null) continue;
+    const word = args[i] as Word;
+    const text = single(word);
+    if (text === null) {
+      // `--output=$X`: an output whose name is unknown.
+      if (word.values === null && /^--?[A-Za-z-]*=?$/.test(word.prefix) && OUTPUT_OPTIONS.has(word.prefix.replace(/=$/, ''))) out.push({ ...word, prefix: '' });
+      continue;
+    }
     if (text === '--') break;
     const eq = text.indexOf('=');
     if (text.startsWith('--') && eq > 0 && OUTPUT_OPTIONS.has(text.slice(0, eq))) out.push(literalWord(text.slice(eq + 1)));
     else if (OUTPUT_OPTIONS.has(text) && args[i + 1]) out.push(args[i + 1] as Word);
+    // `-oFILE` (gcc, sort, patch): a glued short output option.
+    else if (/^-o[^-]/.test(text) && !text.startsWith('--')) out.push(literalWord(text.slice(2)));
   }
   return out;
 }
@@ -374,7 +454,7 @@ function optionValueOf(args: Word[], keys: string[]): string | null {
 }
 
 /** `find` split into its roots, whether it deletes, and its `-exec`/`-ok` commands with `{}` set to the roots. */
-export function findParts(args: Word[]): { roots: Word[]; deletes: boolean; execs: Word[][] } {
+export function findParts(args: Word[]): { roots: Word[]; deletes: boolean; execs: Word[][]; outputs: Word[] } {
   const roots: Word[] = [];
   let i = 0;
   for (; i < args.length; i++) {
@@ -385,9 +465,16 @@ export function findParts(args: Word[]): { roots: Word[]; deletes: boolean; exec
   if (roots.length === 0) roots.push(literalWord('.'));
   let deletes = false;
   const execs: Word[][] = [];
+  const outputs: Word[] = [];
   for (; i < args.length; i++) {
     const text = single(args[i]);
     if (text === '-delete') deletes = true;
+    // `-fprint FILE`, `-fprint0 FILE`, `-fls FILE`, `-fprintf FILE FORMAT` write FILE.
+    if ((text === '-fprint' || text === '-fprint0' || text === '-fls' || text === '-fprintf') && args[i + 1]) {
+      outputs.push(args[i + 1] as Word);
+      i += text === '-fprintf' ? 2 : 1;
+      continue;
+    }
     if (text === '-exec' || text === '-execdir' || text === '-ok' || text === '-okdir') {
       const command: Word[] = [];
       for (i++; i < args.length; i++) {
@@ -405,5 +492,5 @@ export function findParts(args: Word[]): { roots: Word[]; deletes: boolean; exec
       if (command.length > 0) execs.push(command);
     }
   }
-  return { roots, deletes, execs };
+  return { roots, deletes, execs, outputs };
 }

@@ -9,7 +9,11 @@ import { z } from 'zod';
  */
 
 const DELETERS = ['rm', 'rmdir', 'unlink', 'shred', 'rimraf', 'del', 'trash', 'srm', 'wipe', 'find'];
-const WRITERS = ['mv', 'cp', 'ln', 'install', 'tee', 'truncate', 'touch', 'mkdir', 'sed', 'perl', 'dd', 'tar', 'unzip', 'rsync', 'scp', 'curl', 'wget'];
+const WRITERS = [
+  'mv', 'cp', 'ln', 'link', 'install', 'tee', 'truncate', 'touch', 'mkdir', 'mkfifo', 'mknod', 'sed', 'perl', 'dd', 'tar', 'gtar', 'bsdtar', 'unzip',
+  'zip', 'split', 'csplit', 'uniq', 'sort', 'patch', 'ed', 'red', 'rsync', 'scp', 'curl', 'wget', 'git', 'find',
+  'gzip', 'gunzip', 'bzip2', 'bunzip2', 'xz', 'unxz', 'lzma', 'unlzma', 'zstd', 'unzstd', 'lz4', 'lzip', 'compress', 'uncompress', 'pigz', 'unpigz',
+];
 const MODERS = ['chmod', 'chown', 'chgrp', 'chattr', 'setfacl'];
 
 const rules: z.input<typeof GuardRule>[] = [
@@ -108,7 +112,11 @@ export const STRUCTURAL_RULES: Record<string, string> = {
   'ask.symlink-outside': 'links to a path outside the sandbox',
   'ask.kill-unknown': 'kills processes found at run time',
   'ask.credential-mention': 'names a credential file where the path around it is unknown',
-  'ask.git-hooks': 'writes a git hook (run by later git commands)',
+  'ask.git-hooks': 'writes git hooks, configuration or attributes (run or obeyed by later git commands)',
+  'ask.indirect-variable': 'a nameref, indirect expansion or computed variable name: what it refers to is not known before it runs',
+  'ask.program-setting': 'a setting that names a program to run',
+  'ask.git-outside': 'runs git on a repository outside the sandbox (its configuration can run programs)',
+  'ask.not-isolated': 'no OS sandbox holds the command and the guard cannot show it harmless',
   'ask.sed-exec': 'a sed program that runs commands or writes files',
   'ask.recursive-read': 'reads recursively over a directory that holds credentials',
   'deny.download-exec': 'runs code downloaded from the network',

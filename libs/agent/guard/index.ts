@@ -35,6 +35,12 @@ export interface GuardContext {
   handoffHome: string;
   /** When false nobody can answer an `ask`, so it becomes `deny` (fail closed). */
   approverAvailable: boolean;
+  /**
+   * An OS sandbox (bubblewrap, unshare, sandbox-exec) holds the command. Anything but `true`
+   * means none does: then only commands the guard can show harmless (read-only, inside the
+   * sandbox; allowlist.ts) are allowed and everything else is asked about.
+   */
+  isolated: boolean;
 }
 
 export interface ExecGuard {
@@ -99,11 +105,12 @@ export async function createExecGuard(opts: ExecGuardOptions = {}): Promise<Exec
       const analyzer = new Analyzer({
         parser,
         rules: [...builtIn, ...user.rules],
-        protectedPaths: protectedMatcher([...DEFAULT_PROTECTED_PATHS, ...user.protectedPaths], home, handoffHome),
+        protectedPaths: protectedMatcher([...DEFAULT_PROTECTED_PATHS, ...user.protectedPaths], home, handoffHome, sandboxRoot),
         sandboxRoot,
         realRoot: realPathOfExisting(sandboxRoot),
         home,
         handoffHome,
+        isolated: ctx.isolated === true,
       });
       try {
         analyzer.analyze(command, posix.resolve(sandboxRoot, ctx.cwd));

@@ -130,8 +130,9 @@ export const DEFAULT_PROTECTED_PATHS: readonly string[] = [
   '~/.zsh_history',
   '~/.history',
   '~/.sh_history',
-  '$HANDOFF_HOME/secrets.json',
-  '$HANDOFF_HOME/*.token',
+  // Every file of $HANDOFF_HOME: secrets.json, tokens, pg.json (the Postgres superuser password),
+  // policy.json, agent.json, the database. A sandbox inside it stays the agent's (protectedMatcher).
+  '$HANDOFF_HOME/**',
   '/etc/shadow',
   '/etc/gshadow',
   '/etc/sudoers',
@@ -143,8 +144,26 @@ export const DEFAULT_PROTECTED_PATHS: readonly string[] = [
   '/home/*/.aws/**',
   '/Users/*/.aws/**',
   '/Library/Keychains/**',
+  // Other processes' environment, memory, command line and open files, and the /proc links that
+  // lead to their root and working directory (`/proc/1/root/etc/shadow`).
   '/proc/*/environ',
   '/proc/*/mem',
+  '/proc/*/cmdline',
+  '/proc/*/maps',
+  '/proc/*/smaps',
+  '/proc/*/auxv',
+  '/proc/*/pagemap',
+  '/proc/*/syscall',
+  '/proc/*/stack',
+  '/proc/*/exe',
+  '/proc/*/root/**',
+  '/proc/*/cwd/**',
+  '/proc/*/fd/**',
+  '/proc/*/fdinfo/**',
+  '/proc/*/map_files/**',
+  '/proc/*/task/**',
+  '/proc/kcore',
+  '/proc/kallsyms',
 ];
 
 export interface ProtectedMatcher {
@@ -172,7 +191,11 @@ function globToRegex(glob: string): string {
   return out;
 }
 
-export function protectedMatcher(patterns: readonly string[], home: string, handoffHome: string): ProtectedMatcher {
+/**
+ * `sandboxRoot`: a sandbox kept inside $HANDOFF_HOME is the agent's own; the `$HANDOFF_HOME/…`
+ * patterns do not cover paths inside it (every other pattern still does).
+ */
+export function protectedMatcher(patterns: readonly string[], home: string, handoffHome: string, sandboxRoot?: string): ProtectedMatcher {
   const compiled = patterns.map((pattern) => {
     const absolute = pattern.startsWith('~/')
       ? `${home}/${pattern.slice(2)}`
@@ -182,11 +205,13 @@ export function protectedMatcher(patterns: readonly string[], home: string, hand
     // `dir/**` protects the directory itself too.
     const body = absolute.endsWith('/**') ? `${globToRegex(absolute.slice(0, -3))}(/.*)?` : globToRegex(absolute);
     const sample = absolute.replace(/\/\*\*$/, '/id_rsa').replace(/\*/g, 'operator');
-    return { pattern, regex: new RegExp(`^${body}$`, 'i'), samples: [sample, absolute.replace(/\/\*\*$/, '')].filter((s) => !s.includes('*')) };
+    const ofHandoffHome = pattern.startsWith('$HANDOFF_HOME/');
+    return { pattern, ofHandoffHome, regex: new RegExp(`^${body}$`, 'i'), samples: [sample, absolute.replace(/\/\*\*$/, '')].filter((s) => !s.includes('*')) };
   });
   return {
     match(path) {
-      for (const c of compiled) if (c.regex.test(path)) return c.pattern;
+      const inSandbox = sandboxRoot !== undefined && isInside(path, sandboxRoot);
+      for (const c of compiled) if (c.regex.test(path) && !(c.ofHandoffHome && inSandbox)) return c.pattern;
       return null;
     },
     samples: compiled.flatMap((c) => c.samples),
@@ -201,14 +226,22 @@ function globMatcher(glob: string): RegExp {
 }
 
 /** Text that names a credential even when the path around it is unknown (`$D/.ssh/id_rsa`). */
-export const CREDENTIAL_MARKER = /(^|[/\s"'=:@])(\.ssh(\/|$)|\.aws\/|\.gnupg|\.netrc|\.git-credentials|\.pgpass|secrets\.json|id_(rsa|dsa|ecdsa|ed25519)(\.|$|\s)|\.password-store|Keychains\/|operator\.token|agent\.token)/i;
+export const CREDENTIAL_MARKER = /(^|[/\s"'=:@])(\.ssh(\/|$)|\.aws\/|\.gnupg|\.netrc|\.git-credentials|\.pgpass|secrets\.json|pg\.json|id_(rsa|dsa|ecdsa|ed25519)(\.|$|\s)|\.password-store|Keychains\/|operator\.token|agent\.token)/i;
 
 /**
  * The protected thing a word names, or null. Looks at the word itself and at the value after
  * `=` (`--key-file=~/.ssh/id`), resolving each against cwd; globs are tested against samples.
  */
 export function protectedTarget(word: Word, ctx: PathContext, matcher: ProtectedMatcher): string | null {
-  if (word.values === null) return null;
+  if (word.values === null) {
+    // `/proc/$$/environ`, `/proc/$(pgrep node)/cmdline`: some process's files, which one is unknown.
+    const prefix = word.prefix.startsWith('~/') ? `${ctx.home}${word.prefix.slice(1)}` : word.prefix;
+    const path = prefix.startsWith('/') ? posix.normalize(prefix) : null;
+    if (path !== null && path.startsWith('/proc/')) return "/proc/*/… (another process's files)";
+    const hh = ctx.handoffHome.endsWith('/') ? ctx.handoffHome : `${ctx.handoffHome}/`;
+    if (path !== null && (path === ctx.handoffHome || path.startsWith(hh)) && !isInside(path, ctx.sandboxRoot)) return '$HANDOFF_HOME/**';
+    return null;
+  }
   for (const value of word.values) {
     const candidates = [value];
     const eq = value.indexOf('=');
@@ -229,6 +262,10 @@ export function protectedTarget(word: Word, ctx: PathContext, matcher: Protected
         }
         const hit = matcher.samples.find((s) => regex.test(s));
         if (hit) return hit;
+        // `$HANDOFF_HOME/*.token`: a glob in a directory whose every file is protected.
+        const fixed = path.slice(0, path.search(/[*?[]/));
+        const dirHit = matcher.match(`${fixed.slice(0, fixed.lastIndexOf('/') + 1)}any-file`);
+        if (dirHit) return dirHit;
         if (!isInside(path.slice(0, Math.max(1, path.search(/[*?[]/))), ctx.sandboxRoot) && /(^|\/)[^/]*\.env[^/]*$|\.env/.test(path) && ENV_FILE.test(path.replace(/[*?]/g, 'x'))) return path;
         continue;
       }

@@ -22,7 +22,9 @@ async function checkCommand(command: string, ctx: ToolContext): Promise<{ decisi
   }
   let verdict;
   try {
-    verdict = await ctx.guard.check(command, { cwd, sandboxRoot: ctx.sandbox.root, handoffHome: ctx.handoffHome, approverAvailable: ctx.approverAvailable });
+    // Without an OS sandbox the guard allows only commands it can show harmless (docs/guard.md).
+    const isolated = ctx.isolation.level !== 'none';
+    verdict = await ctx.guard.check(command, { cwd, sandboxRoot: ctx.sandbox.root, handoffHome: ctx.handoffHome, approverAvailable: ctx.approverAvailable, isolated });
   } catch (err) {
     verdict = { decision: 'deny' as const, rule: 'guard.error', reason: `the exec guard failed: ${(err as Error).message}` };
   }

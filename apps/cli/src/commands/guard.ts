@@ -17,6 +17,8 @@ import { cell } from '../format.ts';
 interface CheckOptions {
   cwd?: string;
   json?: boolean;
+  /** commander sets false for --no-isolation. */
+  isolation: boolean;
 }
 
 export function registerGuardCommands(program: Command): void {
@@ -27,13 +29,14 @@ export function registerGuardCommands(program: Command): void {
     .argument('<command>', 'the bash command, quoted as one argument')
     .addOption(new Option('--cwd <dir>', 'sandbox root and working directory (default: the current directory)'))
     .addOption(new Option('--json', 'print {decision, rule, reason}'))
+    .addOption(new Option('--no-isolation', 'judge as for isolation "none": only commands the guard can show harmless are allowed'))
     .action(async (command: string, options: CheckOptions) => {
       const home = handoffHome();
       const rules = readGuardRules(home);
       if (!rules.ok) throw new CliError(rules.message);
       const root = resolve(options.cwd ?? process.cwd());
       const checker = await createExecGuard({ rules: rules.value });
-      const verdict = await checker.check(command, { cwd: root, sandboxRoot: root, handoffHome: home, approverAvailable: true });
+      const verdict = await checker.check(command, { cwd: root, sandboxRoot: root, handoffHome: home, approverAvailable: true, isolated: options.isolation });
       if (options.json) {
         out(JSON.stringify({ decision: verdict.decision, rule: verdict.rule, reason: verdict.reason }));
         return;
