@@ -19,7 +19,8 @@ import { startGithubFake } from './fakes/githubApi.ts';
 import type { GithubFake } from './fakes/githubApi.ts';
 
 const silent = pino({ level: 'silent' });
-const policy = Policy.parse({});
+// The fake GitHub and receivers listen on loopback, which deploy calls reach only when policy names it.
+const policy = Policy.parse({ webhook: { allowedHosts: ['127.0.0.1'] } });
 const TOKEN = `ghp_handofftest${randomUUID().replaceAll('-', '')}`;
 
 /** A deploy webhook receiver that dedupes on Idempotency-Key and answers a status URL. */
@@ -176,7 +177,7 @@ describe('deploy connector: generic deploy webhook', () => {
 
   test('posts with Idempotency-Key; the id comes from the body', async () => {
     const it = intent(hook());
-    const result = await deploy.execute(it, ctx({ headers: { authorization: 'Bearer hook-secret-abcdefgh' } }));
+    const result = await deploy.execute(it, ctx({ hosts: ['127.0.0.1'], headers: { authorization: 'Bearer hook-secret-abcdefgh' } }));
     assert.equal(result.externalId, receiver.done.get(it.idempotencyKey));
     assert.ok(receiver.state.authSeen.includes('Bearer hook-secret-abcdefgh'));
   });
@@ -203,7 +204,7 @@ describe('deploy connector in the executor pipeline', () => {
   before(async () => {
     h = await startPipeline({
       connectors: [deploy],
-      policy: { approval: { rules: [{ channel: 'deploy', requireApproval: false }] }, lease: { ttlSeconds: 5 } },
+      policy: { approval: { rules: [{ channel: 'deploy', requireApproval: false }] }, lease: { ttlSeconds: 5 }, webhook: { allowedHosts: ['127.0.0.1'] } },
     });
   });
   after(async () => {
@@ -296,7 +297,7 @@ describe('deploy connector in the executor pipeline', () => {
       await run(ghPayload({ ref: 'nope' }), creds());
       gh.script('POST /repos/:owner/:repo/deployments', { status: 500, body: { message: `oops ${TOKEN}` } });
       await run(ghPayload(), creds());
-      await run({ kind: 'webhook', url: `${receiver.base}/nowhere`, body: {} }, { headers: { authorization: `Bearer ${hookSecret}` } });
+      await run({ kind: 'webhook', url: `${receiver.base}/nowhere`, body: {} }, { hosts: ['127.0.0.1'], headers: { authorization: `Bearer ${hookSecret}` } });
       for (const c of [{ ...creds(), token: wrong }, { ...creds(), apiBaseUrl: 'http://127.0.0.1:1' }]) {
         try {
           await deploy.execute(intent(ghPayload()), ctx(c, { log }));

@@ -10,6 +10,14 @@ import { createTestDatabase, type TestDatabase } from './database.ts';
 
 export const quietLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
+/**
+ * The test receivers listen on 127.0.0.1, which webhook and deploy calls may reach only when policy
+ * webhook.allowedHosts names it: a policy without a webhook section gets that entry.
+ */
+export function withLoopbackReceivers(policy: PolicyInput): PolicyInput {
+  return policy.webhook ? policy : { ...policy, webhook: { allowedHosts: ['127.0.0.1'] } };
+}
+
 export interface PipelineHarness {
   tdb: TestDatabase;
   boss: PgBoss;
@@ -26,7 +34,7 @@ export interface PipelineHarness {
  */
 export async function startPipeline(opts: { policy?: PolicyInput; connectors?: Connector[] } = {}): Promise<PipelineHarness> {
   const tdb = await createTestDatabase({ max: 10 });
-  const policy = Policy.parse(opts.policy ?? {});
+  const policy = Policy.parse(withLoopbackReceivers(opts.policy ?? {}));
   await configureBuckets(tdb.db, policy.rateLimits);
   const boss = await startBoss(tdb.url, { supervise: false });
   // a test's own connector replaces the built-in of the same name (e.g. one aimed at a fake API)

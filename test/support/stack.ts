@@ -7,7 +7,7 @@ import type { PolicyInput } from '../../libs/contracts/index.ts';
 import { startCoordinator, type RunningCoordinator } from '../../apps/coordinator/index.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { apiClient, onOutputLines } from './lines.ts';
-import { quietLog } from './pipeline.ts';
+import { quietLog, withLoopbackReceivers } from './pipeline.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -34,7 +34,7 @@ export interface Stack {
 export async function startStack(opts: { policy?: PolicyInput } = {}): Promise<Stack> {
   const tdb = await createTestDatabase();
   const home = mkdtempSync(join(tmpdir(), 'handoff-stack-'));
-  writeFileSync(join(home, 'policy.json'), JSON.stringify(opts.policy ?? {}));
+  writeFileSync(join(home, 'policy.json'), JSON.stringify(withLoopbackReceivers(opts.policy ?? {})));
   const coordinator = await startCoordinator({ home, databaseUrl: tdb.url, port: 0, log: quietLog });
   const token = readFileSync(coordinator.operatorTokenPath, 'utf8').trim();
   const executors: ExecutorProcess[] = [];
