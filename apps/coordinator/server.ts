@@ -10,6 +10,8 @@ import { installAuth } from './auth.ts';
 import { handleFrameworkError, installErrorHandling } from './errors.ts';
 import { healthRoutes } from './health.ts';
 import { createMetrics, installMetrics } from './metrics.ts';
+import { DEFAULT_REQUEST_LIMITS, installRateLimits } from './rateLimit.ts';
+import type { RequestLimits } from './rateLimit.ts';
 import { agentRoutes } from './routes/agent.ts';
 import { gateRoutes } from './routes/gates.ts';
 import { intentRoutes } from './routes/intents.ts';
@@ -17,6 +19,10 @@ import { liveRoutes } from './routes/live.ts';
 import { routerRoutes } from './routes/router.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 
+/**
+ * The body limit of every route that does not set its own: an intent's payload, a decision, a token
+ * request. The model router's routes take more (ROUTER_BODY_LIMIT_BYTES, decision 30).
+ */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export interface ServerDeps {
@@ -31,6 +37,8 @@ export interface ServerDeps {
   router?: Router;
   /** The agent loop; /v1/agent/* is mounted when given. */
   agent?: AgentService;
+  /** Per-token request limits in force (policy.json's `requests`); default the policy's defaults. */
+  requestLimits?: () => RequestLimits;
 }
 
 /**
@@ -77,6 +85,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   installErrorHandling(app);
   installAuth(app);
+  await installRateLimits(app, deps.requestLimits ?? (() => DEFAULT_REQUEST_LIMITS));
   const metrics = createMetrics(deps.db, (err) => deps.log.warn({ err }, 'metrics: database query failed'));
   installMetrics(app, metrics, deps.bindHost);
   deps.router?.registerMetrics(metrics.registry);

@@ -13,6 +13,7 @@ export type ApiErrorCode =
   | 'unknown_channel'
   | 'outside_sandbox'
   | 'payload_too_large'
+  | 'rate_limited'
   | 'unavailable'
   | 'internal';
 

@@ -55,6 +55,18 @@ export const Policy = z.strictObject({
       rollingCountTimeoutMs: z.int().min(1000).max(3_600_000).default(60_000),
     })
     .prefault({}),
+  /**
+   * Per-token limits on what one caller may ask of the coordinator, requests a minute: creating
+   * intents, and model router calls (/v1/chat/completions and /v1/responses, each). Operator
+   * tokens are exempt unless `operatorExempt` is false (decision 33).
+   */
+  requests: z
+    .strictObject({
+      createsPerMinute: z.int().min(1).max(1_000_000).default(600),
+      routerCallsPerMinute: z.int().min(1).max(1_000_000).default(120),
+      operatorExempt: z.boolean().default(true),
+    })
+    .prefault({}),
   webhook: z
     .strictObject({
       /** When set, the webhook connector refuses any other host. Empty: every host is allowed. */

@@ -14,6 +14,7 @@ import {
   RetryBody,
 } from '@handoff/contracts';
 import { principalOf } from '../auth.ts';
+import { createsLimit } from '../rateLimit.ts';
 
 /**
  * A body that may be left out. Fastify hands a missing body to validation as `null`; the contract
@@ -31,7 +32,7 @@ export const intentRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/',
     {
-      config: { access: 'agent' },
+      config: { access: 'agent', rateLimit: createsLimit },
       schema: { body: CreateIntentBody, response: { 200: Intent, 201: Intent } },
     },
     async (request, reply) => {

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { ChatCompletionsBody, ResponsesBody } from '@handoff/contracts';
 import type { Router, RouterAnswer } from '@handoff/router';
+import { routerCallsLimit } from '../rateLimit.ts';
 
 /**
  * Prompts of long-context models are larger than the API's usual 1 MiB: the largest context window
@@ -36,17 +37,18 @@ function send(reply: FastifyReply, answer: RouterAnswer): FastifyReply {
 /** The model router's OpenAI-compatible endpoints (no prefix). */
 export const routerRoutes: FastifyPluginAsyncZod<RouterRoutesOptions> = async (app, { router }) => {
   app.get('/v1/models', { config: { access: 'viewer' } }, async () => router.models());
+  // node URLs without user-info (NodeHealth.status)
   app.get('/v1/router/nodes', { config: { access: 'viewer' } }, async () => ({ nodes: router.nodes() }));
 
   app.post(
     '/v1/chat/completions',
-    { config: { access: 'agent' }, bodyLimit: ROUTER_BODY_LIMIT_BYTES, schema: { body: ChatCompletionsBody } },
+    { config: { access: 'agent', rateLimit: routerCallsLimit }, bodyLimit: ROUTER_BODY_LIMIT_BYTES, schema: { body: ChatCompletionsBody } },
     async (request, reply) => send(reply, await router.chatCompletions(request.body, clientGone(request, reply))),
   );
 
   app.post(
     '/v1/responses',
-    { config: { access: 'agent' }, bodyLimit: ROUTER_BODY_LIMIT_BYTES, schema: { body: ResponsesBody } },
+    { config: { access: 'agent', rateLimit: routerCallsLimit }, bodyLimit: ROUTER_BODY_LIMIT_BYTES, schema: { body: ResponsesBody } },
     async (request, reply) => send(reply, await router.responses(request.body, clientGone(request, reply))),
   );
 };
