@@ -134,10 +134,10 @@ function refusal(host: string, port: string, address: string, reason: string): E
 export function checkedAddress(guard: AddressGuard, host: string, port: string, callback: (err: Error | null, address?: string) => void): void {
   const name = host.replace(/^\[(.*)\]$/, '$1');
   const allowed = guard.allowedHosts();
-  if (hostPortListed(name, port, allowed)) return callback(null, name);
+  const named = hostPortListed(name, port, allowed);
   const judge = (addresses: string[]): void => {
     if (addresses.length === 0) return callback(Object.assign(new Error(`${name} resolved to no address`), { code: 'ENOTFOUND' }));
-    for (const address of addresses) {
+    for (const address of named ? [] : addresses) {
       if (hostPortListed(address, port, allowed)) continue;
       const reason = internalAddressReason(address);
       if (reason) return callback(refusal(name, port, address, reason));
