@@ -48,6 +48,8 @@ export function runInProcessGroup(opts: RunOptions): Promise<RunResult> {
       cwd: opts.cwd,
       env: opts.env,
       detached: true,
+      // a root service's commands under isolation none run as the agent's user (see agentUser.ts)
+      ...(opts.invocation.uid !== undefined ? { uid: opts.invocation.uid, gid: opts.invocation.gid } : {}),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const pid = child.pid;
