@@ -154,7 +154,10 @@ describe('agent sandbox', () => {
   });
 
   test('bash runs in the sandbox with a scrubbed environment; under bubblewrap nothing outside is writable', async (t) => {
+    const saved = { DATABASE_URL: process.env.DATABASE_URL, HANDOFF_TOKEN: process.env.HANDOFF_TOKEN };
     process.env.HANDOFF_TEST_SECRET = 'should-not-leak';
+    process.env.DATABASE_URL = 'postgres://postgres:should-not-leak@127.0.0.1/x';
+    process.env.HANDOFF_TOKEN = 'hnd_should-not-leak';
     try {
       const env = await run('bash', { command: 'pwd; env | sort' });
       assert.equal(env.exitCode, 0);
@@ -164,7 +167,16 @@ describe('agent sandbox', () => {
       assert.match(env.output, new RegExp(`HOME=${box}`));
     } finally {
       delete process.env.HANDOFF_TEST_SECRET;
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
+    // what the file tools make, the commands may change (under a root service both are the agent's user's)
+    assert.equal((await run('write_file', { path: 'tools/made.txt', content: 'by the tool\n' })).ok, true);
+    const changed = await run('bash', { command: 'echo by bash >> tools/made.txt && echo x > tools/new.txt && cat tools/made.txt' });
+    assert.equal(changed.exitCode, 0, changed.output);
+    assert.match(changed.output, /by the tool\nby bash\n/);
     const big = await run('bash', { command: 'head -c 200000 /dev/zero | tr "\\0" a; echo; echo END' });
     assert.match(big.output, /bytes of output truncated/);
     assert.match(big.output, /END\n\[exit code 0/);

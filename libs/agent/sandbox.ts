@@ -2,6 +2,7 @@ import { constants, lstatSync, realpathSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
+import { agentUser, giveToAgent } from './agentUser.ts';
 
 /**
  * The one place that decides whether a path is inside a run's sandbox. Every file tool resolves its
@@ -82,6 +83,9 @@ export class Sandbox {
       const stat = await handle.stat();
       if (!stat.isFile()) throw new SandboxError(`${p}: not a regular file`);
       if (stat.nlink > 1) throw new SandboxError(`${p}: has ${stat.nlink} hard links (one may be outside the sandbox); refused`);
+      // A root service's commands run as the agent's user: a file the tools create is theirs too.
+      const runAs = agentUser().runAs;
+      if (runAs && stat.uid === 0) await handle.chown(runAs.uid, runAs.gid);
     } catch (err) {
       await handle.close();
       throw err;
@@ -106,8 +110,10 @@ export class Sandbox {
   private async mkdirInside(dir: string): Promise<void> {
     // dir came from resolve(): its existing part is real and inside; what is missing is created here.
     if (!isInside(this.root, dir)) throw new SandboxError(`${dir}: outside the sandbox`);
-    await mkdir(dir, { recursive: true });
+    const first = await mkdir(dir, { recursive: true });
     if (!isInside(this.root, realpathSync(dir))) throw new SandboxError(`${dir}: outside the sandbox`);
+    // Directories made here belong to the user the commands run as (a root service), like the files.
+    if (first) for (let d = dir; isInside(first, d); d = path.dirname(d)) giveToAgent(d, agentUser().runAs);
   }
 }
 
