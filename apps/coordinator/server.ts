@@ -84,6 +84,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   installErrorHandling(app);
+  // Requests still in flight when the server closes get `connection: close`: a keep-alive socket
+  // that outlives them would hold close() (and SIGTERM) for the keep-alive timeout, 72 s.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
   installAuth(app);
   await installRateLimits(app, deps.requestLimits ?? (() => DEFAULT_REQUEST_LIMITS));
   const metrics = createMetrics(deps.db, (err) => deps.log.warn({ err }, 'metrics: database query failed'));
@@ -94,7 +103,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(intentRoutes, { prefix: '/v1/intents' });
   await app.register(gateRoutes, { prefix: '/v1/gates' });
   await app.register(tokenRoutes, { prefix: '/v1/tokens' });
-  await app.register(liveRoutes, { router: deps.router });
+  await app.register(liveRoutes, { router: deps.router, agent: deps.agent });
   if (deps.router) await app.register(routerRoutes, { router: deps.router });
   if (deps.agent) await app.register(agentRoutes, { prefix: '/v1/agent', agent: deps.agent });
   await app.ready();
