@@ -21,7 +21,7 @@ const READERS = new Set([
 ]);
 
 /** Builtins and commands that open no file named by their arguments. */
-const NO_FILES = new Set([
+export const NO_FILES = new Set([
   'echo', 'printf', 'true', 'false', ':', 'test', '[', 'pwd', 'cd', 'pushd', 'popd', 'dirs', 'basename', 'dirname',
   'which', 'type', 'whoami', 'id', 'uname', 'date', 'seq', 'sleep', 'expr', 'set', 'shopt', 'export', 'unset', 'wait',
   'exit', 'return', 'shift', 'break', 'continue', 'trap', 'read', 'local', 'declare', 'typeset', 'let', 'umask', 'getopts',
@@ -125,6 +125,7 @@ export function notIsolatedReason(name: string, args: Word[], ctx: PathContext, 
       }
       continue;
     }
+    if (word.values === null && /^[<>]\(/.test(word.text)) continue; // a pipe from a command judged on its own
     if (word.values === null) return `${word.text} is not known before it runs`;
     if (name === 'find' && text !== null && /^[!()]$|^\\[()]$/.test(text)) continue;
     if (operand++ < skip) continue;

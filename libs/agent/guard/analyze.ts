@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import type { GuardTarget } from '@handoff/contracts';
 import type { Node, Parser } from 'web-tree-sitter';
 import { DECODERS, FETCHERS, INTERPRETERS, SHELLS, findParts, genericOutputs, hasFlag, interpreterKey, splitArgs, unwrap, writeTargets } from './commandFacts.ts';
-import { notIsolatedReason } from './allowlist.ts';
+import { NO_FILES, notIsolatedReason } from './allowlist.ts';
 import { RUNS_LATER, gitKeyRunsProgram, repositoryConfig, settingVarKind, settingsFileRisk, splitGitSetting } from './programSettings.ts';
 import { STRUCTURAL_RULES } from './defaultRules.ts';
 import { parseWith } from './parser.ts';
@@ -189,6 +189,14 @@ export class Analyzer {
       case 'expansion':
         // `${!x}`: the value of the variable whose name x holds, not known before it runs.
         if (INDIRECT_EXPANSION.test(node.text)) this.add('ask', 'ask.indirect-variable', node.text);
+        {
+          // `${EDITOR:=./x}` assigns when the variable is unset or empty.
+          const assigned = /^\$\{([A-Za-z_][A-Za-z0-9_]*):?=/.exec(node.text)?.[1];
+          if (assigned) {
+            if (!scope.vars.get(assigned)) scope.vars.set(assigned, null);
+            this.settingAssigned(assigned, unknownWord(node.text), node.text, scope, depth);
+          }
+        }
         this.walkChildren(node, scope, depth);
         return;
       case 'unset_command':
@@ -624,10 +632,11 @@ export class Analyzer {
       // `bash -c "$(curl ..)"`, `source <(curl ..)`, `python3 -c "$(wget ..)"`
       if (args.some((a) => this.fetches(a, scope))) this.add('deny', 'deny.download-exec', subject);
     }
+    const unwrapped = unwrap(name, args);
+    if (!unwrapped && !NO_FILES.has(name) && !CODE_RUNNERS.has(name) && !SHELLS.has(name)) this.unresolvedArguments(name, args, scope, subject);
     // This command's own checks and rules come first: an allow rule on it lifts their liftable
     // asks, never those of the code it goes on to run (judged below).
     this.ownChecks(name, args, scope, subject, stdin);
-    const unwrapped = unwrap(name, args);
     const parts = name === 'find' ? findParts(args) : null;
     let targets: Word[] = name === 'busybox' ? [] : unwrapped ? wrapperOutputs(name, args, unwrapped.words) : writeTargets(name, args);
     if (parts) {
@@ -645,6 +654,7 @@ export class Analyzer {
     }
 
     if (this.builtin(name, args, scope, depth, subject)) return;
+    if (name === 'npx') this.packageManagerSettings(args, scope, depth, subject);
     if (unwrapped) {
       for (const [variable, value] of unwrapped.assignments ?? []) {
         this.settingAssigned(variable, value, subject, scope, depth);
@@ -672,6 +682,20 @@ export class Analyzer {
     this.projectCode(name, args, scope, depth, subject);
   }
 
+  /**
+   * An argument whose value is computed at run time (`cat "$(printf …)"`, `cp "$f" .`, `cat $x`
+   * after `read x`) could name any file, a credential included; so could any path when the
+   * working directory is unknown. Asked about (process substitutions `<(…)` are pipes, not paths).
+   */
+  private unresolvedArguments(name: string, args: Word[], scope: Scope, subject: string): void {
+    const computed = args.find((a) => a.values === null && !/^[<>]\(/.test(a.text) && !a.assumeOutside);
+    if (computed) {
+      this.add('ask', 'ask.unresolved-path', subject, true, `an argument is computed at run time (\`${oneLine(computed.text, 60)}\`), so the file it names is not known`);
+      return;
+    }
+    if (scope.cwd === null && name !== 'cd' && name !== 'pushd' && name !== 'popd') this.add('ask', 'ask.unresolved-path', subject, true, 'runs in a directory not known before it runs');
+  }
+
   /** Checks on one command's own words that no rule expresses. */
   private ownChecks(name: string, args: Word[], scope: Scope, subject: string, stdin: StdinOf): void {
     if ((name === 'sed' || name === 'gsed') && sedRunsOrWrites(args)) this.add('ask', 'ask.sed-exec', subject, true);
@@ -694,7 +718,7 @@ export class Analyzer {
    */
   private gitSettings(args: Word[], scope: Scope, subject: string): void {
     const { operands, optionValues } = splitArgs('git', args);
-    const settings: Word[] = [...(optionValues.get('-c') ?? [])];
+    const settings: Word[] = [...(optionValues.get('-c') ?? []), ...(optionValues.get('--config') ?? [])];
     for (const a of args) {
       const text = single(a);
       if (a === operands[0]) break;
@@ -899,8 +923,9 @@ export class Analyzer {
       const text = single(args[i]);
       if (text !== null && text.startsWith('-') && text.length > 1 && operands.length === 0) {
         const flag = text.slice(0, 2);
+        if (!takes.includes(flag)) continue;
         const value = text.length > 2 ? literalWord(text.slice(2)) : args[++i];
-        if (!takes.includes(flag) || !value) continue;
+        if (!value) continue;
         if ((flag === '-a' && name === 'read') || (flag === '-v' && name === 'printf')) names.push(value);
         // `mapfile -C 'code' -c 1 arr`: a callback run as shell code.
         if (flag === '-C') this.codeString([value], scope, depth, subject);
@@ -997,7 +1022,7 @@ export class Analyzer {
 
   /** package.json scripts, make recipes and git hooks the command runs (projectCode.ts). */
   private projectCode(name: string, args: Word[], scope: Scope, depth: number, subject: string): void {
-    if (PACKAGE_MANAGERS.has(name) || name === 'npx') this.packageManagerSettings(args, scope, depth, subject);
+    if (PACKAGE_MANAGERS.has(name)) this.packageManagerSettings(args, scope, depth, subject);
     if (PACKAGE_MANAGERS.has(name) && scope.cwd !== null && isInside(scope.cwd, this.opts.sandboxRoot)) {
       for (const text of packageScriptTexts(name, args, scope.cwd)) this.analyzeSource(text, this.childScope(scope), depth + 1);
     }

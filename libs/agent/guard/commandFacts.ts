@@ -60,7 +60,7 @@ export const DECODERS = new Set([
 
 /** Options (per command) that take the next word as their value, so that word is not an operand. */
 const VALUE_OPTIONS: Record<string, string[]> = {
-  git: ['-C', '-c', '--git-dir', '--work-tree', '--namespace', '--exec-path', '--config-env'],
+  git: ['-C', '-c', '--git-dir', '--work-tree', '--namespace', '--exec-path', '--config-env', '--config'],
   docker: ['--context', '-c', '-H', '--host', '--config', '-l', '--log-level'],
   podman: ['--context', '-c', '-H', '--host', '--url', '--connection'],
   npm: ['-w', '--workspace', '--prefix', '-C'],
@@ -89,6 +89,7 @@ const VALUE_OPTIONS: Record<string, string[]> = {
   mknod: ['-m', '--mode', '-Z', '--context'],
   patch: ['-o', '--output', '-d', '--directory', '-i', '--input', '-p', '--strip', '-r', '--reject-file', '-B', '--prefix', '-Y', '--basename-prefix', '-z', '--suffix', '-D', '--ifdef', '-F', '--fuzz', '-V', '--version-control', '--quoting-style'],
   ed: ['-p', '--prompt'],
+  script: ['-c', '--command', '-E', '--echo', '-T', '--log-timing', '-I', '-O', '-B', '--log-in', '--log-out', '--log-io'],
   curl: ['-o', '--output', '-d', '--data', '--data-raw', '--data-binary', '-H', '--header', '-X', '--request', '-u', '--user', '-A', '--user-agent', '-e', '--referer', '-F', '--form', '-T', '--upload-file', '-x', '--proxy', '-m', '--max-time', '--connect-timeout', '-w', '--write-out', '-b', '--cookie', '-c', '--cookie-jar', '-K', '--config', '--retry', '-r', '--range', '--output-dir', '-D', '--dump-header', '--trace', '--trace-ascii', '--stderr', '--libcurl', '--etag-save', '--hsts', '--alt-svc'],
   wget: ['-O', '--output-document', '-P', '--directory-prefix', '-o', '--output-file', '-a', '--append-output', '-U', '--user-agent', '--header', '-t', '--tries', '-T', '--timeout', '-e'],
   rsync: ['-e', '--rsh', '--exclude', '--include', '--filter', '-f', '--port', '--password-file', '--log-file'],

@@ -205,8 +205,10 @@ export function protectedMatcher(patterns: readonly string[], home: string, hand
     // `dir/**` protects the directory itself too.
     const body = absolute.endsWith('/**') ? `${globToRegex(absolute.slice(0, -3))}(/.*)?` : globToRegex(absolute);
     const sample = absolute.replace(/\/\*\*$/, '/id_rsa').replace(/\*/g, 'operator');
+    // `/proc/[0-9]*/environ`: a glob over pids must meet a sample with digits.
+    const numeric = absolute.replace(/\/\*\*$/, '/id_rsa').replace(/\*/g, '1');
     const ofHandoffHome = pattern.startsWith('$HANDOFF_HOME/');
-    return { pattern, ofHandoffHome, regex: new RegExp(`^${body}$`, 'i'), samples: [sample, absolute.replace(/\/\*\*$/, '')].filter((s) => !s.includes('*')) };
+    return { pattern, ofHandoffHome, regex: new RegExp(`^${body}$`, 'i'), samples: [sample, numeric, absolute.replace(/\/\*\*$/, '')].filter((s) => !s.includes('*')) };
   });
   return {
     match(path) {

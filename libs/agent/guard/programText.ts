@@ -18,9 +18,12 @@ export function sedRunsOrWrites(args: Word[]): boolean {
   });
 }
 
-/** An awk program calling system(), piping to a command, or reading the network. */
+/** An awk program calling system(), piping to a command, writing a file, or reading the network. */
 export function awkRuns(args: Word[]): boolean {
   const program = args.find((a) => !(single(a) ?? '-').startsWith('-'));
   const text = program ? single(program) : null;
-  return text !== null && /system\s*\(|\|\s*"|"\s*\||\|&|getline\s*<\s*"\/dev\/tcp/.test(text);
+  // `print > "/etc/x"` writes a file whose name the guard does not resolve; `-f prog.awk` and
+  // `@load` run program text it does not read.
+  if (args.some((a) => /^(-f|--file|-E|--exec|-l|--load)(=|$)/.test(single(a) ?? ''))) return true;
+  return text !== null && /system\s*\(|\|\s*"|"\s*\||\|&|getline\s*<\s*"\/dev\/tcp|\bprintf?\b[^;{}\n]*>|@load/.test(text);
 }

@@ -165,6 +165,12 @@ function evalPattern(node: Node, env: WordEnv, quoted = false): Pattern {
       return values ? known(values.map(escapeLiteral)) : unknown('');
     }
     case 'expansion': {
+      // `${arr[0]}`, `${arr[@]}`: any of the array's values (which element is not followed).
+      const element = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\[[^\]]*\]\}$/.exec(node.text);
+      if (element) {
+        const values = lookup(element[1] ?? '', env);
+        return values ? known(values.map(escapeLiteral)) : unknown('');
+      }
       const name = expansionName(node);
       const values = name ? lookup(name, env) : operatorExpansion(node, env);
       return values ? known(values.map(escapeLiteral)) : unknown('');
