@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { AgentConfig, AgentEvent, AgentEventBody, AgentHealth, AgentRunBody, ConfigWatcher, GuardFile } from '@handoff/contracts';
+import { actorOf } from '@handoff/contracts';
+import type { AgentConfig, AgentEvent, AgentEventBody, AgentHealth, AgentRunBody, Caller, ConfigWatcher, GuardFile } from '@handoff/contracts';
 import type { Db } from '@handoff/db';
 import type { IntentService } from '@handoff/intents';
 import type { Router } from '@handoff/router';
@@ -40,7 +41,8 @@ export interface PreparedRun {
   workingDir: string;
   model: string;
   maxTurns: number;
-  actor: string;
+  /** The token that started the run: it owns the session and the intents the session proposes. */
+  caller: Caller;
 }
 
 export interface RunningSession {
@@ -51,10 +53,14 @@ export interface RunningSession {
 }
 
 export interface AgentService {
-  prepare(body: AgentRunBody, actor: string): PreparedRun;
+  prepare(body: AgentRunBody, caller: Caller): PreparedRun;
   start(run: PreparedRun, sink: (event: AgentEvent) => void): RunningSession;
-  /** Stops a session and waits (a bounded time) for it to end; false when no such session runs. */
-  stop(sessionId: string): Promise<boolean>;
+  /**
+   * Stops a session and waits (a bounded time) for it to end. False when no such session runs or
+   * it is not the caller's: an agent token stops only the sessions its own token started, an
+   * operator any (the route answers 404 for both, so a session's existence does not leak).
+   */
+  stop(sessionId: string, caller: Caller): Promise<boolean>;
   health(): AgentHealth;
   approvals: CommandApprovals;
   audit: AgentAudit;
@@ -78,6 +84,7 @@ interface SessionState {
   workingDir: string;
   turns: number;
   waitingForApproval: boolean;
+  ownerTokenId: string;
   controller: AbortController;
   done: Promise<void>;
 }
@@ -100,6 +107,8 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
     handoffHome: opts.home,
   });
   log.info({ isolation: isolation.level, detail: isolation.detail, sandboxRoot: startRoot }, 'agent sandbox ready');
+  // Said at every start: commands that run weaker than a sandbox (or not at all) must not go unnoticed.
+  if (isolation.warning) log.warn({ isolation: isolation.level }, `agent sandbox: ${isolation.warning}`);
 
   let guard: ExecGuard | null = null;
   let guardError: string | null = null;
@@ -132,7 +141,7 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
     approvals,
     audit,
 
-    prepare(body, actor) {
+    prepare(body, caller) {
       const cfg = config.current();
       const root = new Sandbox(rootNow());
       let workingDir = root.root;
@@ -155,7 +164,7 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
       }
       const model = body.model ?? cfg.model ?? opts.router.models().data[0]?.id;
       if (!model) throw new AgentInputError('bad_request', 'body.model', 'no model: name one in the request or in agent.json, or add a node to nodes.json');
-      return { task: body.task, workingDir, model, maxTurns: Math.min(body.maxTurns ?? cfg.maxTurns, cfg.maxTurns), actor };
+      return { task: body.task, workingDir, model, maxTurns: Math.min(body.maxTurns ?? cfg.maxTurns, cfg.maxTurns), caller };
     },
 
     start(run, sink) {
@@ -171,6 +180,7 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
         workingDir: run.workingDir,
         turns: 0,
         waitingForApproval: false,
+        ownerTokenId: run.caller.tokenId,
         controller,
         done: Promise.resolve(),
       };
@@ -187,7 +197,8 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
         }
       };
       sessions.set(sessionId, state);
-      log.info({ sessionId, model: run.model, workingDir: run.workingDir, actor: run.actor }, 'agent run started');
+      const actor = actorOf(run.caller);
+      log.info({ sessionId, model: run.model, workingDir: run.workingDir, actor, tokenName: run.caller.name }, 'agent run started');
       emit({ type: 'session_started', task: run.task, workingDir: run.workingDir, model: run.model, maxTurns: run.maxTurns, isolation: isolation.level });
 
       state.done = (async () => {
@@ -209,7 +220,7 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
               approvals,
               approverAvailable: cfg.approvals.enabled,
               intents: opts.intents,
-              actor: run.actor,
+              actor,
               isolation,
               handoffHome: opts.home,
               bash: cfg.bash,
@@ -236,9 +247,10 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
       };
     },
 
-    async stop(sessionId) {
+    async stop(sessionId, caller) {
       const state = sessions.get(sessionId);
       if (!state) return false;
+      if (caller.role !== 'operator' && state.ownerTokenId !== caller.tokenId) return false;
       if (!state.controller.signal.aborted) state.controller.abort(new StopError('stopped', 'the run was stopped'));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([state.done, new Promise<void>((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
@@ -261,6 +273,7 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
         sandboxRoot: sandboxRootOf(config.current(), opts.home),
         isolation: isolation.level,
         isolationDetail: isolation.detail,
+        isolationWarning: isolation.warning,
         guardReady: guard !== null,
         guardError,
         router: { reachable: healthy.length > 0, fleetSize: nodes.length, healthyNodes: healthy.length, models: opts.router.models().data.map((m) => m.id) },

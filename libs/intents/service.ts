@@ -43,6 +43,12 @@ export interface IntentServiceDeps {
 
 export const GATES_CHANNEL = 'handoff_gates';
 
+/**
+ * The most JSON one intent's payload may hold, however it arrives (HTTP or the agent's
+ * propose_intent): the coordinator's request body limit, so no path stores more than the API takes.
+ */
+export const MAX_INTENT_PAYLOAD_BYTES = 1024 * 1024;
+
 export function createIntentService(deps: IntentServiceDeps): IntentService {
   const { db, boss, connectors, policy, log } = deps;
   const insertIntent = createIntentBatcher(db, boss);
@@ -84,6 +90,12 @@ export function createIntentService(deps: IntentServiceDeps): IntentService {
       if (!checked.ok) {
         throw new ApiError(400, 'validation_failed', formatIssues(checked.issues), checked.issues);
       }
+      const payloadJson = JSON.stringify(body.payload);
+      const payloadBytes = Buffer.byteLength(payloadJson, 'utf8');
+      if (payloadBytes > MAX_INTENT_PAYLOAD_BYTES) {
+        const message = `payload is ${payloadBytes} bytes of JSON; an intent holds at most ${MAX_INTENT_PAYLOAD_BYTES}`;
+        throw new ApiError(400, 'validation_failed', message, [{ path: 'payload', message }]);
+      }
       const current = policy();
       const hash = payloadHash(body.channel, body.account, body.payload);
       const requiresApproval = needsApproval(current, {
@@ -101,7 +113,7 @@ export function createIntentService(deps: IntentServiceDeps): IntentService {
           idempotency_key: body.idempotencyKey,
           channel: body.channel,
           account: body.account,
-          payload: JSON.stringify(body.payload),
+          payload: payloadJson,
           payload_hash: hash,
           state,
           requires_approval: requiresApproval,

@@ -33,9 +33,13 @@ export interface AgentStack {
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /**
    * POST /v1/agent/run and read its SSE stream to the end. `onEvent` runs for each event as it
-   * comes (to approve, reject or stop); `signal` aborts the request (a client that goes away).
+   * comes (to approve, reject or stop); `signal` aborts the request (a client that goes away);
+   * `token` runs it as another token than the operator's.
    */
-  run(body: Record<string, unknown>, opts?: { onEvent?: (event: AgentEvent) => Promise<void> | void; signal?: AbortSignal }): Promise<RunResult>;
+  run(
+    body: Record<string, unknown>,
+    opts?: { onEvent?: (event: AgentEvent) => Promise<void> | void; signal?: AbortSignal; token?: string },
+  ): Promise<RunResult>;
   /** `node apps/cli/src/main.ts ...args` against this coordinator. */
   cli(
     args: string[],
@@ -67,7 +71,7 @@ export async function startAgentStack(opts: { agentConfig?: AgentConfigInput } =
   const run: AgentStack['run'] = async (body, runOpts = {}) => {
     const res = await fetch(`${coordinator.url}/v1/agent/run`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${runOpts.token ?? token}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
       signal: runOpts.signal,
     });

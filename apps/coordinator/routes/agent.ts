@@ -39,7 +39,7 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRoutesOptions> = async (app
   app.post('/run', { config: { access: 'agent' }, schema: { body: AgentRunBody } }, async (request, reply) => {
     let run;
     try {
-      run = agent.prepare(request.body, principalOf(request).actor);
+      run = agent.prepare(request.body, principalOf(request));
     } catch (err) {
       if (err instanceof AgentInputError) throw new ApiError(400, err.code, err.message, [{ path: err.field, message: err.message }]);
       throw err;
@@ -73,8 +73,9 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRoutesOptions> = async (app
     if (!raw.writableEnded) raw.end();
   });
 
+  // Another token's session answers like a missing one (404): its existence is not the caller's business.
   app.post('/stop', { config: { access: 'agent' }, schema: { body: AgentStopBody } }, async (request) => {
-    const stopped = await agent.stop(request.body.sessionId);
+    const stopped = await agent.stop(request.body.sessionId, principalOf(request));
     if (!stopped) throw new ApiError(404, 'not_found', `no running agent session ${request.body.sessionId}`);
     return { sessionId: request.body.sessionId, stopped: true };
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AccountName, ApiError, ChannelName } from '@handoff/contracts';
+import { AccountName, ApiError, ChannelName, CreateIntentBody, describeZodIssues, formatIssues } from '@handoff/contracts';
 import { defineTool } from './tool.ts';
 
 /** The idempotency key of the intent a tool call proposes: the same call replayed proposes nothing new. */
@@ -20,22 +20,22 @@ export const proposeIntentTool = defineTool({
     not_before: z.iso.datetime({ offset: true }).optional(),
   }),
   async run(args, ctx) {
+    // The body POST /v1/intents takes, checked by the same contract (NUL, surrogates, depth); the
+    // service then checks size and the channel's payload schema for both paths alike.
+    const body = CreateIntentBody.safeParse({
+      channel: args.channel,
+      account: args.account ?? 'default',
+      payload: args.payload,
+      idempotencyKey: agentIdempotencyKey(ctx.sessionId, ctx.toolCallId),
+      ...(args.requires_approval === undefined ? {} : { requiresApproval: args.requires_approval }),
+      ...(args.not_before === undefined ? {} : { notBefore: args.not_before }),
+    });
+    if (!body.success) return { ok: false, output: `the intent was refused (validation_failed): ${formatIssues(describeZodIssues(body.error))}` };
     let result;
     try {
-      result = await ctx.intents.create(
-        {
-          channel: args.channel,
-          account: args.account ?? 'default',
-          payload: args.payload,
-          idempotencyKey: agentIdempotencyKey(ctx.sessionId, ctx.toolCallId),
-          ...(args.requires_approval === undefined ? {} : { requiresApproval: args.requires_approval }),
-          ...(args.not_before === undefined ? {} : { notBefore: args.not_before }),
-        },
-        ctx.actor,
-      );
+      result = await ctx.intents.create(body.data, ctx.actor);
     } catch (err) {
       if (err instanceof ApiError) return { ok: false, output: `the intent was refused (${err.code}): ${err.message}` };
-      if (err instanceof z.ZodError) return { ok: false, output: `the payload was refused: ${err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}` };
       throw err;
     }
     const { intent, created } = result;

@@ -30,7 +30,10 @@ export interface ToolContext {
   approvals: CommandApprovals;
   approverAvailable: boolean;
   intents: IntentService;
-  /** Who started the run; intents are created in their name. */
+  /**
+   * Who started the run, as actorOf writes it (`<role>:<token id>`): intents are created in its name,
+   * and intent_status reads only intents created under it.
+   */
   actor: string;
   isolation: Isolation;
   handoffHome: string;
