@@ -136,7 +136,8 @@ describe('coordinator HTTP API', () => {
     test('an agent may create intents but not approve them', async () => {
       const created = await call('POST', '/v1/intents', { token: agent, body: noop('agent', { requiresApproval: true }) });
       assert.equal(created.status, 201, created.text);
-      assert.equal(created.json.createdBy, 'test-agent');
+      // the token's role and id, not its name (test/auth.test.ts)
+      assert.match(created.json.createdBy, /^agent:[0-9a-f-]{36}$/);
       assertError(await call('POST', `/v1/intents/${created.json.id}/approve`, { token: agent }), 403, 'forbidden');
     });
 
@@ -223,7 +224,7 @@ describe('coordinator HTTP API', () => {
       const approved = await call('POST', `/v1/intents/${created.json.id}/approve`);
       assert.equal(approved.status, 200, approved.text);
       assert.equal(approved.json.state, 'approved');
-      assert.equal(approved.json.approvedBy, 'operator');
+      assert.match(approved.json.approvedBy, /^operator:[0-9a-f-]{36}$/);
       const detail = await call('GET', `/v1/intents/${created.json.id}`, { token: viewer });
       assert.equal(detail.status, 200, detail.text);
       assert.deepEqual(detail.json.attempts, []);
@@ -433,7 +434,7 @@ describe('coordinator HTTP API', () => {
       const global = gates.json.gates.find((g: { scope: string }) => g.scope === 'global');
       assert.equal(global?.enabled, false);
       assert.equal(global?.reason, 'incident 42');
-      assert.equal(global?.updatedBy, 'operator');
+      assert.match(global?.updatedBy ?? '', /^operator:[0-9a-f-]{36}$/);
       const reopened = await call('PUT', '/v1/gates/global', { body: { enabled: true } });
       assert.equal(reopened.status, 200, reopened.text);
       assert.equal(reopened.json.enabled, true);
