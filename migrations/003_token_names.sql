@@ -33,3 +33,6 @@ BEGIN
 END $$;
 
 CREATE UNIQUE INDEX api_tokens_name_unique ON api_tokens (lower(name));
+
+-- Who ran the session a tool call belongs to, as `<role>:<token id>` (null on rows written before).
+ALTER TABLE agent_audit ADD COLUMN actor text;

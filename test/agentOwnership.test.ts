@@ -1,6 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AgentEvent } from '../libs/contracts/index.ts';
 import { eventsOf, processesWith, sleepersWith, startAgentStack } from './support/agent.ts';
 import type { AgentStack } from './support/agent.ts';
@@ -140,6 +142,13 @@ describe('agent ownership', () => {
       // the same answer as for an id that does not exist: nothing about the intent leaks
       assert.equal(result!.output, `no intent ${id} of yours`);
     }
+
+    // the tool-call audit names each session's token by role and id, never by the name "operator-a"
+    const audited = await stack.tdb.db.selectFrom('agent_audit').select(['session_id', 'actor']).where('session_id', 'in', [ofA.sessionId, ofB.sessionId, check.sessionId]).execute();
+    assert.equal(audited.length, 6);
+    for (const row of audited) assert.equal(row.actor, `agent:${row.session_id === ofB.sessionId ? tokens.b.id : tokens.a.id}`);
+    const lines = readFileSync(join(stack.home, 'agent-audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { session_id: string; actor: string });
+    assert.deepEqual(new Set(lines.filter((l) => l.session_id === check.sessionId).map((l) => l.actor)), new Set([`agent:${tokens.a.id}`]));
   });
 
   test('propose_intent refuses what POST /v1/intents refuses, naming the field, and the good call in the same turn is written', async () => {

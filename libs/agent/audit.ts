@@ -13,6 +13,8 @@ export const AUDIT_FILE = 'agent-audit.jsonl';
 
 export interface AuditRecord {
   sessionId: string;
+  /** Who ran the session: `<role>:<token id>` (actorOf), never a token's name. */
+  actor: string;
   toolCallId: string;
   toolName: string;
   args: unknown;
@@ -41,6 +43,7 @@ export function createAgentAudit(opts: { db: Db; home: string; log: Logger }): A
       const line = JSON.stringify({
         ts: ts.toISOString(),
         session_id: entry.sessionId,
+        actor: entry.actor,
         tool_call_id: entry.toolCallId,
         tool_name: entry.toolName,
         args,
@@ -55,6 +58,7 @@ export function createAgentAudit(opts: { db: Db; home: string; log: Logger }): A
         .values({
           ts,
           session_id: entry.sessionId,
+          actor: entry.actor,
           tool_call_id: entry.toolCallId,
           tool_name: entry.toolName,
           // jsonb cannot hold \u0000: keep it visible as text instead of losing the row

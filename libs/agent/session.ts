@@ -207,6 +207,7 @@ async function runOneCall(opts: SessionOptions, turnNo: number, call: AssembledT
   const durationMs = performance.now() - started;
   await opts.audit.record({
     sessionId: opts.toolContext.sessionId,
+    actor: opts.toolContext.actor,
     toolCallId: call.id,
     toolName: call.function.name,
     args: prep.raw,

@@ -154,6 +154,8 @@ export interface AgentAuditTable {
   id: Generated<string>;
   ts: Timestamp;
   session_id: string;
+  /** `<role>:<token id>` of the token that ran the session (migration 003); null on older rows. */
+  actor: string | null;
   tool_call_id: string;
   tool_name: string;
   args: Json<unknown>;
