@@ -124,6 +124,39 @@ describe('the corpus', () => {
   });
 });
 
+describe('without OS isolation', () => {
+  const bare: GuardContext = { ...ctx, isolated: false };
+
+  test('only read-only commands on paths inside the sandbox are allowed; everything else asks a person', async () => {
+    const failures: string[] = [];
+    const cases = readCorpus('unsandboxed.txt');
+    assert.ok(cases.length >= 75, `the unsandboxed corpus has ${cases.length} commands`);
+    for (const c of cases) {
+      const verdict = await guard.check(c.command, bare);
+      if ((c.expect === 'allow') !== (verdict.decision === 'allow')) failures.push(`[${c.category}] ${JSON.stringify(c.command)} -> ${verdict.decision} (${verdict.rule})`);
+    }
+    // Whatever is stopped under a sandbox is stopped without one too.
+    for (const c of readCorpus('dangerous.txt')) {
+      const verdict = await guard.check(c.command, bare);
+      if (verdict.decision === 'allow') failures.push(`[${c.category}] ${JSON.stringify(c.command)} -> allow without isolation`);
+    }
+    const benign = readCorpus('benign.txt');
+    let allowed = 0;
+    for (const c of benign) if ((await guard.check(c.command, bare)).decision === 'allow') allowed++;
+    console.log(`guard without isolation: everyday commands allowed ${allowed}/${benign.length}, the rest asked about`);
+    assert.deepEqual(failures, []);
+  });
+
+  test('the reason says no OS sandbox holds the command, and a context without `isolated` is treated as none', async () => {
+    const verdict = await guard.check('npm test', bare);
+    assert.deepEqual([verdict.decision, verdict.rule], ['ask', 'ask.not-isolated']);
+    assert.match(verdict.reason, /no OS sandbox/);
+    const { isolated: _dropped, ...legacy } = ctx;
+    assert.equal((await guard.check('npm test', legacy as GuardContext)).rule, 'ask.not-isolated');
+    assert.equal((await guard.check('npm test', { ...bare, approverAvailable: false })).decision, 'deny');
+  });
+});
+
 describe('bypass combinations (fast-check)', () => {
   /** Dangerous simple commands, as name + rest. */
   const cores: [string, string][] = [
@@ -226,6 +259,62 @@ describe('verdicts', () => {
     } finally {
       rmSync(project, { recursive: true, force: true });
     }
+  });
+
+  test('a repository whose configuration runs a program is asked about before git runs in it', async () => {
+    const project = mkdtempSync(path.join(tmpdir(), 'handoff-guard-gitconfig-'));
+    try {
+      mkdirSync(path.join(project, '.git'), { recursive: true });
+      const here = { ...ctx, cwd: project, sandboxRoot: project };
+      writeFileSync(path.join(project, '.git', 'config'), '[core]\n\trepositoryformatversion = 0\n\tfsmonitor = false\n[remote "origin"]\n\turl = https://example.com/r.git\n');
+      assert.equal((await guard.check('git status', here)).decision, 'allow');
+      for (const setting of ['[core]\n\tfsmonitor = ./x\n', '[alias]\n\tst = !sh -c id\n', '[filter "lfs"]\n\tclean = ./x %f\n', '[core] pager = sh\n', '[include]\n\tpath = ../evil.cfg\n']) {
+        writeFileSync(path.join(project, '.git', 'config'), setting);
+        const verdict = await guard.check('git status', here);
+        assert.deepEqual([verdict.decision, verdict.rule], ['ask', 'ask.program-setting'], setting);
+      }
+      // A `.git` file pointing at a repository elsewhere, and a sub-directory of the sandbox.
+      rmSync(path.join(project, '.git'), { recursive: true });
+      writeFileSync(path.join(project, '.git'), 'gitdir: /srv/other/.git\n');
+      mkdirSync(path.join(project, 'src'));
+      assert.equal((await guard.check('git log', { ...here, cwd: path.join(project, 'src') })).rule, 'ask.git-outside');
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
+  });
+
+  test("a project .npmrc naming a shell or node options is asked about before npm runs", async () => {
+    const project = mkdtempSync(path.join(tmpdir(), 'handoff-guard-npmrc-'));
+    try {
+      const here = { ...ctx, cwd: project, sandboxRoot: project };
+      writeFileSync(path.join(project, 'package.json'), JSON.stringify({ scripts: { test: 'node --test' } }));
+      writeFileSync(path.join(project, '.npmrc'), 'registry=https://registry.npmjs.org/\n');
+      assert.equal((await guard.check('npm test', here)).decision, 'allow');
+      writeFileSync(path.join(project, '.npmrc'), 'registry=https://registry.npmjs.org/\nscript-shell=./evil\n');
+      assert.equal((await guard.check('npm test', here)).rule, 'ask.program-setting');
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
+  });
+
+  test('a variable that names a program runs that program, judged like any command', async () => {
+    assert.equal((await guard.check('GIT_PAGER=cat git log', ctx)).decision, 'allow');
+    assert.equal((await guard.check('EDITOR=true git commit', ctx)).decision, 'allow');
+    assert.equal((await guard.check('EDITOR="rm -rf ~" git commit', ctx)).rule, 'deny.delete-outside-sandbox');
+    assert.equal((await guard.check('GIT_PAGER=sh git log', ctx)).rule, 'ask.shell-code-unknown');
+    assert.equal((await guard.check('EDITOR=./not-written git commit', ctx)).rule, 'ask.unknown-script');
+    assert.equal((await guard.check('EDITOR=./scripts/evil.sh git commit', ctx)).rule, 'deny.delete-outside-sandbox');
+  });
+
+  test('every file of $HANDOFF_HOME is protected, but a sandbox kept inside it is the agent\'s', async () => {
+    for (const file of ['pg.json', 'policy.json', 'agent.json', 'data/postmaster.pid']) {
+      assert.equal((await guard.check(`cat ${HOME_DIR}/${file}`, ctx)).rule, 'deny.credentials', file);
+    }
+    const inner = path.join(HOME_DIR, 'sandboxes', 's1');
+    mkdirSync(inner, { recursive: true });
+    const here = { ...ctx, cwd: inner, sandboxRoot: inner };
+    assert.equal((await guard.check('cat notes.txt && rm -rf build', here)).decision, 'allow');
+    assert.equal((await guard.check('cat ../../pg.json', here)).rule, 'deny.credentials');
   });
 
   test('every default rule is valid under the guard.json schema', () => {
@@ -379,6 +468,14 @@ describe('handoff guard check', () => {
     assert.equal(JSON.parse(run.stdout).rule, 'deny.download-exec');
     const outside = await cli(['--json', '--cwd', path.join(SANDBOX, 'scripts'), 'rm -f ../hello']);
     assert.equal(JSON.parse(outside.stdout).decision, 'deny');
+  });
+
+  test('--no-isolation judges as for isolation "none"', async () => {
+    const sandboxed = await cli(['--json', 'npm test']);
+    assert.equal(JSON.parse(sandboxed.stdout).decision, 'allow');
+    const bare = await cli(['--json', '--no-isolation', 'npm test']);
+    assert.equal(bare.code, 0, bare.stderr);
+    assert.deepEqual([JSON.parse(bare.stdout).decision, JSON.parse(bare.stdout).rule], ['ask', 'ask.not-isolated']);
   });
 
   test('a bad guard.json is exit 1 with the field named; a missing command is exit 2', async () => {
