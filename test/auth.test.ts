@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,8 @@ import type { TestDatabase } from './support/database.ts';
  */
 
 const silent = pino({ level: 'silent' });
-const migrations = fileURLToPath(new URL('../migrations/', import.meta.url));
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const migrations = join(repo, 'migrations');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -116,6 +118,46 @@ describe('token identity and names', () => {
     assert.equal(again.json.error.code, 'name_taken');
     // unnamed tokens are as many as wanted
     for (let i = 0; i < 2; i++) assert.equal((await call('POST', '/v1/tokens', { body: { role: 'viewer' } })).status, 201);
+  });
+
+  test('GET /v1/tokens shows each token with the actor its rows record, never a secret; operators only', async () => {
+    const minted = await call('POST', '/v1/tokens', { body: { role: 'agent', name: 'lister' } });
+    const list = await call('GET', '/v1/tokens');
+    assert.equal(list.status, 200);
+    const mine = list.json.tokens.find((t: { id: string }) => t.id === minted.json.id);
+    assert.deepEqual(
+      { role: mine.role, name: mine.name, actor: mine.actor, revokedAt: mine.revokedAt },
+      { role: 'agent', name: 'lister', actor: `agent:${minted.json.id}`, revokedAt: null },
+    );
+    assert.equal(mine.createdBy, `operator:${await operatorId()}`);
+    const text = JSON.stringify(list.json);
+    assert.ok(!text.includes(minted.json.token) && !text.includes('token_hash') && !text.includes('hnd_'), 'no secret or hash in the list');
+    assert.equal((await call('GET', '/v1/tokens', { token: minted.json.token })).status, 403);
+  });
+
+  test('the CLI refuses a taken name with the code, and lists tokens by actor and name', async () => {
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [join(repo, 'apps/cli/src/main.ts'), ...args], {
+          env: { ...process.env, HANDOFF_URL: coordinator.url, HANDOFF_TOKEN: operator, HANDOFF_HOME: home },
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    const first = await cli('token', 'create', '--role', 'viewer', '--name', 'cli-viewer');
+    assert.equal(first.code, 0, first.stderr);
+    const id = /^id\s+(\S+)$/m.exec(first.stdout)?.[1];
+    assert.match(first.stdout, new RegExp(`^recorded as\\s+viewer:${id}$`, 'm'));
+    const again = await cli('token', 'create', '--role', 'viewer', '--name', 'CLI-Viewer');
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /name_taken: name: a token named "CLI-Viewer" already exists/);
+    const listed = await cli('token', 'list');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^ACTOR\s+NAME\s+CREATED\s+LAST USED\s+STATE$/m);
+    assert.match(listed.stdout, new RegExp(`^viewer:${id}\\s+cli-viewer\\s+.*live$`, 'm'));
   });
 
   test('a lost operator.token is replaced by a token under the next free name', async () => {

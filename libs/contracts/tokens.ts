@@ -25,6 +25,25 @@ export const CreatedToken = z.object({
 });
 export type CreatedToken = z.infer<typeof CreatedToken>;
 
+/** What GET /v1/tokens shows of a token: never its secret or hash. */
+export const TokenInfo = z.object({
+  id: z.string(),
+  role: Role,
+  name: z.string().nullable(),
+  /** How audit rows, intents and approvals name this token (actorOf). */
+  actor: z.string(),
+  createdAt: z.string(),
+  createdBy: z.string().nullable(),
+  lastUsedAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+});
+export type TokenInfo = z.infer<typeof TokenInfo>;
+
+/** The most tokens GET /v1/tokens answers with, newest first. */
+export const MAX_LISTED_TOKENS = 1000;
+export const TokenList = z.object({ tokens: z.array(TokenInfo), truncated: z.boolean() });
+export type TokenList = z.infer<typeof TokenList>;
+
 /** The caller behind a live token: its id and role are who it is; its name is only shown. */
 export interface Caller {
   tokenId: string;

@@ -1,11 +1,14 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import type { CreatedToken, Role } from '@handoff/contracts';
+import type { CreatedToken, Role, TokenList } from '@handoff/contracts';
 import { parseName, parseRole } from '../args.ts';
-import { asObject, out, withClient } from '../context.ts';
-import { json, keyValues } from '../format.ts';
+import { asObject, err, out, withClient } from '../context.ts';
+import { age, json, keyValues, table } from '../format.ts';
 
-/** `handoff token create`: mint an API token. The coordinator keeps only its hash. */
+/**
+ * `handoff token create`: mint an API token (the coordinator keeps only its hash); `handoff token list`:
+ * the tokens, with the `<role>:<id>` under which audit rows, intents and approvals name each.
+ */
 
 export function registerTokenCommands(program: Command): void {
   const token = program.command('token').description('API tokens');
@@ -13,7 +16,7 @@ export function registerTokenCommands(program: Command): void {
     .command('create')
     .description('create an API token and print it (it is shown once)')
     .addOption(new Option('--role <role>', 'operator, agent or viewer (required)').argParser(parseRole).makeOptionMandatory())
-    .addOption(new Option('--name <name>', 'a label, e.g. the agent or person it is for').argParser(parseName))
+    .addOption(new Option('--name <name>', 'a unique label, e.g. the agent or person it is for (shown, never used as identity)').argParser(parseName))
     .addOption(new Option('--json', 'print the raw JSON answer'))
     .action(async (options: { role: Role; name?: string; json?: boolean }) => {
       const request: { role: Role; name?: string } = { role: options.role };
@@ -27,10 +30,36 @@ export function registerTokenCommands(program: Command): void {
           ['id', created.id],
           ['role', created.role],
           ['name', created.name],
+          ['recorded as', `${created.role}:${created.id}`],
           ['created', created.createdAt],
         ]),
       );
       out('\nStore the token now: it is shown once and the coordinator keeps only its hash.');
       out(`Use it with: HANDOFF_TOKEN=<token> handoff ...  or  -H "authorization: Bearer <token>"`);
+    });
+
+  token
+    .command('list')
+    .description('list API tokens (never their secrets), newest first, with the actor audit rows record for each')
+    .addOption(new Option('--json', 'print the raw JSON answer'))
+    .action(async (options: { json?: boolean }) => {
+      const body = await withClient((c) => c.get<unknown>('/v1/tokens'));
+      if (options.json) return out(json(body));
+      const list = asObject<TokenList>(body, 'token list');
+      const now = Date.now();
+      out(
+        table(
+          list.tokens,
+          [
+            { header: 'ACTOR', value: (t) => t.actor, max: Infinity },
+            { header: 'NAME', value: (t) => t.name, max: 32 },
+            { header: 'CREATED', value: (t) => age(t.createdAt, now) },
+            { header: 'LAST USED', value: (t) => (t.lastUsedAt ? age(t.lastUsedAt, now) : 'never') },
+            { header: 'STATE', value: (t) => (t.revokedAt ? 'revoked' : 'live') },
+          ],
+          { empty: 'No tokens.' },
+        ),
+      );
+      if (list.truncated) err(`only the newest ${list.tokens.length} tokens are shown`);
     });
 }
