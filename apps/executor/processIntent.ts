@@ -58,17 +58,19 @@ export type TicketOutcome =
 
 const writesOf = (deps: PipelineDeps): BatchedWrites => (deps.writes ??= createBatchedWrites(deps.db, deps.executorId));
 
-const redactors = new WeakMap<object, Redactor>();
-const NO_SECRETS = createRedactor([]);
+const redactors = new WeakMap<Secrets, Redactor>();
 
 /**
- * The account's credentials in every encoding: nothing a provider returns reaches a receipt, an
- * error message or a log line with one in it, whatever the connector did (decision 27).
+ * Every credential this executor holds, in every encoding: nothing a provider returns reaches a
+ * receipt, an error message or a log line with one in it, whatever the connector did, and whichever
+ * account's credential it is (a receiver shared by two accounts may echo either) (decision 27).
  */
-function redactorFor(credentials: Record<string, unknown> | undefined): Redactor {
-  if (!credentials) return NO_SECRETS;
-  let r = redactors.get(credentials);
-  if (!r) redactors.set(credentials, (r = createRedactor(credentialValues(credentials))));
+function redactorFor(secrets: Secrets): Redactor {
+  let r = redactors.get(secrets);
+  if (!r) {
+    const values = Object.values(secrets).flatMap((accounts) => Object.values(accounts).flatMap((account) => credentialValues(account)));
+    redactors.set(secrets, (r = createRedactor(values)));
+  }
   return r;
 }
 
@@ -164,6 +166,7 @@ async function processLease(deps: PipelineDeps, policy: Policy, lease: ClaimedLe
       log: ilog,
       credentials: deps.secrets[intent.channel]?.[intent.account],
       policy,
+      redact: redactorFor(deps.secrets),
     };
 
     let reconciledNotDone = false;
@@ -202,9 +205,9 @@ async function processLease(deps: PipelineDeps, policy: Policy, lease: ClaimedLe
     try {
       result = await deps.breakers.fire(key, () => connector.execute(connectorIntent, ctx));
     } catch (err) {
-      return await settleFailure(deps, fence, intent, attempt.attemptNo, err, ilog, redactorFor(ctx.credentials));
+      return await settleFailure(deps, fence, intent, attempt.attemptNo, err, ilog, redactorFor(deps.secrets));
     }
-    const safe = storable(intentId, result, redactorFor(ctx.credentials), ilog);
+    const safe = storable(intentId, result, redactorFor(deps.secrets), ilog);
     const ok = await writesOf(deps).appendSuccessReceipt({ fence, attemptNo: attempt.attemptNo, ...safe });
     if (!ok) {
       ilog.warn({ externalId: safe.externalId }, 'stale lease holder: success receipt rejected (a newer epoch holds the intent)');
@@ -238,7 +241,7 @@ async function reconcileAbandoned(
     }
   }
   deps.log.info({ intentId: fence.intentId, abandonedEpoch: open.lease_epoch, verdict: verdict.status }, 'reconciled an abandoned attempt');
-  const redact = redactorFor(ctx.credentials);
+  const redact = redactorFor(deps.secrets);
   if (verdict.status === 'done') {
     const ok = await appendSuccessReceipt(deps.db, fence, {
       attemptNo: open.attempt_no,

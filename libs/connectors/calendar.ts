@@ -4,8 +4,8 @@ import { createEffectAgent } from './effectAgent.ts';
 import type { Dispatcher } from 'undici';
 import { createDAVClient } from 'tsdav';
 import { z } from 'zod';
-import { createRedactor, credentialValues, describeZodIssues, formatIssues } from '@handoff/contracts';
-import type { Redactor } from '@handoff/contracts';
+import { describeZodIssues, formatIssues } from '@handoff/contracts';
+import { redactorFor } from './redact.ts';
 import { assertCredentialHost } from './credentialHosts.ts';
 import type { Connector, ConnectorContext, ConnectorIntent, ExecuteResult, ReconcileResult } from './connector.ts';
 import type { ConnectorError } from './errors.ts';
@@ -121,8 +121,8 @@ class CalDav {
   private readonly dispatcher: Dispatcher;
   private readonly timeoutMs: number;
   private readonly signal: AbortSignal;
-  private readonly redactor: Redactor;
-  private readonly account: { channel: string; account: string; credentials: Record<string, unknown> | undefined };
+  private readonly redactor: (text: string) => string;
+  private readonly account: { channel: string; account: string; credentials: Record<string, unknown> | undefined; redact?: (text: string) => string };
 
   constructor(
     calendarUrl: string,
@@ -130,7 +130,7 @@ class CalDav {
     dispatcher: Dispatcher,
     timeoutMs: number,
     signal: AbortSignal,
-    account: { channel: string; account: string; credentials: Record<string, unknown> | undefined },
+    account: { channel: string; account: string; credentials: Record<string, unknown> | undefined; redact?: (text: string) => string },
   ) {
     this.calendarUrl = calendarUrl.endsWith('/') ? calendarUrl : `${calendarUrl}/`;
     this.auth = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
@@ -138,7 +138,7 @@ class CalDav {
     this.timeoutMs = timeoutMs;
     this.signal = signal;
     this.account = account;
-    this.redactor = createRedactor([...credentialValues(account.credentials), this.auth.slice(6)]);
+    this.redactor = redactorFor(account, [this.auth.slice(6)]);
   }
 
   objectUrl(uid: string): string {
@@ -220,11 +220,11 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
       const cacheKey = `${creds.serverUrl}\u0000${creds.username}`;
       url = discovered.get(cacheKey);
       if (!url) {
-        url = await discover(creds);
+        url = await discover(creds, ctx.redact);
         discovered.set(cacheKey, url);
       }
     }
-    return new CalDav(url, creds, dispatcher, timeoutMs, ctx.signal, { channel: intent.channel, account: intent.account, credentials: ctx.credentials });
+    return new CalDav(url, creds, dispatcher, timeoutMs, ctx.signal, { channel: intent.channel, account: intent.account, credentials: ctx.credentials, redact: ctx.redact });
   }
 
   async function execute(intent: ConnectorIntent<CalendarPayload>, ctx: ConnectorContext): Promise<ExecuteResult> {
@@ -356,7 +356,7 @@ function eventFields(
 }
 
 /** The first calendar of the account that holds events, found by CalDAV discovery (tsdav). */
-async function discover(creds: CalendarCredentials): Promise<string> {
+async function discover(creds: CalendarCredentials, redact?: (text: string) => string): Promise<string> {
   let calendars;
   try {
     const dav = await createDAVClient({
@@ -368,7 +368,7 @@ async function discover(creds: CalendarCredentials): Promise<string> {
     calendars = await dav.fetchCalendars();
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    const safe = createRedactor([creds.password])(msg).slice(0, 200);
+    const safe = redactorFor({ credentials: undefined, redact }, [creds.password])(msg).slice(0, 200);
     if (/401|403|unauthori[sz]ed|forbidden/i.test(safe)) throw new PermanentError(`caldav discovery refused: ${safe}`);
     throw new RetryableError(`caldav discovery failed: ${safe}`, { cause: err });
   }

@@ -20,6 +20,12 @@ export interface ConnectorContext {
   /** This account's secrets. Only executors hold them; never log or echo them. */
   credentials: Record<string, unknown> | undefined;
   policy: Policy;
+  /**
+   * Redacts every credential the executor holds, in every encoding (set by the executor). Connectors
+   * apply it with their own account's redaction before they clip a provider's text, so a clipped
+   * copy of another account's credential cannot slip past either.
+   */
+  redact?: (text: string) => string;
   /** For reconcile: when the unfinished attempt began. */
   attemptStartedAt?: Date;
 }

@@ -3,7 +3,7 @@ import type { Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { Connector, ConnectorContext, ConnectorIntent, ExecuteResult, ReconcileResult } from './connector.ts';
 import { PermanentError, RateLimitedError, RetryableError } from './errors.ts';
-import { createRedactor, credentialValues } from '@handoff/contracts';
+import { redactorFor } from './redact.ts';
 import type { Resolve } from './addressGuard.ts';
 import { assertCredentialHost } from './credentialHosts.ts';
 import { hostRefused, parseRetryAfter } from './webhook.ts';
@@ -103,7 +103,7 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
     const parsed = GithubCredentials.safeParse(ctx.credentials);
     if (!parsed.success) throw new PermanentError(`deploy credentials for this account are malformed for github (fields: ${fields(parsed.error)})`);
     const creds = parsed.data;
-    const redact = createRedactor(credentialValues(ctx.credentials));
+    const redact = redactorFor(ctx);
     const call = (method: 'GET' | 'POST', path: string, body: unknown, target: string) => {
       const url = new URL(path, creds.apiBaseUrl.endsWith('/') ? creds.apiBaseUrl : `${creds.apiBaseUrl}/`);
       assertCredentialHost(intent, ctx.credentials, url, target);
@@ -221,7 +221,7 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
         throw new PermanentError(`deploy credentials for this account: header "${name}" is not allowed`);
       }
     }
-    return { headers, redact: createRedactor(credentialValues(ctx.credentials)) };
+    return { headers, redact: redactorFor(ctx) };
   }
 
   async function executeWebhook(intent: ConnectorIntent<DeployPayload>, p: WebhookDeployPayload, ctx: ConnectorContext): Promise<ExecuteResult> {

@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
 import { ImapFlow } from 'imapflow';
 import { z } from 'zod';
-import { createRedactor, credentialValues, describeZodIssues, formatIssues } from '@handoff/contracts';
+import { credentialValues, describeZodIssues, formatIssues } from '@handoff/contracts';
+import { redactorFor } from './redact.ts';
 import type { Connector, ConnectorContext, ConnectorIntent, ExecuteResult, ReconcileResult } from './connector.ts';
 import { ConnectorError, PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from './errors.ts';
 
@@ -117,8 +118,8 @@ function secretsOf(creds: EmailCredentials): string[] {
   return [...credentialValues(creds), creds.smtp.user, creds.imap?.user].filter((s): s is string => typeof s === 'string');
 }
 
-function redactor(secrets: string[]): (text: string) => string {
-  const redact = createRedactor(secrets);
+function redactor(secrets: string[], ctx: Pick<ConnectorContext, 'redact'>): (text: string) => string {
+  const redact = redactorFor({ credentials: undefined, redact: ctx.redact }, secrets);
   // AUTH exchanges are base64: never echo a server line that quotes one back
   return (text) => redact(text).replace(/AUTH\s+\S+\s+\S+/gi, 'AUTH [redacted]');
 }
@@ -187,7 +188,7 @@ export function createEmailConnector(options: EmailConnectorOptions = {}): Email
     if (!parsed.success) throw new PermanentError(`invalid email payload: ${formatIssues(describeZodIssues(parsed.error, 'payload'))}`);
     const payload = parsed.data;
     const creds = parseCredentials(ctx.credentials);
-    const redact = redactor(secretsOf(creds));
+    const redact = redactor(secretsOf(creds), ctx);
     const messageId = emailMessageId(intent.idempotencyKey, creds.from);
     const raw = await buildRaw(payload, creds.from, messageId);
     const recipients = [...list(payload.to), ...list(payload.cc), ...list(payload.bcc)];
@@ -249,7 +250,7 @@ export function createEmailConnector(options: EmailConnectorOptions = {}): Email
       return { status: 'unknown', reason: (err as Error).message };
     }
     if (!creds.imap) return { status: 'unknown', reason: 'no IMAP account configured: cannot look for the Message-ID in Sent' };
-    const redact = redactor(secretsOf(creds));
+    const redact = redactor(secretsOf(creds), ctx);
     const messageId = emailMessageId(intent.idempotencyKey, creds.from);
     const startedAt = ctx.attemptStartedAt?.getTime() ?? 0;
     const wait = startedAt + minAge - Date.now();

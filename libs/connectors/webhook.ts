@@ -2,7 +2,8 @@ import { request } from 'undici';
 import { createEffectAgent } from './effectAgent.ts';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
-import { createRedactor, credentialValues, formatIssues, describeZodIssues, hostListed } from '@handoff/contracts';
+import { formatIssues, describeZodIssues, hostListed } from '@handoff/contracts';
+import { redactorFor } from './redact.ts';
 import type { Policy } from '@handoff/contracts';
 import type { Resolve } from './addressGuard.ts';
 import { assertCredentialHost } from './credentialHosts.ts';
@@ -155,7 +156,7 @@ async function executeWebhook(
 
   const credentialHeaders = parseCredentialHeaders(ctx.credentials);
   assertCredentialHost(intent, ctx.credentials, url, `webhook ${target}`);
-  const redact = createRedactor(credentialValues(ctx.credentials));
+  const redact = redactorFor(ctx);
 
   const headers: Record<string, string> = {};
   if (payload.body !== undefined) headers['content-type'] = 'application/json';
@@ -242,7 +243,7 @@ async function reconcileWebhook(
       signal: ctx.signal,
     });
   } catch (err) {
-    const why = addressRefused(err) ? createRedactor(credentialValues(ctx.credentials))((err as Error).message) : (errorCode(err) ?? 'no code');
+    const why = addressRefused(err) ? redactorFor(ctx)((err as Error).message) : (errorCode(err) ?? 'no code');
     return { status: 'unknown', reason: `status check GET ${url.host} failed (${why})` };
   }
   try {

@@ -82,7 +82,8 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
   function session(intent: ConnectorIntent<XPayload>, ctx: ConnectorContext): Session {
     const creds = parseXCredentials(ctx.credentials);
     const secrets = [creds.accessToken, creds.refreshToken, creds.clientSecret, creds.clientId, ...tokens.allTokens()];
-    let redact = redactor(secrets);
+    const all = ctx.redact ?? ((t: string) => t);
+    let redact = ((own) => (t: string) => all(own(t)))(redactor(secrets));
     return {
       account: intent.account,
       creds,
@@ -92,7 +93,7 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
       },
       addSecret(s: string) {
         secrets.push(s);
-        redact = redactor(secrets);
+        redact = ((own) => (t: string) => all(own(t)))(redactor(secrets));
       },
       signal: ctx.signal,
     } as Session;
@@ -262,7 +263,7 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
       return { status: 'not_done' };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      return { status: 'unknown', reason: `x lookup failed: ${redactor(tokens.allTokens())(message)}` };
+      return { status: 'unknown', reason: `x lookup failed: ${(ctx.redact ?? ((t: string) => t))(redactor(tokens.allTokens())(message))}` };
     }
   }
 
