@@ -15,6 +15,7 @@ import {
   MigrationChecksumError,
   resolveDatabase,
   startEmbeddedPostgres,
+  superviseEmbeddedPostgres,
 } from '../libs/db/index.ts';
 import type { EmbeddedPostgresServer } from '../libs/db/index.ts';
 import { createTestDatabase } from './support/database.ts';
@@ -333,6 +334,59 @@ describe('embedded Postgres', () => {
     await next.stop();
     await waitFor('the postmaster to exit', () => !isAlive(info.pid));
     assert.equal(existsSync(path.join(info.dataDir, 'postmaster.pid')), false, 'stopped cleanly');
+  });
+
+  test('a backend left behind by a SIGKILLed postmaster is killed before the next start, which then recovers', async () => {
+    const home = tempHome();
+    const s = await start(home);
+    await query(s.url, 'CREATE TABLE survived (v text)');
+    await query(s.url, "INSERT INTO survived VALUES ('committed before the kill')");
+    const client = new pg.Client({ connectionString: s.url });
+    client.on('error', () => {});
+    await client.connect();
+    const [{ pid: backend } = { pid: 0 }] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows;
+    // a stopped backend cannot notice its postmaster's death: it stays attached to the old shared memory
+    process.kill(backend, 'SIGSTOP');
+    process.kill(s.pid, 'SIGKILL');
+    await waitFor('the postmaster to die', () => !isAlive(s.pid));
+    assert.ok(isAlive(backend), 'the backend outlives its postmaster');
+    const again = await start(home);
+    assert.equal(again.port, s.port);
+    assert.equal(isAlive(backend), false, 'the leftover backend was killed');
+    assert.deepEqual(await query(again.url, 'SELECT v FROM survived'), [{ v: 'committed before the kill' }]);
+    await client.end().catch(() => {});
+    await again.stop();
+  });
+
+  test('a supervised server killed with SIGKILL comes back on its URL; one that cannot come back is reported lost', async () => {
+    const home = tempHome();
+    const first = await startEmbeddedPostgres({ home });
+    const lines: string[] = [];
+    const log = { debug: () => {}, info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    let lost: (err: Error) => void = () => {};
+    const lostErr = new Promise<Error>((resolve) => (lost = resolve));
+    const supervised = superviseEmbeddedPostgres(first, { home, log, onLost: (err) => lost(err), attempts: 2, firstDelayMs: 50 });
+    try {
+      process.kill(first.pid, 'SIGKILL');
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const ok = await query(supervised.url, 'SELECT 1 AS one').then(() => true, () => false);
+        if (ok) break;
+        if (Date.now() > deadline) assert.fail(`not back within 30 s:\n${lines.join('\n')}`);
+        await sleep(50);
+      }
+      assert.ok(lines.some((l) => l.includes('embedded Postgres is back')), lines.join('\n'));
+
+      // Postgres refuses a data directory that others may write to: every attempt fails
+      const pid = Number.parseInt(readFileSync(path.join(first.dataDir, 'postmaster.pid'), 'utf8'), 10);
+      chmodSync(first.dataDir, 0o777);
+      process.kill(pid, 'SIGKILL');
+      const err = await lostErr;
+      assert.match(err.message, /could not be restarted \(2 restart attempts failed, the last: .*permissions/);
+    } finally {
+      chmodSync(first.dataDir, 0o700);
+      await supervised.stop();
+    }
   });
 
   test('an owner that exits without stop() still takes Postgres down with it', async () => {

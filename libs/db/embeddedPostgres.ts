@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -340,7 +340,7 @@ async function findRunning(dataDir: string, password: string, log: LevelLogger):
       // Its backends may outlive a postmaster killed with SIGKILL, still attached to the old shared
       // memory. Postgres finds them through the key in this file and refuses to start beside them;
       // with the file gone it would not find them. So they go first.
-      await killLeftovers(info.pid, log);
+      await killLeftovers(dataDir, log);
       log.info(`removing stale ${path.join(dataDir, 'postmaster.pid')} (pid ${info.pid} is not running Postgres)`);
       await fsp.unlink(path.join(dataDir, 'postmaster.pid')).catch(() => {});
       return undefined;
@@ -357,32 +357,51 @@ async function findRunning(dataDir: string, password: string, log: LevelLogger):
   }
 }
 
-/** Postgres processes in the process group of `leader` (a postmaster handoff started: its own group). */
-function groupMembers(leader: number): number[] {
+/**
+ * Postgres processes working in `dataDir` (every server process chdirs there). Not the process
+ * group: each child of the postmaster makes a session of its own. Linux reads /proc; elsewhere
+ * (macOS) lsof lists the working directories.
+ */
+function clusterProcesses(dataDir: string): number[] {
+  const found: number[] = [];
+  if (existsSync('/proc/self/cwd')) {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      try {
+        if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+        if (readlinkSync(`/proc/${entry}/cwd`) === dataDir) found.push(Number(entry));
+      } catch {
+        // exited meanwhile, or not ours to read
+      }
+    }
+    return found;
+  }
   let out: string;
   try {
-    out = execFileSync('ps', ['-e', '-o', 'pid=,pgid=,comm='], { encoding: 'utf8' });
-  } catch {
-    return [];
+    out = execFileSync('lsof', ['-a', '-c', 'postgres', '-d', 'cwd', '-Fpn'], { encoding: 'utf8' });
+  } catch (err) {
+    out = String((err as { stdout?: unknown }).stdout ?? ''); // lsof exits 1 when it finds nothing
   }
-  const members: number[] = [];
+  let pid = 0;
   for (const line of out.split('\n')) {
-    const [pid, pgid, ...comm] = line.trim().split(/\s+/);
-    if (Number(pgid) === leader && Number(pid) !== leader && comm.join(' ').includes('postgres')) members.push(Number(pid));
+    if (line.startsWith('p')) pid = Number(line.slice(1));
+    else if (line.startsWith('n') && line.slice(1) === dataDir && pid > 0) found.push(pid);
   }
-  return members;
+  return found;
 }
 
 /**
- * SIGKILLs what is left of a dead postmaster's server (backends, checkpointer, walwriter: its
- * process group) and waits until they are gone. They notice the postmaster's death and exit on
- * their own, but a backend busy in a query only at its next check, and a new server cannot start
- * until the last one has detached from the old shared memory.
+ * SIGKILLs what is left of a dead postmaster's server (backends, checkpointer, walwriter) and
+ * waits until they are gone. They notice the postmaster's death and exit on their own, but a
+ * backend busy in a query (or stopped) only later, and a new server refuses to start while one of
+ * them is still attached to the old shared memory ("pre-existing shared memory block is still in
+ * use"). Call it only once the postmaster of `dataDir` is known to be dead.
  */
-export async function killLeftovers(postmasterPid: number, log: LevelLogger): Promise<void> {
+async function killLeftovers(dataDir: string, log: LevelLogger): Promise<void> {
+  const real = realpathSync(dataDir);
   const deadline = Date.now() + 10_000;
-  let members = groupMembers(postmasterPid);
-  if (members.length > 0) log.warn(`killing ${members.length} Postgres process(es) left by postmaster ${postmasterPid}: ${members.join(', ')}`);
+  let members = clusterProcesses(real);
+  if (members.length > 0) log.warn(`killing ${members.length} Postgres process(es) left by the dead server of ${real}: ${members.join(', ')}`);
   while (members.length > 0) {
     for (const pid of members) {
       try {
@@ -391,9 +410,9 @@ export async function killLeftovers(postmasterPid: number, log: LevelLogger): Pr
         // gone meanwhile
       }
     }
-    if (Date.now() > deadline) throw new Error(`Postgres processes ${members.join(', ')} left by postmaster ${postmasterPid} do not die`);
+    if (Date.now() > deadline) throw new Error(`Postgres processes ${members.join(', ')} left in ${real} do not die`);
     await sleep(50);
-    members = groupMembers(postmasterPid);
+    members = clusterProcesses(real);
   }
 }
 
