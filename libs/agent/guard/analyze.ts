@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { GuardTarget } from '@handoff/contracts';
 import type { Node, Parser } from 'web-tree-sitter';
-import { DECODERS, FETCHERS, INTERPRETERS, SHELLS, findParts, genericOutputs, hasFlag, interpreterKey, splitArgs, unwrap, writeTargets } from './commandFacts.ts';
+import { DECODERS, FETCHERS, INTERPRETERS, SHELLS, findParts, genericOutputs, hasFlag, interpreterKey, splitArgs, subcommandOf, unwrap, writeTargets } from './commandFacts.ts';
 import { NO_FILES, notIsolatedReason } from './allowlist.ts';
 import { RUNS_LATER, gitKeyRunsProgram, repositoryConfig, settingVarKind, settingsFileRisk, splitGitSetting } from './programSettings.ts';
 import { STRUCTURAL_RULES } from './defaultRules.ts';
@@ -89,6 +89,11 @@ export class Analyzer {
   readonly allowedBy: string[] = [];
   private readonly opts: AnalyzeOptions;
   private readonly realCache = new Map<string, string | null>();
+  /**
+   * Paths (with everything under them) that commands earlier in this command line write: a script,
+   * package.json or makefile among them is run with text the guard cannot read now.
+   */
+  private readonly written: string[] = [];
   /** Every function defined anywhere in the command: what it calls, whether it spawns. */
   private readonly functionGraph = new Map<string, { calls: Set<string>; spawns: boolean; text: string }>();
 
@@ -391,7 +396,8 @@ export class Analyzer {
       }
       return;
     }
-    if ((word.values ?? [word.prefix]).some((v) => RUNS_LATER.test(v))) this.add('ask', 'ask.git-hooks', node.text);
+    this.noteWritten([word], scope.cwd);
+    if ((word.values ?? [word.prefix]).some((v) => RUNS_LATER.test(v.replace(/\/+$/, '')))) this.add('ask', 'ask.git-hooks', node.text);
     const places = placesOf(word, ctx);
     if (places.includes('device')) this.add('deny', 'deny.redirect-device', node.text);
     else if (places.includes('outside')) this.add('deny', 'deny.redirect-outside-sandbox', node.text);
@@ -519,7 +525,7 @@ export class Analyzer {
       const field = node.fieldNameForChild(i);
       const child = node.child(i);
       if (!child) continue;
-      if (field === 'name' || field === 'argument') words.push(evalWord(child, env));
+      if (field === 'name' || field === 'argument') words.push(...splitUnquoted(evalWord(child, env), scope.vars.has('IFS')));
     }
     return words;
   }
@@ -647,6 +653,8 @@ export class Analyzer {
       targets.push(...parts.outputs);
     }
     this.applyRules(this.simpleCommand(name, args, scope, targets), subject, mark);
+    if (!DELETER_NAMES.has(name)) this.noteWritten(targets, scope.cwd);
+    this.noteTreeChanges(name, args, scope);
     if (!this.opts.isolated) {
       const kind = unwrapped ? 'wrapper' : SHELLS.has(name) && name !== 'busybox' ? 'shell' : 'plain';
       const why = notIsolatedReason(name, args, this.pathContext(scope), kind);
@@ -674,6 +682,15 @@ export class Analyzer {
       const sub = single(operands[0]);
       if (sub !== null && ['exec', 'dlx', 'x'].includes(sub)) {
         const rest = args.slice(args.indexOf(operands[0] as Word) + 1);
+        // `npm exec -c 'code'`, `--call='code'`: shell code.
+        const call = rest.findIndex((w) => /^(-c|--call)(=|$)/.test(single(w) ?? (w.prefix || '-')));
+        if (call >= 0) {
+          const flag = rest[call] as Word;
+          const text = single(flag);
+          const code = text !== null && text.includes('=') ? literalWord(text.slice(text.indexOf('=') + 1)) : rest[call + 1];
+          if (code) this.codeString([code], scope, depth, subject);
+          else this.add('ask', 'ask.shell-code-unknown', subject);
+        }
         const dashes = rest.findIndex((w) => single(w) === '--');
         const inner = dashes >= 0 ? rest.slice(dashes + 1) : rest.filter((w, i) => i > 0 || !(single(w) ?? '').startsWith('-'));
         if (inner.length > 0) this.simple(inner, scope, depth, subject, stdin);
@@ -696,12 +713,41 @@ export class Analyzer {
     if (scope.cwd === null && name !== 'cd' && name !== 'pushd' && name !== 'popd') this.add('ask', 'ask.unresolved-path', subject, true, 'runs in a directory not known before it runs');
   }
 
+  private noteWritten(words: Word[], cwd: string | null): void {
+    for (const word of words) {
+      if (word.values === null || word.glob || cwd === null) {
+        const prefix = word.values === null ? word.prefix : '';
+        this.written.push(prefix.startsWith('/') ? posix.dirname(`${prefix}x`) : (cwd ?? '/'));
+        continue;
+      }
+      for (const v of word.values) {
+        const path = resolveFrom(cwd, v);
+        if (path !== null) this.written.push(path);
+      }
+    }
+  }
+
+  /** Commands that rewrite the working tree (or package.json) without naming files. */
+  private noteTreeChanges(name: string, args: Word[], scope: Scope): void {
+    if (scope.cwd === null) return;
+    const sub = subcommandOf(name, args);
+    if (name === 'git' && sub !== null && ['checkout', 'restore', 'switch', 'apply', 'am', 'pull', 'merge', 'reset', 'stash', 'cherry-pick', 'rebase', 'revert', 'submodule', 'read-tree', 'checkout-index'].includes(sub)) {
+      this.written.push(scope.cwd);
+    }
+    if (name === 'patch') this.written.push(scope.cwd);
+    if (PACKAGE_MANAGERS.has(name) && (sub === 'pkg' || sub === 'set-script')) this.written.push(posix.join(scope.cwd, 'package.json'));
+  }
+
+  private writtenEarlier(path: string): boolean {
+    return this.written.some((w) => isInside(path, w));
+  }
+
   /** Checks on one command's own words that no rule expresses. */
   private ownChecks(name: string, args: Word[], scope: Scope, subject: string, stdin: StdinOf): void {
     if ((name === 'sed' || name === 'gsed') && sedRunsOrWrites(args)) this.add('ask', 'ask.sed-exec', subject, true);
     if (/^[gmn]?awk$/.test(name) && awkRuns(args)) this.add('ask', 'ask.inline-code', subject, true);
     if (RECURSIVE_READERS.has(name)) this.recursiveRead(name, args, scope, subject);
-    if (!DELETER_NAMES.has(name) && writeTargets(name, args).some((t) => (t.values ?? [t.prefix]).some((v) => RUNS_LATER.test(v)))) this.add('ask', 'ask.git-hooks', subject);
+    if (!DELETER_NAMES.has(name) && writeTargets(name, args).some((t) => (t.values ?? [t.prefix]).some((v) => RUNS_LATER.test(v.replace(/\/+$/, ''))))) this.add('ask', 'ask.git-hooks', subject);
     if (name === 'git') this.gitSettings(args, scope, subject);
     if ((name === 'ed' || name === 'red' || name === 'ex') && stdin() !== null) this.add('ask', 'ask.inline-code', subject, true);
     if (name === 'sqlite3' && args.some((a) => /(^|[;\n])\s*\.(shell|system|sh|once|output|log|load|read|import|excel|save|backup|restore|open)\b|load_extension|\battach\b/i.test(a.values === null ? a.text : (single(a) ?? '')))) this.add('ask', 'ask.inline-code', subject, true);
@@ -723,6 +769,9 @@ export class Analyzer {
       const text = single(a);
       if (a === operands[0]) break;
       if (text !== null && /^-c./.test(text)) settings.push(literalWord(text.slice(2)));
+      if (text === null ? a.prefix.startsWith('--exec-path') : text.startsWith('--exec-path=')) {
+        this.add('ask', 'ask.program-setting', subject, false, 'git told to run its commands from another directory');
+      }
       if (text === null ? a.prefix.startsWith('--config-env') : text.startsWith('--config-env')) {
         this.add('ask', 'ask.program-setting', subject, false, 'git configuration taken from an environment variable');
       }
@@ -1023,7 +1072,9 @@ export class Analyzer {
   /** package.json scripts, make recipes and git hooks the command runs (projectCode.ts). */
   private projectCode(name: string, args: Word[], scope: Scope, depth: number, subject: string): void {
     if (PACKAGE_MANAGERS.has(name)) this.packageManagerSettings(args, scope, depth, subject);
-    if (PACKAGE_MANAGERS.has(name) && scope.cwd !== null && isInside(scope.cwd, this.opts.sandboxRoot)) {
+    if (PACKAGE_MANAGERS.has(name) && scope.cwd !== null && ['package.json', '.npmrc'].some((f) => this.writtenEarlier(posix.join(scope.cwd as string, f)))) {
+      this.add('ask', 'ask.unknown-script', subject, false, 'runs package.json scripts that this command changes first');
+    } else if (PACKAGE_MANAGERS.has(name) && scope.cwd !== null && isInside(scope.cwd, this.opts.sandboxRoot)) {
       for (const text of packageScriptTexts(name, args, scope.cwd)) this.analyzeSource(text, this.childScope(scope), depth + 1);
     }
     if (name === 'make' || name === 'gmake') {
@@ -1034,6 +1085,9 @@ export class Analyzer {
           this.add('ask', 'ask.program-setting', subject, false, text === null ? 'make is given an argument not known before it runs' : 'make is told to run its recipes with another program or given make code');
           break;
         }
+      }
+      if (scope.cwd !== null && ['GNUmakefile', 'makefile', 'Makefile'].some((f) => this.writtenEarlier(posix.join(scope.cwd as string, f)))) {
+        this.add('ask', 'ask.unknown-script', subject, false, 'runs a makefile that this command changes first');
       }
       const plan = makeCode(name, args, scope.cwd, this.opts.sandboxRoot);
       if (plan && !plan.ok) this.add('ask', 'ask.unknown-script', subject, false, plan.reason);
@@ -1108,6 +1162,10 @@ export class Analyzer {
       this.add('ask', askRule, subject);
       return;
     }
+    if (this.writtenEarlier(path)) {
+      this.add('ask', askRule, subject, false, 'runs a script that this command writes first, so its text is not known');
+      return;
+    }
     let text: string;
     try {
       const stat = statSync(path);
@@ -1155,6 +1213,22 @@ function heredocText(redirect: Node): string {
   const text = source.slice(lineEnd + 1, end.startIndex);
   const quoted = /['"\\]/.test(start.text);
   return quoted ? text : text.replace(/\\([\\$`\n])/g, (_m, c: string) => (c === '\n' ? '' : c));
+}
+
+/**
+ * Bash splits an unquoted expansion's value into words: `x='a /etc'; rm -rf $x` removes `a` and
+ * `/etc`. A value with blanks becomes several words; after `IFS=…` the split is not followed.
+ */
+function splitUnquoted(word: Word, ifsChanged: boolean): Word[] {
+  const node = word.node;
+  if (!node || word.values === null) return [word];
+  const expansions = node.type === 'simple_expansion' || node.type === 'expansion' ? [node] : node.type === 'concatenation' ? node.namedChildren.filter((c) => c?.type === 'simple_expansion' || c?.type === 'expansion') : [];
+  if (expansions.length === 0) return [word];
+  const unknownSplit: Word = { ...word, values: null, prefix: '' };
+  if (ifsChanged) return [unknownSplit];
+  if (!word.values.some((v) => /[ \t\n]/.test(v))) return [word];
+  if (word.values.length !== 1 || node.type === 'concatenation') return [unknownSplit];
+  return (word.values[0] ?? '').split(/[ \t\n]+/).filter(Boolean).map((v) => ({ ...word, values: [v] }));
 }
 
 /** What a wrapper itself writes: `time -o F`, `strace -o F`, `script F` (its typescript). */

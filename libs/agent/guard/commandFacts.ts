@@ -388,7 +388,8 @@ export function unwrap(name: string, args: Word[]): Unwrapped | null {
       i++;
       break;
     }
-    if (name === 'env' && /^[A-Za-z_][A-Za-z0-9_]*=/.test(text)) {
+    // env takes any word with `=` as an assignment, `BASH_FUNC_x%%=() {…}` (an exported function) included.
+    if (name === 'env' && /^[^-=][^=]*=/.test(text)) {
       const eq = text.indexOf('=');
       assignments.push([text.slice(0, eq), literalWord(text.slice(eq + 1))]);
       continue;

@@ -171,6 +171,8 @@ export interface ProtectedMatcher {
   match(path: string): string | null;
   /** Concrete sample paths under each pattern, to test globs against. */
   samples: string[];
+  /** The directories protected whole (`dir/**` patterns), to test globs that reach into them. */
+  dirs: string[];
 }
 
 function escapeRegex(text: string): string {
@@ -208,7 +210,8 @@ export function protectedMatcher(patterns: readonly string[], home: string, hand
     // `/proc/[0-9]*/environ`: a glob over pids must meet a sample with digits.
     const numeric = absolute.replace(/\/\*\*$/, '/id_rsa').replace(/\*/g, '1');
     const ofHandoffHome = pattern.startsWith('$HANDOFF_HOME/');
-    return { pattern, ofHandoffHome, regex: new RegExp(`^${body}$`, 'i'), samples: [sample, numeric, absolute.replace(/\/\*\*$/, '')].filter((s) => !s.includes('*')) };
+    const dir = absolute.endsWith('/**') ? absolute.slice(0, -3) : null;
+    return { pattern, ofHandoffHome, dir, regex: new RegExp(`^${body}$`, 'i'), samples: [sample, numeric, absolute.replace(/\/\*\*$/, '')].filter((s) => !s.includes('*')) };
   });
   return {
     match(path) {
@@ -217,7 +220,28 @@ export function protectedMatcher(patterns: readonly string[], home: string, hand
       return null;
     },
     samples: compiled.flatMap((c) => c.samples),
+    dirs: compiled.map((c) => c.dir).filter((d): d is string => d !== null && d !== ''),
   };
+}
+
+/** Can the glob `path` match `dir` itself or something inside it? Segment by segment; `**` matches any depth. */
+function globReaches(path: string, dir: string): boolean {
+  const g = path.split('/').filter(Boolean);
+  const d = dir.split('/').filter(Boolean);
+  for (let i = 0; i < d.length; i++) {
+    const segment = g[i];
+    if (segment === undefined) return false;
+    if (segment === '**') return true;
+    if ((d[i] ?? '').includes('*')) continue; // `/home/*/.ssh`: any user's
+    let regex: RegExp;
+    try {
+      regex = globMatcher(segment);
+    } catch {
+      return true; // an unreadable pattern: assume it reaches
+    }
+    if (!regex.test(d[i] ?? '')) return false;
+  }
+  return true;
 }
 
 /** A `.env` file (`.env`, `.env.local`, `prod.env`) outside the sandbox: someone else's secrets. */
@@ -268,6 +292,9 @@ export function protectedTarget(word: Word, ctx: PathContext, matcher: Protected
         const fixed = path.slice(0, path.search(/[*?[]/));
         const dirHit = matcher.match(`${fixed.slice(0, fixed.lastIndexOf('/') + 1)}any-file`);
         if (dirHit) return dirHit;
+        // `/tmp/handoff-h*/pg.json`, `/*/x/.ssh/*`: a glob whose leading segments can match a protected directory.
+        const reached = matcher.dirs.find((d) => globReaches(path, d) && !(isInside(d, ctx.sandboxRoot)));
+        if (reached) return `${reached}/**`;
         if (!isInside(path.slice(0, Math.max(1, path.search(/[*?[]/))), ctx.sandboxRoot) && /(^|\/)[^/]*\.env[^/]*$|\.env/.test(path) && ENV_FILE.test(path.replace(/[*?]/g, 'x'))) return path;
         continue;
       }

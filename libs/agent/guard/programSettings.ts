@@ -38,6 +38,8 @@ export const INJECTION_VARS = new Set([
 /** `GIT_CONFIG_KEY_0`, `npm_config_…` (npm reads them in any case). */
 export function settingVarKind(name: string): 'program' | 'injection' | null {
   const upper = name.toUpperCase();
+  // `BASH_FUNC_ls%%=() { … }` defines a function in the bash it starts; any name bash cannot assign is as odd.
+  if (upper.startsWith('BASH_FUNC_') || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return 'injection';
   if (PROGRAM_VARS.has(upper)) return 'program';
   if (INJECTION_VARS.has(name) || INJECTION_VARS.has(upper)) return 'injection';
   if (/^GIT_CONFIG_(KEY|VALUE)_\d+$/.test(upper)) return 'injection';
