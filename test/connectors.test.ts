@@ -23,6 +23,12 @@ import { Agent } from 'undici';
 import { startRecordingSink } from './support/recordingSink.ts';
 import { startTcpProxy } from './support/tcpProxy.ts';
 import type { RecordingSink } from './support/recordingSink.ts';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRedactor, safeExternalId, safeReceiptUrl } from '@handoff/contracts';
+import { loadSecrets } from '../apps/executor/secrets.ts';
 
 const silent = pino({ level: 'silent' });
 
@@ -331,6 +337,96 @@ describe('credentials bound to hosts', () => {
       ctx({ webhook: { allowedHosts: [`127.0.0.1:${sink.port}`] } }),
     );
     assert.match((listed as { reason: string }).reason, /allowedHosts/);
+  });
+});
+
+describe('secrets.json: every credentialed account names its hosts', () => {
+  const withSecrets = (secrets: unknown, fn: (home: string) => void): void => {
+    const home = mkdtempSync(join(tmpdir(), 'handoff-secrets-'));
+    try {
+      writeFileSync(join(home, 'secrets.json'), JSON.stringify(secrets));
+      chmodSync(join(home, 'secrets.json'), 0o600);
+      fn(home);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  };
+
+  test('a credentialed account without hosts is refused at start in one sentence naming channel:account, never a value', () => {
+    const value = 'Bearer never-echo-this-0123456789';
+    withSecrets({ webhook: { ops: { headers: { authorization: value } } } }, (home) => {
+      assert.throws(() => loadSecrets(home), (err: Error) => /webhook:ops holds credentials but names no "hosts"/.test(err.message) && !err.message.includes('never-echo'));
+      // the standalone executor says it and exits before it touches Postgres
+      const run = spawnSync(process.execPath, [join(import.meta.dirname, '../apps/executor/main.ts')], {
+        env: { ...process.env, HANDOFF_HOME: home, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      assert.equal(run.status, 1, run.stderr);
+      assert.match(run.stderr, /webhook:ops holds credentials but names no "hosts"/);
+      assert.ok(!run.stderr.includes('never-echo') && !run.stdout.includes('never-echo'));
+    });
+    withSecrets({ webhook: { ops: { hosts: ['hooks.example.com', 'ci.example.com:8443', '[::1]:9000'], headers: { authorization: value } } } }, (home) => {
+      assert.ok(loadSecrets(home).webhook?.ops);
+    });
+    withSecrets({ webhook: { ops: { hosts: ['https://hooks.example.com/x'], headers: {} } } }, (home) => {
+      assert.throws(() => loadSecrets(home), /ops\.hosts\.0/);
+    });
+  });
+
+  test('accounts with a server of their own imply it; fixed providers imply theirs; an empty account needs none', () => {
+    withSecrets(
+      {
+        x: { a: { accessToken: 'tok-0123456789' } },
+        deploy: { gh: { token: 'ghp_0123456789' }, hook: {} },
+        email: { m: { smtp: { host: 'smtp.example.com', port: 587, pass: 'p' }, from: 'a@example.com' } },
+        calendar: { c: { serverUrl: 'https://dav.example.com/', username: 'u', password: 'p' } },
+        webhook: { plain: {} },
+      },
+      (home) => assert.ok(loadSecrets(home)),
+    );
+    withSecrets({ deploy: { hook: { headers: { 'x-key': 'k-0123456789' } } } }, (home) => assert.throws(() => loadSecrets(home), /deploy:hook/));
+  });
+});
+
+describe('the shared redaction', () => {
+  const secret = 'S3cret-Value_0123456789';
+  const r = createRedactor([`Bearer ${secret}`]);
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+  test('finds a credential as is, in any case, base64, base64url, URL-encoded, hex, and inside a longer base64 value', () => {
+    const forms = [
+      secret,
+      secret.toUpperCase(),
+      secret.toLowerCase(),
+      b64(secret),
+      Buffer.from(secret).toString('base64url'),
+      encodeURIComponent(`a b/${secret}?`),
+      Buffer.from(secret).toString('hex'),
+      Buffer.from(secret).toString('hex').toUpperCase(),
+      b64(`user:${secret}`),
+      b64(`xy:${secret}:tail`),
+      b64(`Bearer ${secret}`),
+    ];
+    for (const form of forms) {
+      assert.ok(r.finds(`id=${form};`), form);
+      assert.ok(!r(`id=${form};`).includes(form.slice(4, 16)), `${form} -> ${r(`id=${form};`)}`);
+    }
+    assert.equal(r('nothing to see here'), 'nothing to see here');
+  });
+
+  test('receipts keep a provider id and URL only when they have the safe shape and hold no credential', () => {
+    assert.equal(safeExternalId('12345', 'i', r), '12345');
+    assert.equal(safeExternalId('<abc@mail.example>', 'i', r), '<abc@mail.example>');
+    assert.equal(safeExternalId(secret, 'i', r), 'withheld:i');
+    assert.equal(safeExternalId(b64(secret), 'i', r), 'withheld:i');
+    assert.equal(safeExternalId('has space', 'i', r), 'withheld:i');
+    assert.equal(safeExternalId('x'.repeat(201), 'i', r), 'withheld:i');
+    assert.equal(safeReceiptUrl('https://x.example/status/1', r), 'https://x.example/status/1');
+    assert.equal(safeReceiptUrl(`https://x.example/?t=${encodeURIComponent(secret)}`, r), null);
+    assert.equal(safeReceiptUrl('https://user:pw@x.example/', r), null);
+    assert.equal(safeReceiptUrl('javascript:alert(1)', r), null);
+    assert.equal(safeReceiptUrl(`https://x.example/${'a'.repeat(2100)}`, r), null);
   });
 });
 
