@@ -347,6 +347,9 @@ describe('embedded Postgres', () => {
     const [{ pid: backend } = { pid: 0 }] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows;
     // a stopped backend cannot notice its postmaster's death: it stays attached to the old shared memory
     process.kill(backend, 'SIGSTOP');
+    cleanups.push(() => {
+      if (isAlive(backend)) process.kill(backend, 'SIGKILL'); // when the test fails
+    });
     process.kill(s.pid, 'SIGKILL');
     await waitFor('the postmaster to die', () => !isAlive(s.pid));
     assert.ok(isAlive(backend), 'the backend outlives its postmaster');

@@ -216,6 +216,16 @@ test('Postgres SIGKILLed under load: handoff restarts it, every intent ends exac
     assert.equal(states.dead ?? 0, 0, 'nothing dead: the receiver never refused');
     assert.equal((states.succeeded ?? 0) + (states.in_doubt ?? 0), total, 'every intent succeeded or, at most, is in doubt (never delivered twice)');
 
+    // the LISTEN connections came back: a gate closed now is heard by the executor
+    const mark = h.output.length;
+    assert.equal((await h.api('PUT', '/v1/gates/pgk-probe', { enabled: false, reason: 'listen check' })).status, 200);
+    await waitFor('the executor to hear the gate change', async () =>
+      h.output.slice(mark).some((l) => l.includes('gates changed') && l.includes('pgk-probe')), 30_000, 50);
+    assert.equal((await h.api('PUT', '/v1/gates/pgk-probe', { enabled: true })).status, 200);
+    // and the heartbeat writes again (the executor is not shown stale)
+    const beat = async (): Promise<number> => Number((await h.query<{ ms: string }>("SELECT extract(epoch FROM clock_timestamp() - max(heartbeat_at)) * 1000 AS ms FROM executors"))[0]?.ms ?? Infinity);
+    await waitFor('a fresh executor heartbeat', async () => (await beat()) < 2000, 10_000, 100);
+
     // the same process throughout: handoff restarted Postgres, nobody restarted handoff
     assert.equal(h.child.exitCode, null, h.output.slice(-30).join('\n'));
     const restarts = h.output.filter((l) => l.includes('embedded Postgres is back'));
