@@ -40,6 +40,8 @@ export interface RunningCoordinator {
   url: string;
   /** `${home}/operator.token` */
   operatorTokenPath: string;
+  /** Why the agent's commands run weaker than a sandbox (isolation none, shared network) or are refused; null when they do not. */
+  agentWarning: string | null;
   /** Stops the HTTP server, then pg-boss, then the pool, then the file watchers. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -152,6 +154,7 @@ export async function startCoordinator(opts: StartCoordinatorOptions): Promise<R
     return {
       url,
       operatorTokenPath: operator.path,
+      agentWarning: agent.health().isolationWarning,
       close: () => (closing ??= stopAll()),
     };
   } catch (err) {

@@ -16,11 +16,16 @@ export const AgentConfig = z.strictObject({
   model: z.string().min(1).max(200).optional(),
   /**
    * `auto` picks the strongest level that works here (bubblewrap, then unshare on Linux; sandbox-exec
-   * on macOS); `none` runs bash with no OS isolation; a level name forces that level, and bash
-   * commands are refused (health says why) when it does not work here.
+   * on macOS) and refuses bash commands when none works; `none` (only when named) runs bash with no
+   * OS isolation, warned about at every start; a level name forces that level, and bash commands are
+   * refused (health says why) when it does not work here.
    */
   isolation: z.enum(['auto', 'none', 'bubblewrap', 'unshare', 'sandbox-exec']).default('auto'),
-  /** Network inside the bubblewrap sandbox; off by default (a command cannot reach out). */
+  /**
+   * Network inside the sandbox; off by default (a command cannot reach out). `true` shares the host's
+   * network whole, loopback services included (a per-host allowlist would need a proxy; see
+   * docs/agent.md), and is warned about at start and in the live report.
+   */
   network: z.boolean().default(false),
   /** Turn limit of a run (one turn = one model call); a run's `maxTurns` may lower it, never raise it. */
   maxTurns: z.int().min(1).max(1000).default(30),
@@ -138,6 +143,8 @@ export const AgentHealth = z.object({
   sandboxRoot: z.string(),
   isolation: IsolationLevel,
   isolationDetail: z.string(),
+  /** Set when commands run weaker than a sandbox (isolation none, network shared) or are refused. */
+  isolationWarning: z.string().nullable(),
   guardReady: z.boolean(),
   guardError: z.string().nullable(),
   router: z.object({ reachable: z.boolean(), fleetSize: z.int(), healthyNodes: z.int(), models: z.array(z.string()) }),

@@ -1,5 +1,6 @@
 import type { Gate } from './gate.ts';
 import type { Intent, Receipt } from './intent.ts';
+import type { IsolationLevel } from './agent.ts';
 import type { RouterNodeStatus } from './router.ts';
 
 export interface BreakerState {
@@ -55,4 +56,14 @@ export interface LiveReport {
   counts: Record<string, number>;
   /** The model router's nodes (state, breaker, latency, last error); absent when no router runs. */
   modelNodes?: RouterNodeStatus[];
+  /** The agent loop's sandbox; absent when no agent runs in this coordinator. */
+  agent?: AgentSandboxStatus;
+}
+
+/** How the agent's bash commands are isolated, with the warning shown when it is weaker than a sandbox. */
+export interface AgentSandboxStatus {
+  isolation: IsolationLevel;
+  isolationDetail: string;
+  /** Isolation none, a shared network, or commands refused; null when nothing is weakened. */
+  warning: string | null;
 }

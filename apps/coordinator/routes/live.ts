@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { LiveReport } from '@handoff/contracts';
+import type { AgentService } from '@handoff/agent';
 import type { Router } from '@handoff/router';
 
 /** Seconds between reloads of the /live page. */
@@ -9,11 +10,16 @@ export const LIVE_REFRESH_SECONDS = 2;
 const LiveQuery = z.object({ token: z.string().max(200).optional() });
 
 /** GET /v1/live (JSON) and GET /live (the same report as a page). No prefix. */
-export const liveRoutes: FastifyPluginAsyncZod<{ router?: Router }> = async (app, opts) => {
-  // the intents' report, plus the model router's nodes when one runs in this coordinator
+export const liveRoutes: FastifyPluginAsyncZod<{ router?: Router; agent?: AgentService }> = async (app, opts) => {
+  // the intents' report, plus the model router's nodes and the agent's sandbox when they run here
   const report = async (): Promise<LiveReport> => {
-    const live = await app.intents.live();
-    return opts.router ? { ...live, modelNodes: opts.router.nodes() } : live;
+    const live: LiveReport = await app.intents.live();
+    if (opts.router) live.modelNodes = opts.router.nodes();
+    if (opts.agent) {
+      const { isolation, isolationDetail, isolationWarning } = opts.agent.health();
+      live.agent = { isolation, isolationDetail, warning: isolationWarning };
+    }
+    return live;
   };
   app.get('/v1/live', { config: { access: 'viewer' } }, report);
 
@@ -65,9 +71,10 @@ const target = (r: { channel: string; account: string }): string => `${r.channel
 export function renderLivePage(report: LiveReport): string {
   const closed = new Set(report.gatesClosed);
   const banner =
-    report.gatesClosed.length > 0
+    (report.gatesClosed.length > 0
       ? `<p class="banner bad">Closed gates: ${escapeHtml(report.gatesClosed.join(', '))}</p>`
-      : `<p class="banner ok">All gates open</p>`;
+      : `<p class="banner ok">All gates open</p>`) +
+    (report.agent?.warning ? `\n<p class="banner bad">Agent sandbox: ${escapeHtml(report.agent.warning)}</p>` : '');
   const counts = Object.entries(report.counts)
     .map(([state, n]) => `<span class="count">${escapeHtml(state)}: <b>${escapeHtml(n)}</b></span>`)
     .join(' ');

@@ -8,6 +8,7 @@ import { CoordinatorClient } from '../client.ts';
 import { apiToken, coordinatorUrl } from '../config.ts';
 import { err, out } from '../context.ts';
 import { CliError, CoordinatorError, CoordinatorUnreachable } from '../errors.ts';
+import { exact } from './intents.ts';
 
 /** `handoff agent run "TASK"`: runs the agent loop on the coordinator and streams its events. */
 
@@ -66,10 +67,11 @@ function render(event: AgentEvent, state: { midText: boolean }): string {
       return `${nl}  ${event.ok ? 'ok' : 'failed'}${code} (${event.durationMs} ms): ${firstLine(event.output)}\n`;
     }
     case 'blocked':
-      return `${nl}! blocked (${event.decision}, ${event.rule}): ${event.command}\n  ${event.reason}\n`;
+      return `${nl}! blocked (${event.decision}, ${event.rule}): ${exact(event.command)}\n  ${exact(event.reason)}\n`;
     case 'approval_required':
+      // the whole command, control characters shown: what a person approves is what runs
       return (
-        `${nl}? the agent wants to run: ${event.command}\n  in ${event.cwd} (${event.rule}: ${event.reason})\n` +
+        `${nl}? the agent wants to run: ${exact(event.command)}\n  in ${exact(event.cwd)} (${exact(event.rule)}: ${exact(event.reason)})\n` +
         `  approve: handoff approve ${event.approvalId}\n  reject:  handoff reject ${event.approvalId} --reason TEXT\n  (expires ${event.expiresAt}; no answer means deny)\n`
       );
     case 'intent_proposed':

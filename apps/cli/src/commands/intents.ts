@@ -66,17 +66,10 @@ export function registerIntentCommands(program: Command): void {
       );
       if (intents.length > 0) out(`\n${intents.length} waiting. Inspect with \`handoff show <id>\`, decide with \`handoff approve <id>\` or \`handoff reject <id> --reason TEXT\`.`);
       if (commands.length > 0) {
-        out(`\nCommands the agent wants to run (exec guard: ask):`);
-        out(
-          table(commands, [
-            { header: 'ID', value: (a) => a.id, max: Infinity },
-            { header: 'COMMAND', value: (a) => a.command, max: 60 },
-            { header: 'CWD', value: (a) => a.cwd, max: 40 },
-            { header: 'RULE', value: (a) => a.rule, max: 28 },
-            { header: 'EXPIRES', value: (a) => age(a.expiresAt, now) },
-          ]),
-        );
-        out(`\n${commands.length} command(s) waiting. Decide with \`handoff approve <id>\` or \`handoff reject <id> --reason TEXT\`; unanswered ones expire (deny).`);
+        // Never a truncated table: a person decides on the whole command, where it runs and why it was asked.
+        out(`\nCommands the agent wants to run (exec guard: ask):\n`);
+        for (const a of commands) out(renderCommandApproval(a, now, '  '));
+        out(`${commands.length} command(s) waiting. Decide with \`handoff approve <id>\` or \`handoff reject <id> --reason TEXT\`; unanswered ones expire (deny).`);
       }
     });
 
@@ -97,13 +90,20 @@ export function registerIntentCommands(program: Command): void {
 
   program
     .command('show')
-    .description('one intent: its fields, payload, approvals, attempts and receipts')
-    .argument('<id>', 'intent id (UUID, or its first 6+ hex digits)', parseIdRef)
+    .description("one intent (its fields, payload, approvals, attempts and receipts) or one of the agent's command approvals")
+    .argument('<id>', 'intent or command id (UUID, or its first 6+ hex digits)', parseIdRef)
     .addOption(jsonOption())
     .action(async (ref: string, options: { json?: boolean }) => {
-      const body = await withClient(async (c) => c.get<unknown>(`/v1/intents/${segment(await resolveId(c, ref, false))}`));
-      if (options.json) return out(json(body));
-      out(renderIntent(asObject<IntentDetail>(body, 'intent')));
+      const answer = await withClient(async (c) => {
+        const id = await resolveId(c, ref, 'any');
+        return withCommandFallback(
+          () => c.get<unknown>(`/v1/intents/${segment(id)}`),
+          () => c.get<unknown>(`/v1/agent/approvals/${segment(id)}`),
+        );
+      });
+      if (options.json) return out(json(answer.body));
+      if (answer.kind === 'command') return out(renderCommandApproval(asObject<CommandApproval>(answer.body, 'command approval')));
+      out(renderIntent(asObject<IntentDetail>(answer.body, 'intent')));
     });
 
   program
@@ -231,14 +231,15 @@ async function withCommandFallback(
 
 /**
  * A whole id as it is; a short one (the start of an id) looked up among the intents and, with
- * `commands`, the command approvals waiting for a person. Exactly one match, or an error that says
- * what matched.
+ * `commands`, the command approvals waiting for a person (`true`) or any recent one (`'any'`, for
+ * show). Exactly one match, or an error that says what matched.
  */
-async function resolveId(c: CoordinatorClient, ref: string, commands: boolean): Promise<string> {
+async function resolveId(c: CoordinatorClient, ref: string, commands: boolean | 'any'): Promise<string> {
   if (isFullId(ref)) return ref;
   const hex = IdPrefix.parse(ref);
   const intents = asList<IntentSummary>(await c.get<unknown>(`/v1/intents${query({ idPrefix: hex, limit: 5 })}`), 'intents');
-  const waiting = commands ? (await pendingCommands(c)).filter((a) => a.id.replaceAll('-', '').startsWith(hex)) : [];
+  const candidates = commands === 'any' ? await recentCommands(c) : commands ? await pendingCommands(c) : [];
+  const waiting = candidates.filter((a) => a.id.replaceAll('-', '').startsWith(hex));
   const ids = [...intents.map((i) => i.id), ...waiting.map((a) => a.id)].sort();
   if (ids.length === 1) return ids[0]!;
   if (ids.length === 0) throw new CliError(`no intent${commands ? ' or waiting command' : ''} has an id starting with ${ref}`);
@@ -253,6 +254,51 @@ async function pendingCommands(c: CoordinatorClient): Promise<CommandApproval[]>
     if (error instanceof CoordinatorError && error.status === 404) return [];
     throw error;
   }
+}
+
+/** The newest command approvals in any state (for `show` by short id); none from an older coordinator. */
+async function recentCommands(c: CoordinatorClient): Promise<CommandApproval[]> {
+  try {
+    return asList<CommandApproval>(await c.get<unknown>('/v1/agent/approvals?limit=1000'), 'approvals');
+  } catch (error) {
+    if (error instanceof CoordinatorError && error.status === 404) return [];
+    throw error;
+  }
+}
+
+/**
+ * Text exactly as it is, made safe for a terminal: line breaks and tabs stay, every other control
+ * character, and the invisible ones that reorder or hide text (bidi overrides, zero-width
+ * characters, line separators), is shown as `\u{..}`, so what a person approves is what runs.
+ */
+export function exact(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (ch) => `\\u{${ch.codePointAt(0)!.toString(16)}}`);
+}
+
+/** A command approval in full: the whole command (never cut), its working directory, the guard's rule and reason. */
+export function renderCommandApproval(a: CommandApproval, now: number = Date.now(), indent = ''): string {
+  const decided = a.decidedAt ? `${a.state} by ${a.decidedBy ?? '?'} ${age(a.decidedAt, now)}${a.decisionReason ? `: ${exact(a.decisionReason)}` : ''}` : a.state;
+  const fields: [string, string][] = [
+    ['command approval', a.id],
+    ['state', decided],
+    ['session', a.sessionId],
+    ['requested', timestamp(a.requestedAt, now)],
+    ['expires', a.state === 'pending' ? `${timestamp(a.expiresAt, now)} (no answer means deny)` : timestamp(a.expiresAt, now)],
+    ['working directory', exact(a.cwd)],
+    ['guard rule', exact(a.rule)],
+    ['guard reason', exact(a.reason)],
+    ['command sha256', a.commandHash],
+  ];
+  const width = Math.max(...fields.map(([k]) => k.length));
+  const continued = `\n${indent}${' '.repeat(width + 2)}`;
+  let text = fields.map(([k, v]) => `${indent}${k.padEnd(width)}  ${v.replace(/\n/g, continued)}`).join('\n');
+  text += `\n${indent}command (${a.command.length} characters, exactly as it will run):\n`;
+  text += exact(a.command)
+    .split('\n')
+    .map((line) => `${indent}  | ${line}`)
+    .join('\n');
+  return `${text}\n`;
 }
 
 function reasonBody(reason: string | undefined): Record<string, string> {

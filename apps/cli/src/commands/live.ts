@@ -34,7 +34,9 @@ export function renderLive(report: LiveReport): string {
     .filter(([, n]) => n > 0)
     .map(([state, n]) => `${state} ${n}`)
     .join(', ');
-  sections.push(`handoff live at ${timestamp(report.generatedAt, Date.now())}\n${I}intents: ${counts || 'none'}\n`);
+  // The agent's sandbox is shown only when something weakens it: then it comes first.
+  const agentWarning = report.agent?.warning ? `${I}WARNING agent sandbox: ${report.agent.warning}\n` : '';
+  sections.push(`handoff live at ${timestamp(report.generatedAt, Date.now())}\n${agentWarning}${I}intents: ${counts || 'none'}\n`);
 
   section('gates', renderGates(report.gates ?? [], now, I));
 

@@ -227,6 +227,7 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
     const db = await resolveDb(home, log, services, true);
     const lines: [string, string | undefined][] = [];
     let coordinatorUrl: string | undefined;
+    let agentWarning: string | null = null;
     let tokenPath = operatorTokenPath();
 
     if (roles.coordinator && !services.stopRequested) {
@@ -235,6 +236,7 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
       services.add('coordinator', () => coordinator.close());
       coordinatorUrl = coordinator.url.replace(/\/+$/, '');
       tokenPath = coordinator.operatorTokenPath;
+      agentWarning = coordinator.agentWarning;
     }
     let executor: { id: string; heldKeys?: string[] } | undefined;
     if (roles.executor && !services.stopRequested) {
@@ -273,6 +275,8 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
         : 'the coordinator, then Postgres (when embedded) stop';
       out(`\nTry \`${cli} live\` or \`${cli} pending\`. Stop with Ctrl-C: ${order}.`);
     }
+    // at every start, where the person starting handoff reads it (the log says it too)
+    if (agentWarning) out(`\nWARNING agent sandbox: ${agentWarning}`);
     if (roles.executor && roles.coordinator) out(SECRETS_NOTE);
     else if (roles.executor) out('Stop with Ctrl-C: no new leases; effects in flight finish and get receipts.');
     out('');
