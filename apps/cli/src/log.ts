@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import type { Logger } from 'pino';
+import { LOG_REDACT_PATHS } from '@handoff/contracts';
 
 /** JSON logs, one line per event, secrets redacted. `HANDOFF_LOG_LEVEL` sets the level (default info). */
 export function createLogger(role: string): Logger {
@@ -8,23 +9,7 @@ export function createLogger(role: string): Logger {
     level: process.env.HANDOFF_LOG_LEVEL?.trim() || 'info',
     base: { role, pid: process.pid },
     redact: {
-      paths: [
-        'req.headers.authorization',
-        'headers.authorization',
-        'authorization',
-        'token',
-        '*.token',
-        'password',
-        '*.password',
-        'secret',
-        '*.secret',
-        'secrets',
-        '*.secrets',
-        'apiToken',
-        '*.apiToken',
-        'databaseUrl',
-        '*.databaseUrl',
-      ],
+      paths: LOG_REDACT_PATHS,
       censor: '[redacted]',
     },
   });
