@@ -416,11 +416,15 @@ async function killLeftovers(dataDir: string, log: LevelLogger): Promise<void> {
   }
 }
 
-/** Resolves once `pid` is gone (for a postmaster this process did not spawn), checking every 250 ms. */
+/**
+ * Resolves once `pid` is gone (for a postmaster this process did not spawn), checking every 250 ms.
+ * Only kill(pid, 0), cheap enough to run for ever: its parent (another handoff, or init once that
+ * is gone) reaps it at once, so it is never a zombie for long.
+ */
 function pollUntilGone(pid: number): Promise<void> {
   return new Promise((resolve) => {
     const check = (): void => {
-      if (!isRunningPostgres(pid)) resolve();
+      if (!isAlive(pid)) resolve();
       else setTimeout(check, 250).unref();
     };
     check();
