@@ -178,7 +178,15 @@ for (const level of ['bubblewrap', 'unshare'] as const) {
           assert.doesNotMatch(key.output, /PRIVATE-KEY-SEEDED/, h);
           assert.match(key.output, /No such file or directory/, h);
         }
-        const shadow = await run('cat /etc/shadow | head -c 20');
+        // the host's shared memory (an embedded Postgres keeps its buffers there) is not the sandbox's
+      const shmFile = `/dev/shm/handoff-test-${tag}`;
+      if (existsSync('/dev/shm')) writeFileSync(shmFile, 'SHARED-MEMORY-SEEDED', { mode: 0o644 });
+      const shm = await run(`cat ${shmFile}; echo x > /dev/shm/scratch && echo shm-writable`);
+      rmSync(shmFile, { force: true });
+      assert.doesNotMatch(shm.output, /SHARED-MEMORY-SEEDED/);
+      if (existsSync('/dev/shm')) assert.match(shm.output, /shm-writable/);
+      assert.equal(existsSync('/dev/shm/scratch'), false);
+      const shadow = await run('cat /etc/shadow | head -c 20');
         assert.doesNotMatch(shadow.output, /root:/);
 
         // the host's node can reach each socket (the listener works), the sandboxed one none

@@ -58,6 +58,8 @@ const SANDBOX_EXEC = '/usr/bin/sandbox-exec';
  * step), /var (Postgres clusters, service state, logs, /var/run), and mounted data.
  */
 export const HIDDEN_DIRS = ['/home', '/root', '/run', '/var', '/mnt', '/media', '/srv'];
+/** Replaced by a fresh, empty, world-writable (1777) tmpfs. */
+const SCRATCH_DIRS = ['/tmp', '/dev/shm'];
 /** Files shown as empty (/dev/null) even where the rest of /etc is readable. */
 const MASKED_FILES = ['/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/etc/sudoers'];
 
@@ -90,7 +92,7 @@ function isRegularFile(p: string): boolean {
 export interface SandboxLayout {
   /** The working directory (realpath): bound back writable. */
   box: string;
-  /** Replaced by an empty tmpfs before the box is bound (/tmp among them, made 1777). */
+  /** Replaced by an empty tmpfs before the box is bound (/tmp and /dev/shm among them, made 1777). */
   hidden: string[];
   /** Hidden directories inside the box ($HANDOFF_HOME inside the workspace): covered after the bind. */
   hiddenInBox: string[];
@@ -108,7 +110,9 @@ export function sandboxLayout(opts: { sandboxRoot: string; handoffHome: string }
   // The unshare script takes lists one path a line.
   if (box.includes('\n') || home.includes('\n')) throw new Error(`a path with a newline cannot be sandboxed: ${JSON.stringify(box.includes('\n') ? box : home)}`);
   if (box === home) throw new Error(`the sandbox cannot be $HANDOFF_HOME itself (${home}): its secrets would be inside`);
-  const candidates = [...HIDDEN_DIRS.filter(isRealDir), '/tmp'];
+  // /tmp and /dev/shm are fresh and writable (1777): the host's hold other programs' files and shared
+  // memory (an embedded Postgres's buffers among them, readable by the user that runs it).
+  const candidates = [...HIDDEN_DIRS.filter(isRealDir), ...SCRATCH_DIRS.filter(isRealDir)];
   // $HANDOFF_HOME gets its own tmpfs unless a hidden directory covers it already, and always when it
   // is inside the box (the box is bound back over whatever hid it).
   if (isRealDir(home) && (isInside(box, home) || !candidates.some((d) => isInside(d, home)))) candidates.push(home);
@@ -152,7 +156,7 @@ export interface LinuxWrapOptions extends WrapOptions {
 export function bubblewrapArgs(opts: LinuxWrapOptions): string[] {
   const layout = sandboxLayout(opts);
   const args = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc'];
-  for (const dir of layout.hidden) args.push('--perms', dir === '/tmp' ? '1777' : '0755', '--tmpfs', dir);
+  for (const dir of layout.hidden) args.push('--perms', SCRATCH_DIRS.includes(dir) ? '1777' : '0755', '--tmpfs', dir);
   if (layout.hidden.includes('/var')) {
     args.push('--perms', '1777', '--dir', '/var/tmp');
     if (layout.varRun) args.push('--symlink', layout.varRun, '/var/run');
@@ -189,8 +193,8 @@ export function bubblewrapArgs(opts: LinuxWrapOptions): string[] {
  * inside the box, $8 the masked files (newline-separated lists), $9 /var/run's link target.
  * The box may sit under a hidden directory: so first `cd` into it, and after the tmpfs mounts bind
  * the old directory back through /proc/self/cwd (with --no-canonicalize the kernel follows that
- * link to the hidden directory itself). Then every other mount (not the box, /tmp, /var/tmp, nor
- * those now covered) is remounted read-only; any failure aborts (exit 125) rather than run
+ * link to the hidden directory itself). Then every other mount (not the box, /tmp, /var/tmp,
+ * /dev/shm, nor those now covered) is remounted read-only; any failure aborts (exit 125) rather than run
  * half-isolated. The command runs as a child, not exec'd: a PID 1 drops a SIGTERM it has no
  * handler for, while a child gets the stop's kill(-pgid) like any other member of the group; when
  * PID 1 exits the kernel kills whatever is left in the namespace.
@@ -204,7 +208,7 @@ umask 022
 mount --make-rprivate / || fail "cannot make mounts private"
 cd -- "$box" || fail "cannot enter the sandbox"
 for d in $hidden; do
-  case $d in /tmp) mode=1777 ;; *) mode=755 ;; esac
+  case $d in /tmp|/dev/shm) mode=1777 ;; *) mode=755 ;; esac
   mount -t tmpfs -o mode=$mode tmpfs "$d" || fail "cannot hide $d"
   if [ "$d" = /var ]; then
     mkdir /var/tmp && mount -t tmpfs -o mode=1777 tmpfs /var/tmp || fail "cannot make a fresh /var/tmp"
@@ -216,7 +220,7 @@ mkdir -p -- "$box" && mount --no-canonicalize --bind /proc/self/cwd "$box" || fa
 for d in $inbox; do mount -t tmpfs -o mode=755 tmpfs "$d" || fail "cannot hide $d"; done
 while IFS=' ' read -r _ _ _ _ mp _; do
   mp=$(printf '%b' "$mp")
-  case $mp in "$box"|/tmp|/tmp/*|/var/tmp) continue ;; esac
+  case $mp in "$box"|/tmp|/tmp/*|/var/tmp|/dev/shm) continue ;; esac
   covered=
   for d in $hidden $inbox; do case $mp in "$d"/*) covered=1 ;; esac; done
   if [ -n "$covered" ]; then continue; fi
