@@ -94,6 +94,8 @@ export class Analyzer {
    * package.json or makefile among them is run with text the guard cannot read now.
    */
   private readonly written: string[] = [];
+  /** The command being judged reads names piped from a stage that names outside paths. */
+  private pipedFromOutside = false;
   /** Every function defined anywhere in the command: what it calls, whether it spawns. */
   private readonly functionGraph = new Map<string, { calls: Set<string>; spawns: boolean; text: string }>();
 
@@ -415,7 +417,28 @@ export class Analyzer {
       if (!consumer) continue;
       this.pipedCode(all.slice(0, i), consumer, stage, scope, depth);
     }
-    for (const stage of stages) this.walk(stage, scope, depth);
+    // `find .. -name x | xargs cat`: names read from outside the sandbox are computed paths.
+    let fedFromOutside = false;
+    for (const stage of stages) {
+      const before = this.pipedFromOutside;
+      this.pipedFromOutside = fedFromOutside;
+      this.walk(stage, scope, depth);
+      this.pipedFromOutside = before;
+      fedFromOutside ||= this.namesOutside(stage, scope);
+    }
+  }
+
+  /** Does a pipeline stage name paths outside the sandbox (or unknown ones) in its arguments? */
+  private namesOutside(stage: Node, scope: Scope): boolean {
+    const commands = stage.type === 'command' ? [stage] : stage.descendantsOfType('command').filter((c): c is Node => c !== null);
+    const ctx = this.pathContext(scope);
+    return commands.some((command) =>
+      this.commandWords(command, scope).slice(1).some((w) => {
+        const text = single(w);
+        if (text !== null && text.startsWith('-')) return false;
+        return placesOf(w, ctx).some((p) => p === 'outside' || p === 'unresolved');
+      }),
+    );
   }
 
   /** Does this pipeline stage run its stdin as code? 'shell' or 'interpreter', else null. */
@@ -669,8 +692,10 @@ export class Analyzer {
         if (HISTORY_VARS.has(variable) && (single(value) === null || ['/dev/null', '0'].includes(single(value) ?? ''))) this.add('deny', 'deny.history-tampering', subject);
       }
       if (!unwrapped.words || unwrapped.words.length === 0) return;
-      if (unwrapped.asScript) this.codeString(unwrapped.words, scope, depth, subject);
-      else this.simple(unwrapped.words, scope, depth, subject, stdin);
+      // `env -C DIR cmd`: the wrapped command runs in DIR.
+      const inner = name === 'env' ? this.envChdir(args, scope) : scope;
+      if (unwrapped.asScript) this.codeString(unwrapped.words, inner, depth, subject);
+      else this.simple(unwrapped.words, inner, depth, subject, stdin);
       return;
     }
     if (name === 'busybox' && args.length > 0) this.simple(args, scope, depth, subject, stdin);
@@ -705,7 +730,7 @@ export class Analyzer {
    * working directory is unknown. Asked about (process substitutions `<(…)` are pipes, not paths).
    */
   private unresolvedArguments(name: string, args: Word[], scope: Scope, subject: string): void {
-    const computed = args.find((a) => a.values === null && !/^[<>]\(/.test(a.text) && !a.assumeOutside);
+    const computed = args.find((a) => a.values === null && !/^[<>]\(/.test(a.text) && (!a.assumeOutside || this.pipedFromOutside));
     if (computed) {
       this.add('ask', 'ask.unresolved-path', subject, true, `an argument is computed at run time (\`${oneLine(computed.text, 60)}\`), so the file it names is not known`);
       return;
@@ -725,6 +750,21 @@ export class Analyzer {
         if (path !== null) this.written.push(path);
       }
     }
+  }
+
+  private envChdir(args: Word[], scope: Scope): Scope {
+    for (let i = 0; i < args.length; i++) {
+      const text = single(args[i]);
+      if (text === null) return scope;
+      let dir: Word | undefined;
+      if (text === '-C' || text === '--chdir') dir = args[i + 1];
+      else if (text.startsWith('--chdir=')) dir = literalWord(text.slice('--chdir='.length));
+      else if (/^-C./.test(text)) dir = literalWord(text.slice(2));
+      else continue;
+      const value = dir ? single(dir) : null;
+      return { ...this.childScope(scope), cwd: value === null ? null : resolveFrom(scope.cwd, value) };
+    }
+    return scope;
   }
 
   /** Commands that rewrite the working tree (or package.json) without naming files. */
@@ -785,7 +825,7 @@ export class Analyzer {
     if (sub === 'config') {
       const rest = args.slice(args.indexOf(operands[0] as Word) + 1);
       const reading = rest.some((a) => /^(--get(-all|-regexp|-urlmatch|-color|-colorbool)?|--list|-l|--show-origin|--show-scope|get|list)$/.test(single(a) ?? ''));
-      const values = rest.filter((a) => !(single(a) ?? 'x').startsWith('-'));
+      const values = rest.filter((a, i) => !(single(a) ?? 'x').startsWith('-') && !/^(-f|--file|--blob|--default|--type|--comment)$/.test(single(rest[i - 1]) ?? ''));
       if (['set', 'unset', 'get', 'list', 'rename-section', 'remove-section', 'edit'].includes(single(values[0]) ?? '')) values.shift();
       const key = values[0] ? single(values[0]) : null;
       const value = values[1] ? single(values[1]) : null;
@@ -888,7 +928,11 @@ export class Analyzer {
       case 'cd':
       case 'pushd': {
         const target = args.find((a) => !(single(a) ?? '').startsWith('-') || single(a) === '-');
-        if (!target) scope.cwd = name === 'cd' ? this.opts.home : scope.cwd;
+        if (!target) {
+          // `cd` alone goes to $HOME, which the command may have set.
+          const home = scope.vars.has('HOME') ? (scope.vars.get('HOME') ?? null) : [this.opts.home];
+          if (name === 'cd') scope.cwd = home?.length === 1 ? (home[0] ?? null) : null;
+        }
         else {
           const value = single(target);
           scope.cwd = value === null || /^[-+]\d*$/.test(value) ? null : resolveFrom(scope.cwd, value);
@@ -1071,7 +1115,21 @@ export class Analyzer {
 
   /** package.json scripts, make recipes and git hooks the command runs (projectCode.ts). */
   private projectCode(name: string, args: Word[], scope: Scope, depth: number, subject: string): void {
-    if (PACKAGE_MANAGERS.has(name)) this.packageManagerSettings(args, scope, depth, subject);
+    if (PACKAGE_MANAGERS.has(name)) {
+      this.packageManagerSettings(args, scope, depth, subject);
+      // `npm --prefix .. test`, `cd .. && npm test`: scripts of a package.json outside the sandbox.
+      const { optionValues, operands } = splitArgs(name, args);
+      const moved = ['--prefix', '-C', '--dir', '--cwd'].flatMap((k) => optionValues.get(k) ?? []);
+      let dir = scope.cwd;
+      for (const w of moved) dir = single(w) === null ? null : resolveFrom(dir, single(w) as string);
+      const harmless = ['-v', '--version', 'version', 'help', 'ls', 'list', 'view', 'info', 'outdated', 'why', 'config', 'get', 'root', 'bin', 'prefix'];
+      const sub = single(operands[0]) ?? (args.length === 0 ? 'install' : single(args[0]));
+      if ((dir === null || !isInside(dir, this.opts.sandboxRoot)) && !harmless.includes(sub ?? '')) {
+        this.add('ask', 'ask.unknown-script', subject, false, 'runs package scripts outside the sandbox or in an unknown directory');
+      } else if (moved.length > 0 && dir !== null) {
+        for (const text of packageScriptTexts(name, args, dir)) this.analyzeSource(text, { ...this.childScope(scope), cwd: dir }, depth + 1);
+      }
+    }
     if (PACKAGE_MANAGERS.has(name) && scope.cwd !== null && ['package.json', '.npmrc'].some((f) => this.writtenEarlier(posix.join(scope.cwd as string, f)))) {
       this.add('ask', 'ask.unknown-script', subject, false, 'runs package.json scripts that this command changes first');
     } else if (PACKAGE_MANAGERS.has(name) && scope.cwd !== null && isInside(scope.cwd, this.opts.sandboxRoot)) {

@@ -186,6 +186,7 @@ const GIT_CREATORS: Record<string, (operands: Word[]) => Word[]> = {
   clone: (ops) => (ops[2] ? [ops[2]] : [literalWord('.')]),
   worktree: (ops) => (single(ops[1]) === 'add' && ops[2] ? [ops[2]] : []),
   submodule: (ops) => (single(ops[1]) === 'add' && ops[3] ? [ops[3]] : []),
+  bundle: (ops) => (single(ops[1]) === 'create' && ops[2] ? [ops[2]] : []),
 };
 
 /** The words a command writes, deletes, moves or changes the mode of. */
@@ -257,6 +258,7 @@ export function writeTargets(name: string, args: Word[]): Word[] {
       return operands[0] ? [operands[0]] : [];
     case 'link':
       return operands[1] ? [operands[1]] : [];
+    case 'sqlite3':
     case 'ed':
     case 'red':
       return operands[0] ? [operands[0]] : [];
@@ -300,7 +302,7 @@ export function writeTargets(name: string, args: Word[]): Word[] {
 }
 
 /** Options that name an output file or directory in many tools (`gcc -o`, `sort -o`, `tsc --outDir`, `pip --target`). */
-const OUTPUT_OPTIONS = new Set(['-o', '--output', '--out', '--outfile', '--out-file', '--outdir', '--outDir', '--out-dir', '--output-dir', '--output-file', '--output-document', '--prefix', '--target', '--dest', '--destination', '--install-dir', '--root', '--log-file', '--logfile', '--cache-dir', '--target-dir', '--dump-header', '--result-file']);
+const OUTPUT_OPTIONS = new Set(['-o', '--output', '--out', '--outfile', '--out-file', '--outdir', '--outDir', '--out-dir', '--output-dir', '--output-file', '--output-document', '--prefix', '--target', '--dest', '--destination', '--install-dir', '--root', '--log-file', '--logfile', '--cache-dir', '--target-dir', '--dump-header', '--result-file', '--pack-destination', '-out', '-keyout']);
 
 export function genericOutputs(args: Word[]): Word[] {
   const out: Word[] = [];

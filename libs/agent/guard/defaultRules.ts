@@ -12,7 +12,7 @@ const DELETERS = ['rm', 'rmdir', 'unlink', 'shred', 'rimraf', 'del', 'trash', 's
 const WRITERS = [
   'time', 'strace', 'ltrace', 'script',
   'mv', 'cp', 'ln', 'link', 'install', 'tee', 'truncate', 'touch', 'mkdir', 'mkfifo', 'mknod', 'sed', 'perl', 'dd', 'tar', 'gtar', 'bsdtar', 'unzip',
-  'zip', 'split', 'csplit', 'uniq', 'sort', 'patch', 'ed', 'red', 'rsync', 'scp', 'curl', 'wget', 'git', 'find',
+  'zip', 'split', 'csplit', 'uniq', 'sort', 'patch', 'ed', 'red', 'sqlite3', 'openssl', 'rsync', 'scp', 'curl', 'wget', 'git', 'find',
   'gzip', 'gunzip', 'bzip2', 'bunzip2', 'xz', 'unxz', 'lzma', 'unlzma', 'zstd', 'unzstd', 'lz4', 'lzip', 'compress', 'uncompress', 'pigz', 'unpigz',
 ];
 const MODERS = ['chmod', 'chown', 'chgrp', 'chattr', 'setfacl'];
@@ -77,6 +77,7 @@ const rules: z.input<typeof GuardRule>[] = [
   { id: 'ask.git-grep-pager', decision: 'ask', reason: 'git told to run a command', commands: ['git'], subcommands: ['grep'], args: ['-O.*', '--open-files-in-pager(=.*)?'] },
   { id: 'ask.git-remote-program', decision: 'ask', reason: 'git told to run a program for the remote end or a template', commands: ['git'], subcommands: ['clone', 'fetch', 'pull', 'ls-remote', 'archive', 'init'], args: ['-u', '--upload-pack(=.*)?', '--template(=.*)?', '--exec(=.*)?'] },
   { id: 'ask.host-services', decision: 'ask', reason: 'talks to the desktop or system bus, which can start programs outside the sandbox', commands: ['dbus-send', 'dbus-launch', 'busctl', 'gdbus', 'qdbus', 'loginctl', 'machinectl', 'systemd-run', 'run0', 'flatpak-spawn', 'gio'] },
+  { id: 'ask.cdable-vars', decision: 'ask', reason: 'makes cd take variable names, which the guard does not follow', commands: ['shopt'], args: ['cdable_vars'] },
   { id: 'ask.process-environment', decision: 'ask', reason: 'prints the environment of processes', commands: ['ps'], args: ['[a-df-zA-Z]*e[a-zA-Z]*'] },
   { id: 'ask.detached-session', decision: 'ask', reason: 'starts a session that outlives the task', commands: ['tmux', 'screen', 'disown', 'systemd-run', 'daemonize', 'start-stop-daemon'] },
   { id: 'ask.output-outside', decision: 'ask', reason: 'writes its output outside the sandbox', commands: ['*'], target: 'outside' },
