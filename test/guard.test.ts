@@ -170,6 +170,11 @@ describe('bypass combinations (fast-check)', () => {
     ['shutdown', '-h now'],
     ['dd', 'if=/dev/zero of=/dev/sda'],
     ['chmod', '-R 777 /'],
+    ['cat', '/tmp/handoff-guard-home/pg.json'],
+    ['tar', '-czf ../x.tgz .'],
+    ['find', '. -fprint ../list'],
+    ['git', '-c core.fsmonitor=./x status'],
+    ['strings', '/proc/1/environ'],
   ];
   const quoteName = (name: string): fc.Arbitrary<string> =>
     fc.constantFrom(name, `'${name}'`, `"${name}"`, `${name[0]}\\${name.slice(1)}`, `${name[0]}''${name.slice(1)}`, `/usr/bin/${name}`, `/bin/../bin/${name}`, `\\${name}`);
@@ -198,6 +203,11 @@ describe('bypass combinations (fast-check)', () => {
     (l) => `bash <<EOF\n${l}\nEOF`,
     (l) => `cat <<'EOF' | sh\n${l}\nEOF`,
     (l) => `true && bash <<< ${sq(l)}`,
+    (l) => `x=1; declare -n r=x; ${l}`,
+    (l) => `arr=(a b); for v in "\${arr[@]}"; do ${l}; done`,
+    (l) => `read -r v <<< x; ${l}`,
+    (l) => `EDITOR=true ${l}`,
+    (l) => `env -C . ${l}`,
   );
   test('quoting, paths, wrappers and nesting never turn a dangerous command into an allow', async () => {
     const line = fc
