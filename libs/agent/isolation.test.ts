@@ -205,6 +205,14 @@ for (const level of ['bubblewrap', 'unshare'] as const) {
       }
     });
 
+    test('the command has no capability: it cannot unmount what hides the host nor remount / writable', async (t) => {
+      if (unavailable) return t.skip(unavailable);
+      const tried = await run(`grep CapEff /proc/self/status; umount -l ${home} 2>&1; umount -l /tmp 2>&1; mount -o remount,rw / 2>&1; ls -A ${home}; echo pwned > ${join(outside, 'after-remount.txt')}`);
+      assert.match(tried.output, /CapEff:\s+0+\n/);
+      assert.doesNotMatch(tried.output, /secrets\.json/);
+      assert.equal(existsSync(join(outside, 'after-remount.txt')), false);
+    });
+
     test('a root service runs commands as an unprivileged user, who cannot see other processes', async (t) => {
       if (unavailable) return t.skip(unavailable);
       if (!root) return t.skip('the service is not root here: commands run as its own user');

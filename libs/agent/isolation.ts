@@ -188,8 +188,8 @@ export function bubblewrapArgs(opts: LinuxWrapOptions): string[] {
 /**
  * Runs as PID 1 of the new namespaces: as root of a user namespace (a service that is not root, so
  * `mount` works unprivileged), or as root itself (a root service, which drops to the agent's user
- * with setpriv for the command). Arguments: $1 the command, $2 the box (realpath), $3 the working
- * directory, $4 `uid:gid` to drop to (or empty), $5 setpriv, $6 the hidden directories, $7 those
+ * with setpriv for the command; either way the command runs with no capability). Arguments: $1 the
+ * command, $2 the box (realpath), $3 the working directory, $4 `uid:gid` to drop to (or empty), $5 setpriv, $6 the hidden directories, $7 those
  * inside the box, $8 the masked files (newline-separated lists), $9 /var/run's link target.
  * The box may sit under a hidden directory: so first `cd` into it, and after the tmpfs mounts bind
  * the old directory back through /proc/self/cwd (with --no-canonicalize the kernel follows that
@@ -228,14 +228,16 @@ while IFS=' ' read -r _ _ _ _ mp _; do
 done < /proc/self/mountinfo
 cd -- "$3" || fail "cannot enter the working directory"
 set +e
+# The setup needed root of the namespace; the command gets no capability at all (else it could
+# unmount the tmpfs that hide the host, or remount / writable).
 if [ -n "$4" ]; then
   "$5" --reuid="\${4%:*}" --regid="\${4#*:}" --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- bash -c "$1"
 else
-  bash -c "$1"
+  "$5" --inh-caps=-all --bounding-set=-all --no-new-privs -- bash -c "$1"
 fi
 exit $?`;
 
-export function unshareArgs(opts: LinuxWrapOptions): string[] {
+export function unshareArgs(opts: LinuxWrapOptions & { setpriv: string }): string[] {
   const layout = sandboxLayout(opts);
   // A root service needs no user namespace to mount (and one mapping only root could not drop to runAs).
   const args = opts.runAs ? ['--mount'] : ['--user', '--map-root-user', '--mount'];
@@ -249,7 +251,7 @@ export function unshareArgs(opts: LinuxWrapOptions): string[] {
     layout.box,
     real(opts.cwd),
     opts.runAs ? `${opts.runAs.user.uid}:${opts.runAs.user.gid}` : '',
-    opts.runAs?.setpriv ?? '',
+    opts.setpriv,
     layout.hidden.join('\n'),
     layout.hiddenInBox.join('\n'),
     layout.masked.join('\n'),
@@ -372,9 +374,10 @@ function candidates(opts: DetectOptions, runAs: RunAs | null): Candidate[] {
         if (process.platform !== 'linux') return { ok: false, why: `unshare is Linux only (this is ${process.platform})` };
         const unshare = UNSHARE_CANDIDATES.find((p) => existsSync(p));
         if (!unshare) return { ok: false, why: 'unshare (util-linux) is not installed' };
-        if (drop === null) return { ok: false, why: 'setpriv (util-linux) is missing, so a root service cannot drop to an unprivileged user inside unshare' };
+        // the command must leave the namespace's root capabilities behind: setpriv drops them
+        if (!setpriv) return { ok: false, why: 'setpriv (util-linux) is missing, so the command would keep the capabilities of the namespace root' };
         give(probeOpts);
-        const why = runProbe(unshare, unshareArgs({ ...probeOpts, runAs: drop }), opts.sandboxRoot);
+        const why = runProbe(unshare, unshareArgs({ ...probeOpts, runAs: drop, setpriv }), opts.sandboxRoot);
         if (why) return { ok: false, why: `unshare does not work here: ${why}` };
         return {
           ok: true,
@@ -385,7 +388,7 @@ function candidates(opts: DetectOptions, runAs: RunAs | null): Candidate[] {
             runAs,
             wrap: (w) => {
               give(w);
-              return { file: unshare, args: unshareArgs({ ...w, network: opts.network, runAs: drop }) };
+              return { file: unshare, args: unshareArgs({ ...w, network: opts.network, runAs: drop, setpriv }) };
             },
           },
         };
