@@ -5,7 +5,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { Writable } from 'node:stream';
 import { sql } from 'kysely';
+import { pino } from 'pino';
 import type { IntentDetail, PolicyInput } from '../../libs/contracts/index.ts';
 import { createConnectorRegistry } from '../../libs/connectors/index.ts';
 import { createIntentService, startBoss } from '../../libs/intents/index.ts';
@@ -66,6 +68,8 @@ let server: Server;
 let base: string;
 let smtp: SmtpPeer;
 let exec: ExecutorProcess;
+/** Every line the coordinator logs, at debug. */
+const coordinatorLines: string[] = [];
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -131,7 +135,8 @@ before(async () => {
     breaker: { volumeThreshold: 10_000 },
     webhook: { allowedHosts: ['127.0.0.1'] },
   };
-  stack = await startStack({ policy });
+  const log = pino({ level: 'debug' }, new Writable({ write: (chunk: Buffer, _e, cb) => (coordinatorLines.push(chunk.toString()), cb()) }));
+  stack = await startStack({ policy, log });
   const secrets = {
     webhook: { acct: { hosts: ['127.0.0.1'], headers: { authorization: `Bearer ${SECRETS.webhook}` } } },
     deploy: {
@@ -220,7 +225,8 @@ test('credentials echoed back in every encoding through every connector reach no
   haystack.push(JSON.stringify((await stack.api('GET', '/v1/intents?state=dead')).body));
   haystack.push(JSON.stringify((await stack.api('GET', '/v1/live')).body));
   haystack.push(await (await fetch(`${stack.coordinator.url}/metrics`)).text());
-  haystack.push(...exec.output);
+  haystack.push(...exec.output, ...coordinatorLines);
+  assert.ok(coordinatorLines.length > 0, 'the coordinator logged');
   assert.ok(exec.output.some((l) => l.includes('connector call failed')), 'the executor logged the failures');
 
   // the agent's intent_status tool, as the model would read it

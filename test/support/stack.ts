@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
 import type { PolicyInput } from '../../libs/contracts/index.ts';
 import { startCoordinator, type RunningCoordinator } from '../../apps/coordinator/index.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
@@ -31,11 +32,11 @@ export interface Stack {
 }
 
 /** A real coordinator (in this process) and real executor processes on a fresh database. */
-export async function startStack(opts: { policy?: PolicyInput } = {}): Promise<Stack> {
+export async function startStack(opts: { policy?: PolicyInput; log?: Logger } = {}): Promise<Stack> {
   const tdb = await createTestDatabase();
   const home = mkdtempSync(join(tmpdir(), 'handoff-stack-'));
   writeFileSync(join(home, 'policy.json'), JSON.stringify(withLoopbackReceivers(opts.policy ?? {})));
-  const coordinator = await startCoordinator({ home, databaseUrl: tdb.url, port: 0, log: quietLog });
+  const coordinator = await startCoordinator({ home, databaseUrl: tdb.url, port: 0, log: opts.log ?? quietLog });
   const token = readFileSync(coordinator.operatorTokenPath, 'utf8').trim();
   const executors: ExecutorProcess[] = [];
 
