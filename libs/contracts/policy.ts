@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AccountName, ChannelName } from './intent.ts';
+import { HostEntry } from './secrets.ts';
 
 const RateLimitKey = z
   .string()
@@ -69,8 +70,12 @@ export const Policy = z.strictObject({
     .prefault({}),
   webhook: z
     .strictObject({
-      /** When set, the webhook connector refuses any other host. Empty: every host is allowed. */
-      allowedHosts: z.array(z.string().min(1)).default([]),
+      /**
+       * `host` or `host:port` (or an address). When set, webhook and deploy calls to any other host
+       * are refused. Loopback, private, link-local and unique-local addresses (and the executor's
+       * machine and Postgres) are reachable only when named here (docs/architecture.md decision 28).
+       */
+      allowedHosts: z.array(HostEntry).default([]),
       timeoutMs: z.int().min(100).max(600_000).default(30_000),
     })
     .prefault({}),
