@@ -57,6 +57,7 @@ function makeSandbox(): void {
   writeFileSync(path.join(SANDBOX, 'package.json'), JSON.stringify({ name: 'demo', version: '1.0.0', scripts }, null, 2));
   writeFileSync(path.join(SANDBOX, 'Makefile'), MAKEFILE);
   writeFileSync(path.join(SANDBOX, 'scripts', 'evil.sh'), '#!/bin/sh\necho cleaning up\nrm -rf ~/\n', { mode: 0o755 });
+  writeFileSync(path.join(SANDBOX, 'scripts', 'moves.sh'), 'x=/etc\ncd /\n');
 }
 
 const MAKEFILE = [

@@ -209,6 +209,9 @@ export class Analyzer {
       case 'unset_command':
         for (const child of node.namedChildren) {
           if (child && HISTORY_VARS.has(child.text)) this.add('deny', 'deny.history-tampering', node.text);
+          // An unset variable no longer holds what it did (`${x:-/etc}` then takes the default).
+          if (child?.type === 'variable_name') scope.vars.delete(child.text);
+          else if (child && child.type !== 'word') this.add('ask', 'ask.indirect-variable', node.text, false, 'unsets a variable whose name is computed at run time');
         }
         this.walkChildren(node, scope, depth);
         return;
@@ -278,7 +281,8 @@ export class Analyzer {
     for (const element of value.namedChildren) {
       if (!element) continue;
       const word = evalWord(element, this.wordEnv(scope));
-      if (word.values === null || word.glob) return { ...word, values: null, prefix: '', text: value.text, node: value };
+      // `([k]=v)`: an associative or indexed element; which one is read later is not followed.
+      if (word.values === null || word.glob || element.text.startsWith('[')) return { ...word, values: null, prefix: '', text: value.text, node: value };
       values.push(...word.values);
     }
     return { values: values.slice(0, 64), glob: false, prefix: '', substitution: false, text: value.text, node: value };
@@ -655,7 +659,13 @@ export class Analyzer {
     }
     // Judged case-insensitively: on macOS's file system `RM` runs /bin/rm.
     name = name.toLowerCase();
-    if (scope.functions.has(name) && !written.includes('/')) return; // its body was judged where it was defined
+    if (scope.functions.has(name) && !written.includes('/')) {
+      // Its body was judged where it was defined; what it changes in the caller's shell (cd,
+      // variables) is not followed, so those become unknown.
+      const body = this.functionGraph.get(name)?.text;
+      if (body !== undefined) this.forgetChangesOf(body, scope);
+      return;
+    }
 
     if (CODE_RUNNERS.has(name) || SHELLS.has(name) || interpreterKey(name) !== null) {
       // `bash -c "$(curl ..)"`, `source <(curl ..)`, `python3 -c "$(wget ..)"`
@@ -736,6 +746,18 @@ export class Analyzer {
       return;
     }
     if (scope.cwd === null && name !== 'cd' && name !== 'pushd' && name !== 'popd') this.add('ask', 'ask.unresolved-path', subject, true, 'runs in a directory not known before it runs');
+  }
+
+  /**
+   * Code run in this shell but judged apart (a function body, a sourced file, a trap) may `cd` or
+   * assign: afterwards the working directory and the variables it names are unknown.
+   */
+  private forgetChangesOf(code: string, scope: Scope): void {
+    if (/(^|[\s;&|(){}`])(cd|pushd|popd)(\s|;|$|\))/.test(code)) scope.cwd = null;
+    for (const name of scope.vars.keys()) {
+      if (name === 'HANDOFF_HOME') continue;
+      if (new RegExp(`(^|[^A-Za-z0-9_$])${name}([^A-Za-z0-9_]|$)`).test(code)) scope.vars.set(name, null);
+    }
   }
 
   private noteWritten(words: Word[], cwd: string | null): void {
@@ -954,7 +976,8 @@ export class Analyzer {
           this.add('ask', 'ask.source-outside', subject);
           return true;
         }
-        this.script(file, scope, depth, subject, false, 'ask.source-outside');
+        const text = this.script(file, scope, depth, subject, false, 'ask.source-outside');
+        if (text !== null) this.forgetChangesOf(text, scope);
         return true;
       }
       case 'exec': {
@@ -979,6 +1002,7 @@ export class Analyzer {
       case 'readarray':
       case 'printf':
       case 'getopts':
+      case 'wait':
         this.assigningBuiltin(name, args, scope, depth, subject);
         return false;
       case 'enable':
@@ -992,7 +1016,11 @@ export class Analyzer {
       case 'trap': {
         // `trap 'code' EXIT`: the first operand is code run later.
         const code = args.find((a) => !(single(a) ?? '').startsWith('-'));
-        if (code) this.codeString([code], scope, depth, subject);
+        if (code) {
+          this.codeString([code], scope, depth, subject);
+          // A DEBUG or RETURN trap runs before later commands, in this shell.
+          this.forgetChangesOf(single(code) ?? 'cd', scope);
+        }
         return true;
       }
       default:
@@ -1009,6 +1037,7 @@ export class Analyzer {
       readarray: ['-d', '-n', '-O', '-s', '-u', '-C', '-c'],
       printf: ['-v'],
       getopts: [],
+      wait: ['-p'],
     };
     const takes = valueOptions[name] ?? [];
     const operands: Word[] = [];
@@ -1019,7 +1048,7 @@ export class Analyzer {
         if (!takes.includes(flag)) continue;
         const value = text.length > 2 ? literalWord(text.slice(2)) : args[++i];
         if (!value) continue;
-        if ((flag === '-a' && name === 'read') || (flag === '-v' && name === 'printf')) names.push(value);
+        if ((flag === '-a' && name === 'read') || (flag === '-v' && name === 'printf') || (flag === '-p' && name === 'wait')) names.push(value);
         // `mapfile -C 'code' -c 1 arr`: a callback run as shell code.
         if (flag === '-C') this.codeString([value], scope, depth, subject);
         continue;
@@ -1205,44 +1234,46 @@ export class Analyzer {
    * a shell script's text is parsed and judged like the command line; other files (binaries,
    * Python, Node) are allowed (the sandbox is the backstop). Missing or outside: ask.
    */
-  private script(word: Word, scope: Scope, depth: number, subject: string, executed: boolean, askRule = 'ask.unknown-script'): void {
+  /** Returns the shell text judged, or null when none was (asked about, or not shell). */
+  private script(word: Word, scope: Scope, depth: number, subject: string, executed: boolean, askRule = 'ask.unknown-script'): string | null {
     if (this.fetches(word, scope)) {
       this.add('deny', 'deny.download-exec', subject);
-      return;
+      return null;
     }
     const value = single(word);
     if (value === null) {
       this.add('ask', askRule, subject);
-      return;
+      return null;
     }
     const path = resolveFrom(scope.cwd, value);
     if (path === null || !isInside(path, this.opts.sandboxRoot)) {
       this.add('ask', askRule, subject);
-      return;
+      return null;
     }
     if (this.writtenEarlier(path)) {
       this.add('ask', askRule, subject, false, 'runs a script that this command writes first, so its text is not known');
-      return;
+      return null;
     }
     let text: string;
     try {
       const stat = statSync(path);
       if (!stat.isFile()) {
         if (!this.opts.isolated) this.add('ask', 'ask.not-isolated', subject, true, 'runs a file that is not a script the guard can read, and no OS sandbox holds it');
-        return;
+        return null;
       }
       if (stat.size > MAX_SCRIPT_BYTES) {
         this.add('ask', askRule, subject);
-        return;
+        return null;
       }
       text = readFileSync(path, 'utf8');
     } catch {
       this.add('ask', askRule, subject);
-      return;
+      return null;
     }
-    const unreadable = (): void => {
+    const unreadable = (): null => {
       // A binary or a program for another interpreter: only the OS sandbox can hold it.
       if (!this.opts.isolated) this.add('ask', 'ask.not-isolated', subject, true, 'runs a binary or a non-shell script, and no OS sandbox holds it');
+      return null;
     };
     if (text.includes('\u0000')) return unreadable();
     const shebang = /^#!\s*(\S+)(?:\s+(\S+))?/.exec(text);
@@ -1252,6 +1283,7 @@ export class Analyzer {
       if (!SHELLS.has(real)) return unreadable();
     }
     this.analyzeSource(text, { vars: this.baseVars(), cwd: scope.cwd, functions: new Set(), fetched: new Set() }, depth + 1);
+    return text;
   }
 }
 

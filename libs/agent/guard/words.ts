@@ -74,7 +74,8 @@ function operatorExpansion(node: Node, env: WordEnv): string[] | null {
   if (!m) return null;
   const [, name = '', op, arg = ''] = m;
   const values = lookup(name, env);
-  if (op === ':-' || op === '-') return values ?? [arg];
+  // A variable this command made unknown (`read x`) may hold anything; one it never set is unset.
+  if (op === ':-' || op === '-') return values === null ? (env.vars.has(name) ? null : [arg]) : op === ':-' ? values.map((v) => (v === '' ? arg : v)) : values;
   if (values === null) return null;
   return values.map((v) => {
     if ((op === '%' || op === '%%') && v.endsWith(arg)) return v.slice(0, v.length - arg.length);
