@@ -237,7 +237,7 @@ async function reconcileAbandoned(
     try {
       verdict = await connector.reconcile({ ...intent, attemptNo: open.attempt_no }, rctx);
     } catch (err) {
-      verdict = { status: 'unknown' as const, reason: `reconcile failed: ${classifyError(err).message}` };
+      verdict = { status: 'unknown' as const, reason: `reconcile failed: ${classifyError(err, redactorFor(deps.secrets)).message}` };
     }
   }
   deps.log.info({ intentId: fence.intentId, abandonedEpoch: open.lease_epoch, verdict: verdict.status }, 'reconciled an abandoned attempt');
@@ -284,8 +284,7 @@ async function settleFailure(
     deps.wakeAt?.(fence.channel, at);
     return ok ? 'rescheduled' : 'stale';
   }
-  const failure = classifyError(err);
-  failure.message = redact(failure.message);
+  const failure = classifyError(err, redact);
   log.warn({ errorClass: failure.errorClass, message: failure.message, attemptNo }, 'connector call failed');
   let ok: boolean;
   let outcome: TicketOutcome;

@@ -65,12 +65,13 @@ function clip(message: string): string {
  * Anything that is not a ConnectorError counts as `unknown`: an unexpected throw may have happened
  * before or after the effect, and only a reconcile or a person can tell which.
  */
-export function classifyError(err: unknown): ClassifiedError {
+export function classifyError(err: unknown, redact: (text: string) => string = (t) => t): ClassifiedError {
+  // redacted before clipped: a clipped copy of a credential would no longer match
   if (err instanceof ConnectorError) {
-    const out: ClassifiedError = { errorClass: err.errorClass, message: clip(err.message) };
+    const out: ClassifiedError = { errorClass: err.errorClass, message: clip(redact(err.message)) };
     if (err instanceof RateLimitedError) out.retryAfterMs = err.retryAfterMs;
     return out;
   }
   const message = err instanceof Error ? `${err.name}: ${err.message}` : `non-error thrown: ${String(err)}`;
-  return { errorClass: 'unknown', message: clip(`unexpected ${message}`) };
+  return { errorClass: 'unknown', message: clip(redact(`unexpected ${message}`)) };
 }
