@@ -756,7 +756,8 @@ export class Analyzer {
     if (/(^|[\s;&|(){}`])(cd|pushd|popd)(\s|;|$|\))/.test(code)) scope.cwd = null;
     for (const name of scope.vars.keys()) {
       if (name === 'HANDOFF_HOME') continue;
-      if (new RegExp(`(^|[^A-Za-z0-9_$])${name}([^A-Za-z0-9_]|$)`).test(code)) scope.vars.set(name, null);
+      const escaped = name.replace(/[^A-Za-z0-9_]/g, '\\$&');
+      if (new RegExp(`(^|[^A-Za-z0-9_$])${escaped}([^A-Za-z0-9_]|$)`).test(code)) scope.vars.set(name, null);
     }
   }
 

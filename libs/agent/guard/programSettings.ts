@@ -33,6 +33,10 @@ export const INJECTION_VARS = new Set([
   'MAKEFLAGS', 'MFLAGS', 'GNUMAKEFLAGS', 'MAKEFILES', 'MAKESHELL',
   'NPM_CONFIG_USERCONFIG', 'NPM_CONFIG_GLOBALCONFIG', 'NPM_CONFIG_NODE_OPTIONS', 'NPM_CONFIG_ONLOAD_SCRIPT', 'NPM_CONFIG_INIT_MODULE', 'NPM_CONFIG_PREFIX',
   'YARN_RC_FILENAME', 'YARN_YARN_PATH', 'COMPOSER_HOME', 'CARGO_HOME', 'RUSTC_WRAPPER', 'RUSTC', 'CARGO_BUILD_RUSTC_WRAPPER',
+  // Where programs look for their configuration (`HOME=. git status` reads ./.gitconfig, whose
+  // core.fsmonitor runs; a kubeconfig's `exec:`, an AWS `credential_process`, docker credHelpers run programs).
+  'HOME', 'XDG_CONFIG_HOME', 'KUBECONFIG', 'DOCKER_CONFIG', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'GNUPGHOME',
+  'PIP_CONFIG_FILE', 'CURL_HOME', 'WGETRC', 'INPUTRC', 'LESS', 'EMACSLOADPATH', 'VIMINIT', 'EXINIT', 'MYVIMRC',
 ]);
 
 /** `GIT_CONFIG_KEY_0`, `npm_config_…` (npm reads them in any case). */
