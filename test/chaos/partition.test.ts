@@ -43,6 +43,8 @@ test(
           approval: { rules: [{ channel: 'webhook', requireApproval: false }] },
           lease: { ttlSeconds: TTL_SECONDS },
           retry: { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1000 },
+          // the sink is reached on the veth's private address, refused unless named (no SSRF by default)
+          webhook: { allowedHosts: [ns.hostAddress, '127.0.0.1'] },
         },
       });
       const s = stack;
