@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { GuardTarget } from '@handoff/contracts';
 import type { Node, Parser } from 'web-tree-sitter';
@@ -740,7 +740,7 @@ export class Analyzer {
    * working directory is unknown. Asked about (process substitutions `<(…)` are pipes, not paths).
    */
   private unresolvedArguments(name: string, args: Word[], scope: Scope, subject: string): void {
-    const computed = args.find((a) => a.values === null && !/^[<>]\(/.test(a.text) && (!a.assumeOutside || this.pipedFromOutside));
+    const computed = args.find((a) => a.values === null && !/^[<>]\(/.test(a.text) && (!a.assumeOutside || this.pipedFromOutside) && !this.textNotPath(a, scope));
     if (computed) {
       this.add('ask', 'ask.unresolved-path', subject, true, `an argument is computed at run time (\`${oneLine(computed.text, 60)}\`), so the file it names is not known`);
       return;
@@ -803,6 +803,24 @@ export class Analyzer {
 
   private writtenEarlier(path: string): boolean {
     return this.written.some((w) => isInside(path, w));
+  }
+
+  /**
+   * `-m "Release $(date)"`, `--title=$(…)`: a computed word behind a literal prefix names a file only
+   * through a directory whose name starts with that prefix. With no such entry in the working
+   * directory (and none written earlier in this command) it is text, not a path.
+   */
+  private textNotPath(word: Word, scope: Scope): boolean {
+    const prefix = word.prefix;
+    if (prefix === '' || scope.cwd === null || /[/~]/.test(prefix) || prefix.startsWith('.') || !isInside(scope.cwd, this.opts.sandboxRoot)) return false;
+    const cwd = scope.cwd;
+    const clashes = (entry: string): boolean => entry.startsWith(prefix) || prefix.startsWith(entry);
+    if (this.writtenEarlier(cwd) || this.written.some((w) => isInside(w, cwd) && clashes(posix.relative(cwd, w).split('/')[0] ?? ''))) return false;
+    try {
+      return !readdirSync(cwd).some(clashes);
+    } catch {
+      return false;
+    }
   }
 
   /** Checks on one command's own words that no rule expresses. */

@@ -176,10 +176,14 @@ function evalPattern(node: Node, env: WordEnv, quoted = false): Pattern {
       const values = name ? lookup(name, env) : operatorExpansion(node, env);
       return values ? known(values.map(escapeLiteral)) : unknown('');
     }
-    case 'command_substitution':
+    case 'command_substitution': {
       // `$(pwd)` is the working directory; anything else is decided at run time.
       if (/^(\$\(|`)\s*pwd(\s+-[LP])?\s*(\)|`)$/.test(node.text) && env.cwd !== null) return { ...known([escapeLiteral(env.cwd)]), substitution: true };
+      // `"$(cat <<'EOF' … EOF)"` (a commit message): the here-doc's text, when it expands nothing.
+      const heredoc = /^\$\(\s*cat\s*<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1\s*\n([\s\S]*?)\n[ \t]*\2\s*\)$/.exec(node.text);
+      if (heredoc && (heredoc[1] !== '' || !/[$`\\]/.test(heredoc[3] ?? ''))) return { ...known([escapeLiteral((heredoc[3] ?? '').replace(/\n+$/, ''))]), substitution: true };
       return unknown('', true);
+    }
     case 'process_substitution':
       return unknown('', true);
     default:
