@@ -107,6 +107,7 @@ describe('a prompt cannot freeze the coordinator', () => {
       // under the size cap: counted in a worker until the time cap, then the byte bound
       ['/v1/chat/completions', JSON.stringify({ model: 'small', messages: [{ role: 'user', content: oneMb }] })],
     ] as const;
+    await fetch(`${url}/metrics`).then((r) => r.text()); // prom-client resets its event-loop histogram at each scrape
     const started = performance.now();
     const work = Promise.all(bodies.map(([path, body]) => post(path, body)));
     const [times, answers] = await Promise.all([timeHealthz(work), work]);
@@ -117,14 +118,17 @@ describe('a prompt cannot freeze the coordinator', () => {
       assert.equal(body.error?.code, 'bad_request');
       assert.match(body.error?.message ?? '', /needs \d+ tokens/);
     }
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const loopMax = Number(/^nodejs_eventloop_lag_max_seconds (\S+)/m.exec(metrics)?.[1]) * 1000;
     const worst = Math.max(...times);
-    process.stdout.write(`# ${times.length} /healthz during ${Math.round(tookMs)} ms of freezing prompts: worst ${worst.toFixed(1)} ms, median ${times.sort((a, b) => a - b)[times.length >> 1]?.toFixed(1)} ms\n`);
+    process.stdout.write(
+      `# ${times.length} /healthz during ${Math.round(tookMs)} ms of freezing prompts: worst ${worst.toFixed(1)} ms, median ${times.sort((a, b) => a - b)[times.length >> 1]?.toFixed(1)} ms; the coordinator's worst event-loop delay ${loopMax.toFixed(1)} ms\n`,
+    );
     assert.ok(times.length >= 5, `/healthz was timed ${times.length} times`);
     assert.ok(worst < HEALTHZ_BUDGET_MS, `the slowest /healthz took ${worst.toFixed(1)} ms`);
 
     // the event-loop delay is on /metrics, and the fallbacks are counted
-    const metrics = await (await fetch(`${url}/metrics`)).text();
-    assert.match(metrics, /^nodejs_eventloop_lag_max_seconds \d/m);
+    assert.ok(Number.isFinite(loopMax), 'nodejs_eventloop_lag_max_seconds is on /metrics');
     assert.match(metrics, /^handoff_router_tokenizer_fallbacks_total\{reason="too_large"\} [1-9]/m);
     assert.match(metrics, /^handoff_router_tokenizer_fallbacks_total\{reason="timeout"\} [1-9]/m);
   });
