@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { PgBoss } from 'pg-boss';
 import pino, { type Logger } from 'pino';
 import { loadPolicy, TicketPayload, type Policy } from '@handoff/contracts';
-import { builtInConnectors, createConnectorRegistry, createXConnector, protectHost, writeBackToSecretsFile, type Connector } from '@handoff/connectors';
+import { builtInConnectors, createConnectorRegistry, createXConnector, protectOwnEndpoints, writeBackToSecretsFile, type Connector } from '@handoff/connectors';
 import { createDb, createPool, migrate } from '@handoff/db';
 import { ensureTicketQueue, startBoss, sweep } from '@handoff/intents';
 import { createBatchedWrites } from './batchedWrites.ts';
@@ -61,8 +61,8 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
   });
   const policy = (): Policy => policyWatch.current();
   const secrets = loadSecrets(opts.home);
-  // No intent-named call may reach this executor's Postgres (libs/connectors addressGuard.ts).
-  await protectHost(new URL(opts.databaseUrl).hostname).catch(() => undefined);
+  // No intent-named call may reach this executor's Postgres or the coordinator (libs/connectors addressGuard.ts).
+  await protectOwnEndpoints(opts.databaseUrl).catch(() => undefined);
   // X rotates refresh tokens: the executor's X connector writes the new pair back to secrets.json
   const connectorList =
     opts.connectors ??

@@ -73,19 +73,38 @@ function expandIpv6(address: string): number[] | undefined {
 }
 
 const protectedAddresses = new Set<string>();
+/** `address|port` of endpoints that only an allowedHosts entry with that exact port opens. */
+const protectedEndpoints = new Map<string, string>();
+/** Ports that, on any address of this machine, only an entry with that exact port opens. */
+const protectedLocalPorts = new Set<string>();
+
+async function addressesOf(host: string): Promise<string[]> {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare)) return [bare.toLowerCase()];
+  const answers = await new Promise<LookupAddress[]>((resolve) => dnsLookup(bare, { all: true }, (err, addrs) => resolve(err ? [] : addrs)));
+  return answers.map((a) => a.address.toLowerCase());
+}
+
+/**
+ * The coordinator's and Postgres's own endpoints: refused even when allowedHosts names their host
+ * without a port (a receiver on 127.0.0.1 must not open the coordinator's API or Postgres); only an
+ * entry naming `host:port` exactly opens them.
+ */
+export async function protectEndpoint(host: string, port: number | string, what = 'a protected endpoint'): Promise<void> {
+  for (const address of await addressesOf(host)) protectedEndpoints.set(`${address}|${port}`, what);
+}
+
+/** protectEndpoint for a port on every address of this machine (the coordinator's listening port). */
+export function protectLocalPort(port: number | string): void {
+  protectedLocalPorts.add(String(port));
+}
 
 /**
  * Marks a host (name or address) as off limits for intent-named calls: the executor's Postgres.
  * Names are resolved now; every address they answer is refused from then on.
  */
 export async function protectHost(host: string): Promise<void> {
-  const bare = host.replace(/^\[(.*)\]$/, '$1');
-  if (isIP(bare)) {
-    protectedAddresses.add(bare.toLowerCase());
-    return;
-  }
-  const answers = await new Promise<LookupAddress[]>((resolve) => dnsLookup(bare, { all: true }, (err, addrs) => resolve(err ? [] : addrs)));
-  for (const a of answers) protectedAddresses.add(a.address.toLowerCase());
+  for (const address of await addressesOf(host)) protectedAddresses.add(address);
 }
 
 function ownAddresses(): Set<string> {
@@ -119,9 +138,23 @@ export interface AddressGuard {
   resolve?: Resolve;
 }
 
-function refusal(host: string, port: string, address: string, reason: string): Error {
-  const shown = host === address ? address : `${host} (${address})`;
-  const err = new Error(`${shown} ${reason}; calls to it are refused unless policy webhook.allowedHosts names "${host}" or "${host}:${port}"`);
+function protectedEndpointReason(address: string, port: string): string | undefined {
+  const bare = address.replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '').toLowerCase();
+  const v4 = isIP(bare) === 6 ? embeddedIpv4(bare) : undefined;
+  const endpoint = protectedEndpoints.get(`${bare}|${port}`) ?? (v4 !== undefined ? protectedEndpoints.get(`${v4}|${port}`) : undefined);
+  if (endpoint) return `is ${endpoint}`;
+  if (protectedLocalPorts.has(port)) {
+    const loopback = (v4 ?? bare).startsWith('127.') || bare === '::1' || bare === '0.0.0.0' || bare === '::';
+    const own = ownAddresses();
+    if (loopback || own.has(bare) || (v4 !== undefined && own.has(v4))) return "is the coordinator's own port";
+  }
+  return undefined;
+}
+
+function refusal(host: string, port: string, address: string, reason: string, exact = false): Error {
+  const shown = `${host === address ? address : `${host} (${address})`}${exact ? ` port ${port}` : ''}`;
+  const names = exact ? `"${host}:${port}"` : `"${host}" or "${host}:${port}"`;
+  const err = new Error(`${shown} ${reason}; calls to it are refused unless policy webhook.allowedHosts names ${names}`);
   (err as NodeJS.ErrnoException).code = ADDRESS_REFUSED;
   return err;
 }
@@ -135,8 +168,15 @@ export function checkedAddress(guard: AddressGuard, host: string, port: string, 
   const name = host.replace(/^\[(.*)\]$/, '$1');
   const allowed = guard.allowedHosts();
   const named = hostPortListed(name, port, allowed);
+  const exactly = allowed.filter((e) => /^(\[[^\]]+\]|[^:]+):\d+$/.test(e.trim()));
   const judge = (addresses: string[]): void => {
     if (addresses.length === 0) return callback(Object.assign(new Error(`${name} resolved to no address`), { code: 'ENOTFOUND' }));
+    for (const address of addresses) {
+      const own = protectedEndpointReason(address, port);
+      if (own && !hostPortListed(name, port, exactly) && !hostPortListed(address, port, exactly)) {
+        return callback(refusal(name, port, address, own, true));
+      }
+    }
     for (const address of named ? [] : addresses) {
       if (hostPortListed(address, port, allowed)) continue;
       const reason = internalAddressReason(address);
@@ -149,4 +189,24 @@ export function checkedAddress(guard: AddressGuard, host: string, port: string, 
     if (err) return callback(err);
     judge(answers.map((a) => a.address));
   });
+}
+
+/**
+ * What an executor protects at start: its Postgres (the host, and its port even when the host is
+ * named), and the coordinator's port on this machine ($HANDOFF_PORT, else 18800) and at
+ * $HANDOFF_URL when set.
+ */
+export async function protectOwnEndpoints(databaseUrl: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const parse = (u: string | undefined): URL | undefined => {
+    try {
+      return u ? new URL(u) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const pg = parse(databaseUrl);
+  if (pg?.hostname) await Promise.all([protectHost(pg.hostname), protectEndpoint(pg.hostname, pg.port || '5432', "the executor's Postgres")]);
+  protectLocalPort(env.HANDOFF_PORT?.trim() || '18800');
+  const coordinator = parse(env.HANDOFF_URL?.trim());
+  if (coordinator?.hostname) await protectEndpoint(coordinator.hostname, coordinator.port || (coordinator.protocol === 'https:' ? '443' : '80'), "the coordinator's own port");
 }

@@ -22,6 +22,6 @@ export { emailConnector, createEmailConnector, EmailPayload, emailMessageId, cla
 export type { EmailConnector, EmailConnectorOptions, EmailCredentials } from './email.ts';
 export { calendarConnector, createCalendarConnector, CalendarPayload, calendarEventUid } from './calendar.ts';
 export type { CalendarConnector, CalendarConnectorOptions, CalendarCredentials } from './calendar.ts';
-export { protectHost, internalAddressReason, ADDRESS_REFUSED } from './addressGuard.ts';
+export { protectHost, protectEndpoint, protectLocalPort, protectOwnEndpoints, internalAddressReason, ADDRESS_REFUSED } from './addressGuard.ts';
 export type { AddressGuard, Resolve } from './addressGuard.ts';
 export { assertCredentialHost } from './credentialHosts.ts';

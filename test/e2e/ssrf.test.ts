@@ -138,7 +138,7 @@ describe('through the real executor', () => {
       return ['succeeded', 'dead', 'in_doubt'].includes(d.state) ? d : null;
     });
 
-  test('calls to 127.0.0.1, localhost, a mapped address and the coordinator itself die refused; named in allowedHosts, they go through', async () => {
+  test('calls to 127.0.0.1, localhost, a mapped address and the coordinator itself die refused; named in allowedHosts, they go through, but the coordinator and Postgres only by their exact port', async () => {
     const coordinator = new URL(stack.coordinator.url);
     const localhost = (await lookup('localhost')).address;
     const exec = await stack.spawnExecutor('ssrf-1');
@@ -159,14 +159,18 @@ describe('through the real executor', () => {
 
     exec.signal('SIGTERM');
     await exec.exited;
-    writeFileSync(join(stack.home, 'policy.json'), JSON.stringify(policy([`127.0.0.1:${sink.port}`, `localhost:${sink.port}`])));
+    // 127.0.0.1 named without a port: the receiver opens, the coordinator's and Postgres's ports do not
+    writeFileSync(join(stack.home, 'policy.json'), JSON.stringify(policy(['127.0.0.1', `localhost:${sink.port}`])));
     await stack.spawnExecutor('ssrf-2');
     const allowed = await settled(await create('webhook', { url: `${sink.url}/plain`, body: {} }));
     assert.equal(allowed.state, 'succeeded', JSON.stringify(allowed));
     if (localhost === '127.0.0.1') assert.equal((await settled(await create('webhook', { url: `http://localhost:${sink.port}/name`, body: {} }))).state, 'succeeded');
-    // the coordinator's port is still not named: refused
     const self = await settled(await create('webhook', { url: `http://127.0.0.1:${coordinator.port}/healthz`, body: {} }));
     assert.equal(self.state, 'dead');
-    assert.match(self.lastError ?? '', /allowedHosts/);
+    assert.match(self.lastError ?? '', /coordinator's own port; calls to it are refused unless policy webhook\.allowedHosts names "127\.0\.0\.1:\d+"/);
+    const pg = new URL(stack.tdb.url);
+    const postgres = await settled(await create('webhook', { url: `http://${pg.hostname}:${pg.port || 5432}/`, body: {} }));
+    assert.equal(postgres.state, 'dead');
+    assert.match(postgres.lastError ?? '', /Postgres/);
   });
 });

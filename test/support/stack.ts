@@ -49,6 +49,7 @@ export async function startStack(opts: { policy?: PolicyInput; log?: Logger } = 
         DATABASE_URL: tdb.url,
         HANDOFF_HOME: home,
         HANDOFF_EXECUTOR_ID: id,
+        HANDOFF_URL: coordinator.url,
         HANDOFF_SWEEP_MS: '250',
         HANDOFF_HEARTBEAT_MS: '500',
         HANDOFF_LOG_LEVEL: 'info',
