@@ -392,6 +392,36 @@ describe('embedded Postgres', () => {
     }
   });
 
+  test('a supervised server that keeps dying is reported lost, not restarted for ever', async () => {
+    const home = tempHome();
+    const first = await startEmbeddedPostgres({ home });
+    const log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+    let lost: (err: Error) => void = () => {};
+    const lostErr = new Promise<Error>((resolve) => (lost = resolve));
+    const supervised = superviseEmbeddedPostgres(first, { home, log, onLost: (err) => lost(err), firstDelayMs: 20, maxDeathsInWindow: 2 });
+    const pidFile = path.join(first.dataDir, 'postmaster.pid');
+    try {
+      let victim = first.pid;
+      for (let death = 1; death <= 2; death++) {
+        process.kill(victim, 'SIGKILL');
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const pid = existsSync(pidFile) ? Number.parseInt(readFileSync(pidFile, 'utf8'), 10) : 0;
+          if (pid !== victim && pid > 0 && (await query(supervised.url, 'SELECT 1').then(() => true, () => false))) {
+            victim = pid;
+            break;
+          }
+          if (Date.now() > deadline) assert.fail(`not back after death ${death}`);
+          await sleep(50);
+        }
+      }
+      process.kill(victim, 'SIGKILL');
+      assert.match((await lostErr).message, /could not be restarted \(it died 3 times in 10 minutes\)/);
+    } finally {
+      await supervised.stop();
+    }
+  });
+
   test('an owner that exits without stop() still takes Postgres down with it', async () => {
     const home = tempHome();
     const proc = spawnChild(['own-exit', home]);

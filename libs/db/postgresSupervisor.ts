@@ -28,9 +28,10 @@ export interface SupervisorOptions {
    * service manager restarts the whole process; handoff never stays up answering 503 for ever.
    */
   onLost(err: Error): void;
-  /** Overrides for tests: attempts per outage and the first backoff delay. */
+  /** Overrides for tests: attempts per outage, the first backoff delay, deaths allowed in the window. */
   attempts?: number;
   firstDelayMs?: number;
+  maxDeathsInWindow?: number;
 }
 
 export interface SupervisedPostgres {
@@ -53,6 +54,7 @@ export interface SupervisedPostgres {
 export function superviseEmbeddedPostgres(first: EmbeddedPostgresServer, opts: SupervisorOptions): SupervisedPostgres {
   const attempts = opts.attempts ?? RESTART_ATTEMPTS;
   const firstDelayMs = opts.firstDelayMs ?? FIRST_DELAY_MS;
+  const maxDeaths = opts.maxDeathsInWindow ?? MAX_DEATHS_IN_WINDOW;
   const log = opts.log;
   let server = first;
   let stopping = false;
@@ -63,7 +65,7 @@ export function superviseEmbeddedPostgres(first: EmbeddedPostgresServer, opts: S
     const diedAt = Date.now();
     deaths.push(diedAt);
     while (deaths.length > 0 && deaths[0]! < diedAt - CRASH_WINDOW_MS) deaths.shift();
-    if (deaths.length > MAX_DEATHS_IN_WINDOW) {
+    if (deaths.length > maxDeaths) {
       throw new Error(`it died ${deaths.length} times in ${CRASH_WINDOW_MS / 60_000} minutes`);
     }
     log.error(`embedded Postgres (pid ${dead.pid}) died; restarting it on 127.0.0.1:${dead.port}`);
