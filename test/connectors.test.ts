@@ -394,7 +394,7 @@ describe('the shared redaction', () => {
   const r = createRedactor([`Bearer ${secret}`]);
   const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-  test('finds a credential as is, in any case, base64, base64url, URL-encoded, hex, and inside a longer base64 value', () => {
+  test('finds a credential as is, in any case, base64, base64url, URL-encoded, hex, \\u-escaped, and inside a longer base64 value', () => {
     const forms = [
       secret,
       secret.toUpperCase(),
@@ -407,6 +407,8 @@ describe('the shared redaction', () => {
       b64(`user:${secret}`),
       b64(`xy:${secret}:tail`),
       b64(`Bearer ${secret}`),
+      [...Buffer.from(secret)].map((b) => `%${b.toString(16).toUpperCase()}`).join(''),
+      JSON.stringify(secret).slice(1, -1).replace(/./g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
     ];
     for (const form of forms) {
       assert.ok(r.finds(`id=${form};`), form);

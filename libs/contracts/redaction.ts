@@ -48,7 +48,7 @@ function base64Forms(secret: string): string[] {
   return out;
 }
 
-/** Every form a secret may take in text a provider returns: as is, any case, base64(url), URL-encoded, hex. */
+/** Every form a secret may take in text a provider returns: as is, any case, base64(url), URL-encoded, hex, \\u-escaped. */
 export function secretVariants(secret: string): string[] {
   const forms = new Set<string>();
   for (const s of new Set([secret, secret.toLowerCase(), secret.toUpperCase()])) {
@@ -60,6 +60,9 @@ export function secretVariants(secret: string): string[] {
     forms.add(encodeURIComponent(s));
     forms.add(encodeURIComponent(s).replace(/%20/g, '+'));
     forms.add(escape(s));
+    // every byte percent-encoded, and JSON's \\u escapes: other encoders' ways to the same bytes
+    forms.add([...Buffer.from(s)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join(''));
+    forms.add([...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''));
     forms.add(Buffer.from(s).toString('hex'));
   }
   return [...forms].filter((f) => f.length >= MIN_SECRET);
