@@ -39,6 +39,20 @@ async function quietPort(): Promise<number> {
   }
 }
 
+/** Exited: no such process, or a zombie (its parent, the killed postmaster, is gone; init reaps it when it gets to it). */
+function gone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+}
+
 interface Handoff {
   home: string;
   child: ChildProcess;
@@ -77,9 +91,10 @@ async function startHandoff(policy: unknown): Promise<Handoff> {
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
-    await waitFor('handoff start to answer /healthz', async () => {
+    // running: the coordinator answers and the executor has started too
+    await waitFor('handoff start to be running', async () => {
       if (child.exitCode !== null) throw new Error(`handoff start exited ${child.exitCode}:\n${output.join('\n')}`);
-      return (await fetch(`${baseUrl}/healthz`).catch(() => null))?.ok;
+      return output.some((l) => l.includes('handoff is running')) && (await fetch(`${baseUrl}/healthz`).catch(() => null))?.ok;
     }, 90_000, 200);
   } catch (err) {
     child.kill('SIGKILL');
@@ -175,10 +190,19 @@ test('Postgres SIGKILLed under load: handoff restarts it, every intent ends exac
     }));
     const recoveries: { healthzMs: number; effectsMs: number }[] = [];
     const pids: number[] = [h.postmasterPid()];
+    let frozen = 0;
     for (let round = 0; round < KILLS; round++) {
       const before = sink.requests.length;
       await waitFor('work to flow before the kill', async () => sink.requests.length >= before + 150, 120_000, 50);
       const victim = h.postmasterPid();
+      if (round === KILLS - 1) {
+        // the last time, one of handoff's backends is frozen first: it cannot notice its postmaster's
+        // death and stays attached to the old shared memory, which blocks a new server until it is gone
+        const [row] = await h.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'handoff%' AND pid <> pg_backend_pid() LIMIT 1");
+        assert.ok(row, 'handoff has a backend');
+        frozen = row.pid;
+        process.kill(frozen, 'SIGSTOP');
+      }
       process.kill(victim, 'SIGKILL');
       const killedAt = Date.now();
       await waitFor('/healthz to report the outage', async () => (await health(h)) === 503, 10_000, 20).catch(() => undefined);
@@ -191,6 +215,8 @@ test('Postgres SIGKILLed under load: handoff restarts it, every intent ends exac
       assert.notEqual(pid, victim, 'a new postmaster runs');
       pids.push(pid);
     }
+    assert.ok(gone(frozen), 'the frozen backend was killed before the restart');
+    assert.ok(h.output.some((l) => l.includes(`Postgres process(es) left by the dead server`) && l.includes(String(frozen))), 'and that was logged');
     await sleep(1000);
     await creator.stop();
     assert.deepEqual(creator.unexpected, [], 'every create answered 2xx, or 503 while Postgres was down');
@@ -235,6 +261,7 @@ test('Postgres SIGKILLed under load: handoff restarts it, every intent ends exac
     report('postgres-killed', {
       intents: total,
       kills: KILLS,
+      leftover_backends_killed: h.output.filter((l) => l.includes('Postgres process(es) left by the dead server')).length,
       creates_retried: creator.retried(),
       healthz_back_ms: recoveries.map((r) => r.healthzMs).join(','),
       effects_back_ms: recoveries.map((r) => r.effectsMs).join(','),
