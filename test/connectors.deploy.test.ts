@@ -197,6 +197,19 @@ describe('deploy connector: generic deploy webhook', () => {
     }
     assert.equal((await deploy.reconcile!(intent(hook()), ctx({}))).status, 'unknown', 'no statusUrl: cannot tell');
   });
+
+  test('the statusUrl obeys allowedHosts and the account hosts like the url: no status call elsewhere', async () => {
+    const it = intent(hook({ statusUrl: `http://localhost:${new URL(receiver.base).port}/status/{key}` }));
+    const before = receiver.state.statusCalls;
+    const narrow = { ...ctx({}), policy: Policy.parse({ webhook: { allowedHosts: [new URL(receiver.base).host] } }) };
+    const refused = await deploy.reconcile!(it, narrow);
+    assert.equal(refused.status, 'unknown');
+    assert.match((refused as { reason: string }).reason, /allowedHosts/);
+    const wide = Policy.parse({ webhook: { allowedHosts: ['127.0.0.1', 'localhost'] } });
+    const bound = await deploy.reconcile!(it, { ...ctx({ hosts: [new URL(receiver.base).host], headers: { authorization: 'Bearer hook-secret-abcdefgh' } }), policy: wide });
+    assert.match((bound as { reason: string }).reason, /not among the hosts the credentials of deploy:/);
+    assert.equal(receiver.state.statusCalls, before);
+  });
 });
 
 describe('deploy connector in the executor pipeline', () => {
