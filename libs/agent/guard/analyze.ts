@@ -221,9 +221,32 @@ export class Analyzer {
       case 'for_statement':
         this.forStatement(node, scope, depth);
         return;
-      case 'while_statement':
+      case 'while_statement': {
         this.loopCheck(node);
-        this.walkChildren(node, scope, depth);
+        const condition = node.childForFieldName('condition');
+        if (condition) this.walk(condition, scope, depth);
+        const body = node.childForFieldName('body');
+        if (body) this.loopBody(body, scope, depth);
+        return;
+      }
+      case 'c_style_for_statement': {
+        for (const child of node.namedChildren) if (child && child !== node.childForFieldName('body')) this.walk(child, scope, depth);
+        const body = node.childForFieldName('body');
+        if (body) this.loopBody(body, scope, depth);
+        return;
+      }
+      case 'list':
+        this.andOr(node, scope, depth);
+        return;
+      case 'if_statement':
+        this.ifStatement(node, scope, depth);
+        return;
+      case 'case_statement':
+        for (const child of node.namedChildren) {
+          if (!child) continue;
+          if (child.type !== 'case_item') this.walk(child, scope, depth);
+          else this.branch(child, scope, depth);
+        }
         return;
       case 'pipeline':
         this.pipeline(node, scope, depth);
@@ -240,7 +263,83 @@ export class Analyzer {
   }
 
   private walkChildren(node: Node, scope: Scope, depth: number): void {
-    for (const child of node.namedChildren) if (child) this.walk(child, scope, depth);
+    const children = node.children;
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i];
+      if (!child?.isNamed) continue;
+      // `x=build & …`: a background job runs in a subshell; it changes nothing here.
+      if (children[i + 1]?.text === '&' && !children[i + 1]?.isNamed) this.walk(child, this.childScope(scope), depth);
+      else this.walk(child, scope, depth);
+    }
+  }
+
+  // ---- control flow: what runs only sometimes changes the shell only maybe ----
+
+  /**
+   * `a && b`, `a || b`: `scope` becomes the state after the list whichever way it went (what
+   * differs between the ways is unknown); the return value is the state when it succeeded, which
+   * the right side of an enclosing `&&` sees. `mkdir b && cd b && rm -rf *` judges rm in b;
+   * `x=/etc; true || x=build && rm -rf $x` does not take x for build.
+   */
+  private andOr(node: Node, scope: Scope, depth: number): Scope {
+    if (node.type !== 'list') {
+      this.walk(node, scope, depth);
+      return this.childScope(scope);
+    }
+    const [left, right] = node.namedChildren.filter((c): c is Node => c !== null);
+    const op = node.children.find((c) => c !== null && !c.isNamed && (c.text === '&&' || c.text === '||'))?.text ?? '&&';
+    if (!left || !right) {
+      this.walkChildren(node, scope, depth);
+      return this.childScope(scope);
+    }
+    const okLeft = this.andOr(left, scope, depth);
+    const start = op === '&&' ? okLeft : this.childScope(scope);
+    const okRight = this.andOr(right, start, depth);
+    const ok = op === '&&' ? okRight : mergeScopes(okLeft, okRight);
+    mergeScopes(scope, start);
+    return ok;
+  }
+
+  /** Code that may or may not run (a branch, a case item): walked on a copy, merged back as uncertain. */
+  private branch(node: Node, scope: Scope, depth: number): void {
+    const copy = this.childScope(scope);
+    this.walk(node, copy, depth);
+    mergeScopes(scope, copy);
+  }
+
+  private ifStatement(node: Node, scope: Scope, depth: number): void {
+    const branches: Node[] = [];
+    for (let i = 0; i < node.childCount; i++) {
+      const child = node.child(i);
+      if (!child?.isNamed) continue;
+      if (node.fieldNameForChild(i) === 'condition') this.walk(child, scope, depth);
+      else branches.push(child);
+    }
+    const states = branches.map((b) => {
+      const copy = this.childScope(scope);
+      this.walk(b, copy, depth);
+      return { node: b, copy };
+    });
+    // The then-branch's statements run in order: walk them on one copy.
+    const thenStates = states.filter((s) => s.node.type !== 'elif_clause' && s.node.type !== 'else_clause');
+    if (thenStates.length > 1) {
+      const copy = this.childScope(scope);
+      for (const s of thenStates) this.walk(s.node, copy, depth);
+      mergeScopes(scope, copy);
+    }
+    for (const s of states) mergeScopes(scope, s.copy);
+  }
+
+  /** A loop body may run any number of times: judged once, then again with what one pass may change. */
+  private loopBody(body: Node, scope: Scope, depth: number): void {
+    const first = this.childScope(scope);
+    this.walk(body, first, depth);
+    mergeScopes(scope, first);
+    if (!sameScope(first, scope)) {
+      const again = this.childScope(scope);
+      this.walk(body, again, depth);
+      mergeScopes(scope, again);
+    }
   }
 
   // ---- assignments, functions, loops ----
@@ -371,7 +470,7 @@ export class Analyzer {
     }
     if (variable) scope.vars.set(variable, values.length === 0 ? null : all);
     const body = node.childForFieldName('body');
-    if (body) this.walk(body, scope, depth);
+    if (body) this.loopBody(body, scope, depth);
   }
 
   // ---- redirects ----
@@ -426,7 +525,8 @@ export class Analyzer {
     for (const stage of stages) {
       const before = this.pipedFromOutside;
       this.pipedFromOutside = fedFromOutside;
-      this.walk(stage, scope, depth);
+      // Each stage of a pipeline runs in a subshell: `x=build | true` changes nothing here.
+      this.walk(stage, stages.length > 1 ? this.childScope(scope) : scope, depth);
       this.pipedFromOutside = before;
       fedFromOutside ||= this.namesOutside(stage, scope);
     }
@@ -1338,6 +1438,30 @@ function splitUnquoted(word: Word, ifsChanged: boolean): Word[] {
   if (!word.values.some((v) => /[ \t\n]/.test(v))) return [word];
   if (word.values.length !== 1 || node.type === 'concatenation') return [unknownSplit];
   return (word.values[0] ?? '').split(/[ \t\n]+/).filter(Boolean).map((v) => ({ ...word, values: [v] }));
+}
+
+/** Values a variable may hold after one of two ways: the same, or unknown. */
+function sameValues(a: string[] | null | undefined, b: string[] | null | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** `target` becomes what holds whichever of `target` and `other` happened. Returns `target`. */
+function mergeScopes(target: Scope, other: Scope): Scope {
+  for (const name of new Set([...target.vars.keys(), ...other.vars.keys()])) {
+    if (!sameValues(target.vars.get(name), other.vars.get(name))) target.vars.set(name, null);
+  }
+  if (target.cwd !== other.cwd) target.cwd = null;
+  for (const f of other.functions) target.functions.add(f);
+  for (const f of other.fetched) target.fetched.add(f);
+  return target;
+}
+
+function sameScope(a: Scope, b: Scope): boolean {
+  if (a.cwd !== b.cwd || a.vars.size !== b.vars.size) return false;
+  for (const [name, values] of a.vars) if (!sameValues(values, b.vars.get(name))) return false;
+  return true;
 }
 
 /** What a wrapper itself writes: `time -o F`, `strace -o F`, `script F` (its typescript). */
