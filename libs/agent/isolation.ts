@@ -436,8 +436,7 @@ function refusing(reason: string): Isolation {
 }
 
 /** `isolation: "none"`, asked for by name: the guard, a scrubbed environment and (under root) another user. */
-function noIsolation(runAs: RunAs | null, rootWithoutUser: string | null): Isolation {
-  if (rootWithoutUser) return refusing(`isolation "none" under a root service needs an unprivileged user to run commands as: ${rootWithoutUser}`);
+function noIsolation(runAs: RunAs | null): Isolation {
   const who = runAs
     ? `as ${runAs.name} (uid ${runAs.uid}), who cannot read $HANDOFF_HOME or the coordinator's environment`
     : 'as the service user, who can read everything the service can ($HANDOFF_HOME included): only the exec guard stands in between';
@@ -462,7 +461,7 @@ export function detectIsolation(opts: DetectOptions): Isolation {
   if (root) closeHome(opts.handoffHome);
   if (root && !user.runAs) return refusing(`the service runs as root and ${user.note}`);
   giveTreeToAgent(real(opts.sandboxRoot), user.runAs);
-  if (opts.mode === 'none') return noIsolation(user.runAs, null);
+  if (opts.mode === 'none') return noIsolation(user.runAs);
   const all = candidates(opts, user.runAs);
   if (opts.mode !== 'auto') {
     const forced = all.find((c) => c.level === opts.mode)!;
