@@ -188,6 +188,24 @@ describe('router: chat completions through the official openai client', () => {
       assert.match(body['error']['message'], /nested deeper than 64 levels/);
     }
   });
+
+  test('a body of very many small values is a 400 naming where, not seconds of validation on the event loop', async () => {
+    const a = await fake({ models: [{ id: 'm', contextWindow: 100 }] });
+    const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 100 }])] });
+    const parts = Array.from({ length: 200_000 }, () => ({ type: 'text', text: 'a' }));
+    const manyValues = await h.post('/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: parts }] });
+    assert.equal(manyValues.status, 400);
+    const valuesError = ((await manyValues.json()) as Json)['error'];
+    assert.equal(valuesError['code'], 'validation_failed');
+    assert.match(valuesError['message'], /body\.messages\.0\.content\.\d+: holds more than 100000 JSON values/);
+    const messages = Array.from({ length: 10_001 }, () => ({ role: 'user', content: 'a' }));
+    for (const [path, body] of [['/v1/chat/completions', { model: 'm', messages }], ['/v1/responses', { model: 'm', input: messages }]] as const) {
+      const res = await h.post(path, body);
+      assert.equal(res.status, 400, path);
+      // the Responses input is a string or an array: zod names the field, the union hides why
+      assert.match(((await res.json()) as Json)['error']['message'], /body\.messages: Too big: expected array to have <=10000 items|body\.input: Invalid input/);
+    }
+  });
 });
 
 describe('router: choosing a node and escalating', () => {

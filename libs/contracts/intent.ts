@@ -19,31 +19,69 @@ interface JsonProblem {
   message: string;
 }
 
+/** A value on findInJson's stack: its depth, and where it sits (the path is built only for a problem). */
+interface JsonFrame {
+  v: unknown;
+  depth: number;
+  parent: JsonFrame | null;
+  key: string | number | null;
+}
+
+function pathOf(frame: JsonFrame): JsonPath {
+  const path: JsonPath = [];
+  for (let f: JsonFrame | null = frame; f !== null && f.key !== null; f = f.parent) path.push(f.key);
+  return path.reverse();
+}
+
+type JsonCheck = (v: unknown, depth: number, key?: string) => string | null;
+
 /**
- * The first problem `check` finds in a JSON value, visiting every value and key with its path.
- * Walks without recursion, so that it can vet what JSON.stringify and Postgres's jsonb parser (both
- * recursive) would overflow on.
+ * The first problem `check` finds in a JSON value, visiting every value (and key, with `key` set)
+ * with its depth; a problem gets the path of where it was found. Walks without recursion, so that it
+ * can vet what JSON.stringify and Postgres's jsonb parser (both recursive) would overflow on, and
+ * builds no path unless there is a problem (only objects and arrays get a stack entry), so that a
+ * body of many small values costs little. `maxValues` stops the walk at the value that passes it.
  */
-function findInJson(value: unknown, check: (v: unknown, path: JsonPath, key?: string) => JsonProblem | null): JsonProblem | null {
-  const stack: { v: unknown; path: JsonPath }[] = [{ v: value, path: [] }];
+function findInJson(value: unknown, check: JsonCheck, maxValues = Infinity): JsonProblem | null {
+  const rootProblem = check(value, 0);
+  if (rootProblem) return { path: [], message: rootProblem };
+  if (value === null || typeof value !== 'object') return null;
+  const stack: JsonFrame[] = [{ v: value, depth: 0, parent: null, key: null }];
+  let seen = 1;
+  const visit = (parent: JsonFrame, child: unknown, key: string | number, depth: number): JsonProblem | null => {
+    const message = ++seen > maxValues ? `holds more than ${maxValues} JSON values` : check(child, depth);
+    if (message) return { path: [...pathOf(parent), key], message };
+    if (child !== null && typeof child === 'object') stack.push({ v: child, depth, parent, key });
+    return null;
+  };
   while (stack.length > 0) {
-    const { v, path } = stack.pop()!;
-    const problem = check(v, path);
-    if (problem) return problem;
-    if (Array.isArray(v)) v.forEach((item, i) => stack.push({ v: item, path: [...path, i] }));
-    else if (v !== null && typeof v === 'object') {
-      for (const [k, item] of Object.entries(v)) {
-        const keyProblem = check(k, [...path, k], k);
-        if (keyProblem) return keyProblem;
-        stack.push({ v: item, path: [...path, k] });
+    const frame = stack.pop()!;
+    const v = frame.v;
+    const depth = frame.depth + 1;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const problem = visit(frame, v[i], i, depth);
+        if (problem) return problem;
+      }
+    } else {
+      for (const k of Object.keys(v as object)) {
+        const keyProblem = check(k, depth, k);
+        if (keyProblem) return { path: [...pathOf(frame), k], message: keyProblem };
+        const problem = visit(frame, (v as Record<string, unknown>)[k], k, depth);
+        if (problem) return problem;
       }
     }
   }
   return null;
 }
 
-function tooDeep(path: JsonPath): JsonProblem | null {
-  return path.length > MAX_JSON_DEPTH ? { path: path.slice(0, MAX_JSON_DEPTH), message: `nested deeper than ${MAX_JSON_DEPTH} levels` } : null;
+const TOO_DEEP = `nested deeper than ${MAX_JSON_DEPTH} levels`;
+
+function firstProblem(value: unknown, check: JsonCheck, maxValues?: number): JsonProblem | null {
+  const problem = findInJson(value, check, maxValues);
+  // a path too deep is named down to the level that may not be passed
+  if (problem?.message === TOO_DEEP) problem.path = problem.path.slice(0, MAX_JSON_DEPTH);
+  return problem;
 }
 
 /**
@@ -51,17 +89,28 @@ function tooDeep(path: JsonPath): JsonProblem | null {
  * or an unpaired surrogate, or nesting deeper than MAX_JSON_DEPTH.
  */
 export function unstorableJson(value: unknown): JsonProblem | null {
-  return findInJson(value, (v, path, key) => {
-    if (key !== undefined) return isStorableText(key) ? null : { path, message: `key ${UNSTORABLE_TEXT}` };
-    if (typeof v === 'string' && !isStorableText(v)) return { path, message: UNSTORABLE_TEXT };
-    return tooDeep(path);
+  return firstProblem(value, (v, depth, key) => {
+    if (key !== undefined) return isStorableText(key) ? null : `key ${UNSTORABLE_TEXT}`;
+    if (typeof v === 'string' && !isStorableText(v)) return UNSTORABLE_TEXT;
+    return depth > MAX_JSON_DEPTH ? TOO_DEEP : null;
   });
 }
 
 /** A zod refinement that refuses JSON nested deeper than MAX_JSON_DEPTH, naming where. */
 export function refuseDeepJson(value: unknown, ctx: z.RefinementCtx): void {
-  const problem = findInJson(value, (_v, path, key) => (key === undefined ? tooDeep(path) : null));
-  if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+  refuseDeepOrLargeJson(Infinity)(value, ctx);
+}
+
+/**
+ * A zod refinement that refuses JSON nested deeper than MAX_JSON_DEPTH or holding more than
+ * `maxValues` values (each string, number, object, ... counts one), naming where. Validating,
+ * measuring and re-serialising a body costs time on the event loop per value, not per byte.
+ */
+export function refuseDeepOrLargeJson(maxValues: number): (value: unknown, ctx: z.RefinementCtx) => void {
+  return (value, ctx) => {
+    const problem = firstProblem(value, (_v, depth, key) => (key === undefined && depth > MAX_JSON_DEPTH ? TOO_DEEP : null), maxValues);
+    if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+  };
 }
 
 /** A JSON object that Postgres can store as jsonb (see unstorableJson). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { refuseDeepJson } from './intent.ts';
+import { refuseDeepOrLargeJson } from './intent.ts';
 
 /**
  * nodes.json: the model fleet behind the router (see docs/router.md). Every field that has a
@@ -79,28 +79,37 @@ export const FleetConfig = z
   });
 export type FleetConfig = z.infer<typeof FleetConfig>;
 
+/**
+ * Limits on the shape of a router body: validating, measuring and re-serialising it costs the event
+ * loop time per JSON value, not per byte, so 8 MiB of tiny values (250,000 one-letter messages took
+ * 0.6 s to validate) is refused by count (100,000 values validate in ~25 ms). A real prompt is far
+ * inside both: a 1M-token conversation is some thousands of messages, most of it long strings.
+ */
+export const MAX_ROUTER_MESSAGES = 10_000;
+export const MAX_ROUTER_JSON_VALUES = 100_000;
+
 /** The fields of a chat completions request the router reads; everything else passes through. */
 export const ChatCompletionsBody = z.looseObject({
   model: z.string().min(1).max(200),
-  messages: z.array(z.looseObject({ role: z.string() })).min(1),
+  messages: z.array(z.looseObject({ role: z.string() })).min(1).max(MAX_ROUTER_MESSAGES),
   stream: z.boolean().optional(),
   max_tokens: z.number().int().nonnegative().nullish(),
   max_completion_tokens: z.number().int().nonnegative().nullish(),
   tools: z.array(z.unknown()).optional(),
 })
   // The router measures and re-serialises the body, and JSON.stringify recurses.
-  .superRefine(refuseDeepJson);
+  .superRefine(refuseDeepOrLargeJson(MAX_ROUTER_JSON_VALUES));
 export type ChatCompletionsBody = z.infer<typeof ChatCompletionsBody>;
 
 /** The fields of a Responses API request the router reads; everything else passes through or is translated. */
 export const ResponsesBody = z.looseObject({
   model: z.string().min(1).max(200),
-  input: z.union([z.string(), z.array(z.looseObject({}))]),
+  input: z.union([z.string(), z.array(z.looseObject({})).max(MAX_ROUTER_MESSAGES)]),
   instructions: z.string().nullish(),
   stream: z.boolean().optional(),
   max_output_tokens: z.number().int().nonnegative().nullish(),
   tools: z.array(z.looseObject({ type: z.string() })).optional(),
-}).superRefine(refuseDeepJson);
+}).superRefine(refuseDeepOrLargeJson(MAX_ROUTER_JSON_VALUES));
 export type ResponsesBody = z.infer<typeof ResponsesBody>;
 
 export const NodeHealthState = z.enum(['healthy', 'quarantined']);
