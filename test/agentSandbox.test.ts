@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +120,18 @@ describe('agent sandbox', () => {
     const none = await run('edit_file', { path: 'twice.txt', old_string: 'zzz', new_string: 'b' });
     assert.match(none.output, /occurs 0 times/);
     assert.equal(readFileSync(join(box, 'twice.txt'), 'utf8'), 'a a');
+  });
+
+  test('read_file, write_file and edit_file refuse a FIFO at once instead of waiting for a writer', async () => {
+    const made = spawnSync('mkfifo', [join(box, 'pipe')]);
+    assert.equal(made.status, 0, String(made.stderr));
+    try {
+      await refused('read_file', { path: 'pipe' }, /not a regular file/);
+      await refused('write_file', { path: 'pipe', content: 'x' }, /not a regular file/);
+      await refused('edit_file', { path: 'pipe', old_string: 'a', new_string: 'b' }, /not a regular file/);
+    } finally {
+      rmSync(join(box, 'pipe'));
+    }
   });
 
   test('glob refuses patterns and directories that leave, and lists no symlinked or outside files', async () => {
