@@ -63,6 +63,8 @@ type StdinOf = () => Stdin;
 const NO_STDIN: StdinOf = () => null;
 
 const MAX_DEPTH = 8;
+/** Loop bodies judged a second time (with what one pass changes) per check. */
+const MAX_SECOND_PASSES = 16;
 /** Builtins and wrappers whose operands become code. */
 const CODE_RUNNERS = new Set(['eval', 'source', '.', 'exec', 'watch', 'trap', 'xargs', 'env', 'timeout', 'nohup', 'nice', 'setsid', 'flock']);
 const RESERVED_WORDS = new Set(['!', 'if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'for', 'while', 'until', 'case', 'esac', 'in', 'function', 'select', 'coproc', '{', '}', '[[', ']]']);
@@ -94,6 +96,7 @@ export class Analyzer {
    * package.json or makefile among them is run with text the guard cannot read now.
    */
   private readonly written: string[] = [];
+  private secondPasses = 0;
   /** The command being judged reads names piped from a stage that names outside paths. */
   private pipedFromOutside = false;
   /** Every function defined anywhere in the command: what it calls, whether it spawns. */
@@ -308,26 +311,25 @@ export class Analyzer {
   }
 
   private ifStatement(node: Node, scope: Scope, depth: number): void {
-    const branches: Node[] = [];
+    const then: Node[] = [];
+    const others: Node[] = [];
     for (let i = 0; i < node.childCount; i++) {
       const child = node.child(i);
       if (!child?.isNamed) continue;
       if (node.fieldNameForChild(i) === 'condition') this.walk(child, scope, depth);
-      else branches.push(child);
+      else if (child.type === 'elif_clause' || child.type === 'else_clause') others.push(child);
+      else then.push(child);
     }
-    const states = branches.map((b) => {
-      const copy = this.childScope(scope);
-      this.walk(b, copy, depth);
-      return { node: b, copy };
-    });
-    // The then-branch's statements run in order: walk them on one copy.
-    const thenStates = states.filter((s) => s.node.type !== 'elif_clause' && s.node.type !== 'else_clause');
-    if (thenStates.length > 1) {
-      const copy = this.childScope(scope);
-      for (const s of thenStates) this.walk(s.node, copy, depth);
-      mergeScopes(scope, copy);
+    // The then-branch's statements run in order on one copy; each elif/else on its own.
+    const copy = this.childScope(scope);
+    for (const statement of then) this.walk(statement, copy, depth);
+    const states = [copy];
+    for (const other of others) {
+      const branch = this.childScope(scope);
+      this.walk(other, branch, depth);
+      states.push(branch);
     }
-    for (const s of states) mergeScopes(scope, s.copy);
+    for (const state of states) mergeScopes(scope, state);
   }
 
   /** A loop body may run any number of times: judged once, then again with what one pass may change. */
@@ -336,6 +338,11 @@ export class Analyzer {
     this.walk(body, first, depth);
     mergeScopes(scope, first);
     if (!sameScope(first, scope)) {
+      // Nested loops would double the work at every level: past a budget, ask instead.
+      if (++this.secondPasses > MAX_SECOND_PASSES) {
+        this.add('ask', 'ask.too-complex', body.text, false, 'too many loops whose state changes to judge');
+        return;
+      }
       const again = this.childScope(scope);
       this.walk(body, again, depth);
       mergeScopes(scope, again);
