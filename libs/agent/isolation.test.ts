@@ -402,6 +402,7 @@ describe('sandbox-exec profile (macOS; the text only, it cannot run here)', () =
     }
     const sandbox = lines.indexOf('(allow file-read* file-write* (subpath "/Users/me/.handoff/workspace"))');
     assert.ok(denyWrite > 1 && hideHome > denyWrite && sandbox > hideHome, profile);
+    assert.ok(lines.indexOf('(allow file-read-metadata (literal "/") (literal "/Users") (literal "/Users/me") (literal "/Users/me/.handoff"))') > sandbox, profile);
     const extra = lines.find((l) => l.startsWith('(allow file-write* (subpath "/private/var/folders/ab/T")'));
     assert.ok(extra, profile);
     assert.match(extra, /\(literal "\/dev\/null"\)/);

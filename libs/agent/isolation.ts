@@ -286,6 +286,14 @@ export interface SandboxExecProfileOptions {
  * unless allowed, and never a unix socket (docker.sock, ssh-agent, launchd's services): a local
  * daemon is a way out. Untested on a Mac in CI (Linux only).
  */
+function ancestorsOf(p: string): string[] {
+  const out: string[] = [];
+  for (let dir = path.dirname(p); ; dir = path.dirname(dir)) {
+    out.unshift(dir);
+    if (dir === path.dirname(dir)) return out;
+  }
+}
+
 export function sandboxExecProfile(opts: SandboxExecProfileOptions): string {
   const hidden = [...new Set(['/Users', '/private/var/root', opts.userHome, opts.handoffHome])];
   const lines = [
@@ -294,6 +302,8 @@ export function sandboxExecProfile(opts: SandboxExecProfileOptions): string {
     '(deny file-write*)',
     ...hidden.map((p) => `(deny file-read* (subpath ${sbplString(p)}))`),
     `(allow file-read* file-write* (subpath ${sbplString(opts.sandboxRoot)}))`,
+    // the way down to the sandbox: a stat of each hidden ancestor, not its listing or files
+    `(allow file-read-metadata ${ancestorsOf(opts.sandboxRoot).map((a) => `(literal ${sbplString(a)})`).join(' ')})`,
     `(allow file-write* (subpath ${sbplString(opts.tempDir)}) (literal "/dev/null") (literal "/dev/zero") (literal "/dev/tty") (literal "/dev/dtracehelper") (regex #"^/dev/fd/"))`,
   ];
   lines.push(opts.network ? '(deny network-outbound (remote unix-socket))' : '(deny network*)');
