@@ -38,6 +38,8 @@ export interface TokenCounterOptions {
   timeoutMs?: number;
   maxChars?: number;
   maxQueued?: number;
+  /** Start the workers now rather than at the first count (a cold start takes ~250 ms of the time cap). */
+  prewarm?: boolean;
 }
 
 export const TOKENIZE_TIMEOUT_MS = 2000;
@@ -71,6 +73,7 @@ export function createTokenCounter(opts: TokenCounterOptions = {}): TokenCounter
   const queue: Job[] = [];
   let nextId = 1;
   let closed = false;
+  if (opts.prewarm) for (const slot of slots) slot.worker = spawn(slot);
 
   /** Drops the slot's worker (it is stuck or dead); the next job starts a fresh one. */
   function discard(slot: Slot): void {
@@ -170,6 +173,6 @@ let shared: TokenCounter | undefined;
 
 /** The process's counter, for the router and the agent loop (its workers never hold the process open). */
 export function sharedTokenCounter(): TokenCounter {
-  shared ??= createTokenCounter();
+  shared ??= createTokenCounter({ prewarm: true });
   return shared;
 }
