@@ -731,6 +731,16 @@ export class Analyzer {
         break;
       }
     }
+    // `tar -C .. -cf x.tar handoff-home`: operands after `-C DIR` are read from DIR.
+    if (/^(g|bsd)?tar$/.test(commandBase(single(nameWord)) ?? '')) {
+      for (const word of tarRelocated(args, scope.cwd)) {
+        const secret = protectedTarget(word, ctx, this.opts.protectedPaths);
+        if (secret) {
+          this.add('deny', 'deny.credentials', subject, false, `touches protected path ${secret}`);
+          break;
+        }
+      }
+    }
     const secretVar = words.flatMap((w) => (w.node ? [w.node, ...w.node.descendantsOfType(['simple_expansion', 'expansion']).filter((n): n is Node => n !== null)] : []))
       .filter((n) => n.type === 'simple_expansion' || n.type === 'expansion')
       .map((n) => n.descendantsOfType('variable_name')[0]?.text ?? '')
@@ -1445,6 +1455,26 @@ function splitUnquoted(word: Word, ifsChanged: boolean): Word[] {
   if (!word.values.some((v) => /[ \t\n]/.test(v))) return [word];
   if (word.values.length !== 1 || node.type === 'concatenation') return [unknownSplit];
   return (word.values[0] ?? '').split(/[ \t\n]+/).filter(Boolean).map((v) => ({ ...word, values: [v] }));
+}
+
+/** tar's operands that follow a `-C DIR`/`--directory=DIR`, as paths under that directory. */
+function tarRelocated(args: Word[], cwd: string | null): Word[] {
+  const out: Word[] = [];
+  let dir: string | null = null;
+  for (let i = 0; i < args.length; i++) {
+    const text = single(args[i]);
+    if (text === '-C' || text === '--directory') {
+      const value = single(args[++i]);
+      dir = value === null ? null : resolveFrom(cwd, value);
+      continue;
+    }
+    if (text?.startsWith('--directory=')) {
+      dir = resolveFrom(cwd, text.slice('--directory='.length));
+      continue;
+    }
+    if (dir !== null && text !== null && !text.startsWith('-')) out.push(literalWord(posix.resolve(dir, text)));
+  }
+  return out;
 }
 
 /** Values a variable may hold after one of two ways: the same, or unknown. */

@@ -147,9 +147,21 @@ export function splitArgs(name: string, args: Word[]): SplitArgs {
       i++;
       continue;
     }
-    // `-tDIR`, `-oFILE`: a short value option glued to its value.
-    if (!text.startsWith('--') && text.length > 2 && optionTakesValue(name, text.slice(0, 2))) {
-      add(text.slice(0, 2), literalWord(text.slice(2)));
+    // `-tDIR`, `-oFILE`, `-sSLo FILE`, `-rt DIR`: in a bundle of short options the first that takes
+    // a value takes the rest of the bundle, or the next word when nothing is left (getopt).
+    if (!text.startsWith('--') && text.length > 2) {
+      for (let c = 1; c < text.length; c++) {
+        const flag = `-${text[c]}`;
+        if (!optionTakesValue(name, flag)) continue;
+        const rest = text.slice(c + 1);
+        if (rest !== '') add(flag, literalWord(rest));
+        else {
+          const value = args[i + 1];
+          if (value) add(flag, value);
+          i++;
+        }
+        break;
+      }
     }
   }
   return { options, optionValues, operands };
@@ -251,6 +263,9 @@ export function writeTargets(name: string, args: Word[]): Word[] {
       return operands[1] ? [operands[1]] : [];
     case 'csplit':
       return option('-f', '--prefix');
+    case 'sort':
+      // `-o FILE`, also inside a bundle (`-uo FILE`).
+      return option('-o', '--output');
     case 'uniq':
       // `uniq [opts] [INPUT [OUTPUT]]`
       return operands[1] ? [operands[1]] : [];

@@ -272,8 +272,9 @@ export function protectedTarget(word: Word, ctx: PathContext, matcher: Protected
     const candidates = [value];
     const eq = value.indexOf('=');
     if (eq > 0) candidates.push(value.slice(eq + 1));
-    // curl's `-d @file`, `-F f=@file`: the file is read and sent.
+    // curl's `-d @file`, `-F f=@file`: the file is read and sent; `file:///x` is the file /x.
     for (const c of [...candidates]) if (c.startsWith('@')) candidates.push(c.slice(1));
+    for (const c of [...candidates]) if (/^file:\/\//i.test(c)) candidates.push(c.replace(/^file:\/\/(localhost)?/i, ''));
     for (const candidate of candidates) {
       if (candidate === '') continue;
       const expanded = candidate.startsWith('~/') ? `${ctx.home}${candidate.slice(1)}` : candidate;
