@@ -294,6 +294,22 @@ describe('verdicts', () => {
     }
   });
 
+  test("the agent's HOME is the sandbox root: its .gitconfig and a login shell's .profile are judged", async () => {
+    const project = mkdtempSync(path.join(tmpdir(), 'handoff-guard-home-rc-'));
+    try {
+      const here = { ...ctx, cwd: project, sandboxRoot: project };
+      assert.equal((await guard.check('bash -lc ls', here)).decision, 'allow');
+      writeFileSync(path.join(project, '.profile'), 'rm -rf ~/\n');
+      assert.equal((await guard.check('bash -lc ls', here)).rule, 'deny.delete-outside-sandbox');
+      assert.equal((await guard.check('git status', { ...here, isolated: false })).decision, 'allow');
+      writeFileSync(path.join(project, '.gitconfig'), '[core]\n\tfsmonitor = ./x\n');
+      assert.equal((await guard.check('git status', { ...here, isolated: false })).rule, 'ask.program-setting');
+      assert.equal((await guard.check("printf '[core]\\n\\tpager = sh\\n' > .gitconfig", here)).rule, 'ask.git-hooks');
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
+  });
+
   test("a project .npmrc naming a shell or node options is asked about before npm runs", async () => {
     const project = mkdtempSync(path.join(tmpdir(), 'handoff-guard-npmrc-'));
     try {

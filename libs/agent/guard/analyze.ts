@@ -1004,6 +1004,16 @@ export class Analyzer {
       this.add('ask', 'ask.git-outside', subject);
       return;
     }
+    // The global configuration in HOME: the agent's HOME is the sandbox root.
+    for (const home of new Set([this.opts.sandboxRoot, this.opts.home])) {
+      for (const file of ['.gitconfig', '.config/git/config']) {
+        const risky = settingsFileRisk(posix.join(home, file), 'git');
+        if (risky) {
+          this.add('ask', 'ask.program-setting', subject, false, `git's global configuration (${file}) runs a program (${risky})`);
+          return;
+        }
+      }
+    }
     if (sub === 'init' || sub === 'clone' || dir === null) return;
     const repo = repositoryConfig(dir, this.opts.sandboxRoot);
     if (repo === 'outside') this.add('ask', 'ask.git-outside', subject);
@@ -1234,6 +1244,7 @@ export class Analyzer {
       if (/^[-+][oO]$/.test(text)) i++;
     }
     const operands = args.slice(i);
+    this.startupFiles(options, scope, depth, subject);
     const hasC = options.some((o) => /^-[a-zA-Z]*c[a-zA-Z]*$/.test(o));
     if (hasC) {
       const code = operands[0];
@@ -1252,6 +1263,28 @@ export class Analyzer {
     if (stdin.kind === 'text') this.analyzeSource(stdin.text, this.childScope(scope), depth + 1);
     else if (stdin.kind === 'word') this.codeString([stdin.word], scope, depth, subject);
     else this.script(stdin.word, scope, depth, subject, false);
+  }
+
+  /**
+   * `bash -lc`, `bash -i`: a login or interactive shell first runs startup files from HOME (the
+   * agent's HOME is the sandbox root) — judged like scripts; `--rcfile F` names one.
+   */
+  private startupFiles(options: string[], scope: Scope, depth: number, subject: string): void {
+    const login = options.some((o) => o === '--login' || /^-[a-zA-Z]*l[a-zA-Z]*$/.test(o));
+    const interactive = options.some((o) => /^-[a-zA-Z]*i[a-zA-Z]*$/.test(o));
+    if (options.some((o) => /^--(rcfile|init-file)/.test(o))) this.add('ask', 'ask.unknown-script', subject, false, 'the shell first runs a startup file it is given');
+    const files = [...(login ? ['.bash_profile', '.bash_login', '.profile'] : []), ...(interactive ? ['.bashrc'] : [])];
+    for (const home of new Set([this.opts.sandboxRoot, this.opts.home])) {
+      for (const file of files) {
+        const path = posix.join(home, file);
+        try {
+          if (!statSync(path).isFile()) continue;
+        } catch {
+          continue;
+        }
+        this.script(literalWord(path), scope, depth, subject, false);
+      }
+    }
   }
 
   private interpreter(key: string, args: Word[], subject: string, stdinOf: StdinOf): void {

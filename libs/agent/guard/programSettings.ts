@@ -37,6 +37,7 @@ export const INJECTION_VARS = new Set([
   // core.fsmonitor runs; a kubeconfig's `exec:`, an AWS `credential_process`, docker credHelpers run programs).
   'HOME', 'XDG_CONFIG_HOME', 'KUBECONFIG', 'DOCKER_CONFIG', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'GNUPGHOME',
   'PIP_CONFIG_FILE', 'CURL_HOME', 'WGETRC', 'INPUTRC', 'LESS', 'EMACSLOADPATH', 'VIMINIT', 'EXINIT', 'MYVIMRC',
+  'RIPGREP_CONFIG_PATH', 'TAR_OPTIONS', 'GZIP', 'ZIPOPT', 'UNZIP', 'XZ_OPT', 'GREP_OPTIONS', 'PARALLEL',
 ]);
 
 /** `GIT_CONFIG_KEY_0`, `npm_config_…` (npm reads them in any case). */
@@ -175,7 +176,8 @@ export function settingsFileRisk(path: string, kind: 'git' | 'npmrc'): string | 
 
 /**
  * Paths whose content later git commands obey: hooks, config (fsmonitor, aliases, filters),
- * attributes (which filter runs), `.gitmodules`, and a `.git` file (`gitdir:` elsewhere). Writing
- * one is asked about; deleting is not.
+ * attributes (which filter runs), `.gitmodules`, a `.git` file (`gitdir:` elsewhere), and the
+ * global `.gitconfig` (the agent's HOME is the sandbox root). Writing one is asked about; deleting
+ * is not.
  */
-export const RUNS_LATER = /(^|\/)(\.git(\/(hooks(\/|$).*|config|info\/attributes|worktrees\/[^/]+\/config|modules\/.+\/(config|hooks(\/.*)?)))?|\.gitattributes|\.gitmodules)$/;
+export const RUNS_LATER = /(^|\/)(\.git(\/(hooks(\/|$).*|config|info\/attributes|worktrees\/[^/]+\/config|modules\/.+\/(config|hooks(\/.*)?)))?|\.gitattributes|\.gitmodules|\.gitconfig|\.config\/git(\/(config|attributes))?)$/;
