@@ -60,7 +60,7 @@ export const DECODERS = new Set([
 
 /** Options (per command) that take the next word as their value, so that word is not an operand. */
 const VALUE_OPTIONS: Record<string, string[]> = {
-  git: ['-C', '-c', '--git-dir', '--work-tree', '--namespace', '--exec-path', '--config-env', '--config'],
+  git: ['-C', '-c', '--git-dir', '--work-tree', '--namespace', '--exec-path', '--config-env', '--config', '--separate-git-dir'],
   docker: ['--context', '-c', '-H', '--host', '--config', '-l', '--log-level'],
   podman: ['--context', '-c', '-H', '--host', '--url', '--connection'],
   npm: ['-w', '--workspace', '--prefix', '-C'],
@@ -217,6 +217,8 @@ export function writeTargets(name: string, args: Word[]): Word[] {
     case 'install':
     case 'rsync':
     case 'scp': {
+      // `install -d A B`: every operand is a directory it creates.
+      if (name === 'install' && (hasFlag(args, '-d') || hasFlag(args, '--directory'))) return [...operands, ...option('-t', '--target-directory')];
       const target = option('-t', '--target-directory');
       if (target.length > 0) return target;
       const last = operands.length > 1 ? operands[operands.length - 1] : undefined;
@@ -292,7 +294,7 @@ export function writeTargets(name: string, args: Word[]): Word[] {
         if (dir === undefined || (v !== null && v.startsWith('/'))) return w;
         return base === null || v === null ? unknownWord(`${dir.text}/${w.text}`) : literalWord(`${base.replace(/\/$/, '')}/${v}`);
       });
-      return [...relocated, ...genericOutputs(args)];
+      return [...relocated, ...option('--separate-git-dir'), ...genericOutputs(args)];
     }
     case 'unzip':
       return option('-d').length ? option('-d') : [literalWord('.')];
