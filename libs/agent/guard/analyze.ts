@@ -1294,7 +1294,9 @@ export class Analyzer {
       (t) =>
         inline.includes(t) ||
         inline.some((f) => f.length === 2 && t.startsWith(f) && t.length > 2 && !t.startsWith('--')) ||
-        inline.some((f) => f.startsWith('--') && t.startsWith(`${f}=`)) ||
+        // `python3 -Ic 'code'`, `node -pe 'code'`: the flag inside a bundle of short options.
+        inline.some((f) => f.length === 2 && new RegExp(`^-[A-Za-z]*${f[1]}[A-Za-z]*$`).test(t)) ||
+        inline.some((f) => f.startsWith('-') && f.length > 2 && t.startsWith(`${f}=`)) ||
         // `node --import data:text/javascript,…`: module text given inline.
         /^(-r|--require|--import|--loader|--experimental-loader)(=|$)/.test(t) && texts.some((v) => /^(data|https?):/.test(v)) ||
         ((key === 'perl' || key === 'ruby') && /^-[a-zA-Z]*[eE][a-zA-Z]*$/.test(t)),

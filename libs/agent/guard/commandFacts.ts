@@ -31,7 +31,7 @@ export const INTERPRETERS: Record<string, string[]> = {
   jshell: [],
   irb: [],
   // Debuggers and tools whose scripts can run shell commands (`gdb -ex 'shell …'`, `expect -c 'spawn sh'`).
-  gdb: ['-ex', '--ex', '-iex', '--iex', '-x', '--x', '-ix', '--ix', '--command', '--eval-command', '--init-command', '--init-eval-command'],
+  gdb: ['-ex', '--ex', '-iex', '--iex', '-x', '--x', '-ix', '--ix', '--command', '--eval-command', '--init-command', '--init-eval-command', '-command', '-eval-command', '-init-command', '-init-eval-command'],
   lldb: ['-o', '--one-line', '-O', '--one-line-before-file', '-s', '--source', '-S', '--source-before-file', '-k', '--one-line-on-crash', '-K', '--source-on-crash'],
   expect: ['-c'],
   psql: ['-c', '--command', '-f', '--file'],

@@ -17,7 +17,8 @@ import { isInside } from './paths.ts';
 export const PROGRAM_VARS = new Set([
   'EDITOR', 'VISUAL', 'PAGER', 'GIT_EDITOR', 'GIT_PAGER', 'GIT_SEQUENCE_EDITOR', 'MANPAGER', 'SYSTEMD_PAGER', 'BROWSER', 'SHELL',
   'NPM_CONFIG_SCRIPT_SHELL', 'NPM_CONFIG_SHELL', 'NPM_CONFIG_EDITOR', 'NPM_CONFIG_BROWSER', 'NPM_CONFIG_GIT', 'NPM_CONFIG_VIEWER',
-  'YARN_SCRIPT_SHELL', 'PNPM_SCRIPT_SHELL',
+  'YARN_SCRIPT_SHELL', 'PNPM_SCRIPT_SHELL', 'PSQL_PAGER', 'GH_PAGER', 'GH_EDITOR', 'KUBE_EDITOR', 'FCEDIT', 'SVN_EDITOR', 'HGEDITOR',
+  'DELTA_PAGER', 'BAT_PAGER', 'AWS_PAGER', 'SUDO_EDITOR',
 ]);
 
 /** Variables that make programs load code, read other configuration or run helpers: always asked about. */

@@ -25,5 +25,5 @@ export function awkRuns(args: Word[]): boolean {
   // `print > "/etc/x"` writes a file whose name the guard does not resolve; `-f prog.awk` and
   // `@load` run program text it does not read.
   if (args.some((a) => /^(-f|--file|-E|--exec|-l|--load)(=|$)/.test(single(a) ?? ''))) return true;
-  return text !== null && /system\s*\(|\|\s*"|"\s*\||\|&|getline\s*<\s*"\/dev\/tcp|\bprintf?\b[^;{}\n]*>|@load/.test(text);
+  return text !== null && /system\s*\(|\|\s*"|"\s*\||\|&|getline\s*<\s*"\/dev\/tcp|\bprintf?\b[^;{}\n]*>|\|\s*getline|@load|@include/.test(text);
 }
