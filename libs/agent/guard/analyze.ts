@@ -857,7 +857,7 @@ export class Analyzer {
    * working directory is unknown. Asked about (process substitutions `<(…)` are pipes, not paths).
    */
   private unresolvedArguments(name: string, args: Word[], scope: Scope, subject: string): void {
-    const computed = args.find((a) => a.values === null && !/^[<>]\(/.test(a.text) && (!a.assumeOutside || this.pipedFromOutside) && !this.textNotPath(a, scope));
+    const computed = args.find((a) => a.values === null && !/^[<>]\(/.test(a.text) && (!a.assumeOutside || this.pipedFromOutside) && !this.textNotPath(a, scope) && !this.listsInside(a, scope));
     if (computed) {
       this.add('ask', 'ask.unresolved-path', subject, true, `an argument is computed at run time (\`${oneLine(computed.text, 60)}\`), so the file it names is not known`);
       return;
@@ -940,6 +940,37 @@ export class Analyzer {
     }
   }
 
+  /**
+   * `node --test $(find . -name '*.test.js')`, `wc -l $(git ls-files)`: a substitution that only
+   * lists paths under roots inside the sandbox yields paths inside it.
+   */
+  private listsInside(word: Word, scope: Scope): boolean {
+    const node = word.node;
+    if (!node || !/^"?\$\([\s\S]*\)"?$/.test(word.text)) return false;
+    const substitution = node.type === 'command_substitution' ? node : node.namedChildren.find((c) => c?.type === 'command_substitution');
+    if (!substitution || substitution.namedChildCount !== 1) return false;
+    const body = substitution.namedChildren[0] as Node;
+    const stages = body.type === 'pipeline' ? body.namedChildren.filter((c): c is Node => c !== null) : [body];
+    const ctx = this.pathContext(scope);
+    return stages.every((stage, i) => {
+      if (stage.type !== 'command') return false;
+      const words = this.commandWords(stage, scope);
+      const name = single(words[0]);
+      const args = words.slice(1);
+      const texts = args.map((a) => single(a));
+      if (texts.some((t) => t === null)) return false;
+      const paths = (skip: number): boolean => args.filter((a) => !(single(a) ?? '-').startsWith('-')).slice(skip).every((a) => placesOf(a, ctx).every((p) => p === 'inside' || p === 'sandboxRoot'));
+      // Later stages may only filter the names (`| sort`, `| grep test`, `| head`).
+      if (i > 0) return ['sort', 'uniq', 'head', 'tail', 'grep', 'egrep'].includes(name ?? '') && !texts.some((t) => /^-(f|-file)/.test(t ?? ''));
+      if (name === 'find') return findParts(args).roots.every((r) => placesOf(r, ctx).every((p) => p === 'inside' || p === 'sandboxRoot')) && !texts.some((t) => /^-(exec|execdir|ok|okdir|delete|fprint|fprint0|fprintf|fls|L|follow)$/.test(t ?? ''));
+      if (name === 'ls') return paths(0);
+      if (name === 'git') return ['ls-files', 'diff'].includes(subcommandOf('git', args) ?? '') && (subcommandOf('git', args) === 'ls-files' || texts.includes('--name-only')) && !texts.some((t) => /^(-C|--git-dir|--work-tree)/.test(t ?? ''));
+      if (name === 'rg') return (texts.includes('--files') || texts.includes('-l')) && paths(texts.includes('--files') ? 0 : 1);
+      if (name === 'grep' || name === 'egrep') return texts.some((t) => /^-[a-zA-Z]*l/.test(t ?? '')) && paths(1);
+      return false;
+    });
+  }
+
   /** Checks on one command's own words that no rule expresses. */
   private ownChecks(name: string, args: Word[], scope: Scope, subject: string, stdin: StdinOf): void {
     if ((name === 'sed' || name === 'gsed') && sedRunsOrWrites(args)) this.add('ask', 'ask.sed-exec', subject, true);
@@ -953,7 +984,7 @@ export class Analyzer {
     if (name === 'printenv' && args.some((a) => SECRET_NAME.test(single(a) ?? ''))) this.add('ask', 'ask.secret-variable', subject, true);
     if (name === 'ln') this.symlinkCheck(args, scope, subject);
     const key = interpreterKey(name);
-    if (key) this.interpreter(key, args, subject, stdin);
+    if (key) this.interpreter(key, args, subject, stdin, scope);
   }
 
   /**
@@ -1287,7 +1318,7 @@ export class Analyzer {
     }
   }
 
-  private interpreter(key: string, args: Word[], subject: string, stdinOf: StdinOf): void {
+  private interpreter(key: string, args: Word[], subject: string, stdinOf: StdinOf, scope: Scope): void {
     const inline = INTERPRETERS[key] ?? [];
     const texts = args.map((a) => single(a) ?? '');
     const inlineFlag = texts.some(
@@ -1310,7 +1341,7 @@ export class Analyzer {
     const stdin = fromStdin ? stdinOf() : null;
     if (stdin && stdin.kind !== 'file') this.add('ask', 'ask.inline-code', subject, true);
     const script = operands[0];
-    if (script && script.values === null && script.substitution) this.add('ask', 'ask.unknown-script', subject);
+    if (script && script.values === null && script.substitution && !this.listsInside(script, scope)) this.add('ask', 'ask.unknown-script', subject);
   }
 
   /** package.json scripts, make recipes and git hooks the command runs (projectCode.ts). */
