@@ -72,6 +72,11 @@ const RECURSIVE_READERS = new Set(['grep', 'egrep', 'rg', 'ag', 'tar', 'zip', 'c
 /** Where stdin stops being inherited from an enclosing statement's redirects. */
 const STDIN_BOUNDARIES = new Set(['program', 'command_substitution', 'process_substitution', 'pipeline', 'function_definition']);
 const PACKAGE_MANAGERS = new Set(['npm', 'pnpm', 'yarn', 'bun']);
+/** Tools whose subcommand runs the command after it in an environment (a virtualenv, a bundle). */
+const RUNNERS: Record<string, string[]> = {
+  poetry: ['run'], pipenv: ['run'], uv: ['run'], pdm: ['run'], hatch: ['run'], rye: ['run'], conda: ['run'], mamba: ['run'],
+  bundle: ['exec'], mise: ['exec', 'x'], asdf: ['exec'], direnv: ['exec'], devbox: ['run'], pixi: ['run'],
+};
 /** Commands that delete their operands (writing a git hook path is asked about; deleting one is not). */
 const DELETER_NAMES = new Set(['rm', 'rmdir', 'unlink', 'shred', 'rimraf', 'del', 'trash', 'srm', 'wipe']);
 /** Indirect expansion `${!x}` (but not `${!x[@]}`/`${!prefix*}`, which list names or keys). */
@@ -826,6 +831,23 @@ export class Analyzer {
       return;
     }
     if (name === 'busybox' && args.length > 0) this.simple(args, scope, depth, subject, stdin);
+    // `poetry run X`, `uv run X`, `bundle exec X`, `direnv exec DIR X`: X is judged like any command.
+    const runner = RUNNERS[name];
+    if (runner) {
+      const { operands } = splitArgs(name, args);
+      const sub = single(operands[0]);
+      if (sub !== null && runner.includes(sub)) {
+        let rest = args.slice(args.indexOf(operands[0] as Word) + 1);
+        if (name === 'direnv') rest = rest.slice(1);
+        while (rest.length > 0 && (single(rest[0]) ?? '').startsWith('-')) {
+          const flag = single(rest[0]);
+          rest = rest.slice(1);
+          if (flag === '--') break;
+        }
+        if (rest.length > 0) this.simple(rest, scope, depth, subject, stdin);
+        else this.add('ask', 'ask.shell-code-unknown', subject);
+      }
+    }
     for (const exec of parts?.execs ?? []) this.simple(exec, scope, depth, subject, NO_STDIN);
     if (SHELLS.has(name)) this.shell(name, args, scope, depth, subject, stdin);
     if (PACKAGE_MANAGERS.has(name)) {
