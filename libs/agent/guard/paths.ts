@@ -92,7 +92,7 @@ export function placesOf(word: Word, ctx: PathContext): Place[] {
   for (const value of word.values) {
     if (value === '') continue;
     if (word.glob) {
-      const first = value.search(/[*?[]/);
+      const first = value.search(/[*?[]|[@+!]\(/);
       const fixed = first < 0 ? value : value.slice(0, first);
       const dir = resolveFrom(ctx.cwd, first < 0 ? value : fixedDir(fixed));
       if (dir === null) places.add('unresolved');
@@ -278,9 +278,11 @@ export function protectedTarget(word: Word, ctx: PathContext, matcher: Protected
     for (const candidate of candidates) {
       if (candidate === '') continue;
       const expanded = candidate.startsWith('~/') ? `${ctx.home}${candidate.slice(1)}` : candidate;
-      const path = resolveFrom(ctx.cwd ?? ctx.sandboxRoot, expanded);
-      if (path === null) continue;
-      if (word.glob && /[*?[]/.test(path)) {
+      const resolved = resolveFrom(ctx.cwd ?? ctx.sandboxRoot, expanded);
+      if (resolved === null) continue;
+      if (word.glob && /[*?[]|[@+!]\(/.test(resolved)) {
+        // An extglob group (`@(e)`, `+(x)`) matches like `*` as far as this check goes.
+        const path = resolved.replace(/[@+!?*]\([^)]*\)/g, '*');
         let regex: RegExp;
         try {
           regex = globMatcher(path);
@@ -300,8 +302,8 @@ export function protectedTarget(word: Word, ctx: PathContext, matcher: Protected
         continue;
       }
       // `/proc/self/root/etc/shadow` is `/etc/shadow`; a symlink in the sandbox may point at a secret.
-      const viaProc = path.replace(/^\/proc\/[^/]+\/root(?=\/)/, '');
-      for (const p of new Set([path, viaProc, realPathOfExisting(path, ctx.realCache)])) {
+      const viaProc = resolved.replace(/^\/proc\/[^/]+\/root(?=\/)/, '');
+      for (const p of new Set([resolved, viaProc, realPathOfExisting(resolved, ctx.realCache)])) {
         const hit = matcher.match(p);
         if (hit) return hit;
         if (ENV_FILE.test(p) && !isInside(p, ctx.realRoot ?? ctx.sandboxRoot) && !isInside(p, ctx.sandboxRoot)) return '.env outside the sandbox';

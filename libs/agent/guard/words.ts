@@ -270,7 +270,8 @@ function rangeValues(from: string, to: string): string[] | null {
   return out;
 }
 
-const hasGlob = (pattern: string): boolean => /(^|[^\\])(\\\\)*[*?[]/.test(pattern);
+// `@(a|b)`, `+(x)`, `!(x)` are globs once `shopt -s extglob` is on: taken as globs always.
+const hasGlob = (pattern: string): boolean => /(^|[^\\])(\\\\)*([*?[]|[@+!]\()/.test(pattern);
 const unescape = (pattern: string): string => pattern.replace(/\\(.)/gs, '$1');
 
 function tilde(pattern: string, env: WordEnv): string {
