@@ -279,6 +279,10 @@ describe('verdicts', () => {
       const here = { ...ctx, cwd: project, sandboxRoot: project };
       writeFileSync(path.join(project, '.git', 'config'), '[core]\n\trepositoryformatversion = 0\n\tfsmonitor = false\n[remote "origin"]\n\turl = https://example.com/r.git\n');
       assert.equal((await guard.check('git status', here)).decision, 'allow');
+      // `$(git rev-parse --show-toplevel)` is the repository's top when it lies in the sandbox.
+      mkdirSync(path.join(project, 'src'));
+      assert.equal((await guard.check('cd src && cd "$(git rev-parse --show-toplevel)" && rm -rf build', here)).decision, 'allow');
+      assert.equal((await guard.check('cd "$(git rev-parse --show-toplevel)/.." && rm -rf build', here)).rule, 'deny.delete-outside-sandbox');
       for (const setting of ['[core]\n\tfsmonitor = ./x\n', '[alias]\n\tst = !sh -c id\n', '[filter "lfs"]\n\tclean = ./x %f\n', '[core] pager = sh\n', '[include]\n\tpath = ../evil.cfg\n']) {
         writeFileSync(path.join(project, '.git', 'config'), setting);
         const verdict = await guard.check('git status', here);
@@ -287,7 +291,6 @@ describe('verdicts', () => {
       // A `.git` file pointing at a repository elsewhere, and a sub-directory of the sandbox.
       rmSync(path.join(project, '.git'), { recursive: true });
       writeFileSync(path.join(project, '.git'), 'gitdir: /srv/other/.git\n');
-      mkdirSync(path.join(project, 'src'));
       assert.equal((await guard.check('git log', { ...here, cwd: path.join(project, 'src') })).rule, 'ask.git-outside');
     } finally {
       rmSync(project, { recursive: true, force: true });

@@ -145,7 +145,30 @@ export class Analyzer {
   }
 
   private wordEnv(scope: Scope): WordEnv {
-    return { vars: scope.vars, home: this.opts.home, cwd: scope.cwd };
+    const cwd = scope.cwd;
+    return { vars: scope.vars, home: this.opts.home, cwd, gitTop: () => this.gitTopOf(cwd) };
+  }
+
+  private readonly gitTops = new Map<string, string | null>();
+
+  /** The nearest directory at or above `cwd` holding `.git`, when it lies inside the sandbox. */
+  private gitTopOf(cwd: string | null): string | null {
+    if (cwd === null || !isInside(cwd, this.opts.sandboxRoot)) return null;
+    const cached = this.gitTops.get(cwd);
+    if (cached !== undefined) return cached;
+    let top: string | null = null;
+    for (let dir = cwd; isInside(dir, this.opts.sandboxRoot); dir = posix.dirname(dir)) {
+      try {
+        statSync(posix.join(dir, '.git'));
+        top = dir;
+        break;
+      } catch {
+        // not here
+      }
+      if (dir === this.opts.sandboxRoot) break;
+    }
+    this.gitTops.set(cwd, top);
+    return top;
   }
 
   private add(decision: Decision, rule: string, subject: string, liftable = false, reason?: string): void {

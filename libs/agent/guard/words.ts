@@ -30,6 +30,8 @@ export interface WordEnv {
   vars: Vars;
   home: string;
   cwd: string | null;
+  /** The top of the git repository the working directory is in, when it lies in the sandbox. */
+  gitTop?: () => string | null;
 }
 
 const MAX_VALUES = 64;
@@ -179,6 +181,11 @@ function evalPattern(node: Node, env: WordEnv, quoted = false): Pattern {
     case 'command_substitution': {
       // `$(pwd)` is the working directory; anything else is decided at run time.
       if (/^(\$\(|`)\s*pwd(\s+-[LP])?\s*(\)|`)$/.test(node.text) && env.cwd !== null) return { ...known([escapeLiteral(env.cwd)]), substitution: true };
+      // `cd "$(git rev-parse --show-toplevel)"`: the repository's top, when it is in the sandbox.
+      if (/^(\$\(|`)\s*git\s+rev-parse\s+--show-toplevel\s*(\)|`)$/.test(node.text)) {
+        const top = env.gitTop?.() ?? null;
+        if (top !== null) return { ...known([escapeLiteral(top)]), substitution: true };
+      }
       // `"$(cat <<'EOF' … EOF)"` (a commit message): the here-doc's text, when it expands nothing.
       const heredoc = /^\$\(\s*cat\s*<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1\s*\n([\s\S]*?)\n[ \t]*\2\s*\)$/.exec(node.text);
       if (heredoc && (heredoc[1] !== '' || !/[$`\\]/.test(heredoc[3] ?? ''))) return { ...known([escapeLiteral((heredoc[3] ?? '').replace(/\n+$/, ''))]), substitution: true };
