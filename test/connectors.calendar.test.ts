@@ -16,7 +16,7 @@ import type { CalendarCredentials } from '../libs/connectors/calendar.ts';
 import { buildEvent, eventProperty, escapeText, foldLine, toInstant, unfold } from '../libs/connectors/calendarIcs.ts';
 import { processTicket } from '../apps/executor/processIntent.ts';
 import { radicaleAvailable, startRadicale, type RadicalePeer } from './support/radicale.ts';
-import { freePort } from './support/imapPeer.ts';
+import { freePort } from './support/ports.ts';
 import { startPipeline, type PipelineHarness } from './support/pipeline.ts';
 
 const PASS = `caldav-secret-${randomUUID()}`;

@@ -13,7 +13,8 @@ import { createEmailConnector, emailMessageId, EmailPayload } from '../libs/conn
 import type { EmailCredentials } from '../libs/connectors/email.ts';
 import { processTicket } from '../apps/executor/processIntent.ts';
 import { startSmtpPeer, type SmtpPeer } from './support/smtpPeer.ts';
-import { dovecotAvailable, freePort, startImapPeer, type ImapPeer } from './support/imapPeer.ts';
+import { dovecotAvailable, startImapPeer, type ImapPeer } from './support/imapPeer.ts';
+import { freePort } from './support/ports.ts';
 import { startPipeline, type PipelineHarness } from './support/pipeline.ts';
 
 // Unique strings that must never show up anywhere the run writes.

@@ -2,12 +2,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase } from '../support/database.ts';
 import type { TestDatabase } from '../support/database.ts';
+import { freePort } from '../support/ports.ts';
 import { removeHome } from '../support/removeHome.ts';
 import { startFakeOpenAI } from '../fakes/openaiServer.ts';
 import type { FakeOpenAI } from '../fakes/openaiServer.ts';
@@ -22,13 +22,6 @@ import type { FakeOpenAI } from '../fakes/openaiServer.ts';
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const HEALTHZ_BUDGET_MS = 100;
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 describe('a prompt cannot freeze the coordinator', () => {
   let database: TestDatabase;

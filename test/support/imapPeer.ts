@@ -1,9 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './ports.ts';
 
 /**
  * A real Dovecot IMAP server for tests, with its whole config, state and maildirs in a temp dir:
@@ -23,17 +24,11 @@ export interface ImapPeer {
 
 export const DOVECOT = '/usr/sbin/dovecot';
 
+
 export function dovecotAvailable(): boolean {
   return existsSync(DOVECOT);
 }
 
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 export async function waitForPort(port: number, timeoutMs: number, isDead: () => string | undefined): Promise<void> {
   const until = Date.now() + timeoutMs;

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import { freePort, waitForPort } from './imapPeer.ts';
+import { waitForPort } from './imapPeer.ts';
+import { freePort } from './ports.ts';
 
 /**
  * A real Radicale CalDAV server for tests (Debian package `radicale`), with its config, htpasswd
