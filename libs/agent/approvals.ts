@@ -2,8 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
-import { ApiError } from '@handoff/contracts';
-import type { CommandApproval, CommandApprovalState, ListCommandApprovalsQuery } from '@handoff/contracts';
+import { ApiError, LIST_ANSWER_MAX_BYTES, encodeListCursor, idPrefixRange } from '@handoff/contracts';
+import type { CommandApproval, CommandApprovalList, CommandApprovalState, ListCommandApprovalsQuery } from '@handoff/contracts';
 import type { Db } from '@handoff/db';
 
 /**
@@ -56,7 +56,11 @@ export interface CommandApprovals {
   /** Resolves with the final row: approved, rejected or expired (on timeout or when `signal` aborts). */
   wait(id: string, opts: { pollMs: number; signal: AbortSignal }): Promise<CommandApproval>;
   decide(id: string, decision: 'approved' | 'rejected', actor: string, reason?: string): Promise<CommandApproval>;
-  list(query: ListCommandApprovalsQuery): Promise<CommandApproval[]>;
+  /**
+   * One page: waiting ones oldest first (the order a person works through them), any other state
+   * newest first, keyed by (requested_at, id); each command whole, the page cut at the list byte cap.
+   */
+  list(query: ListCommandApprovalsQuery): Promise<CommandApprovalList>;
   get(id: string): Promise<CommandApproval | null>;
 }
 
@@ -158,11 +162,40 @@ export function createCommandApprovals(db: Db): CommandApprovals {
     },
 
     async list(query) {
-      let q = db.selectFrom('command_approvals').selectAll();
+      const oldestFirst = query.state === 'pending';
+      let q = db
+        .selectFrom('command_approvals')
+        .selectAll()
+        // the cursor needs requested_at to the microsecond; a JS Date keeps milliseconds
+        .select(sql<string>`to_char(requested_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('requested_key'));
       if (query.state === 'pending') q = q.where('state', '=', 'pending').where('expires_at', '>', sql<Date>`now()`);
       else if (query.state) q = q.where('state', '=', query.state);
-      const rows = await q.orderBy('requested_at', query.state === 'pending' ? 'asc' : 'desc').limit(query.limit).execute();
-      return rows.map((r) => toApproval(r as Row));
+      if (query.idPrefix) {
+        const [lowest, highest] = idPrefixRange(query.idPrefix);
+        q = q.where('id', '>=', lowest).where('id', '<=', highest);
+      }
+      if (query.cursor) {
+        const { createdAt, id } = query.cursor;
+        q = oldestFirst
+          ? q.where(sql<boolean>`(requested_at, id) > (${createdAt}::timestamptz, ${id}::uuid)`)
+          : q.where(sql<boolean>`(requested_at, id) < (${createdAt}::timestamptz, ${id}::uuid)`);
+      }
+      const direction = oldestFirst ? 'asc' : 'desc';
+      const rows = await q.orderBy('requested_at', direction).orderBy('id', direction).limit(query.limit + 1).execute();
+
+      const approvals: CommandApproval[] = [];
+      let bytes = '{"approvals":[],"nextCursor":""}'.length + 120;
+      let last: (typeof rows)[number] | undefined;
+      for (const row of rows.slice(0, query.limit)) {
+        const approval = toApproval(row as Row);
+        const size = Buffer.byteLength(JSON.stringify(approval)) + 1;
+        if (approvals.length > 0 && bytes + size > LIST_ANSWER_MAX_BYTES) break;
+        bytes += size;
+        approvals.push(approval);
+        last = row;
+      }
+      const more = approvals.length < rows.length;
+      return { approvals, nextCursor: more && last ? encodeListCursor({ createdAt: last.requested_key, id: last.id }) : null };
     },
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { IdPrefix, ListCursor } from './intent.ts';
 
 /**
  * The agent loop's contracts (see docs/agent.md): `$HANDOFF_HOME/agent.json`, the bodies of
@@ -130,9 +131,18 @@ export type CommandApproval = z.infer<typeof CommandApproval>;
 
 export const ListCommandApprovalsQuery = z.strictObject({
   state: CommandApprovalState.optional(),
+  idPrefix: IdPrefix.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: ListCursor.optional(),
 });
 export type ListCommandApprovalsQuery = z.infer<typeof ListCommandApprovalsQuery>;
+
+/**
+ * A page of command approvals, each whole (a person approves the exact command), stopping before
+ * LIST_ANSWER_MAX_BYTES; `nextCursor` is set whenever rows remain.
+ */
+export const CommandApprovalList = z.object({ approvals: z.array(CommandApproval), nextCursor: z.string().nullable() });
+export type CommandApprovalList = z.infer<typeof CommandApprovalList>;
 
 export const CommandApprovalIdParams = z.strictObject({ id: z.uuid() });
 

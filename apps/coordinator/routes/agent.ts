@@ -8,6 +8,7 @@ import {
   ApproveBody,
   CommandApproval,
   CommandApprovalIdParams,
+  CommandApprovalList,
   ListCommandApprovalsQuery,
   RejectBody,
 } from '@handoff/contracts';
@@ -84,8 +85,8 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRoutesOptions> = async (app
 
   app.get(
     '/approvals',
-    { config: { access: 'viewer' }, schema: { querystring: ListCommandApprovalsQuery, response: { 200: z.object({ approvals: z.array(CommandApproval) }) } } },
-    async (request) => ({ approvals: await agent.approvals.list(request.query) }),
+    { config: { access: 'viewer' }, schema: { querystring: ListCommandApprovalsQuery, response: { 200: CommandApprovalList } } },
+    async (request) => agent.approvals.list(request.query),
   );
 
   app.get(

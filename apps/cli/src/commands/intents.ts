@@ -238,32 +238,44 @@ async function resolveId(c: CoordinatorClient, ref: string, commands: boolean | 
   if (isFullId(ref)) return ref;
   const hex = IdPrefix.parse(ref);
   const intents = asList<IntentSummary>(await c.get<unknown>(`/v1/intents${query({ idPrefix: hex, limit: 5 })}`), 'intents');
-  const candidates = commands === 'any' ? await recentCommands(c) : commands ? await pendingCommands(c) : [];
-  const waiting = candidates.filter((a) => a.id.replaceAll('-', '').startsWith(hex));
+  const waiting = commands ? await commandsByPrefix(c, hex, commands === 'any' ? undefined : 'pending') : [];
   const ids = [...intents.map((i) => i.id), ...waiting.map((a) => a.id)].sort();
   if (ids.length === 1) return ids[0]!;
   if (ids.length === 0) throw new CliError(`no intent${commands ? ' or waiting command' : ''} has an id starting with ${ref}`);
   throw new CliError(`more than one id starts with ${ref} (${ids.join(', ')}); give more of it`);
 }
 
-/** Pending command approvals; an older coordinator without the agent routes has none. */
-async function pendingCommands(c: CoordinatorClient): Promise<CommandApproval[]> {
+/**
+ * Command approvals, following `nextCursor` past the API's byte cap (each command comes whole) up to
+ * `limit`; an older coordinator without the agent routes has none.
+ */
+async function commandApprovals(c: CoordinatorClient, params: { state?: string; idPrefix?: string; limit: number }): Promise<CommandApproval[]> {
+  const approvals: CommandApproval[] = [];
+  let cursor: string | undefined;
   try {
-    return asList<CommandApproval>(await c.get<unknown>('/v1/agent/approvals?state=pending'), 'approvals');
+    for (;;) {
+      const page = (await c.get<unknown>(`/v1/agent/approvals${query({ ...params, limit: params.limit - approvals.length, cursor })}`)) as {
+        approvals?: CommandApproval[];
+        nextCursor?: string | null;
+      };
+      approvals.push(...asList<CommandApproval>(page, 'approvals'));
+      if (!page.nextCursor || approvals.length >= params.limit) return approvals;
+      cursor = page.nextCursor;
+    }
   } catch (error) {
     if (error instanceof CoordinatorError && error.status === 404) return [];
     throw error;
   }
 }
 
-/** The newest command approvals in any state (for `show` by short id); none from an older coordinator. */
-async function recentCommands(c: CoordinatorClient): Promise<CommandApproval[]> {
-  try {
-    return asList<CommandApproval>(await c.get<unknown>('/v1/agent/approvals?limit=1000'), 'approvals');
-  } catch (error) {
-    if (error instanceof CoordinatorError && error.status === 404) return [];
-    throw error;
-  }
+/** Command approvals waiting for a person, oldest first. */
+function pendingCommands(c: CoordinatorClient): Promise<CommandApproval[]> {
+  return commandApprovals(c, { state: 'pending', limit: 1000 });
+}
+
+/** Command approvals whose id starts with `hex` (in `state` when given). */
+function commandsByPrefix(c: CoordinatorClient, hex: string, state?: 'pending'): Promise<CommandApproval[]> {
+  return commandApprovals(c, { state, idPrefix: hex, limit: 5 });
 }
 
 /**
