@@ -122,13 +122,17 @@ describe('agent sandbox', () => {
     assert.equal(readFileSync(join(box, 'twice.txt'), 'utf8'), 'a a');
   });
 
-  test('read_file, write_file and edit_file refuse a FIFO at once instead of waiting for a writer', async () => {
+  test('read_file, write_file and edit_file refuse a FIFO at once, and grep skips it, instead of waiting for a writer', async () => {
     const made = spawnSync('mkfifo', [join(box, 'pipe')]);
     assert.equal(made.status, 0, String(made.stderr));
     try {
       await refused('read_file', { path: 'pipe' }, /not a regular file/);
       await refused('write_file', { path: 'pipe', content: 'x' }, /not a regular file/);
       await refused('edit_file', { path: 'pipe', old_string: 'a', new_string: 'b' }, /not a regular file/);
+      // grep skips it (it would wait for a writer for ever) and still searches the rest
+      const found = await run('grep', { pattern: 'SECRET|inside', glob: '**/*' });
+      assert.equal(found.ok, true, found.output);
+      assert.doesNotMatch(found.output, /^pipe:/m);
     } finally {
       rmSync(join(box, 'pipe'));
     }

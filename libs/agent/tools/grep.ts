@@ -1,5 +1,6 @@
-import { createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { sandboxFiles } from '../files.ts';
@@ -8,17 +9,23 @@ import { defineTool } from './tool.ts';
 const MAX_FILE_BYTES = 20 * 1024 * 1024;
 const MAX_SHOWN_CHARS = 300;
 
-/** Binary and hard-linked files (their content may belong to a file outside) are skipped. */
-async function isBinary(real: string): Promise<{ binary: boolean; size: number }> {
-  const handle = await open(real, 'r');
+/**
+ * The file opened once, without blocking (a FIFO swapped in after the listing cannot hold a libuv
+ * thread), if it is a regular text file of one link and at most MAX_FILE_BYTES; otherwise null.
+ * Binary and hard-linked files (their content may belong to a file outside) are skipped.
+ */
+async function openText(real: string): Promise<FileHandle | null> {
+  const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
+  if (!handle) return null;
   try {
     const stat = await handle.stat();
-    if (stat.nlink > 1) return { binary: true, size: stat.size };
-    const size = stat.size;
+    if (!stat.isFile() || stat.nlink > 1 || stat.size > MAX_FILE_BYTES) throw new Error('skipped');
     const { buffer, bytesRead } = await handle.read(Buffer.alloc(8192), 0, 8192, 0);
-    return { binary: buffer.subarray(0, bytesRead).includes(0), size };
-  } finally {
+    if (buffer.subarray(0, bytesRead).includes(0)) throw new Error('binary');
+    return handle;
+  } catch {
     await handle.close();
+    return null;
   }
 }
 
@@ -45,10 +52,10 @@ export const grepTool = defineTool({
     const matches: string[] = [];
     let files = 0;
     outer: for await (const file of sandboxFiles(ctx.sandbox, { base: args.path ?? '.', pattern: args.glob ?? '**/*', signal: ctx.signal })) {
-      const { binary, size } = await isBinary(file.real).catch(() => ({ binary: true, size: 0 }));
-      if (binary || size > MAX_FILE_BYTES) continue;
+      const handle = await openText(file.real);
+      if (!handle) continue;
       files += 1;
-      const input = createReadStream(file.real, { encoding: 'utf8' });
+      const input = handle.createReadStream({ encoding: 'utf8', start: 0, autoClose: true });
       const lines = createInterface({ input, crlfDelay: Infinity });
       let n = 0;
       try {
