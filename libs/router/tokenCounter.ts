@@ -69,7 +69,9 @@ export function createTokenCounter(opts: TokenCounterOptions = {}): TokenCounter
   const timeoutMs = opts.timeoutMs ?? TOKENIZE_TIMEOUT_MS;
   const maxChars = opts.maxChars ?? TOKENIZE_MAX_CHARS;
   const maxQueued = opts.maxQueued ?? TOKENIZE_MAX_QUEUED;
-  const slots: Slot[] = Array.from({ length: Math.max(1, Math.min(opts.workers ?? 2, availableParallelism())) }, () => ({ worker: null, job: null }));
+  // At most two, and one core always left to the event loop (a 2-core node gets one worker).
+  const workers = Math.max(1, Math.min(opts.workers ?? 2, availableParallelism() - 1));
+  const slots: Slot[] = Array.from({ length: workers }, () => ({ worker: null, job: null }));
   const queue: Job[] = [];
   let nextId = 1;
   let closed = false;
