@@ -426,7 +426,8 @@ export class Analyzer {
    * A variable that names a program (`EDITOR`, `GIT_PAGER`, `npm_config_script_shell`) runs its
    * value: a known value is judged as the shell code it is, an unknown one is asked about. One that
    * makes programs load code or other configuration (`LD_PRELOAD`, `GIT_CONFIG_*`, `MAKEFLAGS`)
-   * is asked about. Without OS isolation so is `PATH` (later names could run the agent's files).
+   * is asked about, and so is `PATH`: later names could run files the agent wrote, which the guard
+   * would judge as the program they are named after.
    */
   private settingAssigned(name: string, word: Word, subject: string, scope: Scope, depth: number): void {
     const kind = settingVarKind(name);
@@ -436,8 +437,8 @@ export class Analyzer {
       if (value === null) this.add('ask', 'ask.code-injection-env', subject, false, 'sets a variable naming a program to a value not known before it runs');
       // A pager reads the program's output on stdin: judged as `… | PAGER` (a shell there runs it).
       else if (value.trim() !== '') this.analyzeSource(/PAGER$/i.test(name) ? `: | ${value}` : value, this.childScope(scope), depth + 1);
-    } else if (name === 'PATH' && !this.opts.isolated) {
-      this.add('ask', 'ask.not-isolated', subject, true, 'changes PATH, so later names may run other programs, and no OS sandbox holds them');
+    } else if (name === 'PATH') {
+      this.add('ask', 'ask.code-injection-env', subject, false, 'changes PATH, so later names may run files the guard has not read');
     }
   }
 
