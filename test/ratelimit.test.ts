@@ -2,9 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createDb, createPool } from '@handoff/db';
+import { createDb, createPool, type Db } from '@handoff/db';
 import { configureBuckets, drainUntil, readBuckets, takeOrQueue, takeToken } from '@handoff/ratelimit';
-import type { Db } from '@handoff/ratelimit';
 import { createTestDatabase } from './support/database.ts';
 
 describe('central token buckets (Postgres)', () => {

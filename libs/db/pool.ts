@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 
+/** The one handle on the database every lib and app takes; a kysely transaction is one too. */
 export type Db = Kysely<Database>;
 
 export interface PoolOptions {

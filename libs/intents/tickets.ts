@@ -1,6 +1,6 @@
-import { CompiledQuery, type Transaction } from 'kysely';
+import { CompiledQuery } from 'kysely';
 import { PgBoss } from 'pg-boss';
-import type { Database, Db } from '@handoff/db';
+import type { Db } from '@handoff/db';
 import { pgErrorFields } from '@handoff/db';
 import type { Logger } from 'pino';
 
@@ -18,8 +18,8 @@ export interface TicketSender {
   insert(queue: string, jobs: { data: object; startAfter?: Date }[], options: { db: { executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> } }): Promise<unknown>;
 }
 
-/** pg-boss's adapter interface over a kysely transaction, so a ticket commits with the intent's state. */
-export function bossDb(trx: Transaction<Database> | Db): { executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> } {
+/** pg-boss's adapter interface over a kysely transaction (a `Db` too), so a ticket commits with the intent's state. */
+export function bossDb(trx: Db): { executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> } {
   return {
     async executeSql(text, values = []) {
       const result = await trx.executeQuery(CompiledQuery.raw(text, values as unknown[]));
@@ -61,7 +61,7 @@ export async function ensureTicketQueue(boss: PgBoss, channel: string): Promise<
 
 export async function sendTicket(
   boss: PgBoss,
-  trx: Transaction<Database> | Db,
+  trx: Db,
   channel: string,
   intentId: string,
   startAfter?: Date | null,
@@ -79,7 +79,7 @@ export const PRIORITY_TOKEN_SLOT = 10;
 
 export async function sendTickets(
   boss: PgBoss,
-  trx: Transaction<Database> | Db,
+  trx: Db,
   tickets: { channel: string; intentId: string; startAfter?: Date | null }[],
 ): Promise<void> {
   const byChannel = new Map<string, { data: object; startAfter?: Date }[]>();

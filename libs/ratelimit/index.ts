@@ -1,2 +1,2 @@
 export { configureBuckets, takeToken, takeOrQueue, drainUntil, readBuckets } from './tokenBucket.ts';
-export type { Db, TakeResult, QueueResult } from './tokenBucket.ts';
+export type { TakeResult, QueueResult } from './tokenBucket.ts';

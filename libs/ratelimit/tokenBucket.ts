@@ -1,9 +1,8 @@
 import { sql } from 'kysely';
-import type { Kysely } from 'kysely';
 import type { RateLimit, RateLimitHeadroom } from '@handoff/contracts';
-import type { Database } from '../db/schema.ts';
+import type { Db } from '@handoff/db';
 
-/**
+/*
  * Central token buckets, one row per `channel:account` in `rate_buckets`. Every executor takes from
  * the same row, so a limit holds across any number of executors. Time is always the database's
  * `clock_timestamp()`: executors' clocks may disagree, the database's is the one truth, and
@@ -12,7 +11,6 @@ import type { Database } from '../db/schema.ts';
  * A row stores `tokens` as of `refilled_at`; the headroom at any moment is
  * least(capacity, tokens + elapsed seconds * refill_per_second), computed in SQL when needed.
  */
-export type Db = Kysely<Database>;
 
 export type TakeResult = { ok: true; remaining: number } | { ok: false; retryAfterMs: number };
 
