@@ -10,12 +10,16 @@ import { sql } from 'kysely';
 import { Policy } from '../libs/contracts/index.ts';
 import { PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from '../libs/connectors/index.ts';
 import type { ConnectorContext, ConnectorIntent } from '../libs/connectors/index.ts';
-import { createXConnector, writeBackToSecretsFile, XPayload } from '../libs/connectors/x.ts';
+import { createXConnector, writeBackToSecretsFile, xWeightedLength, XPayload } from '../libs/connectors/x.ts';
 import type { RefreshedCredentials, XConnector } from '../libs/connectors/x.ts';
 import { claimLease, recordAttempt } from '../libs/intents/index.ts';
 import { processTicket } from '../apps/executor/processIntent.ts';
 import { startPipeline } from './support/pipeline.ts';
 import type { PipelineHarness } from './support/pipeline.ts';
+import { startCoordinator } from '@handoff/coordinator';
+import type { RunningCoordinator } from '@handoff/coordinator';
+import { createTestDatabase } from './support/database.ts';
+import type { TestDatabase } from './support/database.ts';
 import { startXFake } from './fakes/xApi.ts';
 import type { XFake } from './fakes/xApi.ts';
 
@@ -70,13 +74,41 @@ async function rejectsWith<T extends Error>(p: Promise<unknown>, type: new (...a
 const unique = (): string => `handoff test post ${randomUUID()}`;
 
 describe('x connector against the X API fake', () => {
-  test('payload schema: 1..280 code points, ids are digits, at most 4 media', () => {
-    assert.ok(XPayload.safeParse({ text: '😀'.repeat(280) }).success, '280 emoji are 280 code points');
+  test('payload schema: text weighs 1..280 by X\'s count, ids are digits, at most 4 media', () => {
+    assert.ok(XPayload.safeParse({ text: 'a'.repeat(280) }).success);
     assert.ok(!XPayload.safeParse({ text: 'a'.repeat(281) }).success);
     assert.ok(!XPayload.safeParse({ text: '  ' }).success);
     assert.ok(!XPayload.safeParse({ text: 'a', replyTo: 'abc' }).success);
     assert.ok(!XPayload.safeParse({ text: 'a', mediaIds: ['1', '2', '3', '4', '5'] }).success);
     assert.ok(!XPayload.safeParse({ text: 'a', extra: 1 }).success);
+  });
+
+  test("the payload schema refuses a text over X's weighted 280 and says its weight, though it has at most 280 code points", () => {
+    const refusal = (text: string): string => {
+      const parsed = XPayload.safeParse({ text });
+      assert.ok(!parsed.success, `${[...text].length} code points weighing ${xWeightedLength(text)} were accepted`);
+      assert.equal(parsed.error.issues.length, 1);
+      assert.deepEqual(parsed.error.issues[0]!.path, ['text']);
+      return parsed.error.issues[0]!.message;
+    };
+    // CJK characters weigh 2: 141 of them weigh 282
+    assert.equal(xWeightedLength('漢'.repeat(141)), 282);
+    assert.match(refusal('漢'.repeat(141)), /weighs 282\b.*280/);
+    assert.ok(XPayload.safeParse({ text: '漢'.repeat(140) }).success, '140 CJK characters weigh 280');
+    // emoji weigh 2 (a ZWJ sequence counts once): 141 code points, weight 282
+    assert.equal(xWeightedLength('👍'.repeat(141)), 282);
+    assert.match(refusal('👍'.repeat(141)), /weighs 282\b/);
+    assert.equal(xWeightedLength('👩‍👩‍👧‍👦'), 2);
+    // any URL weighs 23: 257 letters, a space and a URL of 40 characters weigh 281 ...
+    const url = 'https://example.com/a/rather/long/path/x';
+    assert.equal(xWeightedLength(`${'a'.repeat(257)} ${url}`), 281);
+    assert.match(refusal(`${'a'.repeat(257)} ${url}`), /weighs 281\b/);
+    // ... and 256 of them with the same URL weigh exactly 280, though that is 297 code points
+    const atLimit = `${'a'.repeat(256)} ${url}`;
+    assert.equal([...atLimit].length, 297);
+    assert.equal(xWeightedLength(atLimit), 280);
+    assert.ok(XPayload.safeParse({ text: atLimit }).success);
+    assert.ok(XPayload.safeParse({ text: `${'漢'.repeat(100)}${'a'.repeat(80)}` }).success, 'a mix weighing exactly 280');
   });
 
   test('posts, and names the post by id and url', async () => {
@@ -364,5 +396,55 @@ describe('x connector in the executor pipeline', () => {
       const at = haystack.indexOf(s);
       assert.ok(at < 0, `a secret (${s.slice(0, 6)}…) leaked: …${haystack.slice(Math.max(0, at - 300), at + 50).replaceAll(s, "<SECRET>")}`);
     }
+  });
+});
+
+describe('creating an x intent over HTTP', () => {
+  let database: TestDatabase;
+  let coordinator: RunningCoordinator;
+  let home: string;
+  let token: string;
+
+  before(async () => {
+    database = await createTestDatabase();
+    home = mkdtempSync(join(tmpdir(), 'handoff-x-create-'));
+    coordinator = await startCoordinator({ home, databaseUrl: database.url, port: 0, log: silent });
+    token = readFileSync(join(home, 'operator.token'), 'utf8').trim();
+  });
+  after(async () => {
+    await coordinator?.close();
+    await database?.drop();
+    if (home) rmSync(home, { recursive: true, force: true });
+  });
+
+  async function create(text: string): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const res = await fetch(`${coordinator.url}/v1/intents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'x', payload: { text }, idempotencyKey: randomUUID() }),
+    });
+    return { status: res.status, json: await res.json() };
+  }
+
+  test('a text over the weighted 280 is refused at creation with a 400 naming payload.text and its weight', async () => {
+    for (const [text, weight] of [
+      ['漢'.repeat(141), 282],
+      ['👍'.repeat(141), 282],
+      [`${'a'.repeat(257)} https://example.com/a/rather/long/path/x`, 281],
+    ] as const) {
+      const answer = await create(text);
+      assert.equal(answer.status, 400, JSON.stringify(answer.json));
+      assert.equal(answer.json.error.code, 'validation_failed');
+      assert.match(answer.json.error.message, new RegExp(`payload\\.text: weighs ${weight}\\b`));
+      assert.deepEqual(answer.json.error.details.map((d: { path: string }) => d.path), ['payload.text']);
+    }
+    const rows = await database.db.selectFrom('intents').select('id').where('channel', '=', 'x').execute();
+    assert.equal(rows.length, 0, 'no intent was written');
+  });
+
+  test('a text weighing exactly 280 is created', async () => {
+    const answer = await create(`${'漢'.repeat(100)}${'a'.repeat(80)}`);
+    assert.equal(answer.status, 201, JSON.stringify(answer.json));
+    assert.equal(answer.json.channel, 'x');
   });
 });

@@ -1,6 +1,8 @@
 import { createEffectAgent } from './effectAgent.ts';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
+// CommonJS without named exports Node can see: the default import is its module.exports.
+import twitterText from 'twitter-text';
 import type { Connector, ConnectorContext, ConnectorIntent, ExecuteResult, ReconcileResult } from './connector.ts';
 import { PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from './errors.ts';
 import { parseRetryAfter } from './webhook.ts';
@@ -15,14 +17,31 @@ export type { RefreshedCredentials } from './xAuth.ts';
 
 const TweetId = z.string().regex(/^\d{1,19}$/, 'must be a tweet id (digits)');
 
-/** Code points, not UTF-16 units. X's own count is weighted (see docs/connectors.md). */
-const codePoints = (s: string): number => [...s].length;
+/** X's limit on a post's weighted length. */
+export const X_MAX_WEIGHTED_LENGTH = 280;
+
+/**
+ * The length X counts, by its own library (twitter-text): most CJK characters and emoji weigh 2,
+ * any URL 23 however long, other characters 1, after NFC. Counting code points would let a post
+ * through creation and approval that X then refuses.
+ */
+export function xWeightedLength(text: string): number {
+  return twitterText.parseTweet(text).weightedLength;
+}
 
 export const XPayload = z.strictObject({
   text: z
     .string()
     .refine((t) => t.trim().length > 0, 'must not be empty')
-    .refine((t) => codePoints(t) <= 280, 'must be at most 280 characters (code points)'),
+    .superRefine((t, ctx) => {
+      const weighted = xWeightedLength(t);
+      if (weighted > X_MAX_WEIGHTED_LENGTH) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `weighs ${weighted} by X's count, over its limit of ${X_MAX_WEIGHTED_LENGTH} (CJK characters and emoji weigh 2, a URL 23)`,
+        });
+      }
+    }),
   replyTo: TweetId.optional(),
   quoteOf: TweetId.optional(),
   mediaIds: z.array(z.string().regex(/^\d{1,19}$/, 'must be a media id (digits)')).min(1).max(4).optional(),
