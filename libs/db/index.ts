@@ -1,6 +1,7 @@
 export { createDb, createPool, pgErrorFields } from './pool.ts';
 export type { Db, PoolOptions } from './pool.ts';
 export { migrate, MigrationChecksumError } from './migrate.ts';
+export { LOCK_GATES, LOCK_MIGRATIONS, LOCK_SWEEPER } from './advisoryLocks.ts';
 export type { MigrateOptions } from './migrate.ts';
 export { DEFAULT_EMBEDDED_PORT, EMBEDDED_DATABASE, startEmbeddedPostgres } from './embeddedPostgres.ts';
 export type { EmbeddedPostgresOptions, EmbeddedPostgresServer } from './embeddedPostgres.ts';

@@ -3,9 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
-
-/** 'handoff' in ASCII as a bigint: one key for every handoff process on any database. */
-const MIGRATION_LOCK_KEY = '29380524337227366';
+import { LOCK_MIGRATIONS } from './advisoryLocks.ts';
 
 const DEFAULT_DIR = new URL('../../migrations/', import.meta.url);
 
@@ -58,7 +56,7 @@ export async function migrate(pool: pg.Pool, opts: MigrateOptions = {}): Promise
   let broken = false;
   try {
     // Session-level lock on this one client: held across all the per-file transactions.
-    await client.query('SELECT pg_advisory_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
+    await client.query('SELECT pg_advisory_lock($1::bigint)', [LOCK_MIGRATIONS]);
     try {
       await client.query(`CREATE TABLE IF NOT EXISTS handoff_migrations (
         name       text PRIMARY KEY,
@@ -101,7 +99,7 @@ export async function migrate(pool: pg.Pool, opts: MigrateOptions = {}): Promise
       }
       return { applied };
     } finally {
-      await client.query('SELECT pg_advisory_unlock($1::bigint)', [MIGRATION_LOCK_KEY]).catch(() => {
+      await client.query('SELECT pg_advisory_unlock($1::bigint)', [LOCK_MIGRATIONS]).catch(() => {
         broken = true;
       });
     }

@@ -13,14 +13,13 @@ import {
   type Policy,
   type SetGateBody,
 } from '@handoff/contracts';
-import type { Db } from '@handoff/db';
+import { LOCK_GATES, type Db } from '@handoff/db';
 import type { IntentService } from './api.ts';
 import { needsApproval } from './approvalPolicy.ts';
 import { buildLiveReport } from './live.ts';
 import { payloadHash } from './payloadHash.ts';
 import { fromStates, transition, type TransitionName } from './stateMachine.ts';
 import { listIntents } from './sql/listIntents.ts';
-import { LOCK_GATES } from './sql/locks.ts';
 import { toAttempt, toGate, toIntent, toReceipt, type IntentRow } from './sql/rows.ts';
 import { reticketCovered } from './sql/sweep.ts';
 import { createIntentBatcher } from './createBatcher.ts';
@@ -290,7 +289,7 @@ export function createIntentService(deps: IntentServiceDeps): IntentService {
 
     async setGate(scope: string, body: SetGateBody, actor: string) {
       const gate = await db.transaction().execute(async (trx) => {
-        // exclusive against recordAttempt's shared lock: see sql/locks.ts
+        // exclusive against recordAttempt's shared lock: see LOCK_GATES
         await sql`SELECT pg_advisory_xact_lock(${LOCK_GATES})`.execute(trx);
         const row = await trx
           .insertInto('gates')

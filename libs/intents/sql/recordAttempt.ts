@@ -1,8 +1,7 @@
 import { sql } from 'kysely';
-import type { Db } from '@handoff/db';
+import { LOCK_GATES, type Db } from '@handoff/db';
 import { takeOrQueue } from '@handoff/ratelimit';
 import { noClosedGateCovers } from './gateFilter.ts';
-import { LOCK_GATES } from './locks.ts';
 
 export interface RecordedAttempt {
   attemptNo: number;
@@ -19,7 +18,7 @@ class RefusedAfterToken extends Error {}
 /**
  * The write-ahead record, made before the connector is called. Refused (null) when the epoch is no
  * longer ours or a gate closed since the claim. The shared gate lock orders this against gate
- * changes: see locks.ts. With `rateKey`, the rate-limit token is taken in the same transaction, so
+ * changes: see LOCK_GATES. With `rateKey`, the rate-limit token is taken in the same transaction, so
  * the token is spent as close to the call as possible (the limit holds at the provider, not only in
  * the bucket), and given back if the attempt is refused.
  */

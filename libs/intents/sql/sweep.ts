@@ -1,10 +1,9 @@
 import { sql } from 'kysely';
 import type { PgBoss } from 'pg-boss';
-import type { Db } from '@handoff/db';
+import { LOCK_SWEEPER, type Db } from '@handoff/db';
 import { fromStates, transition } from '../stateMachine.ts';
 import { sendTickets } from '../tickets.ts';
 import { noClosedGateCovers } from './gateFilter.ts';
-import { LOCK_SWEEPER } from './locks.ts';
 
 export interface SweepOptions {
   /** An approved intent unclaimed for this long is assumed to have lost its ticket. */

@@ -1,0 +1,17 @@
+/**
+ * Every Postgres advisory-lock key handoff takes, in one place so no two uses collide. All are
+ * bigint keys in the one-argument (single 64-bit key) space.
+ */
+
+/** 'handoff' in ASCII as a bigint: migrations serialise on it across every handoff process on any database. */
+export const LOCK_MIGRATIONS = '29380524337227366';
+
+/**
+ * A gate change takes it exclusively; recording an attempt takes it shared. So an attempt either
+ * commits before the gate change commits, or sees the closed gate: no attempt starts after a gate's
+ * commit time.
+ */
+export const LOCK_GATES = 7_341_001;
+
+/** One sweeper at a time across every process (taken with try: a busy sweeper is skipped, not waited for). */
+export const LOCK_SWEEPER = 7_341_002;
