@@ -3,10 +3,8 @@ import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { IntentState } from '@handoff/contracts';
 import type { Db } from '@handoff/db';
+import { EXECUTOR_ALIVE_SECONDS, executorAlive } from '@handoff/intents';
 import type { Access } from './types.ts';
-
-/** An executor whose heartbeat is older than this does not count as alive. */
-export const EXECUTOR_ALIVE_SECONDS = 30;
 
 export interface CoordinatorMetrics {
   registry: Registry;
@@ -52,7 +50,7 @@ export function createMetrics(db: Db, onScrapeError: (err: unknown) => void): Co
         const row = await db
           .selectFrom('executors')
           .select(sql<string>`count(*)`.as('count'))
-          .where('heartbeat_at', '>', sql<Date>`now() - make_interval(secs => ${EXECUTOR_ALIVE_SECONDS})`)
+          .where(executorAlive())
           .executeTakeFirstOrThrow();
         this.set(Number(row.count));
       } catch (err) {

@@ -1,13 +1,22 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { BreakerState, ExecutorStatus, LiveReport, QueueDepth } from '@handoff/contracts';
 import type { Db } from '@handoff/db';
 import { readBuckets } from '@handoff/ratelimit';
 import { iso, toGate, toReceipt } from './sql/rows.ts';
 
-/** An executor whose heartbeat is older than this is shown as stale. */
-export const HEARTBEAT_STALE_SECONDS = 15;
-const LIST_LIMIT = 50;
+/**
+ * An executor is alive while its heartbeat is younger than this (it beats every 2 s by default, so
+ * a few missed beats are forgiven): /metrics counts the alive ones, the live report shows the rest
+ * stale.
+ */
+export const EXECUTOR_ALIVE_SECONDS = 15;
 
+/** True for an `executors` row whose heartbeat is recent enough to count the executor alive. */
+export function executorAlive(): RawBuilder<boolean> {
+  return sql<boolean>`heartbeat_at >= clock_timestamp() - make_interval(secs => ${EXECUTOR_ALIVE_SECONDS})`;
+}
+
+const LIST_LIMIT = 50;
 
 /** The "what's live" report: one read of everything an operator needs at a glance. */
 export async function buildLiveReport(db: Db): Promise<LiveReport> {
@@ -16,7 +25,7 @@ export async function buildLiveReport(db: Db): Promise<LiveReport> {
     db
       .selectFrom('executors')
       .selectAll()
-      .select(sql<boolean>`heartbeat_at < clock_timestamp() - make_interval(secs => ${HEARTBEAT_STALE_SECONDS})`.as('stale'))
+      .select(sql<boolean>`NOT (${executorAlive()})`.as('stale'))
       .where('heartbeat_at', '>', sql<Date>`clock_timestamp() - interval '1 day'`)
       .orderBy('id')
       .execute(),
