@@ -11,7 +11,7 @@ import { Policy } from '@handoff/contracts';
 import { PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from '@handoff/connectors';
 import type { ConnectorContext, ConnectorIntent } from '@handoff/connectors';
 import { claimLease, recordAttempt } from '@handoff/intents';
-import { CalendarPayload, calendarEventUid, createCalendarConnector } from '../libs/connectors/calendar.ts';
+import { CalendarPayload, calendarEventUid, createCalendarConnector, intentMarker } from '../libs/connectors/calendar.ts';
 import type { CalendarCredentials } from '../libs/connectors/calendar.ts';
 import { buildEvent, eventProperty, escapeText, foldLine, toInstant, unfold } from '../libs/connectors/calendarIcs.ts';
 import { processTicket } from '../apps/executor/processIntent.ts';
@@ -94,8 +94,9 @@ function ctx(c: CalendarCredentials | undefined, extra: Partial<ConnectorContext
   return { signal: new AbortController().signal, log, credentials: c as Record<string, unknown> | undefined, policy: Policy.parse({}), ...extra };
 }
 
-function cal(payload: unknown, key: string = randomUUID()): ConnectorIntent<CalendarPayload> {
-  return { id: randomUUID(), channel: 'calendar', account: 'main', idempotencyKey: key, payload: CalendarPayload.parse(payload), createdAt: new Date(), attemptNo: 1 };
+/** An intent as the executor hands it over; the same `id` and `key` are the same intent's later attempt. */
+function cal(payload: unknown, key: string = randomUUID(), id: string = randomUUID()): ConnectorIntent<CalendarPayload> {
+  return { id, channel: 'calendar', account: 'main', idempotencyKey: key, payload: CalendarPayload.parse(payload), createdAt: new Date(), attemptNo: 1 };
 }
 
 const event = { op: 'create', summary: 'Planning, Q1; review', start: '2026-12-01T09:00:00Z', end: '2026-12-01T10:00:00Z', description: 'Line one\nLine two, with \\ backslash', location: 'Room 1' };
@@ -116,6 +117,17 @@ async function fetchObject(uid: string): Promise<{ status: number; body: string;
   const body = await res.body.text();
   const etag = res.headers.etag;
   return { status: res.statusCode, body, etag: Array.isArray(etag) ? etag[0] : etag };
+}
+
+/** A PUT of a whole object as another writer would make it (If-None-Match: *), past the proxy's count. */
+async function putRaw(uid: string, ics: string): Promise<number> {
+  const res = await request(`${calUrl.replace(proxy.url, rad!.baseUrl)}${uid}.ics`, {
+    method: 'PUT',
+    headers: { authorization: `Basic ${Buffer.from(`cal:${PASS}`).toString('base64')}`, 'if-none-match': '*', 'content-type': 'text/calendar' },
+    body: ics,
+  });
+  await res.body.text();
+  return res.statusCode;
 }
 
 const puts = (uid: string): number => proxy.seen.filter((r) => r.method === 'PUT' && r.path.includes(uid)).length;
@@ -167,9 +179,10 @@ describe('calendar connector against Radicale', () => {
   test('create: the event exists with the UID derived from the key; a repeat is refused by the server and counts as done', async (t) => {
     if (!rad) return t.skip('radicale not installed (apt-get install radicale)');
     const key = `cal-${randomUUID()}`;
+    const id = randomUUID();
     const uid = calendarEventUid(key);
     assert.match(uid, /^handoff-[0-9a-f]{32}$/);
-    const first = await connector.execute(cal(event, key), ctx(creds()));
+    const first = await connector.execute(cal(event, key, id), ctx(creds()));
     assert.deepEqual(first, { externalId: uid, url: `${calUrl}${uid}.ics` });
     const obj = await fetchObject(uid);
     assert.equal(obj.status, 200);
@@ -181,7 +194,8 @@ describe('calendar connector against Radicale', () => {
     const raw = await request(`${calUrl}${uid}.ics`, { method: 'PUT', headers: { authorization: `Basic ${Buffer.from(`cal:${PASS}`).toString('base64')}`, 'if-none-match': '*', 'content-type': 'text/calendar' }, body: obj.body });
     await raw.body.text();
     assert.equal(raw.statusCode, 412);
-    const again = await connector.execute(cal({ ...event, summary: 'changed' }, key), ctx(creds()));
+    // this intent's later attempt (its earlier answer lost) finds its own marker: success, unchanged
+    const again = await connector.execute(cal({ ...event, summary: 'changed' }, key, id), ctx(creds()));
     assert.deepEqual(again, first);
     const after = await fetchObject(uid);
     assert.equal(after.etag, obj.etag, 'the event is unchanged');
@@ -217,10 +231,10 @@ describe('calendar connector against Radicale', () => {
 
   test('reconcile: create found / absent; update marker; cancel absent', async (t) => {
     if (!rad) return t.skip('radicale not installed (apt-get install radicale)');
-    const key = `cal-rec-${randomUUID()}`;
-    assert.deepEqual(await connector.reconcile!(cal(event, key), ctx(creds())), { status: 'not_done' });
-    const made = await connector.execute(cal(event, key), ctx(creds()));
-    assert.deepEqual(await connector.reconcile!(cal(event, key), ctx(creds())), { status: 'done', externalId: made.externalId, url: made.url });
+    const create = cal(event, `cal-rec-${randomUUID()}`);
+    assert.deepEqual(await connector.reconcile!(create, ctx(creds())), { status: 'not_done' });
+    const made = await connector.execute(create, ctx(creds()));
+    assert.deepEqual(await connector.reconcile!(create, ctx(creds())), { status: 'done', externalId: made.externalId, url: made.url });
     const upd = cal({ op: 'update', uid: made.externalId, summary: 'U', start: event.start, end: event.end });
     assert.equal((await connector.reconcile!(upd, ctx(creds()))).status, 'not_done');
     await connector.execute(upd, ctx(creds()));
@@ -229,6 +243,38 @@ describe('calendar connector against Radicale', () => {
     assert.equal((await connector.reconcile!(cancel, ctx(creds()))).status, 'not_done');
     await connector.execute(cancel, ctx(creds()));
     assert.equal((await connector.reconcile!(cancel, ctx(creds()))).status, 'done');
+  });
+
+  test("create: an event at our UID that another writer made (another intent's marker) is not ours: permanent, left unchanged", async (t) => {
+    if (!rad) return t.skip('radicale not installed (apt-get install radicale)');
+    // another handoff database on this calendar used the same idempotency key: same UID, its own intent
+    const key = `cal-taken-${randomUUID()}`;
+    const uid = calendarEventUid(key);
+    const theirs = buildEvent({ uid, sequence: 0, marker: intentMarker(randomUUID()), summary: 'Their event', start: new Date(event.start), end: new Date(event.end) });
+    assert.equal(await putRaw(uid, theirs), 201);
+    const before = await fetchObject(uid);
+    const ours = cal(event, key);
+
+    assert.deepEqual(await connector.reconcile!(ours, ctx(creds())), { status: 'not_done' }, 'our create did not land');
+    const err = await rejectsWith(() => connector.execute(ours, ctx(creds())), PermanentError);
+    assert.match(err.message, new RegExp(`event ${uid} already exists but was not written by this intent`));
+    assert.match(err.message, /X-HANDOFF-INTENT/);
+    const after = await fetchObject(uid);
+    assert.equal(after.etag, before.etag, 'their event is unchanged');
+    assert.equal(eventProperty(after.body, 'SUMMARY'), 'Their event');
+  });
+
+  test('create: an event at our UID without any marker cannot be told apart: unknown outcome, reconcile unknown', async (t) => {
+    if (!rad) return t.skip('radicale not installed (apt-get install radicale)');
+    const key = `cal-unmarked-${randomUUID()}`;
+    const uid = calendarEventUid(key);
+    const unmarked = buildEvent({ uid, sequence: 1, marker: 'x', summary: 'Edited elsewhere', start: new Date(event.start), end: new Date(event.end) }).replace(/X-HANDOFF-INTENT:x\r\n/, '');
+    assert.equal(eventProperty(unmarked, 'X-HANDOFF-INTENT'), undefined);
+    assert.equal(await putRaw(uid, unmarked), 201);
+    const ours = cal(event, key);
+    assert.equal((await connector.reconcile!(ours, ctx(creds()))).status, 'unknown');
+    const err = await rejectsWith(() => connector.execute(ours, ctx(creds())), UnknownOutcomeError);
+    assert.match(err.message, /without an X-HANDOFF-INTENT marker/);
   });
 
   test('errors: 401 permanent, missing calendar permanent, 429 rate limited, unreachable retryable, reset after an update unknown', async (t) => {
@@ -282,7 +328,7 @@ describe('calendar crash recovery through the real pipeline', () => {
     if (!rad) return t.skip('radicale not installed (apt-get install radicale)');
     const { id, key } = await crashedIntent(event);
     const uid = calendarEventUid(key);
-    await connector.execute(cal(event, key), ctx(creds())); // A's call took effect, then A died
+    await connector.execute(cal(event, key, id), ctx(creds())); // A's call took effect, then A died
     assert.equal(puts(uid), 1);
     assert.equal(await processTicket(executorB(), id), 'reconciled_done');
     assert.equal(puts(uid), 1, 'no second PUT');
@@ -306,7 +352,7 @@ describe('calendar crash recovery through the real pipeline', () => {
     const { externalId: uid } = await connector.execute(cal(event), ctx(creds()));
     const upd = { op: 'update', uid, summary: 'landed', start: event.start, end: event.end };
     const landed = await crashedIntent(upd);
-    await connector.execute(cal(upd, landed.key), ctx(creds()));
+    await connector.execute(cal(upd, landed.key, landed.id), ctx(creds()));
     const before = puts(uid);
     assert.equal(await processTicket(executorB(), landed.id), 'reconciled_done');
     assert.equal(puts(uid), before);
@@ -314,6 +360,21 @@ describe('calendar crash recovery through the real pipeline', () => {
     assert.equal(await processTicket(executorB(), notLanded.id), 'reconciled_not_done_executed');
     assert.equal(puts(uid), before + 1);
     assert.equal(eventProperty((await fetchObject(uid)).body, 'SUMMARY'), 'second');
+  });
+
+  test("another writer's event at our UID: reconcile not_done, the create is refused as not ours and the intent is dead", async (t) => {
+    if (!rad) return t.skip('radicale not installed (apt-get install radicale)');
+    const { id, key } = await crashedIntent(event);
+    const uid = calendarEventUid(key);
+    const theirs = buildEvent({ uid, sequence: 0, marker: intentMarker(randomUUID()), summary: 'Their event', start: new Date(event.start), end: new Date(event.end) });
+    assert.equal(await putRaw(uid, theirs), 201);
+    assert.equal(await processTicket(executorB(), id), 'dead');
+    const detail = await h.service.get(id);
+    assert.equal(detail?.state, 'dead');
+    assert.equal(detail?.receipts.length, 1);
+    assert.equal(detail?.receipts[0]?.externalId ?? null, null, 'no receipt names their event as ours');
+    assert.match(JSON.stringify(detail), /not written by this intent/);
+    assert.equal(eventProperty((await fetchObject(uid)).body, 'SUMMARY'), 'Their event');
   });
 
   test('CalDAV server unreachable during reconcile: in_doubt, no PUT', async (t) => {

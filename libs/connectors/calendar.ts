@@ -93,9 +93,27 @@ export function calendarEventUid(idempotencyKey: string): string {
   return `handoff-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`;
 }
 
-/** Written into every version this connector PUTs, as X-HANDOFF-INTENT. */
-function intentMarker(idempotencyKey: string): string {
-  return createHash('sha256').update(`intent:${idempotencyKey}`).digest('hex').slice(0, 32);
+/**
+ * Written into every version this connector PUTs, as X-HANDOFF-INTENT. Made from the intent's id, not
+ * its key: the same key in another handoff database (or for another account on this calendar) gives
+ * the same UID, and only a marker that differs between their intents tells their event from ours.
+ */
+export function intentMarker(intentId: string): string {
+  return createHash('sha256').update(`intent:${intentId}`).digest('hex').slice(0, 32);
+}
+
+/**
+ * Whose is the event found at a create's UID? The UID is a hash of the idempotency key, so another
+ * writer using the same key (another handoff database on this calendar) lands on the same one: only
+ * the X-HANDOFF-INTENT marker tells an earlier attempt of this intent from theirs. `unmarked`: the
+ * UID is ours but the marker is gone (a client that drops X- properties edited it), so whether this
+ * intent wrote it cannot be known.
+ */
+function createdEventOwner(body: string, uid: string, marker: string): 'ours' | 'foreign' | 'unmarked' {
+  if (eventProperty(body, 'UID') !== uid) return 'foreign'; // we write our UID at our URL, nothing else
+  const found = eventProperty(body, 'X-HANDOFF-INTENT');
+  if (found === undefined) return 'unmarked';
+  return found === marker ? 'ours' : 'foreign';
 }
 
 function parseCredentials(credentials: Record<string, unknown> | undefined): CalendarCredentials {
@@ -233,7 +251,7 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
     const p = parsed.data;
     const dav = await client(intent, ctx);
     const creds = parseCredentials(ctx.credentials);
-    const marker = intentMarker(intent.idempotencyKey);
+    const marker = intentMarker(intent.id);
 
     if (p.op === 'create') {
       const uid = calendarEventUid(intent.idempotencyKey);
@@ -245,11 +263,22 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
       if (res.status === 201 || res.status === 204 || res.status === 200) return { externalId: uid, url };
       if (res.status === 412) {
         const existing = await dav.get(uid);
-        if (existing.status === 200 && eventProperty(existing.body, 'UID') === uid) {
+        if (existing.status !== 200) throw new RetryableError(`caldav PUT answered 412 but the event cannot be read back (${existing.status})`);
+        const owner = createdEventOwner(existing.body, uid, marker);
+        if (owner === 'ours') {
           ctx.log.info({ intentId: intent.id, uid }, 'calendar event already exists (an earlier attempt created it)');
           return { externalId: uid, url };
         }
-        throw new RetryableError(`caldav PUT answered 412 but the event cannot be read back (${existing.status})`);
+        if (owner === 'foreign') {
+          throw new PermanentError(
+            `caldav: event ${uid} already exists but was not written by this intent (it carries another intent's X-HANDOFF-INTENT marker): ` +
+              'another writer, such as another handoff database on this calendar, used the same idempotency key; the event is not ours and is left as it is',
+          );
+        }
+        throw new UnknownOutcomeError(
+          `caldav: event ${uid} already exists without an X-HANDOFF-INTENT marker (perhaps edited by a client that drops X- properties): ` +
+            'whether this intent created it cannot be told; resolve by hand',
+        );
       }
       if (res.status === 404 || res.status === 409) throw new PermanentError(`caldav PUT answered ${res.status}: the calendar collection does not exist`);
       throw dav.fail(res, 'PUT (create)');
@@ -312,10 +341,14 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
     if (!absent && res.status !== 200) return { status: 'unknown', reason: `caldav GET answered ${res.status}` };
     if (p.op === 'create') {
       if (absent) return { status: 'not_done' };
-      return eventProperty(res.body, 'UID') === uid ? { status: 'done', externalId: uid, url } : { status: 'unknown', reason: 'object at our URL has another UID' };
+      const owner = createdEventOwner(res.body, uid, intentMarker(intent.id));
+      if (owner === 'ours') return { status: 'done', externalId: uid, url };
+      // Another writer's event: ours did not land. Executing again meets it (412) and ends permanent.
+      if (owner === 'foreign') return { status: 'not_done' };
+      return { status: 'unknown', reason: `event ${uid} exists without an X-HANDOFF-INTENT marker: whether this intent created it cannot be told` };
     }
     if (p.op === 'update') {
-      if (!absent && eventProperty(res.body, 'X-HANDOFF-INTENT') === intentMarker(intent.idempotencyKey)) {
+      if (!absent && eventProperty(res.body, 'X-HANDOFF-INTENT') === intentMarker(intent.id)) {
         return { status: 'done', externalId: uid, url };
       }
       // absent, or still another version: the update did not land (a repeat re-checks the ETag)
