@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { z } from 'zod';
-import type { IntentState } from '../libs/contracts/index.ts';
+import { IntentState } from '../libs/contracts/index.ts';
 import {
   PermanentError,
   RateLimitedError,
@@ -101,7 +101,7 @@ async function makeRunnable(id: string): Promise<void> {
 }
 
 describe('the intent state machine', () => {
-  const states: IntentState[] = ['pending_approval', 'approved', 'running', 'retry_wait', 'succeeded', 'rejected', 'expired', 'dead', 'in_doubt'];
+  const states = IntentState.options;
   const operations = {
     approve: (id: string) => h.service.approve(id, 'op'),
     reject: (id: string) => h.service.reject(id, 'op', 'no'),

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { IntentState } from '@handoff/contracts';
 import type { Db } from '@handoff/db';
-import { EXECUTOR_ALIVE_SECONDS, executorAlive } from '@handoff/intents';
+import { HEARTBEAT_STALE_SECONDS, executorAlive } from '@handoff/intents';
 import type { Access } from './types.ts';
 
 export interface CoordinatorMetrics {
@@ -43,7 +43,7 @@ export function createMetrics(db: Db, onScrapeError: (err: unknown) => void): Co
 
   new Gauge({
     name: 'handoff_executors_alive',
-    help: `Executors whose heartbeat is younger than ${EXECUTOR_ALIVE_SECONDS} s`,
+    help: `Executors whose heartbeat is younger than ${HEARTBEAT_STALE_SECONDS} s`,
     registers: [registry],
     async collect() {
       try {

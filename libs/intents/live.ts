@@ -2,18 +2,20 @@ import { sql, type RawBuilder } from 'kysely';
 import type { BreakerState, ExecutorStatus, LiveReport, QueueDepth } from '@handoff/contracts';
 import type { Db } from '@handoff/db';
 import { readBuckets } from '@handoff/ratelimit';
+import { AWAITING_APPROVAL, LEASED, QUEUED_STATES, RUNNABLE_STATES, type NEEDS_PERSON_STATES } from './stateMachine.ts';
 import { iso, toGate, toReceipt } from './sql/rows.ts';
+import { stateList, stateLiteral } from './sql/states.ts';
 
 /**
- * An executor is alive while its heartbeat is younger than this (it beats every 2 s by default, so
- * a few missed beats are forgiven): /metrics counts the alive ones, the live report shows the rest
- * stale.
+ * A heartbeat older than this is stale, and its executor no longer alive (it beats every 2 s by
+ * default, so a few missed beats are forgiven): /metrics counts the alive ones, the live report
+ * flags the rest stale.
  */
-export const EXECUTOR_ALIVE_SECONDS = 15;
+export const HEARTBEAT_STALE_SECONDS = 15;
 
 /** True for an `executors` row whose heartbeat is recent enough to count the executor alive. */
 export function executorAlive(): RawBuilder<boolean> {
-  return sql<boolean>`heartbeat_at >= clock_timestamp() - make_interval(secs => ${EXECUTOR_ALIVE_SECONDS})`;
+  return sql<boolean>`heartbeat_at >= clock_timestamp() - make_interval(secs => ${HEARTBEAT_STALE_SECONDS})`;
 }
 
 const LIST_LIMIT = 50;
@@ -32,16 +34,16 @@ export async function buildLiveReport(db: Db): Promise<LiveReport> {
     readBuckets(db),
     sql<{ channel: string; pending_approval: number; ready: number; scheduled: number; running: number }>`
       SELECT channel,
-        count(*) FILTER (WHERE state = 'pending_approval')::int AS pending_approval,
-        count(*) FILTER (WHERE state IN ('approved', 'retry_wait') AND (run_after IS NULL OR run_after <= clock_timestamp()))::int AS ready,
-        count(*) FILTER (WHERE state IN ('approved', 'retry_wait') AND run_after > clock_timestamp())::int AS scheduled,
-        count(*) FILTER (WHERE state = 'running')::int AS running
-      FROM intents WHERE state IN ('pending_approval', 'approved', 'retry_wait', 'running')
+        count(*) FILTER (WHERE state = ${stateLiteral(AWAITING_APPROVAL)})::int AS pending_approval,
+        count(*) FILTER (WHERE state IN (${stateList(RUNNABLE_STATES)}) AND (run_after IS NULL OR run_after <= clock_timestamp()))::int AS ready,
+        count(*) FILTER (WHERE state IN (${stateList(RUNNABLE_STATES)}) AND run_after > clock_timestamp())::int AS scheduled,
+        count(*) FILTER (WHERE state = ${stateLiteral(LEASED)})::int AS running
+      FROM intents WHERE state IN (${stateList(QUEUED_STATES)})
       GROUP BY channel ORDER BY channel`.execute(db),
     db
       .selectFrom('intents')
       .select(['id', 'channel', 'account', 'idempotency_key', 'lease_owner', 'lease_epoch', 'lease_expires_at', 'attempt_count'])
-      .where('state', '=', 'running')
+      .where('state', '=', LEASED)
       .orderBy('lease_expires_at')
       .limit(LIST_LIMIT)
       .execute(),
@@ -107,7 +109,7 @@ export async function buildLiveReport(db: Db): Promise<LiveReport> {
   };
 }
 
-async function stuck(db: Db, state: 'dead' | 'in_doubt') {
+async function stuck(db: Db, state: (typeof NEEDS_PERSON_STATES)[number]) {
   const rows = await db
     .selectFrom('intents')
     .select(['id', 'channel', 'account', 'idempotency_key', 'last_error', 'updated_at'])

@@ -18,7 +18,7 @@ import type { IntentService } from './api.ts';
 import { needsApproval } from './approvalPolicy.ts';
 import { buildLiveReport } from './live.ts';
 import { payloadHash } from './payloadHash.ts';
-import { fromStates, transition, type TransitionName } from './stateMachine.ts';
+import { fromStates, initialState, transition, type TransitionName } from './stateMachine.ts';
 import { listIntents } from './sql/listIntents.ts';
 import { toAttempt, toGate, toIntent, toReceipt, type IntentRow } from './sql/rows.ts';
 import { reticketCovered } from './sql/sweep.ts';
@@ -103,7 +103,7 @@ export function createIntentService(deps: IntentServiceDeps): IntentService {
         externalEffect: connector.externalEffect,
         requested: body.requiresApproval,
       });
-      const state = requiresApproval ? 'pending_approval' : 'approved';
+      const state = initialState(requiresApproval);
       const notBefore = body.notBefore ? new Date(body.notBefore) : null;
 
       return insertIntent({
@@ -129,7 +129,7 @@ export function createIntentService(deps: IntentServiceDeps): IntentService {
           last_error: null,
           state_reason: requiresApproval ? 'waiting for approval' : 'no approval needed by policy',
         },
-        ticket: state === 'approved',
+        ticket: !requiresApproval,
         notBefore,
       });
     },

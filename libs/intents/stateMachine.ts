@@ -1,10 +1,14 @@
-import type { IntentState } from '@handoff/contracts';
+import { IntentState } from '@handoff/contracts';
 
 /**
  * The one place that knows the intent states. Every statement that writes `intents.state`
  * takes its allowed source states from `transition(...)`, so a transition that is not listed
- * here cannot happen: the SQL's `state = ANY(from)` guard refuses it.
+ * here cannot happen: the SQL's `state = ANY(from)` guard refuses it. The named sets below are
+ * what other statements read (which intents to count, re-ticket or fence on), built from the
+ * contract's enum; test/intents/states.test.ts holds them to the contract and the migration.
  */
+const S = IntentState.enum;
+
 export const transitions = {
   approve: { from: ['pending_approval'], to: 'approved', why: 'an operator approved this exact payload' },
   reject: {
@@ -38,10 +42,28 @@ export const transitions = {
 
 export type TransitionName = keyof typeof transitions;
 
-/** States a new intent may start in. */
-export const initialStates: readonly IntentState[] = ['pending_approval', 'approved'];
+/** Waiting for an operator's approval: where an intent that needs one starts. */
+export const AWAITING_APPROVAL = S.pending_approval;
 
-export const terminalStates: readonly IntentState[] = ['succeeded', 'rejected', 'expired', 'dead'];
+/** The state of an intent whose lease an executor holds (or held, until the lease expires). */
+export const LEASED = transitions.lease.to;
+
+/** Waiting for a lease: due now or at `run_after`. */
+export const RUNNABLE_STATES = [S.approved, S.retry_wait] as const satisfies readonly IntentState[];
+
+/** A claim may take these (`running` only once the lease expired): a ticket for one is worth issuing. */
+export const LEASABLE_STATES = transitions.lease.from;
+
+/** Work still ahead of the executors: awaiting approval, runnable or leased. */
+export const QUEUED_STATES = [AWAITING_APPROVAL, ...RUNNABLE_STATES, LEASED] as const satisfies readonly IntentState[];
+
+/** Stopped where only a person moves it on (operator retry, or resolve for in_doubt). */
+export const NEEDS_PERSON_STATES = transitions.operatorRetry.from;
+
+/** The state a new intent starts in. */
+export function initialState(requiresApproval: boolean): IntentState {
+  return requiresApproval ? AWAITING_APPROVAL : transitions.approve.to;
+}
 
 export function transition<T extends TransitionName>(name: T): (typeof transitions)[T] {
   return transitions[name];
@@ -50,12 +72,4 @@ export function transition<T extends TransitionName>(name: T): (typeof transitio
 /** Source states of a transition as a plain array, ready to bind to `state = ANY($1)`. */
 export function fromStates(name: TransitionName): string[] {
   return [...transitions[name].from];
-}
-
-export function isAllowed(from: IntentState, to: IntentState): boolean {
-  return Object.values(transitions).some((t) => t.to === to && (t.from as readonly string[]).includes(from));
-}
-
-export function isTerminal(state: IntentState): boolean {
-  return terminalStates.includes(state);
 }

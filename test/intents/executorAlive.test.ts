@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
-import { buildLiveReport, EXECUTOR_ALIVE_SECONDS, executorAlive } from '@handoff/intents';
+import { buildLiveReport, HEARTBEAT_STALE_SECONDS, executorAlive } from '@handoff/intents';
 import { createTestDatabase } from '../support/database.ts';
 
 describe('executor alive (one definition for /metrics and the live report)', () => {
@@ -14,7 +14,7 @@ describe('executor alive (one definition for /metrics and the live report)', () 
     await testDb.drop();
   });
 
-  test('an executor is alive while its heartbeat is younger than EXECUTOR_ALIVE_SECONDS, and the live report calls the rest stale', async () => {
+  test('an executor is alive while its heartbeat is younger than HEARTBEAT_STALE_SECONDS, and the live report calls the rest stale', async () => {
     const { db } = testDb;
     const beat = (id: string, ageSeconds: number) => ({
       id,
@@ -30,7 +30,7 @@ describe('executor alive (one definition for /metrics and the live report)', () 
     });
     await db
       .insertInto('executors')
-      .values([beat('fresh', EXECUTOR_ALIVE_SECONDS - 5), beat('silent', EXECUTOR_ALIVE_SECONDS + 5)])
+      .values([beat('fresh', HEARTBEAT_STALE_SECONDS - 5), beat('silent', HEARTBEAT_STALE_SECONDS + 5)])
       .execute();
 
     const alive = await db.selectFrom('executors').select('id').where(executorAlive()).execute();

@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
 import type { Db } from '@handoff/db';
-import { fromStates, transition } from '../stateMachine.ts';
+import { LEASED, fromStates, transition } from '../stateMachine.ts';
 import { noClosedGateCovers } from './gateFilter.ts';
 import type { IntentRow } from './rows.ts';
+import { stateLiteral } from './states.ts';
 
 export interface OpenAttempt {
   attempt_no: number;
@@ -42,7 +43,7 @@ export async function claimLeases(
     FROM locked
     WHERE i.id = locked.id
       AND i.state = ANY(${fromStates('lease')})
-      AND CASE WHEN i.state = 'running'
+      AND CASE WHEN i.state = ${stateLiteral(LEASED)}
             THEN i.lease_expires_at < clock_timestamp()
             ELSE (i.run_after IS NULL OR i.run_after <= clock_timestamp()) END
       AND (NOT i.requires_approval OR (

@@ -1,7 +1,9 @@
 import { sql } from 'kysely';
 import { LOCK_GATES, type Db } from '@handoff/db';
 import { takeOrQueue } from '@handoff/ratelimit';
+import { LEASED } from '../stateMachine.ts';
 import { noClosedGateCovers } from './gateFilter.ts';
+import { stateLiteral } from './states.ts';
 
 export interface RecordedAttempt {
   attemptNo: number;
@@ -78,7 +80,7 @@ export async function recordAttempts(
         fenced AS (
           UPDATE intents i SET attempt_count = i.attempt_count + 1, updated_at = clock_timestamp()
           FROM input
-          WHERE i.id = input.id AND i.lease_epoch = input.epoch AND i.state = 'running'
+          WHERE i.id = input.id AND i.lease_epoch = input.epoch AND i.state = ${stateLiteral(LEASED)}
             AND ${noClosedGateCovers('i')}
           RETURNING i.id, i.attempt_count, input.epoch)
         INSERT INTO attempts (intent_id, attempt_no, lease_epoch, executor_id)
@@ -100,7 +102,7 @@ async function insertAttempt(trx: Db, args: { intentId: string; epoch: number; e
   const result = await sql<{ attempt_no: number; started_at: Date }>`
     WITH fenced AS (
       UPDATE intents i SET attempt_count = i.attempt_count + 1, updated_at = clock_timestamp()
-      WHERE i.id = ${args.intentId} AND i.lease_epoch = ${args.epoch} AND i.state = 'running'
+      WHERE i.id = ${args.intentId} AND i.lease_epoch = ${args.epoch} AND i.state = ${stateLiteral(LEASED)}
         AND ${noClosedGateCovers('i')}
       RETURNING i.id, i.attempt_count)
     INSERT INTO attempts (intent_id, attempt_no, lease_epoch, executor_id, started_at)
@@ -124,7 +126,7 @@ export async function closeAbandonedAttempt(
     UPDATE attempts a SET finished_at = clock_timestamp(), outcome = ${outcome}
     FROM intents i
     WHERE a.intent_id = ${fence.intentId} AND a.lease_epoch = ${abandonedEpoch} AND a.finished_at IS NULL
-      AND i.id = a.intent_id AND i.lease_epoch = ${fence.epoch} AND i.state = 'running'
+      AND i.id = a.intent_id AND i.lease_epoch = ${fence.epoch} AND i.state = ${stateLiteral(LEASED)}
     RETURNING a.id`.execute(db);
   return result.rows.length === 1;
 }

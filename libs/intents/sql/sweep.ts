@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
 import type { PgBoss } from 'pg-boss';
 import { LOCK_SWEEPER, type Db } from '@handoff/db';
-import { fromStates, transition } from '../stateMachine.ts';
+import { AWAITING_APPROVAL, LEASABLE_STATES, LEASED, RUNNABLE_STATES, fromStates, transition } from '../stateMachine.ts';
 import { sendTickets } from '../tickets.ts';
 import { noClosedGateCovers } from './gateFilter.ts';
+import { stateList, stateLiteral } from './states.ts';
 
 export interface SweepOptions {
   /** An approved intent unclaimed for this long is assumed to have lost its ticket. */
@@ -33,19 +34,19 @@ export async function sweep(db: Db, boss: PgBoss, opts: SweepOptions): Promise<S
     const expiredPending = await sql`
       UPDATE intents SET state = ${expire.to}, state_reason = 'nobody approved or rejected it in time',
         updated_at = clock_timestamp()
-      WHERE state = 'pending_approval' AND state = ANY(${fromStates('expire')})
+      WHERE state = ${stateLiteral(AWAITING_APPROVAL)} AND state = ANY(${fromStates('expire')})
         AND created_at < clock_timestamp() - make_interval(secs => ${opts.pendingTtlSeconds})`.execute(trx);
     const expiredApprovals = await sql`
       UPDATE intents SET state = ${expire.to}, state_reason = 'the approval lapsed before the first lease',
         updated_at = clock_timestamp()
-      WHERE state = 'approved' AND state = ANY(${fromStates('expire')}) AND requires_approval
+      WHERE state = ${stateLiteral(transition('approve').to)} AND state = ANY(${fromStates('expire')}) AND requires_approval
         AND lease_epoch = 0 AND approval_expires_at < clock_timestamp()`.execute(trx);
 
     const stranded = await sql<{ id: string; channel: string; run_after: Date | null }>`
       WITH s AS (
         SELECT i.id FROM intents i
-        WHERE ((i.state = 'running' AND i.lease_expires_at < clock_timestamp())
-            OR (i.state IN ('approved', 'retry_wait')
+        WHERE ((i.state = ${stateLiteral(LEASED)} AND i.lease_expires_at < clock_timestamp())
+            OR (i.state IN (${stateList(RUNNABLE_STATES)})
                 AND COALESCE(i.run_after, i.updated_at) < clock_timestamp() - make_interval(secs => ${opts.eligibleGraceSeconds})))
           AND (i.swept_at IS NULL OR i.swept_at < clock_timestamp() - make_interval(secs => ${opts.reissueSeconds}))
           AND ${noClosedGateCovers('i')}
@@ -70,7 +71,7 @@ export async function sweep(db: Db, boss: PgBoss, opts: SweepOptions): Promise<S
 export async function reticketCovered(db: Db, boss: PgBoss, scope: string): Promise<number> {
   const rows = await sql<{ id: string; channel: string; run_after: Date | null }>`
     SELECT i.id, i.channel, i.run_after FROM intents i
-    WHERE i.state IN ('approved', 'retry_wait', 'running')
+    WHERE i.state IN (${stateList(LEASABLE_STATES)})
       AND (${scope} = 'global' OR i.channel = ${scope} OR i.channel || ':' || i.account = ${scope})
       AND ${noClosedGateCovers('i')}`.execute(db);
   await sendTickets(
