@@ -7,23 +7,36 @@ type Call = () => Promise<unknown>;
 interface Entry {
   breaker: CircuitBreaker<[Call], unknown>;
   openedAt: number | null;
+  usedAt: number;
 }
 
 /**
- * One opossum breaker per `channel:account`. Only failures that say the provider is unhealthy
- * count (retryable and unknown outcomes); a permanent error or a 429 is the caller's or the
- * quota's business, not the provider's health. No opossum timeout: a call it abandons would still
- * be running, and its effect could land unrecorded.
+ * A breaker's key: `channel:account`, or `channel:account@host:port` when the connector says the
+ * payload names its receiver (`Connector.breakerTarget`, decision 52). Rate buckets stay
+ * `channel:account` whatever the breaker key.
+ */
+export function breakerKey(channel: string, account: string, target: string | undefined): string {
+  return target === undefined ? `${channel}:${account}` : `${channel}:${account}@${target}`;
+}
+
+/**
+ * One opossum breaker per breaker key (see breakerKey). Only failures that say the provider is
+ * unhealthy count (retryable and unknown outcomes); a permanent error or a 429 is the caller's or
+ * the quota's business, not the provider's health. No opossum timeout: a call it abandons would
+ * still be running, and its effect could land unrecorded.
  */
 export class BreakerRegistry {
   readonly #entries = new Map<string, Entry>();
   readonly #settings: () => Policy['breaker'];
+  #prunedAt = Date.now();
 
   constructor(settings: () => Policy['breaker']) {
     this.#settings = settings;
   }
 
   get(key: string): Entry {
+    const now = Date.now();
+    this.#prune(now);
     let entry = this.#entries.get(key);
     if (!entry) {
       const s = this.#settings();
@@ -36,7 +49,7 @@ export class BreakerRegistry {
         errorFilter: (err: unknown) =>
           err instanceof ConnectorError && (err.errorClass === 'permanent' || err.errorClass === 'rate_limited'),
       });
-      const created: Entry = { breaker, openedAt: null };
+      const created: Entry = { breaker, openedAt: null, usedAt: now };
       breaker.on('open', () => {
         created.openedAt = Date.now();
       });
@@ -46,7 +59,26 @@ export class BreakerRegistry {
       entry = created;
       this.#entries.set(key, entry);
     }
+    entry.usedAt = now;
     return entry;
+  }
+
+  /**
+   * Drops breakers nobody has used for a whole rolling window and that are not holding calls back:
+   * their counts have rolled out, so a fresh one behaves the same. Payloads name receivers
+   * (decision 52), so without this every host ever called would keep a breaker, its timers and a
+   * row in the heartbeat. An open or half-open breaker stays until a window after its trial was due.
+   */
+  #prune(now: number): void {
+    const s = this.#settings();
+    if (now - this.#prunedAt < s.rollingCountTimeoutMs) return;
+    this.#prunedAt = now;
+    for (const [key, e] of this.#entries) {
+      const quietSince = Math.max(e.usedAt, e.openedAt === null ? 0 : e.openedAt + s.resetTimeoutMs);
+      if (e.breaker.opened || now - quietSince <= s.rollingCountTimeoutMs) continue;
+      e.breaker.shutdown();
+      this.#entries.delete(key);
+    }
   }
 
   /** When an open breaker lets a trial call through; null when it is not open. */

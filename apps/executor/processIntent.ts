@@ -15,7 +15,7 @@ import {
 import { drainUntil } from '@handoff/ratelimit';
 import { backoffMs } from './backoff.ts';
 import { createBatchedWrites, type BatchedWrites } from './batchedWrites.ts';
-import { isOpenCircuitError, type BreakerRegistry } from './breakers.ts';
+import { breakerKey, isOpenCircuitError, type BreakerRegistry } from './breakers.ts';
 import { keepLease } from './leaseKeeper.ts';
 import type { Secrets } from './secrets.ts';
 
@@ -149,6 +149,8 @@ async function processLease(deps: PipelineDeps, policy: Policy, lease: ClaimedLe
     await appendFailureReceipt(db, fence, { to: 'die', attemptNo: null, errorClass: 'permanent', message: `payload no longer valid for ${intent.channel}: ${parsed.error.message}`, source: 'execute', countFailure: false });
     return 'dead';
   }
+  // the rate bucket is the account's; the breaker may be narrower (one receiver of the account)
+  const breaker = breakerKey(intent.channel, intent.account, connector.breakerTarget?.(parsed.data));
 
   const keeper = keepLease(db, { intentId, owner: deps.executorId, epoch, ttlSeconds: policy.lease.ttlSeconds, log: ilog });
   try {
@@ -176,9 +178,9 @@ async function processLease(deps: PipelineDeps, policy: Policy, lease: ClaimedLe
       reconciledNotDone = true;
     }
 
-    const retryAt = deps.breakers.retryAt(key);
+    const retryAt = deps.breakers.retryAt(breaker);
     if (retryAt) {
-      await releaseLease(db, deps.boss, fence, { runAfter: retryAt, reason: `breaker open for ${key}` });
+      await releaseLease(db, deps.boss, fence, { runAfter: retryAt, reason: `breaker open for ${breaker}` });
       deps.wakeAt?.(intent.channel, retryAt);
       return 'rescheduled';
     }
@@ -203,9 +205,9 @@ async function processLease(deps: PipelineDeps, policy: Policy, lease: ClaimedLe
 
     let result;
     try {
-      result = await deps.breakers.fire(key, () => connector.execute(connectorIntent, ctx));
+      result = await deps.breakers.fire(breaker, () => connector.execute(connectorIntent, ctx));
     } catch (err) {
-      return await settleFailure(deps, fence, intent, attempt.attemptNo, err, ilog, redactorFor(deps.secrets));
+      return await settleFailure(deps, fence, intent, breaker, attempt.attemptNo, err, ilog, redactorFor(deps.secrets));
     }
     const safe = storable(intentId, result, redactorFor(deps.secrets), ilog);
     const ok = await writesOf(deps).appendSuccessReceipt({ fence, attemptNo: attempt.attemptNo, ...safe });
@@ -270,6 +272,7 @@ async function settleFailure(
   deps: PipelineDeps,
   fence: { intentId: string; epoch: number; executorId: string; channel: string },
   intent: { failed_attempts: number; max_attempts: number; channel: string; account: string },
+  breaker: string,
   attemptNo: number,
   err: unknown,
   log: Logger,
@@ -279,8 +282,8 @@ async function settleFailure(
   const key = `${intent.channel}:${intent.account}`;
   if (isOpenCircuitError(err)) {
     // opossum refused before calling the connector: nothing happened
-    const at = deps.breakers.retryAt(key) ?? new Date(Date.now() + 1000);
-    const ok = await releaseLease(db, boss, fence, { runAfter: at, reason: `breaker open for ${key}`, attemptOutcome: 'breaker_open' });
+    const at = deps.breakers.retryAt(breaker) ?? new Date(Date.now() + 1000);
+    const ok = await releaseLease(db, boss, fence, { runAfter: at, reason: `breaker open for ${breaker}`, attemptOutcome: 'breaker_open' });
     deps.wakeAt?.(fence.channel, at);
     return ok ? 'rescheduled' : 'stale';
   }

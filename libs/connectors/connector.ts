@@ -53,4 +53,11 @@ export interface Connector<P = unknown> {
   readonly needsCredentials: boolean;
   execute(intent: ConnectorIntent<P>, ctx: ConnectorContext): Promise<ExecuteResult>;
   reconcile?(intent: ConnectorIntent<P>, ctx: ConnectorContext): Promise<ReconcileResult>;
+  /**
+   * The receiver a (validated) payload's call goes to, `host:port`, for a channel whose payload
+   * names it (webhook URLs): the executor's breaker is then `channel:account@host:port`, so one dead
+   * receiver pauses only the intents sent to it. Absent, or undefined for this payload: the account
+   * fixes the provider, and its breaker is `channel:account` (decision 52).
+   */
+  breakerTarget?(payload: P): string | undefined;
 }

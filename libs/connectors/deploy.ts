@@ -6,7 +6,7 @@ import { PermanentError, RateLimitedError, RetryableError } from './errors.ts';
 import { redactorFor } from './redact.ts';
 import type { Resolve } from './addressGuard.ts';
 import { assertCredentialHost } from './credentialHosts.ts';
-import { hostRefused, parseRetryAfter } from './webhook.ts';
+import { hostRefused, parseRetryAfter, receiverOf } from './webhook.ts';
 import { epochResetMs, firstHeader, httpCall, snippet } from './xHttp.ts';
 import type { HttpAnswer } from './xHttp.ts';
 
@@ -307,6 +307,8 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
         return { status: 'unknown', reason: `deploy lookup failed: ${err instanceof Error ? err.message : String(err)}` };
       }
     },
+    // A deploy hook's URL comes from the intent, as a webhook's does; GitHub's host is the account's.
+    breakerTarget: (payload) => (payload.kind === 'webhook' ? receiverOf(payload.url) : undefined),
     async close() {
       await ownAgent?.close();
     },

@@ -129,6 +129,7 @@ export function createWebhookConnector(options: WebhookConnectorOptions = {}): W
     // Without a statusUrl a webhook has no way to ask "did you get key K?": unknown, so a
     // taken-over attempt goes to in_doubt.
     reconcile: (intent, ctx) => reconcileWebhook(withPolicy(ctx.policy), intent, ctx),
+    breakerTarget: (payload) => receiverOf(payload.url),
     async close() {
       await ownAgent?.close();
     },
@@ -274,6 +275,16 @@ function parseCredentialHeaders(credentials: Record<string, unknown> | undefined
     if (problem) throw new PermanentError(`webhook credentials for this account: header "${name}" ${problem}`);
   }
   return headers;
+}
+
+/**
+ * The receiver of a call to `url` as a breaker target: `host:port`, the port written out (443 for
+ * https, 80 for http), so `https://h/` and `https://h:443/` share one. Never the path or query (they
+ * may carry tokens, and the breaker key is shown in `handoff live`).
+ */
+export function receiverOf(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
 }
 
 /** Why policy refuses a host before any request (allowedHosts set and not naming it), or undefined. */

@@ -63,7 +63,7 @@ export function renderLive(report: LiveReport): string {
     table(
       report.breakers ?? [],
       [
-        { header: 'KEY', value: (b) => b.key, max: 40 },
+        { header: 'KEY', value: (b) => b.key, max: 60 }, // webhook keys name a receiver: channel:account@host:port
         { header: 'EXECUTOR', value: (b) => b.executorId, max: 28 },
         { header: 'STATE', value: (b) => (b.state === 'closed' ? 'closed' : b.state.toUpperCase()) },
         { header: 'FAILURES', value: (b) => b.failures, align: 'right' },
