@@ -184,6 +184,24 @@ export const Intent = z.object({
 });
 export type Intent = z.infer<typeof Intent>;
 
+/**
+ * How an attempt ended (`attempts.outcome`; null while it is open): the effect was done, or
+ * reconcile found it done or not done after a takeover; it failed and will be retried, or ended the
+ * intent dead or in doubt; or the lease was given back before the call (breaker open, provider
+ * rate limit), burning no attempt.
+ */
+export const AttemptOutcome = z.enum([
+  'succeeded',
+  'reconciled_done',
+  'reconciled_not_done',
+  'retryable',
+  'dead',
+  'in_doubt',
+  'breaker_open',
+  'rate_limited',
+]);
+export type AttemptOutcome = z.infer<typeof AttemptOutcome>;
+
 export const Attempt = z.object({
   id: z.string(),
   intentId: z.uuid(),
@@ -192,7 +210,7 @@ export const Attempt = z.object({
   executorId: z.string(),
   startedAt: z.string(),
   finishedAt: z.string().nullable(),
-  outcome: z.string().nullable(),
+  outcome: AttemptOutcome.nullable(),
   errorClass: z.string().nullable(),
   errorMessage: z.string().nullable(),
 });

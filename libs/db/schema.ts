@@ -1,4 +1,5 @@
 import type { ColumnType, Generated } from 'kysely';
+import type { AttemptOutcome } from '@handoff/contracts';
 
 /** Hand-written table types for migrations/*.sql. Keep in step with every new migration. */
 
@@ -43,7 +44,7 @@ export interface AttemptsTable {
   executor_id: string;
   started_at: Timestamp;
   finished_at: NullableTimestamp;
-  outcome: string | null;
+  outcome: AttemptOutcome | null;
   error_class: string | null;
   error_message: string | null;
 }

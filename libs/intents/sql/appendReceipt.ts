@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { AttemptOutcome } from '@handoff/contracts';
 import type { Db } from '@handoff/db';
 import { fromStates, transition } from '../stateMachine.ts';
 
@@ -16,7 +17,7 @@ export interface Fence {
 export async function appendSuccessReceipt(
   db: Db,
   fence: Fence,
-  args: { attemptNo: number | null; externalId: string; url: string | null; source: 'execute' | 'reconcile'; outcome: string },
+  args: { attemptNo: number | null; externalId: string; url: string | null; source: 'execute' | 'reconcile'; outcome: AttemptOutcome },
 ): Promise<boolean> {
   const result = await sql<{ id: string }>`
     WITH fenced AS (
@@ -62,7 +63,7 @@ export async function appendSuccessReceipts(db: Db, receipts: SuccessReceipt[]):
       WHERE i.id = input.id AND i.lease_epoch = input.epoch AND i.state = ANY(${fromStates('succeed')})
       RETURNING input.*),
     closed AS (
-      UPDATE attempts a SET finished_at = clock_timestamp(), outcome = 'succeeded'
+      UPDATE attempts a SET finished_at = clock_timestamp(), outcome = ${AttemptOutcome.enum.succeeded}
       FROM fenced f WHERE a.intent_id = f.id AND a.finished_at IS NULL)
     INSERT INTO receipts (intent_id, attempt_no, lease_epoch, kind, external_id, url, executor_id, source)
     SELECT id, attempt_no, epoch, 'success', external_id, url, executor_id, 'execute' FROM fenced
@@ -84,6 +85,7 @@ export async function appendFailureReceipt(
   },
 ): Promise<boolean> {
   const t = transition(args.to);
+  const outcome: AttemptOutcome = args.to === 'die' ? AttemptOutcome.enum.dead : AttemptOutcome.enum.in_doubt;
   const result = await sql<{ id: string }>`
     WITH fenced AS (
       UPDATE intents SET state = ${t.to}, lease_owner = NULL, lease_expires_at = NULL,
@@ -92,7 +94,7 @@ export async function appendFailureReceipt(
       WHERE id = ${fence.intentId} AND lease_epoch = ${fence.epoch} AND state = ANY(${fromStates(args.to)})
       RETURNING id),
     closed AS (
-      UPDATE attempts SET finished_at = clock_timestamp(), outcome = ${t.to},
+      UPDATE attempts SET finished_at = clock_timestamp(), outcome = ${outcome},
         error_class = ${args.errorClass}, error_message = ${args.message}
       WHERE intent_id = ${fence.intentId} AND finished_at IS NULL AND EXISTS (SELECT 1 FROM fenced))
     INSERT INTO receipts (intent_id, attempt_no, lease_epoch, kind, error_class, error_message, executor_id, source)

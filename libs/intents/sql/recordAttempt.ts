@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type { AttemptOutcome } from '@handoff/contracts';
 import { LOCK_GATES, type Db } from '@handoff/db';
 import { takeOrQueue } from '@handoff/ratelimit';
 import { LEASED } from '../stateMachine.ts';
@@ -120,7 +121,7 @@ export async function closeAbandonedAttempt(
   db: Db,
   fence: { intentId: string; epoch: number },
   abandonedEpoch: number,
-  outcome: string,
+  outcome: AttemptOutcome,
 ): Promise<boolean> {
   const result = await sql<{ id: string }>`
     UPDATE attempts a SET finished_at = clock_timestamp(), outcome = ${outcome}

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { PgBoss } from 'pg-boss';
+import { AttemptOutcome } from '@handoff/contracts';
 import type { Db } from '@handoff/db';
 import { fromStates, transition } from '../stateMachine.ts';
 import { PRIORITY_TOKEN_SLOT, sendTicket } from '../tickets.ts';
@@ -23,7 +24,7 @@ export async function scheduleRetry(
       WHERE id = ${fence.intentId} AND lease_epoch = ${fence.epoch} AND state = ANY(${fromStates('retryLater')})
       RETURNING id`.execute(trx);
     if (moved.rows.length === 0) return false;
-    await sql`UPDATE attempts SET finished_at = clock_timestamp(), outcome = 'retryable',
+    await sql`UPDATE attempts SET finished_at = clock_timestamp(), outcome = ${AttemptOutcome.enum.retryable},
         error_class = ${args.errorClass}, error_message = ${args.message}
       WHERE intent_id = ${fence.intentId} AND lease_epoch = ${fence.epoch} AND finished_at IS NULL`.execute(trx);
     await sendTicket(boss, trx, fence.channel, fence.intentId, args.runAfter);
@@ -40,7 +41,7 @@ export async function releaseLease(
   db: Db,
   boss: PgBoss,
   fence: Fence & { channel: string },
-  args: { runAfter: Date | null; reason: string; attemptOutcome?: string; inLineForToken?: boolean },
+  args: { runAfter: Date | null; reason: string; attemptOutcome?: AttemptOutcome; inLineForToken?: boolean },
 ): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
     const result = await sql<{ id: string }>`
