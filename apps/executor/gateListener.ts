@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { scopesCovering } from '@handoff/contracts';
 import { GATES_CHANNEL } from '@handoff/intents';
 
 /**
@@ -32,7 +33,7 @@ export class GateListener {
 
   /** True when a closed gate covers this channel:account. */
   covers(channel: string, account: string): boolean {
-    return this.#closed.has('global') || this.#closed.has(channel) || this.#closed.has(`${channel}:${account}`);
+    return scopesCovering(channel, account).some((scope) => this.#closed.has(scope));
   }
 
   async #connect(): Promise<void> {

@@ -1,6 +1,18 @@
 import { z } from 'zod';
 import { isStorableText, UNSTORABLE_TEXT } from './intent.ts';
 
+/** The scope of the gate that covers every intent. */
+export const GLOBAL_SCOPE = 'global';
+
+/**
+ * The gate scopes that cover an intent of `channel` and `account`, widest first: a closed gate on
+ * any of them pauses it. The one definition: the executor's gate listener calls it, and the SQL
+ * that checks gates (libs/intents/sql/gateFilter.ts) is written from it.
+ */
+export function scopesCovering(channel: string, account: string): string[] {
+  return [GLOBAL_SCOPE, channel, `${channel}:${account}`];
+}
+
 /** `global`, a channel (`x`) or a `channel:account` pair (`x:@antifund`). */
 export const GateScope = z
   .string()

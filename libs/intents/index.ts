@@ -23,4 +23,5 @@ export { recordAttempt, recordAttempts, closeAbandonedAttempt, type AttemptReque
 export { appendSuccessReceipt, appendSuccessReceipts, appendFailureReceipt, type Fence, type SuccessReceipt } from './sql/appendReceipt.ts';
 export { scheduleRetry, releaseLease } from './sql/reschedule.ts';
 export { sweep, reticketCovered, type SweepOptions, type SweepResult } from './sql/sweep.ts';
+export { noClosedGateCovers } from './sql/gateFilter.ts';
 export { toIntent, toAttempt, toReceipt, type IntentRow } from './sql/rows.ts';

@@ -3,7 +3,7 @@ import type { PgBoss } from 'pg-boss';
 import { LOCK_SWEEPER, type Db } from '@handoff/db';
 import { AWAITING_APPROVAL, LEASABLE_STATES, LEASED, RUNNABLE_STATES, fromStates, transition } from '../stateMachine.ts';
 import { sendTickets } from '../tickets.ts';
-import { noClosedGateCovers } from './gateFilter.ts';
+import { noClosedGateCovers, scopesCoveringSql } from './gateFilter.ts';
 import { stateList, stateLiteral } from './states.ts';
 
 export interface SweepOptions {
@@ -72,7 +72,7 @@ export async function reticketCovered(db: Db, boss: PgBoss, scope: string): Prom
   const rows = await sql<{ id: string; channel: string; run_after: Date | null }>`
     SELECT i.id, i.channel, i.run_after FROM intents i
     WHERE i.state IN (${stateList(LEASABLE_STATES)})
-      AND (${scope} = 'global' OR i.channel = ${scope} OR i.channel || ':' || i.account = ${scope})
+      AND ${scope} IN (${scopesCoveringSql('i')})
       AND ${noClosedGateCovers('i')}`.execute(db);
   await sendTickets(
     boss,
