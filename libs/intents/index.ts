@@ -2,19 +2,7 @@ export type { IntentService } from './api.ts';
 export { createIntentService, GATES_CHANNEL, type ConnectorCatalog, type IntentServiceDeps } from './service.ts';
 export { needsApproval } from './approvalPolicy.ts';
 export { payloadHash, canonicalJson } from './payloadHash.ts';
-export {
-  transitions,
-  transition,
-  fromStates,
-  initialState,
-  AWAITING_APPROVAL,
-  LEASED,
-  RUNNABLE_STATES,
-  LEASABLE_STATES,
-  QUEUED_STATES,
-  NEEDS_PERSON_STATES,
-  type TransitionName,
-} from './stateMachine.ts';
+export { transitions, fromStates, QUEUED_STATES, NEEDS_PERSON_STATES } from './stateMachine.ts';
 export { ticketQueue, ensureTicketQueue, sendTicket, sendTickets, startBoss, bossDb } from './tickets.ts';
 export { buildLiveReport, HEARTBEAT_STALE_SECONDS, executorAlive } from './live.ts';
 export { claimLease, claimLeases, type ClaimedLease, type OpenAttempt } from './sql/claim.ts';
