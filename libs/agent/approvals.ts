@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
-import { ApiError, LIST_ANSWER_MAX_BYTES, encodeListCursor, idPrefixRange } from '@handoff/contracts';
+import { ApiError, idPrefixRange, pageUnderByteCap } from '@handoff/contracts';
 import type { CommandApproval, CommandApprovalList, CommandApprovalState, ListCommandApprovalsQuery } from '@handoff/contracts';
 import type { Db } from '@handoff/db';
 
@@ -183,19 +183,8 @@ export function createCommandApprovals(db: Db): CommandApprovals {
       const direction = oldestFirst ? 'asc' : 'desc';
       const rows = await q.orderBy('requested_at', direction).orderBy('id', direction).limit(query.limit + 1).execute();
 
-      const approvals: CommandApproval[] = [];
-      let bytes = '{"approvals":[],"nextCursor":""}'.length + 120;
-      let last: (typeof rows)[number] | undefined;
-      for (const row of rows.slice(0, query.limit)) {
-        const approval = toApproval(row as Row);
-        const size = Buffer.byteLength(JSON.stringify(approval)) + 1;
-        if (approvals.length > 0 && bytes + size > LIST_ANSWER_MAX_BYTES) break;
-        bytes += size;
-        approvals.push(approval);
-        last = row;
-      }
-      const more = approvals.length < rows.length;
-      return { approvals, nextCursor: more && last ? encodeListCursor({ createdAt: last.requested_key, id: last.id }) : null };
+      const page = pageUnderByteCap(rows, query.limit, (row) => toApproval(row as Row), (row) => ({ createdAt: row.requested_key, id: row.id }));
+      return { approvals: page.items, nextCursor: page.nextCursor };
     },
   };
 }

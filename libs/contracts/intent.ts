@@ -315,6 +315,32 @@ export type ListIntentsQuery = z.infer<typeof ListIntentsQuery>;
 export const PAYLOAD_EXCERPT_CHARS = 200;
 /** A list answer stops adding rows before its JSON passes this many bytes, and answers `nextCursor`. */
 export const LIST_ANSWER_MAX_BYTES = 256 * 1024;
+
+/**
+ * One page from `rows` (fetched with `limit + 1` so that one more tells whether rows remain): at
+ * most `limit` items, stopping before their JSON passes LIST_ANSWER_MAX_BYTES (a first item always
+ * goes in), and the cursor after the last item taken when rows remain.
+ */
+export function pageUnderByteCap<R, T>(
+  rows: readonly R[],
+  limit: number,
+  toItem: (row: R) => T,
+  positionOf: (row: R) => ListPosition,
+): { items: T[]; nextCursor: string | null } {
+  const items: T[] = [];
+  let bytes = 200; // the envelope and a cursor
+  let last: R | undefined;
+  for (const row of rows.slice(0, limit)) {
+    const item = toItem(row);
+    const size = Buffer.byteLength(JSON.stringify(item)) + 1;
+    if (items.length > 0 && bytes + size > LIST_ANSWER_MAX_BYTES) break;
+    bytes += size;
+    items.push(item);
+    last = row;
+  }
+  const more = items.length < rows.length;
+  return { items, nextCursor: more && last !== undefined ? encodeListCursor(positionOf(last)) : null };
+}
 /** Free text of a row (lastError, stateReason) in a list is cut to this many characters. */
 export const LIST_TEXT_MAX_CHARS = 500;
 

@@ -1,10 +1,9 @@
 import { sql } from 'kysely';
 import {
-  LIST_ANSWER_MAX_BYTES,
   LIST_TEXT_MAX_CHARS,
   PAYLOAD_EXCERPT_CHARS,
-  encodeListCursor,
   idPrefixRange,
+  pageUnderByteCap,
   type IntentList,
   type IntentSummary,
   type ListIntentsQuery,
@@ -73,19 +72,11 @@ export async function listIntents(db: Db, query: ListIntentsQuery): Promise<Inte
   }
   const rows = await q.execute();
 
-  const intents: IntentSummary[] = [];
-  let bytes = '{"intents":[],"nextCursor":""}'.length + 120; // the envelope and a cursor
-  let last: (typeof rows)[number] | undefined;
-  for (const row of rows.slice(0, query.limit)) {
+  const toSummary = (row: (typeof rows)[number]): IntentSummary => {
     const { payload_excerpt, payload_bytes, created_key: _key, ...columns } = row;
     const { payload: _payload, ...intent } = toIntent({ ...columns, payload: {} } as IntentRow);
-    const summary: IntentSummary = { ...intent, payloadExcerpt: payload_excerpt, payloadBytes: Number(payload_bytes) };
-    const size = Buffer.byteLength(JSON.stringify(summary)) + 1;
-    if (intents.length > 0 && bytes + size > LIST_ANSWER_MAX_BYTES) break;
-    bytes += size;
-    intents.push(summary);
-    last = row;
-  }
-  const more = intents.length < rows.length;
-  return { intents, nextCursor: more && last ? encodeListCursor({ createdAt: last.created_key, id: last.id }) : null };
+    return { ...intent, payloadExcerpt: payload_excerpt, payloadBytes: Number(payload_bytes) };
+  };
+  const page = pageUnderByteCap(rows, query.limit, toSummary, (row) => ({ createdAt: row.created_key, id: row.id }));
+  return { intents: page.items, nextCursor: page.nextCursor };
 }
