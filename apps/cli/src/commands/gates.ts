@@ -1,5 +1,6 @@
 import { Argument, Option } from 'commander';
 import type { Command } from 'commander';
+import { GLOBAL_SCOPE } from '@handoff/contracts';
 import type { Gate } from '@handoff/contracts';
 import { parseGateScope, parseReason } from '../args.ts';
 import { segment } from '../client.ts';
@@ -41,7 +42,7 @@ export function registerGateCommands(program: Command): void {
         out(renderGates(asList<Gate>(body, 'gates')));
         return;
       }
-      const scope = options.scope ?? 'global';
+      const scope = options.scope ?? GLOBAL_SCOPE;
       const request: { enabled: boolean; reason?: string } = { enabled: action === 'on' };
       if (options.reason) request.reason = options.reason;
       const body = await withClient((c) => c.put<unknown>(`/v1/gates/${segment(scope)}`, request));
