@@ -7,6 +7,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './support/ports.ts';
 import { removeHome } from './support/removeHome.ts';
 import pg from 'pg';
 import {
@@ -363,7 +364,8 @@ describe('embedded Postgres', () => {
 
   test('a supervised server killed with SIGKILL comes back on its URL; one that cannot come back is reported lost', async () => {
     const home = tempHome();
-    const first = await startEmbeddedPostgres({ home });
+    // Not the default port: another test's server may take that one while this one is down.
+    const first = await startEmbeddedPostgres({ home, port: await freePort() });
     const lines: string[] = [];
     const log = { debug: () => {}, info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
     let lost: (err: Error) => void = () => {};
@@ -395,7 +397,7 @@ describe('embedded Postgres', () => {
 
   test('a supervised server that keeps dying is reported lost, not restarted for ever', async () => {
     const home = tempHome();
-    const first = await startEmbeddedPostgres({ home });
+    const first = await startEmbeddedPostgres({ home, port: await freePort() });
     const log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
     let lost: (err: Error) => void = () => {};
     const lostErr = new Promise<Error>((resolve) => (lost = resolve));
