@@ -3,7 +3,7 @@ import { PermanentError } from './errors.ts';
 
 /**
  * Credentials go only to the hosts their account names (secrets.json `hosts`, or the account's own
- * server settings: docs/architecture.md decision 25). A call elsewhere is refused before it is
+ * server settings: docs/architecture.md decision 26). A call elsewhere is refused before it is
  * made, never sent without them: a receipt then says plainly why nothing happened.
  */
 export function assertCredentialHost(

@@ -4,7 +4,7 @@ import { z } from 'zod';
  * `$HANDOFF_HOME/secrets.json`: `{ "<channel>": { "<account>": { "hosts": [...], ...credentials } } }`.
  * Executors only. `hosts` names where this account's credentials may go: `host` (any port) or
  * `host:port` (IPv6 as `[::1]:8080`). A call to any other host is refused before it is made
- * (docs/architecture.md decision 25).
+ * (docs/architecture.md decision 26).
  */
 export const HostEntry = z
   .string()
@@ -49,7 +49,7 @@ const GITHUB_HOSTS = ['api.github.com'];
 
 /**
  * Where an account's credentials may go: its own `hosts`, plus the hosts its own configuration
- * names (decision 25): x's and GitHub's `apiBaseUrl` (default api.x.com and api.twitter.com,
+ * names (decision 26): x's and GitHub's `apiBaseUrl` (default api.x.com and api.twitter.com,
  * api.github.com), email's smtp and imap host:port, calendar's serverUrl and calendarUrl. A webhook
  * account, and a deploy account of webhook kind, have no server of their own: only `hosts` counts.
  */
