@@ -90,7 +90,7 @@ export function isLoopbackHost(host: string): boolean {
  * Counts and times every request under its route pattern (`/v1/intents/:id`, never the raw URL, so
  * the label set stays small), and serves GET /metrics.
  *
- * Who may scrape: ARCHITECTURE lists /metrics without a role, and Prometheus scrapers usually carry
+ * Who may scrape: the API table lists /metrics without a role, and Prometheus scrapers usually carry
  * no bearer token. Bound to loopback, only this machine can reach the port, so /metrics is public;
  * bound to any other address it needs a token (viewer or better), because intent counts per channel
  * are not for the whole network. A scraper then sends `Authorization: Bearer <viewer token>`
