@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { sql } from 'kysely';
-import { Policy } from '../libs/contracts/index.ts';
+import { Policy, createExecutorRedactor } from '../libs/contracts/index.ts';
 import { PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from '../libs/connectors/index.ts';
 import type { ConnectorContext, ConnectorIntent } from '../libs/connectors/index.ts';
 import { createXConnector, writeBackToSecretsFile, xWeightedLength, XPayload } from '../libs/connectors/x.ts';
@@ -147,6 +147,21 @@ describe('x connector against the X API fake', () => {
     assert.equal(refreshed.length, before + 2);
     const lastForm = new URLSearchParams(fake.requests.filter((r) => r.route === 'POST /2/oauth2/token').at(-1)?.body ?? '');
     assert.equal(lastForm.get('refresh_token'), first.refreshToken);
+  });
+
+  test("tokens a refresh brings are known to the executor's redactors made before it (receipts, errors, its log)", async () => {
+    const a = account({ confidential: true });
+    const executorRedactor = createExecutorRedactor([a.accessToken, a.refreshToken]);
+    fake.expire(a.accessToken);
+    const before = refreshed.length;
+    await x.execute(intent(a.name, { text: unique() }), ctx(a.credentials));
+    assert.equal(refreshed.length, before + 1);
+    const fresh = refreshed.at(-1)!;
+    for (const token of [fresh.accessToken, fresh.refreshToken!]) {
+      for (const form of [token, Buffer.from(token).toString('base64'), encodeURIComponent(token).toUpperCase()]) {
+        assert.equal(executorRedactor(`echoed: ${form}`), 'echoed: [redacted]', form);
+      }
+    }
   });
 
   test('concurrent posts with an expired token share one refresh (the refresh token rotates)', async () => {

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { LOG_REDACT_PATHS, REDACTED, createRedactor, credentialValues, redactSecretLooking } from '@handoff/contracts';
+import { LOG_REDACT_PATHS, REDACTED, createExecutorRedactor, credentialValues, redactSecretLooking } from '@handoff/contracts';
 import { handoffHome } from '@handoff/db';
 import { startExecutor } from './executor.ts';
 import { loadSecrets, type Secrets } from './secrets.ts';
@@ -10,7 +10,7 @@ import { loadSecrets, type Secrets } from './secrets.ts';
  * so no credential of secrets.json, in any encoding, nor anything shaped like a token, is written.
  */
 function redactingLogger(secrets: Secrets): Logger {
-  const known = createRedactor(Object.values(secrets).flatMap((accounts) => Object.values(accounts).flatMap((a) => credentialValues(a))));
+  const known = createExecutorRedactor(Object.values(secrets).flatMap((accounts) => Object.values(accounts).flatMap((a) => credentialValues(a))));
   const scrub = (text: string): string => redactSecretLooking(known(text));
   const scrubValue = (value: unknown, depth = 0): unknown => {
     if (typeof value === 'string') return scrub(value);

@@ -1,6 +1,6 @@
 import type { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
-import { createRedactor, credentialValues, safeExternalId, safeReceiptUrl, type Policy, type Redactor } from '@handoff/contracts';
+import { createExecutorRedactor, credentialValues, safeExternalId, safeReceiptUrl, type Policy, type Redactor } from '@handoff/contracts';
 import { classifyError, type Connector, type ConnectorContext, type ConnectorIntent, type ConnectorRegistry } from '@handoff/connectors';
 import type { Db } from '@handoff/db';
 import {
@@ -69,7 +69,7 @@ function redactorFor(secrets: Secrets): Redactor {
   let r = redactors.get(secrets);
   if (!r) {
     const values = Object.values(secrets).flatMap((accounts) => Object.values(accounts).flatMap((account) => credentialValues(account)));
-    redactors.set(secrets, (r = createRedactor(values)));
+    redactors.set(secrets, (r = createExecutorRedactor(values)));
   }
   return r;
 }

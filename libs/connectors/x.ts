@@ -1,6 +1,7 @@
 import { createEffectAgent } from './effectAgent.ts';
 import type { Dispatcher } from 'undici';
 import { z } from 'zod';
+import { learnCredential } from '@handoff/contracts';
 // CommonJS without named exports Node can see: the default import is its module.exports.
 import twitterText from 'twitter-text';
 import type { Connector, ConnectorContext, ConnectorIntent, ExecuteResult, ReconcileResult } from './connector.ts';
@@ -111,6 +112,7 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
         return redact;
       },
       addSecret(s: string) {
+        learnCredential(s); // the executor's own redactors (receipts, errors, its log) learn it too
         secrets.push(s);
         redact = ((own) => (t: string) => all(own(t)))(redactor(secrets));
       },

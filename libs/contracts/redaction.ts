@@ -96,6 +96,28 @@ export function createRedactor(values: Iterable<string | undefined | null>): Red
   return redactor;
 }
 
+/**
+ * Credentials this process learned after start (the new tokens of an OAuth refresh): not in
+ * secrets.json when the executor's redactors were built, yet just as secret.
+ */
+let learned: string[] = [];
+let learnedRedactor: Redactor = createRedactor([]);
+
+/** Makes every redactor from `createExecutorRedactor` (receipts, errors, the executor's log) know `value` too. */
+export function learnCredential(value: string): void {
+  if (value === '' || learned.includes(value)) return;
+  learned = [...learned, value];
+  learnedRedactor = createRedactor(learned);
+}
+
+/** The credentials of secrets.json, and every credential learned since (learnCredential). */
+export function createExecutorRedactor(values: Iterable<string | undefined | null>): Redactor {
+  const known = createRedactor(values);
+  const redactor = ((text: string) => learnedRedactor(known(text))) as Redactor;
+  redactor.finds = (text) => known.finds(text) || learnedRedactor.finds(text);
+  return redactor;
+}
+
 /** Keys whose values in a secrets.json account are settings, not credentials (all others are secret). */
 const SETTING_KEYS = new Set([
   'hosts',
