@@ -250,18 +250,8 @@ async function resolveId(c: CoordinatorClient, ref: string, commands: boolean | 
  * `limit`; an older coordinator without the agent routes has none.
  */
 async function commandApprovals(c: CoordinatorClient, params: { state?: string; idPrefix?: string; limit: number }): Promise<CommandApproval[]> {
-  const approvals: CommandApproval[] = [];
-  let cursor: string | undefined;
   try {
-    for (;;) {
-      const page = (await c.get<unknown>(`/v1/agent/approvals${query({ ...params, limit: params.limit - approvals.length, cursor })}`)) as {
-        approvals?: CommandApproval[];
-        nextCursor?: string | null;
-      };
-      approvals.push(...asList<CommandApproval>(page, 'approvals'));
-      if (!page.nextCursor || approvals.length >= params.limit) return approvals;
-      cursor = page.nextCursor;
-    }
+    return (await followPages<CommandApproval>(c, '/v1/agent/approvals', 'approvals', params)).items;
   } catch (error) {
     if (error instanceof CoordinatorError && error.status === 404) return [];
     throw error;
@@ -397,18 +387,30 @@ export function renderIntent(intent: IntentDetail, now: number = Date.now()): st
 }
 
 /**
- * GET /v1/intents up to `limit` rows (the API's default 100 when not given): a page that stopped at
- * the API's byte cap is followed by the next one (`nextCursor`), so `--limit` means what it says.
+ * GET /v1/intents up to `limit` rows (the API's default 100 when not given); see followPages.
  */
 async function listPages(c: CoordinatorClient, params: { state?: string; channel?: string; account?: string; limit?: number }): Promise<IntentList> {
-  const limit = params.limit ?? 100;
-  const intents: IntentSummary[] = [];
+  const { items, nextCursor } = await followPages<IntentSummary>(c, '/v1/intents', 'intents', { ...params, limit: params.limit ?? 100 });
+  return { intents: items, nextCursor };
+}
+
+/**
+ * A list endpoint's rows up to `limit`: a page the API's byte cap stopped early is followed by the
+ * next one (`nextCursor`), so `--limit` means what it says.
+ */
+async function followPages<T>(
+  c: CoordinatorClient,
+  path: string,
+  key: string,
+  params: Record<string, string | number | undefined> & { limit: number },
+): Promise<{ items: T[]; nextCursor: string | null }> {
+  const items: T[] = [];
   let cursor: string | undefined;
   for (;;) {
-    const page = (await c.get<unknown>(`/v1/intents${query({ ...params, limit: limit - intents.length, cursor })}`)) as Partial<IntentList>;
-    intents.push(...(page.intents ?? []));
+    const page = (await c.get<unknown>(`${path}${query({ ...params, limit: params.limit - items.length, cursor })}`)) as { nextCursor?: string | null };
+    items.push(...asList<T>(page, key));
     const next = page.nextCursor ?? null;
-    if (next === null || intents.length >= limit) return { intents, nextCursor: next };
+    if (next === null || items.length >= params.limit) return { items, nextCursor: next };
     cursor = next;
   }
 }
