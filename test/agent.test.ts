@@ -24,12 +24,7 @@ describe('agent loop', () => {
     await stack?.close();
   });
 
-  /** Approves every command approval the run asks for, through the HTTP endpoint. */
-  const approveAll = async (event: AgentEvent): Promise<void> => {
-    if (event.type !== 'approval_required') return;
-    const res = await stack.api('POST', `/v1/agent/approvals/${event.approvalId}/approve`, { reason: 'test: harmless' });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-  };
+  const approveAll = (event: AgentEvent): Promise<void> => stack.approveAll(event);
 
   const toolMessages = (messages: { role: string; content?: unknown; tool_call_id?: string }[]) => messages.filter((m) => m.role === 'tool');
 

@@ -40,11 +40,7 @@ describe('agent ownership', () => {
     await stack?.close();
   });
 
-  const approveAll = async (event: AgentEvent): Promise<void> => {
-    if (event.type !== 'approval_required') return;
-    const res = await stack.api('POST', `/v1/agent/approvals/${event.approvalId}/approve`, { reason: 'test: harmless' });
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-  };
+  const approveAll = (event: AgentEvent): Promise<void> => stack.approveAll(event);
   const stopAs = async (token: string, sessionId: string): Promise<{ status: number; body: { error?: { code: string } } }> => {
     const res = await fetch(`${stack.coordinator.url}/v1/agent/stop`, {
       method: 'POST',

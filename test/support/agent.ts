@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,6 +41,8 @@ export interface AgentStack {
     body: Record<string, unknown>,
     opts?: { onEvent?: (event: AgentEvent) => Promise<void> | void; signal?: AbortSignal; token?: string },
   ): Promise<RunResult>;
+  /** An `onEvent` for run: approves every command approval the run asks for, through the HTTP endpoint. */
+  approveAll(event: AgentEvent): Promise<void>;
   /** `node apps/cli/src/main.ts ...args` against this coordinator. */
   cli(
     args: string[],
@@ -128,6 +131,11 @@ export async function startAgentStack(opts: { agentConfig?: AgentConfigInput } =
     model,
     api,
     run,
+    approveAll: async (event) => {
+      if (event.type !== 'approval_required') return;
+      const res = await api('POST', `/v1/agent/approvals/${event.approvalId}/approve`, { reason: 'test: harmless' });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+    },
     cli,
     close: async () => {
       for (const child of children) child.kill('SIGKILL');
