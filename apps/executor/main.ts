@@ -1,16 +1,16 @@
 import pino from 'pino';
 import type { Logger } from 'pino';
-import { LOG_REDACT_PATHS, REDACTED, createExecutorRedactor, credentialValues, redactSecretLooking } from '@handoff/contracts';
+import { LOG_REDACT_PATHS, REDACTED, redactSecretLooking } from '@handoff/contracts';
 import { handoffHome } from '@handoff/db';
 import { startExecutor } from './executor.ts';
-import { loadSecrets, type Secrets } from './secrets.ts';
+import { loadSecrets, redactorOf, type Secrets } from './secrets.ts';
 
 /**
  * The executor's logger: the shared redaction (@handoff/contracts redaction.ts) over every line,
  * so no credential of secrets.json, in any encoding, nor anything shaped like a token, is written.
  */
 function redactingLogger(secrets: Secrets): Logger {
-  const known = createExecutorRedactor(Object.values(secrets).flatMap((accounts) => Object.values(accounts).flatMap((a) => credentialValues(a))));
+  const known = redactorOf(secrets);
   const scrub = (text: string): string => redactSecretLooking(known(text));
   const scrubValue = (value: unknown, depth = 0): unknown => {
     if (typeof value === 'string') return scrub(value);

@@ -1,6 +1,6 @@
 import type { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
-import { createExecutorRedactor, credentialValues, safeExternalId, safeReceiptUrl, type Policy, type Redactor } from '@handoff/contracts';
+import { safeExternalId, safeReceiptUrl, type Policy, type Redactor } from '@handoff/contracts';
 import { classifyError, type Connector, type ConnectorContext, type ConnectorIntent, type ConnectorRegistry } from '@handoff/connectors';
 import type { Db } from '@handoff/db';
 import {
@@ -17,7 +17,7 @@ import { backoffMs } from './backoff.ts';
 import { createBatchedWrites, type BatchedWrites } from './batchedWrites.ts';
 import { breakerKey, isOpenCircuitError, type BreakerRegistry } from './breakers.ts';
 import { keepLease } from './leaseKeeper.ts';
-import type { Secrets } from './secrets.ts';
+import { redactorOf, type Secrets } from './secrets.ts';
 
 export interface PipelineDeps {
   db: Db;
@@ -57,22 +57,6 @@ export type TicketOutcome =
   | 'error';
 
 const writesOf = (deps: PipelineDeps): BatchedWrites => (deps.writes ??= createBatchedWrites(deps.db, deps.executorId));
-
-const redactors = new WeakMap<Secrets, Redactor>();
-
-/**
- * Every credential this executor holds, in every encoding: nothing a provider returns reaches a
- * receipt, an error message or a log line with one in it, whatever the connector did, and whichever
- * account's credential it is (a receiver shared by two accounts may echo either) (decision 27).
- */
-function redactorFor(secrets: Secrets): Redactor {
-  let r = redactors.get(secrets);
-  if (!r) {
-    const values = Object.values(secrets).flatMap((accounts) => Object.values(accounts).flatMap((account) => credentialValues(account)));
-    redactors.set(secrets, (r = createExecutorRedactor(values)));
-  }
-  return r;
-}
 
 /** A success as it may be stored: a safe external id and URL (see safeExternalId, safeReceiptUrl). */
 function storable(intentId: string, result: { externalId: string; url?: string | null }, redact: Redactor, log: Logger): { externalId: string; url: string | null } {
@@ -168,7 +152,7 @@ async function processLease(deps: PipelineDeps, policy: Policy, lease: ClaimedLe
       log: ilog,
       credentials: deps.secrets[intent.channel]?.[intent.account],
       policy,
-      redact: redactorFor(deps.secrets),
+      redact: redactorOf(deps.secrets),
     };
 
     let reconciledNotDone = false;
@@ -207,9 +191,9 @@ async function processLease(deps: PipelineDeps, policy: Policy, lease: ClaimedLe
     try {
       result = await deps.breakers.fire(breaker, () => connector.execute(connectorIntent, ctx));
     } catch (err) {
-      return await settleFailure(deps, fence, intent, breaker, attempt.attemptNo, err, ilog, redactorFor(deps.secrets));
+      return await settleFailure(deps, fence, intent, breaker, attempt.attemptNo, err, ilog, redactorOf(deps.secrets));
     }
-    const safe = storable(intentId, result, redactorFor(deps.secrets), ilog);
+    const safe = storable(intentId, result, redactorOf(deps.secrets), ilog);
     const ok = await writesOf(deps).appendSuccessReceipt({ fence, attemptNo: attempt.attemptNo, ...safe });
     if (!ok) {
       ilog.warn({ externalId: safe.externalId }, 'stale lease holder: success receipt rejected (a newer epoch holds the intent)');
@@ -239,11 +223,11 @@ async function reconcileAbandoned(
     try {
       verdict = await connector.reconcile({ ...intent, attemptNo: open.attempt_no }, rctx);
     } catch (err) {
-      verdict = { status: 'unknown' as const, reason: `reconcile failed: ${classifyError(err, redactorFor(deps.secrets)).message}` };
+      verdict = { status: 'unknown' as const, reason: `reconcile failed: ${classifyError(err, redactorOf(deps.secrets)).message}` };
     }
   }
   deps.log.info({ intentId: fence.intentId, abandonedEpoch: open.lease_epoch, verdict: verdict.status }, 'reconciled an abandoned attempt');
-  const redact = redactorFor(deps.secrets);
+  const redact = redactorOf(deps.secrets);
   if (verdict.status === 'done') {
     const ok = await appendSuccessReceipt(deps.db, fence, {
       attemptNo: open.attempt_no,

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { SecretsFile, accountHosts, describeZodIssues, formatIssues, isCredentialed } from '@handoff/contracts';
+import { SecretsFile, accountHosts, createExecutorRedactor, credentialValues, describeZodIssues, formatIssues, isCredentialed } from '@handoff/contracts';
+import type { Redactor } from '@handoff/contracts';
 
 /** `$HANDOFF_HOME/secrets.json` (schema in @handoff/contracts). Executors only. */
 export type Secrets = SecretsFile;
@@ -49,4 +50,20 @@ export function heldKeys(
     else for (const account of Object.keys(secrets[c.name] ?? {})) keys.push(`${c.name}:${account}`);
   }
   return keys;
+}
+
+const redactors = new WeakMap<Secrets, Redactor>();
+
+/**
+ * Every credential this executor holds (and every one it learns later, such as refreshed tokens),
+ * in every encoding: one redactor per secrets file, shared by receipts, error messages and the log,
+ * so a receiver shared by two accounts cannot slip the other account's credential through (decision 27).
+ */
+export function redactorOf(secrets: Secrets): Redactor {
+  let r = redactors.get(secrets);
+  if (!r) {
+    const values = Object.values(secrets).flatMap((accounts) => Object.values(accounts).flatMap((account) => credentialValues(account)));
+    redactors.set(secrets, (r = createExecutorRedactor(values)));
+  }
+  return r;
 }
