@@ -14,7 +14,7 @@ import { claimLease, recordAttempt } from '@handoff/intents';
 import { CalendarPayload, calendarEventUid, createCalendarConnector, intentMarker } from '../libs/connectors/calendar.ts';
 import type { CalendarCredentials } from '../libs/connectors/calendar.ts';
 import { buildEvent, eventProperty, escapeText, foldLine, toInstant, unfold } from '../libs/connectors/calendarIcs.ts';
-import { processTicket } from '../apps/executor/processIntent.ts';
+import { processTicket } from '@handoff/executor';
 import { radicaleAvailable, startRadicale, type RadicalePeer } from './support/radicale.ts';
 import { freePort } from './support/ports.ts';
 import { startPipeline, type PipelineHarness } from './support/pipeline.ts';

@@ -12,7 +12,7 @@ import type { ConnectorContext, ConnectorIntent } from '../libs/connectors/index
 import { createDeployConnector, DeployPayload } from '../libs/connectors/deploy.ts';
 import type { DeployConnector } from '../libs/connectors/deploy.ts';
 import { claimLease, recordAttempt } from '../libs/intents/index.ts';
-import { processTicket } from '../apps/executor/processIntent.ts';
+import { processTicket } from '@handoff/executor';
 import { startPipeline } from './support/pipeline.ts';
 import type { PipelineHarness } from './support/pipeline.ts';
 import { startGithubFake } from './fakes/githubApi.ts';

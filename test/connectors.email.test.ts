@@ -11,7 +11,7 @@ import type { ConnectorContext, ConnectorIntent } from '@handoff/connectors';
 import { claimLease, recordAttempt } from '@handoff/intents';
 import { createEmailConnector, emailMessageId, EmailPayload } from '../libs/connectors/email.ts';
 import type { EmailCredentials } from '../libs/connectors/email.ts';
-import { processTicket } from '../apps/executor/processIntent.ts';
+import { processTicket } from '@handoff/executor';
 import { startSmtpPeer, type SmtpPeer } from './support/smtpPeer.ts';
 import { dovecotAvailable, startImapPeer, type ImapPeer } from './support/imapPeer.ts';
 import { freePort } from './support/ports.ts';

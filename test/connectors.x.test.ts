@@ -13,7 +13,7 @@ import type { ConnectorContext, ConnectorIntent } from '../libs/connectors/index
 import { createXConnector, writeBackToSecretsFile, xWeightedLength, XPayload } from '../libs/connectors/x.ts';
 import type { RefreshedCredentials, XConnector } from '../libs/connectors/x.ts';
 import { claimLease, recordAttempt } from '../libs/intents/index.ts';
-import { processTicket } from '../apps/executor/processIntent.ts';
+import { processTicket } from '@handoff/executor';
 import { startPipeline } from './support/pipeline.ts';
 import type { PipelineHarness } from './support/pipeline.ts';
 import { startCoordinator } from '@handoff/coordinator';

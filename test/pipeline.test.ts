@@ -23,7 +23,7 @@ import {
   sweep,
   transitions,
 } from '../libs/intents/index.ts';
-import { processTicket } from '../apps/executor/processIntent.ts';
+import { processTicket } from '@handoff/executor';
 import { startPipeline, type PipelineHarness } from './support/pipeline.ts';
 import { startRecordingSink } from './support/recordingSink.ts';
 

@@ -1,21 +1,23 @@
 import pLimit, { type LimitFunction } from 'p-limit';
-import { groupRequests, type Db } from '@handoff/db';
-import {
-  appendSuccessReceipts,
-  recordAttempt,
-  recordAttempts,
-  type AttemptRequest,
-  type RateLimited,
-  type RecordedAttempt,
-  type SuccessReceipt,
-} from '@handoff/intents';
+import { groupRequests } from '@handoff/db';
+import type { AttemptRequest, RateLimited, RecordedAttempt, SuccessReceipt } from './store.ts';
+
+/** The statements the grouped writes are made of (store.ts binds them to the executor's db and id). */
+export interface WriteStatements {
+  /** Attempts for many intents in one statement; those whose bucket has no token at hand come back in `limited`. */
+  recordAttempts(requests: AttemptRequest[]): Promise<{ recorded: Map<string, RecordedAttempt>; limited: AttemptRequest[] }>;
+  /** One attempt that waits its turn for its bucket's token. */
+  recordAttempt(request: AttemptRequest): Promise<RecordedAttempt | RateLimited | null>;
+  /** Success receipts for many intents in one statement: the ids of the intents whose receipt was written. */
+  appendSuccessReceipts(receipts: SuccessReceipt[]): Promise<Set<string>>;
+}
 
 /**
  * The two writes every intent makes around its effect, the write-ahead attempt and the success
  * receipt, grouped across the intents in flight (group commit, see groupRequests): requests made
- * while earlier groups are being written go to Postgres together, as one statement. Each intent still waits only for its own write, and a
- * slow effect never holds up another's receipt (it simply lands in a later group). Every row stays
- * fenced by its own epoch, so grouping changes no guarantee.
+ * while earlier groups are being written go to Postgres together, as one statement. Each intent
+ * still waits only for its own write, and a slow effect never holds up another's receipt (it simply
+ * lands in a later group). Every row stays fenced by its own epoch, so grouping changes no guarantee.
  */
 export interface BatchedWrites {
   recordAttempt(request: AttemptRequest): Promise<RecordedAttempt | RateLimited | null>;
@@ -25,11 +27,11 @@ export interface BatchedWrites {
 
 const MAX_BATCH = 200;
 
-export function createBatchedWrites(db: Db, executorId: string): BatchedWrites {
+export function createBatchedWrites(statements: WriteStatements): BatchedWrites {
   const LIMITED = Symbol('limited');
   const recordAttemptGrouped = groupRequests<AttemptRequest, RecordedAttempt | typeof LIMITED | null>(
     async (requests) => {
-      const { recorded, limited } = await recordAttempts(db, executorId, [...requests]);
+      const { recorded, limited } = await statements.recordAttempts([...requests]);
       const limitedIds = new Set(limited.map((r) => r.intentId));
       return requests.map((r) => recorded.get(r.intentId) ?? (limitedIds.has(r.intentId) ? LIMITED : null));
     },
@@ -47,12 +49,12 @@ export function createBatchedWrites(db: Db, executorId: string): BatchedWrites {
     if (grouped !== LIMITED) return grouped;
     let line = tokenLines.get(request.rateKey);
     if (!line) tokenLines.set(request.rateKey, (line = pLimit(1)));
-    return line(() => recordAttempt(db, { intentId: request.intentId, epoch: request.epoch, executorId, rateKey: request.rateKey }));
+    return line(() => statements.recordAttempt(request));
   };
 
   const appendReceiptGrouped = groupRequests<SuccessReceipt, boolean>(
     async (batch) => {
-      const written = await appendSuccessReceipts(db, [...batch]);
+      const written = await statements.appendSuccessReceipts([...batch]);
       return batch.map((r) => written.has(r.fence.intentId));
     },
     { maxBatch: MAX_BATCH },

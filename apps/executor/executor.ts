@@ -1,18 +1,14 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { PgBoss } from 'pg-boss';
 import pino, { type Logger } from 'pino';
 import { loadPolicy, TicketPayload, type Policy } from '@handoff/contracts';
 import { builtInConnectors, createConnectorRegistry, createXConnector, protectOwnEndpoints, writeBackToSecretsFile, type Connector } from '@handoff/connectors';
-import { createDb, createPool, migrate } from '@handoff/db';
-import { ensureTicketQueue, startBoss, sweep } from '@handoff/intents';
-import { createBatchedWrites } from './batchedWrites.ts';
-import { BreakerRegistry } from './breakers.ts';
 import { GateListener } from './gateListener.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { watchLocalGate } from './localGate.ts';
-import { claimTickets, runLease, type PipelineDeps, type TicketOutcome } from './processIntent.ts';
+import { createPipelineDeps, runTicketBatch, type TicketBatch } from './pipeline.ts';
 import { heldKeys, loadSecrets } from './secrets.ts';
+import { openExecutorStore } from './store.ts';
 
 export interface ExecutorOptions {
   home: string;
@@ -30,7 +26,6 @@ export interface ExecutorOptions {
   sweepIntervalMs?: number;
   /** How long a graceful stop waits for in-flight effects. */
   drainTimeoutMs?: number;
-  onOutcome?: (intentId: string, outcome: TicketOutcome) => void;
 }
 
 export interface RunningExecutor {
@@ -74,35 +69,40 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
   const keys = heldKeys(connectors, secrets, channelFilter);
   const channels = [...new Set(keys.map((k) => k.split(':')[0]!))];
 
-  const pool = createPool(opts.databaseUrl, {
-    max: Math.max(6, Math.min(20, batchSize + 4)),
-    applicationName: `handoff-executor:${executorId}`,
-    onError: (err) => log.warn({ err: err.message }, 'idle Postgres connection failed'),
-  });
-  const db = createDb(pool);
-  await migrate(pool, { log: (msg) => log.debug(msg) });
-  const boss: PgBoss = await startBoss(opts.databaseUrl, { log });
-  const breakers = new BreakerRegistry(() => policy().breaker);
+  const store = await openExecutorStore({ databaseUrl: opts.databaseUrl, executorId, poolMax: Math.max(6, Math.min(20, batchSize + 4)), log });
+  const { db, boss } = store;
   const gates = new GateListener(opts.databaseUrl, log);
   await gates.start();
 
   let draining = false;
   const localGate = watchLocalGate(opts.home, log);
 
-  const deps: PipelineDeps = {
-    db,
-    boss,
+  const workerIds = new Map<string, string>();
+  const wakeTimers = new Set<NodeJS.Timeout>();
+  const wakeAt = (channel: string, at: Date): void => {
+    const workerId = workerIds.get(channel);
+    if (!workerId || draining) return;
+    // one timer per moment is plenty: a woken worker fetches every ticket that is due
+    const t = setTimeout(() => {
+      wakeTimers.delete(t);
+      if (!draining) boss.notifyWorker(workerId);
+    }, Math.max(0, at.getTime() - Date.now()) + 5);
+    t.unref();
+    wakeTimers.add(t);
+  };
+
+  const deps = createPipelineDeps({
+    store,
     connectors: registry,
-    breakers,
     policy,
     secrets,
     log,
-    executorId,
     heldKeys: keys,
     mayStart: (channel, account) => !draining && localGate.enabled() && !gates.covers(channel, account),
     draining: () => draining,
-    writes: createBatchedWrites(db, executorId),
-  };
+    wakeAt,
+  });
+  const { breakers } = deps;
 
   // Effects run beside the pg-boss worker, not inside its handler: the worker goes back for more
   // tickets as soon as a batch is leased, so one slow effect never holds up the rest of its channel.
@@ -120,46 +120,24 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
     while (running.size >= maxInFlight) await Promise.race(running);
     // locally gated: leave the intents alone; the sweeper re-tickets them for another executor
     if (intentIds.length === 0 || !localGate.enabled() || draining) return;
-    let claimed;
+    let batch: TicketBatch;
     try {
-      claimed = await claimTickets(deps, intentIds);
+      batch = await runTicketBatch(deps, intentIds);
     } catch (err) {
       // Postgres trouble: nothing was leased; the sweeper re-tickets approved intents left without a ticket
       log.error({ err, intents: intentIds.length }, 'claiming a batch of tickets failed');
       return;
     }
-    const claimedIds = new Set(claimed.leases.map((l) => l.intent.id));
-    for (const id of intentIds) if (!claimedIds.has(id)) opts.onOutcome?.(id, 'not_claimed');
-    for (const lease of claimed.leases) {
-      const run = runLease(deps, claimed.policy, lease)
-        .then((outcome) => {
-          opts.onOutcome?.(lease.intent.id, outcome);
-          log.debug({ intentId: lease.intent.id, outcome }, 'ticket processed');
-        })
-        // runLease never throws; a failing onOutcome callback must not become an unhandled rejection
-        .catch((err: unknown) => log.error({ err, intentId: lease.intent.id }, 'outcome callback failed'));
+    // each lease counts against maxInFlight until its own run settles (runs never reject)
+    for (const run of batch.runs.values()) {
       running.add(run);
       void run.finally(() => running.delete(run));
     }
   };
   const inFlight = (): number => running.size;
 
-  const workerIds = new Map<string, string>();
-  const wakeTimers = new Set<NodeJS.Timeout>();
-  deps.wakeAt = (channel, at) => {
-    const workerId = workerIds.get(channel);
-    if (!workerId || draining) return;
-    // one timer per moment is plenty: a woken worker fetches every ticket that is due
-    const t = setTimeout(() => {
-      wakeTimers.delete(t);
-      if (!draining) boss.notifyWorker(workerId);
-    }, Math.max(0, at.getTime() - Date.now()) + 5);
-    t.unref();
-    wakeTimers.add(t);
-  };
-
   for (const channel of channels) {
-    const queue = await ensureTicketQueue(boss, channel);
+    const queue = await store.ensureTicketQueue(channel);
     const workerId = await boss.work(
       queue,
       {
@@ -189,7 +167,7 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
 
   const sweeper = setInterval(() => {
     const p = policy();
-    sweep(db, boss, {
+    store.sweep({
       eligibleGraceSeconds: 5,
       reissueSeconds: Math.max(5, p.lease.ttlSeconds),
       pendingTtlSeconds: p.approval.pendingTtlSeconds,

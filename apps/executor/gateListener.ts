@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { scopesCovering } from '@handoff/contracts';
-import { GATES_CHANNEL } from '@handoff/intents';
+import { GATES_CHANNEL } from './store.ts';
 
 /**
  * Hears gate changes by LISTEN/NOTIFY and keeps the closed scopes in memory, so an executor stops

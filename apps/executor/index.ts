@@ -1,4 +1,18 @@
 export { startExecutor, type ExecutorOptions, type RunningExecutor } from './executor.ts';
-export { processTicket, processTickets, type TicketOutcome } from './processIntent.ts';
+export {
+  createPipelineDeps,
+  processTicket,
+  runTicketBatch,
+  type PipelineDeps,
+  type PipelineOptions,
+  type TicketBatch,
+  type TicketOutcome,
+} from './pipeline.ts';
+export { createExecutorStore, type ExecutorStore, type Fence } from './store.ts';
+export { createBatchedWrites, type BatchedWrites, type WriteStatements } from './batchedWrites.ts';
+export { keepLease } from './leaseKeeper.ts';
+export { BreakerRegistry, breakerKey } from './breakers.ts';
+export { GateListener } from './gateListener.ts';
+export { watchLocalGate, type LocalGate } from './localGate.ts';
 export { backoffMs } from './backoff.ts';
-export { heldKeys, loadSecrets, type Secrets } from './secrets.ts';
+export { heldKeys, loadSecrets, redactorOf, type Secrets } from './secrets.ts';

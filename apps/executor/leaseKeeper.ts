@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import type { Db } from '@handoff/db';
-import { renewLease } from '@handoff/intents';
+import type { ExecutorStore } from './store.ts';
 
 /**
  * Renews a lease every third of its TTL while the effect runs. When a renewal finds the lease is
@@ -14,8 +13,8 @@ import { renewLease } from '@handoff/intents';
  * stops: there is nothing left to renew.
  */
 export function keepLease(
-  db: Db,
-  args: { intentId: string; owner: string; epoch: number; ttlSeconds: number; log: Logger },
+  store: Pick<ExecutorStore, 'renewLease'>,
+  args: { intentId: string; epoch: number; ttlSeconds: number; log: Logger },
 ): { signal: AbortSignal; stop(): void; lost(): boolean } {
   const controller = new AbortController();
   const ttlMs = args.ttlSeconds * 1000;
@@ -40,7 +39,7 @@ export function keepLease(
     if (renewing) return;
     renewing = true;
     const startedAt = Date.now();
-    renewLease(db, args)
+    store.renewLease({ intentId: args.intentId, epoch: args.epoch, ttlSeconds: args.ttlSeconds })
       .then((ok) => {
         // a renewal extends the lease from when it was sent, not from when its answer arrived
         if (ok) expiresAt = Math.max(expiresAt, startedAt + ttlMs);

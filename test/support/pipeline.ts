@@ -1,11 +1,10 @@
 import pino from 'pino';
 import type { PgBoss } from 'pg-boss';
-import { Policy, type PolicyInput } from '../../libs/contracts/index.ts';
-import { builtInConnectors, createConnectorRegistry, type Connector } from '../../libs/connectors/index.ts';
-import { configureBuckets } from '../../libs/ratelimit/index.ts';
-import { createIntentService, startBoss, type IntentService } from '../../libs/intents/index.ts';
-import { BreakerRegistry } from '../../apps/executor/breakers.ts';
-import type { PipelineDeps } from '../../apps/executor/processIntent.ts';
+import { Policy, type PolicyInput } from '@handoff/contracts';
+import { builtInConnectors, createConnectorRegistry, type Connector } from '@handoff/connectors';
+import { createExecutorStore, createPipelineDeps, type PipelineDeps, type PipelineOptions } from '@handoff/executor';
+import { configureBuckets } from '@handoff/ratelimit';
+import { createIntentService, startBoss, type IntentService } from '@handoff/intents';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 
 export const quietLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -23,8 +22,11 @@ export interface PipelineHarness {
   boss: PgBoss;
   service: IntentService;
   policy: Policy;
-  /** Deps for processTicket as executor `id` would run it, with its own breakers. */
-  executor(id: string, overrides?: Partial<PipelineDeps>): PipelineDeps;
+  /**
+   * Pipeline deps as executor `id` would run it (createPipelineDeps, with its own store, grouped
+   * writes and breakers), holding every channel, never gated nor draining, unless `opts` says otherwise.
+   */
+  executor(id: string, opts?: Partial<Omit<PipelineOptions, 'store' | 'connectors' | 'policy' | 'heldKeys'>>): PipelineDeps;
   close(): Promise<void>;
 }
 
@@ -47,20 +49,20 @@ export async function startPipeline(opts: { policy?: PolicyInput; connectors?: C
     boss,
     service,
     policy,
-    executor: (id, overrides = {}) => ({
-      db: tdb.db,
-      boss,
-      connectors: registry,
-      breakers: new BreakerRegistry(() => policy.breaker),
-      policy: () => policy,
-      secrets: {},
-      log: quietLog,
-      executorId: id,
-      heldKeys: allKeys,
-      mayStart: () => true,
-      draining: () => false,
-      ...overrides,
-    }),
+    executor: (id, opts = {}) =>
+      createPipelineDeps({
+        store: createExecutorStore({ db: tdb.db, boss, executorId: id }),
+        connectors: registry,
+        policy: () => policy,
+        heldKeys: allKeys,
+        secrets: {},
+        log: quietLog,
+        mayStart: () => true,
+        draining: () => false,
+        // no worker to wake: a test runs the rescheduled ticket itself
+        wakeAt: () => undefined,
+        ...opts,
+      }),
     close: async () => {
       await boss.stop({ graceful: false, close: true }).catch(() => undefined);
       await tdb.drop();
