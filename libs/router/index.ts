@@ -1,5 +1,9 @@
 export { createRouter } from './router.ts';
 export type { Router, RouterAnswer, RouterOptions, SkipReason } from './router.ts';
+export { escalationPath, plan, readsMemory } from './plan.ts';
+export type { Attempted, Availability, FleetSnapshot, Plan, RouteRequest } from './plan.ts';
+export { chatNormaliser, clientWantsUsage, passthroughRewriter, responsesTranslator } from './streamRewriters.ts';
+export type { ChatNormaliserOptions, StreamRewriter } from './streamRewriters.ts';
 export { EMPTY_FLEET, NODES_FILE, loadFleet, modelNames, serversOf } from './fleet.ts';
 export { NodeHealth, systemClock } from './health.ts';
 export type { Clock } from './health.ts';

@@ -2,9 +2,10 @@ import type { NodeKind } from '@handoff/contracts';
 
 /**
  * What the router smooths over per server `kind`, so that clients see one dependable
- * OpenAI-compatible server. Each entry is data (flags) plus small functions; router.ts applies
- * them: `request` before sending, `answer` to whole answers and to each stream chunk, `error` to
- * every error body, `unsupported` to 5xx answers that mean "this node cannot do this request".
+ * OpenAI-compatible server. Each entry is data (flags) plus small functions: `request` before
+ * sending (requests.ts), normalising whole answers (answer.ts) and each stream chunk
+ * (streamRewriters.ts), `error` to every error body, `unsupported` to 5xx answers that mean "this
+ * node cannot do this request" (dispatch.ts).
  * Sources are named beside each rule; docs/router.md lists them.
  */
 
