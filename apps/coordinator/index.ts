@@ -1,6 +1,9 @@
 export { startCoordinator, resolvePort, DEFAULT_HOST, DEFAULT_PORT } from './main.ts';
 export type { StartCoordinatorOptions, RunningCoordinator } from './main.ts';
 export { buildServer, BODY_LIMIT_BYTES } from './server.ts';
+// The router's routes and the error mapping alone: the router tests mount them without Postgres.
+export { installErrorHandling } from './errors.ts';
+export { routerRoutes } from './routes/router.ts';
 export type { ServerDeps } from './server.ts';
 export { createToken, ensureOperatorToken, generateToken, hashToken, findToken, OPERATOR_TOKEN_FILE } from './auth.ts';
 export { createLogger, REDACT_PATHS } from './logger.ts';

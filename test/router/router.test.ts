@@ -1,38 +1,25 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
-import Fastify from 'fastify';
-import type { FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import OpenAI from 'openai';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { FleetConfig } from '@handoff/contracts';
-import { createRouter, parseMeminfo, parseVmStat } from '@handoff/router';
-import type { Router } from '@handoff/router';
-import { installErrorHandling } from '../apps/coordinator/errors.ts';
-import { routerRoutes } from '../apps/coordinator/routes/router.ts';
-import { startFakeOpenAI } from './fakes/openaiServer.ts';
-import type { FakeOpenAI, FakeOpenAIOptions } from './fakes/openaiServer.ts';
+import { parseMeminfo, parseVmStat } from '@handoff/router';
+import { startFakeOpenAI } from '../fakes/openaiServer.ts';
+import type { FakeOpenAI, FakeOpenAIOptions } from '../fakes/openaiServer.ts';
+import { mountRouter } from './harness.ts';
+import type { MountedRouter } from './harness.ts';
 
 /**
  * The router mounted in a bare Fastify (no Postgres, no auth): routing, failover, timeouts, health,
- * translation. test/routerCoordinator.test.ts covers it inside the real coordinator.
+ * translation. test/router/coordinator.test.ts covers it inside the real coordinator.
  */
 
 const silent = pino({ level: 'silent' });
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-interface Harness {
-  url: string;
-  client: OpenAI;
-  router: Router;
-  registry: Registry;
+interface Harness extends MountedRouter {
   clock: { t: number; now(): number };
   memory: { gb: number | null };
   setFleet(raw: unknown): void;
-  post(path: string, body: unknown): Promise<Response>;
-  close(): Promise<void>;
 }
 
 const open: { close(): Promise<void> }[] = [];
@@ -47,31 +34,13 @@ async function harness(rawFleet: unknown): Promise<Harness> {
   let fleet = FleetConfig.parse(rawFleet);
   const clock = { t: Date.parse('2026-01-01T00:00:00Z'), now: () => clock.t };
   const memory = { gb: 64 as number | null };
-  const router = createRouter({ fleet: () => fleet, log: silent, clock, memory: async () => memory.gb, probeCheckMs: 0 });
-  const registry = new Registry();
-  router.registerMetrics(registry);
-  // forceCloseConnections: a test that stops reading a stream must not hold close() for the 72 s keep-alive.
-  const app: FastifyInstance = Fastify({ logger: false, forceCloseConnections: true });
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  installErrorHandling(app);
-  await app.register(routerRoutes, { router });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const mounted = await mountRouter({ fleet: () => fleet, log: silent, clock, memory: async () => memory.gb, probeCheckMs: 0 });
   const h: Harness = {
-    url,
-    client: new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 20_000 }),
-    router,
-    registry,
+    ...mounted,
     clock,
     memory,
     setFleet: (raw) => {
       fleet = FleetConfig.parse(raw);
-    },
-    post: (path, body) => fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-    close: async () => {
-      await app.close();
-      await router.close();
     },
   };
   open.push(h);

@@ -8,10 +8,10 @@ import OpenAI from 'openai';
 import { pino } from 'pino';
 import { startCoordinator } from '@handoff/coordinator';
 import type { RunningCoordinator } from '@handoff/coordinator';
-import { createTestDatabase } from './support/database.ts';
-import type { TestDatabase } from './support/database.ts';
-import { startFakeOpenAI } from './fakes/openaiServer.ts';
-import type { FakeOpenAI } from './fakes/openaiServer.ts';
+import { createTestDatabase } from '../support/database.ts';
+import type { TestDatabase } from '../support/database.ts';
+import { startFakeOpenAI } from '../fakes/openaiServer.ts';
+import type { FakeOpenAI } from '../fakes/openaiServer.ts';
 
 /** The router inside the real coordinator: roles, nodes.json and its reload, /metrics. */
 

@@ -1,18 +1,12 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
-import Fastify from 'fastify';
-import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import OpenAI from 'openai';
 import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { FleetConfig } from '@handoff/contracts';
-import { createRouter } from '@handoff/router';
-import type { Router } from '@handoff/router';
-import { installErrorHandling } from '../apps/coordinator/errors.ts';
-import { routerRoutes } from '../apps/coordinator/routes/router.ts';
-import { FAKE_STYLES, startFakeOpenAI } from './fakes/openaiServer.ts';
-import type { FakeOpenAI, FakeOpenAIOptions } from './fakes/openaiServer.ts';
+import { FAKE_STYLES, startFakeOpenAI } from '../fakes/openaiServer.ts';
+import type { FakeOpenAI, FakeOpenAIOptions } from '../fakes/openaiServer.ts';
+import { mountRouter } from './harness.ts';
+import type { MountedRouter } from './harness.ts';
 
 /**
  * Per-server quirks (libs/router/quirks.ts): the fake upstream behaves like each `kind` (its
@@ -35,39 +29,13 @@ async function fakeOf(kind: Kind, extra: Partial<FakeOpenAIOptions> = {}): Promi
   return f;
 }
 
-interface Harness {
-  client: OpenAI;
-  router: Router;
-  registry: Registry;
-  post(path: string, body: unknown): Promise<Response>;
-}
-
-async function harness(nodes: { id: string; kind: Kind; fake: FakeOpenAI; contextWindow?: number }[]): Promise<Harness> {
+async function harness(nodes: { id: string; kind: Kind; fake: FakeOpenAI; contextWindow?: number }[]): Promise<MountedRouter> {
   const fleet = FleetConfig.parse({
     nodes: nodes.map((n) => ({ id: n.id, kind: n.kind, baseUrl: n.fake.url, models: [{ id: 'm', contextWindow: n.contextWindow ?? 8192 }] })),
   });
-  const router = createRouter({ fleet: () => fleet, log: silent, memory: async () => 64, probeCheckMs: 0 });
-  const registry = new Registry();
-  router.registerMetrics(registry);
-  const app = Fastify({ logger: false, forceCloseConnections: true });
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-  installErrorHandling(app);
-  await app.register(routerRoutes, { router });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  open.push({
-    close: async () => {
-      await app.close();
-      await router.close();
-    },
-  });
-  return {
-    client: new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 20_000 }),
-    router,
-    registry,
-    post: (path, body) => fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
-  };
+  const mounted = await mountRouter({ fleet: () => fleet, log: silent, memory: async () => 64, probeCheckMs: 0 });
+  open.push(mounted);
+  return mounted;
 }
 
 const hi = [{ role: 'user' as const, content: 'hello there' }];
