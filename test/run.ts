@@ -13,8 +13,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../libs/db/index.ts';
-import type { EmbeddedPostgresServer } from '../libs/db/index.ts';
+import { startEmbeddedPostgres } from '@handoff/embedded-postgres';
+import type { EmbeddedPostgresServer } from '@handoff/embedded-postgres';
 import { databaseUrlFor } from './support/database.ts';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));

@@ -3,13 +3,19 @@ export type { Db, PoolOptions } from './pool.ts';
 export { migrate, MigrationChecksumError } from './migrate.ts';
 export { LOCK_GATES, LOCK_MIGRATIONS, LOCK_SWEEPER } from './advisoryLocks.ts';
 export type { MigrateOptions } from './migrate.ts';
-export { DEFAULT_EMBEDDED_PORT, EMBEDDED_DATABASE, startEmbeddedPostgres } from './embeddedPostgres.ts';
-export type { EmbeddedPostgresOptions, EmbeddedPostgresServer } from './embeddedPostgres.ts';
 export { handoffHome, resolveDatabase, stopOnSignals } from './resolveDatabase.ts';
 export type { ResolveDatabaseOptions, ResolvedDatabase } from './resolveDatabase.ts';
-export { RESTART_ATTEMPTS, superviseEmbeddedPostgres } from './postgresSupervisor.ts';
-export type { SupervisedPostgres, SupervisorOptions } from './postgresSupervisor.ts';
-export type { DbLog, LevelLogger, LogLevel } from './log.ts';
+// The embedded Postgres has its own lib; these keep `@handoff/db` imports of it working.
+export { DEFAULT_EMBEDDED_PORT, EMBEDDED_DATABASE, RESTART_ATTEMPTS, startEmbeddedPostgres, superviseEmbeddedPostgres } from '@handoff/embedded-postgres';
+export type {
+  DbLog,
+  EmbeddedPostgresOptions,
+  EmbeddedPostgresServer,
+  LevelLogger,
+  LogLevel,
+  SupervisedPostgres,
+  SupervisorOptions,
+} from '@handoff/embedded-postgres';
 export type * from './schema.ts';
 export { groupRequests } from './groupRequests.ts';
 export type { GroupRequestOptions } from './groupRequests.ts';

@@ -1,10 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startEmbeddedPostgres } from './embeddedPostgres.ts';
-import { toLevelLogger } from './log.ts';
-import type { DbLog } from './log.ts';
-import { superviseEmbeddedPostgres } from './postgresSupervisor.ts';
+import { startEmbeddedPostgres, superviseEmbeddedPostgres, toLevelLogger } from '@handoff/embedded-postgres';
+import type { DbLog } from '@handoff/embedded-postgres';
 
 /** $HANDOFF_HOME, default ~/.handoff; created 0700 because it holds tokens and secrets. */
 export function handoffHome(): string {
@@ -26,7 +24,7 @@ export interface ResolveDatabaseOptions {
   log?: DbLog;
   /**
    * Long-running processes pass this: the embedded Postgres is then supervised (restarted when it
-   * dies, see postgresSupervisor.ts), and this is called when it cannot be brought back. Your own
+   * dies, see libs/embedded-postgres/supervisor.ts), and this is called when it cannot be brought back. Your own
    * server (DATABASE_URL) is not ours to restart; the pools reconnect when it returns.
    */
   onLost?: (err: Error) => void;

@@ -1,10 +1,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../../libs/db/index.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '@handoff/embedded-postgres';
 import { removeHome } from '../support/removeHome.ts';
 import { startStack, type Stack } from '../support/stack.ts';
-import type { PolicyInput } from '../../libs/contracts/index.ts';
+import type { PolicyInput } from '@handoff/contracts';
 
 /**
  * A dedicated embedded Postgres for one chaos scenario (its own data dir and port), so the scenario

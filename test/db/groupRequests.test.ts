@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { groupRequests } from '../libs/db/index.ts';
+import { groupRequests } from '@handoff/db';
 
 describe('groupRequests (group commit)', () => {
   test('requests made while a group is being written form the next group; each gets its own answer', async () => {

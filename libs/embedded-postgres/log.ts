@@ -9,7 +9,7 @@ export interface LevelLogger {
 }
 
 /**
- * Where libs/db reports what it does: a pino-like logger, or a function that also receives
+ * Where the embedded Postgres (and resolveDatabase in libs/db) reports what it does: a pino-like logger, or a function that also receives
  * the level so that a caller such as the test runner can drop the chatty debug lines.
  */
 export type DbLog = LevelLogger | ((msg: string, level: LogLevel) => void);

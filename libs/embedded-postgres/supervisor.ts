@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEmbeddedPostgres } from './embeddedPostgres.ts';
-import type { EmbeddedPostgresServer } from './embeddedPostgres.ts';
+import { startEmbeddedPostgres } from './start.ts';
+import type { EmbeddedPostgresServer } from './server.ts';
 import type { LevelLogger } from './log.ts';
 
 /** Restart attempts for one outage, waiting 0.25, 0.5, 1, 2, 4 s before them. */
@@ -11,18 +11,18 @@ const MAX_DEATHS_IN_WINDOW = 5;
 const CRASH_WINDOW_MS = 10 * 60_000;
 
 /**
- * One line for a failed start: the error's first line and, when the server wrote one, its FATAL
- * line (startEmbeddedPostgres appends the server's last log lines, which say why).
+ * One line for a failed start: the error's first line, which names the cause (the server's FATAL
+ * line when it wrote one); the server's last log lines that follow it are for the debug log.
  */
 function summary(err: unknown): string {
-  const [first = '', ...rest] = (err instanceof Error ? err.message : String(err)).split('\n');
-  const fatal = rest.find((line) => /\b(FATAL|PANIC):/.test(line));
-  return fatal ? `${first}: ${fatal.replace(/^.*?\b(FATAL|PANIC):\s*/, '')}` : first;
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
 }
 
 export interface SupervisorOptions {
   home: string;
   log: LevelLogger;
+  /** As EmbeddedPostgresOptions.binaries: what the restarts run. */
+  binaries?: string;
   /**
    * Postgres died and did not come back (or keeps dying). The caller exits non-zero so that its
    * service manager restarts the whole process; handoff never stays up answering 503 for ever.
@@ -74,7 +74,7 @@ export function superviseEmbeddedPostgres(first: EmbeddedPostgresServer, opts: S
       await sleep(firstDelayMs * 2 ** (attempt - 1));
       if (stopping) return;
       try {
-        const next = await startEmbeddedPostgres({ home: opts.home, log, port: dead.port });
+        const next = await startEmbeddedPostgres({ home: opts.home, log, port: dead.port, binaries: opts.binaries });
         server = next;
         const how = next.reused && !next.adopted ? `joined pid ${next.pid}, restarted by another handoff process` : `pid ${next.pid}`;
         log.warn(`embedded Postgres is back (${how}, attempt ${attempt}, down ${Date.now() - diedAt} ms)`);
