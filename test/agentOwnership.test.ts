@@ -9,10 +9,7 @@ import type { AgentStack } from './support/agent.ts';
 import { waitFor } from './support/stack.ts';
 import { startPipeline } from './support/pipeline.ts';
 import type { PipelineHarness } from './support/pipeline.ts';
-import { ApiError } from '../libs/contracts/index.ts';
-import { createIntentBatcher, type NewIntent } from '../libs/intents/createBatcher.ts';
-import { MAX_INTENT_PAYLOAD_BYTES } from '../libs/intents/service.ts';
-import { payloadHash } from '../libs/intents/index.ts';
+import { createIntentBatcher, InvalidIntent, MAX_INTENT_PAYLOAD_BYTES, payloadHash, type NewIntent } from '@handoff/intents';
 import { proposeIntentTool } from '../libs/agent/tools/proposeIntent.ts';
 import type { ToolContext } from '../libs/agent/tools/index.ts';
 
@@ -229,9 +226,9 @@ describe('one bad create fails only itself', () => {
     for (const bad of ['nul', 'surrogate', 'broken']) {
       const outcome = byLabel.get(bad)!;
       assert.equal(outcome.status, 'rejected', bad);
-      const err = (outcome as PromiseRejectedResult).reason as ApiError;
-      assert.ok(err instanceof ApiError, `${bad}: ${String(err)}`);
-      assert.equal(err.status, 400);
+      const err = (outcome as PromiseRejectedResult).reason as InvalidIntent;
+      // InvalidIntent is what the coordinator answers with a 400 (apps/coordinator/errors.ts)
+      assert.ok(err instanceof InvalidIntent, `${bad}: ${String(err)}`);
       assert.equal(err.code, 'validation_failed');
       assert.match(err.message, /^payload: Postgres cannot store this intent/);
     }

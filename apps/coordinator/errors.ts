@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ZodError } from 'zod';
 import { ApiError, describeZodIssues, formatIssues } from '@handoff/contracts';
 import type { ApiErrorBody, ApiErrorCode, FieldIssue } from '@handoff/contracts';
+import { IntentError } from '@handoff/intents';
 
 /**
  * The one place where anything thrown while serving a request becomes `{error: {code, message, details?}}`.
@@ -101,7 +102,17 @@ export function formatBytes(n: number): string {
   return `${n} bytes`;
 }
 
+/** The HTTP status of each refusal of the intent store (its `code` is the answer's code as it is). */
+const INTENT_ERROR_STATUS: Record<IntentError['code'], number> = {
+  not_found: 404,
+  invalid_state: 409,
+  idempotency_conflict: 409,
+  unknown_channel: 400,
+  validation_failed: 400,
+};
+
 function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error instanceof IntentError) return sendError(reply, INTENT_ERROR_STATUS[error.code], error.code, error.message, error.details);
   if (error instanceof ApiError) {
     if (error.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendError(reply, error.status, error.code, error.message, error.details);

@@ -11,8 +11,8 @@ import type {
 
 /**
  * The intent store's public surface, used by the coordinator's HTTP routes and by the agent.
- * Every method throws `ApiError` (from @handoff/contracts) for a caller's mistake:
- * 404 not_found, 409 invalid_state, 409 idempotency_conflict, 400 unknown_channel / validation_failed.
+ * Every method refuses a caller's mistake with an IntentError (errors.ts), by code: not_found,
+ * invalid_state, idempotency_conflict, unknown_channel, validation_failed.
  */
 export interface IntentService {
   /** Idempotent: `created` is false when the key already existed with the same payload hash. */

@@ -1,15 +1,20 @@
 export type { IntentService } from './api.ts';
-export { createIntentService, GATES_CHANNEL, type ConnectorCatalog, type IntentServiceDeps } from './service.ts';
+export { createIntentService, type IntentServiceDeps } from './service.ts';
+export { IntentError, IntentNotFound, InvalidTransition, IdempotencyConflict, UnknownChannel, InvalidIntent } from './errors.ts';
+export { newIntent, MAX_INTENT_PAYLOAD_BYTES, type ConnectorCatalog } from './newIntent.ts';
+export { createIntentBatcher, type NewIntent, type CreateOutcome } from './sql/createIntents.ts';
 export { needsApproval } from './approvalPolicy.ts';
 export { payloadHash, canonicalJson } from './payloadHash.ts';
 export { transitions, fromStates, QUEUED_STATES, NEEDS_PERSON_STATES } from './stateMachine.ts';
-export { ticketQueue, ensureTicketQueue, sendTicket, sendTickets, startBoss, bossDb } from './tickets.ts';
+export { ticketQueue, ensureTicketQueue, sendTicket, sendTickets, startBoss } from './tickets.ts';
 export { buildLiveReport, HEARTBEAT_STALE_SECONDS, executorAlive } from './live.ts';
+// the executor's statements, one file per family
 export { claimLease, claimLeases, type ClaimedLease, type OpenAttempt } from './sql/claim.ts';
 export { renewLease } from './sql/renew.ts';
-export { recordAttempt, recordAttempts, closeAbandonedAttempt, type AttemptRequest, type RecordedAttempt, type RateLimited } from './sql/recordAttempt.ts';
-export { appendSuccessReceipt, appendSuccessReceipts, appendFailureReceipt, type Fence, type SuccessReceipt } from './sql/appendReceipt.ts';
-export { scheduleRetry, releaseLease } from './sql/reschedule.ts';
-export { sweep, reticketCovered, type SweepOptions, type SweepResult } from './sql/sweep.ts';
-export { noClosedGateCovers } from './sql/gateFilter.ts';
+export { recordAttempt, recordAttempts, closeAbandonedAttempt, type AttemptRequest, type RecordedAttempt, type RateLimited } from './sql/attempt.ts';
+export { appendSuccessReceipt, appendSuccessReceipts, appendFailureReceipt, type Fence, type SuccessReceipt } from './sql/receipt.ts';
+export { scheduleRetry } from './sql/retry.ts';
+export { releaseLease } from './sql/release.ts';
+export { sweep, type SweepOptions, type SweepResult } from './sql/sweep.ts';
+export { GATES_CHANNEL, noClosedGateCovers, reticketCovered } from './sql/gates.ts';
 export { toIntent, toAttempt, toReceipt, type IntentRow } from './sql/rows.ts';

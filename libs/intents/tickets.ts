@@ -1,5 +1,4 @@
-import { CompiledQuery } from 'kysely';
-import { PgBoss } from 'pg-boss';
+import { PgBoss, fromKysely } from 'pg-boss';
 import type { Db } from '@handoff/db';
 import { pgErrorFields } from '@handoff/db';
 import type { Logger } from 'pino';
@@ -7,25 +6,12 @@ import type { Logger } from 'pino';
 /**
  * A pg-boss job is a wake-up ticket for one intent, never the record of it: the intents table
  * is the truth. Losing a ticket delays an intent until the sweeper re-issues one; a duplicate
- * ticket is harmless because the lease claim admits one holder.
+ * ticket is harmless because the lease claim admits one holder. A ticket is written through
+ * pg-boss's own kysely adapter (`fromKysely`) on the caller's transaction, so it commits or rolls
+ * back with the intent's state.
  */
 export function ticketQueue(channel: string): string {
   return `handoff.intents.${channel}`;
-}
-
-export interface TicketSender {
-  send(queue: string, data: object, options: { startAfter?: Date; priority?: number; db: { executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> } }): Promise<unknown>;
-  insert(queue: string, jobs: { data: object; startAfter?: Date }[], options: { db: { executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> } }): Promise<unknown>;
-}
-
-/** pg-boss's adapter interface over a kysely transaction (a `Db` too), so a ticket commits with the intent's state. */
-export function bossDb(trx: Db): { executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }> } {
-  return {
-    async executeSql(text, values = []) {
-      const result = await trx.executeQuery(CompiledQuery.raw(text, values as unknown[]));
-      return { rows: result.rows as unknown[] };
-    },
-  };
 }
 
 const QUEUE_OPTIONS = {
@@ -68,7 +54,7 @@ export async function sendTicket(
   priority = 0,
 ): Promise<void> {
   const queue = await ensureTicketQueue(boss, channel);
-  await boss.send(queue, { intentId }, { ...(startAfter ? { startAfter } : {}), ...(priority ? { priority } : {}), db: bossDb(trx) });
+  await boss.send(queue, { intentId }, { ...(startAfter ? { startAfter } : {}), ...(priority ? { priority } : {}), db: fromKysely(trx) });
 }
 
 /**
@@ -90,7 +76,7 @@ export async function sendTickets(
   }
   for (const [channel, jobs] of byChannel) {
     const queue = await ensureTicketQueue(boss, channel);
-    await boss.insert(queue, jobs, { db: bossDb(trx) });
+    await boss.insert(queue, jobs, { db: fromKysely(trx) });
   }
 }
 

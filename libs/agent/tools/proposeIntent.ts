@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { AccountName, ApiError, ChannelName, CreateIntentBody, describeZodIssues, formatIssues } from '@handoff/contracts';
+import { AccountName, ChannelName, CreateIntentBody, describeZodIssues, formatIssues } from '@handoff/contracts';
+import { IntentError } from '@handoff/intents';
 import { defineTool } from './tool.ts';
 
 /** The idempotency key of the intent a tool call proposes: the same call replayed proposes nothing new. */
@@ -35,7 +36,7 @@ export const proposeIntentTool = defineTool({
     try {
       result = await ctx.intents.create(body.data, ctx.actor);
     } catch (err) {
-      if (err instanceof ApiError) return { ok: false, output: `the intent was refused (${err.code}): ${err.message}` };
+      if (err instanceof IntentError) return { ok: false, output: `the intent was refused (${err.code}): ${err.message}` };
       throw err;
     }
     const { intent, created } = result;

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '@handoff/db';
 import { LEASED, fromStates, transition } from '../stateMachine.ts';
-import { noClosedGateCovers } from './gateFilter.ts';
+import { noClosedGateCovers } from './gates.ts';
 import type { IntentRow } from './rows.ts';
 import { stateLiteral } from './states.ts';
 

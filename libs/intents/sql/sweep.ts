@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
 import type { PgBoss } from 'pg-boss';
 import { LOCK_SWEEPER, type Db } from '@handoff/db';
-import { AWAITING_APPROVAL, LEASABLE_STATES, LEASED, RUNNABLE_STATES, fromStates, transition } from '../stateMachine.ts';
+import { AWAITING_APPROVAL, LEASED, RUNNABLE_STATES, fromStates, transition } from '../stateMachine.ts';
 import { sendTickets } from '../tickets.ts';
-import { noClosedGateCovers, scopesCoveringSql } from './gateFilter.ts';
+import { noClosedGateCovers } from './gates.ts';
 import { stateList, stateLiteral } from './states.ts';
 
 export interface SweepOptions {
@@ -65,19 +65,4 @@ export async function sweep(db: Db, boss: PgBoss, opts: SweepOptions): Promise<S
       reticketed: stranded.rows.length,
     };
   });
-}
-
-/** When a gate opens, wake every eligible intent it covered at once rather than at the next sweep. */
-export async function reticketCovered(db: Db, boss: PgBoss, scope: string): Promise<number> {
-  const rows = await sql<{ id: string; channel: string; run_after: Date | null }>`
-    SELECT i.id, i.channel, i.run_after FROM intents i
-    WHERE i.state IN (${stateList(LEASABLE_STATES)})
-      AND ${scope} IN (${scopesCoveringSql('i')})
-      AND ${noClosedGateCovers('i')}`.execute(db);
-  await sendTickets(
-    boss,
-    db,
-    rows.rows.map((r) => ({ channel: r.channel, intentId: r.id, startAfter: r.run_after })),
-  );
-  return rows.rows.length;
 }

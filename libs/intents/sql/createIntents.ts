@@ -1,9 +1,10 @@
 import type { Insertable } from 'kysely';
 import type { PgBoss } from 'pg-boss';
-import { ApiError, type Intent } from '@handoff/contracts';
+import type { Intent } from '@handoff/contracts';
 import { groupRequests, type Db, type IntentsTable } from '@handoff/db';
-import { toIntent, type IntentRow } from './sql/rows.ts';
-import { sendTickets } from './tickets.ts';
+import { IdempotencyConflict, InvalidIntent } from '../errors.ts';
+import { sendTickets } from '../tickets.ts';
+import { toIntent, type IntentRow } from './rows.ts';
 
 export interface NewIntent {
   row: Insertable<IntentsTable> & { id: string; idempotency_key: string; payload_hash: string; channel: string };
@@ -18,10 +19,10 @@ export type CreateOutcome = { intent: Intent; created: boolean };
  * Concurrent creates are written together (group commit, see groupRequests): one transaction, one
  * multi-row INSERT ... ON CONFLICT DO NOTHING, one ticket insert per channel, one lookup of the keys
  * that already existed. The outcome of each create is exactly what it would be alone: created, a
- * replay of the same payload (the existing intent), or 409 for a different payload under the key.
+ * replay of the same payload (the existing intent), or IdempotencyConflict for a different payload under the key.
  * Two creates with one key in the same group are one insert and one replay, in arrival order.
  * A row Postgres refuses (validation should have caught it; this is the last line) fails only its
- * own create, with a 400: its group is written again one create at a time.
+ * own create, as InvalidIntent: its group is written again one create at a time.
  */
 export function createIntentBatcher(db: Db, boss: PgBoss): (create: NewIntent) => Promise<CreateOutcome> {
   const writeGroup = (creates: readonly NewIntent[]): Promise<(CreateOutcome | Error)[]> =>
@@ -52,9 +53,7 @@ export function createIntentBatcher(db: Db, boss: PgBoss): (create: NewIntent) =
         if (!row) return new Error(`intent with key ${c.row.idempotency_key} neither inserted nor found`);
         if (row.id === c.row.id) return { intent: toIntent(row), created: true };
         if (row.payload_hash !== c.row.payload_hash) {
-          return new ApiError(409, 'idempotency_conflict', `idempotencyKey "${c.row.idempotency_key}" already names intent ${row.id} with a different payload`, {
-            intentId: row.id,
-          });
+          return new IdempotencyConflict(c.row.idempotency_key, row.id);
         }
         return { intent: toIntent(row), created: false };
       });
@@ -95,9 +94,9 @@ function isRowError(err: unknown): err is Error & { code: string } {
   return typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code);
 }
 
-/** The refusal of one row: the caller's input could not be stored (400, not a 500). */
-function refusedRow(err: Error & { code: string }): ApiError {
-  return new ApiError(400, 'validation_failed', `payload: Postgres cannot store this intent (${err.code}: ${err.message})`, [
+/** The refusal of one row: the caller's input could not be stored (the caller's mistake, not a 500). */
+function refusedRow(err: Error & { code: string }): InvalidIntent {
+  return new InvalidIntent(`payload: Postgres cannot store this intent (${err.code}: ${err.message})`, [
     { path: 'payload', message: err.message },
   ]);
 }

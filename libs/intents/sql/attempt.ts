@@ -3,8 +3,14 @@ import type { AttemptOutcome } from '@handoff/contracts';
 import { LOCK_GATES, type Db } from '@handoff/db';
 import { takeOrQueue } from '@handoff/ratelimit';
 import { LEASED } from '../stateMachine.ts';
-import { noClosedGateCovers } from './gateFilter.ts';
+import { noClosedGateCovers } from './gates.ts';
 import { stateLiteral } from './states.ts';
+
+/*
+ * The write-ahead attempt row, made before the connector is called, and the closing of an attempt
+ * a takeover found open. Every attempt is written by insertAttempts, one statement for one intent or
+ * many, fenced by each row's own epoch.
+ */
 
 export interface RecordedAttempt {
   attemptNo: number;
@@ -16,14 +22,20 @@ export interface RateLimited {
   rateLimitedMs: number;
 }
 
+export interface AttemptRequest {
+  intentId: string;
+  epoch: number;
+  rateKey: string;
+}
+
 class RefusedAfterToken extends Error {}
 
 /**
- * The write-ahead record, made before the connector is called. Refused (null) when the epoch is no
- * longer ours or a gate closed since the claim. The shared gate lock orders this against gate
- * changes: see LOCK_GATES. With `rateKey`, the rate-limit token is taken in the same transaction, so
- * the token is spent as close to the call as possible (the limit holds at the provider, not only in
- * the bucket), and given back if the attempt is refused.
+ * One intent's write-ahead record. Refused (null) when the epoch is no longer ours or a gate closed
+ * since the claim. The shared gate lock orders this against gate changes: see LOCK_GATES. With
+ * `rateKey`, the rate-limit token is taken in the same transaction, so the token is spent as close to
+ * the call as possible (the limit holds at the provider, not only in the bucket), and given back if
+ * the attempt is refused.
  */
 export async function recordAttempt(
   db: Db,
@@ -36,7 +48,8 @@ export async function recordAttempt(
         const token = await takeOrQueue(trx, args.rateKey);
         if (!token.ok) return { rateLimitedMs: token.retryAfterMs };
       }
-      const attempt = await insertAttempt(trx, args);
+      const recorded = await insertAttempts(trx, args.executorId, [{ intentId: args.intentId, epoch: args.epoch, tokenKey: args.rateKey ?? null }]);
+      const attempt = recorded.get(args.intentId) ?? null;
       // roll back, returning the token: the attempt was refused
       if (!attempt && args.rateKey) throw new RefusedAfterToken();
       return attempt;
@@ -45,12 +58,6 @@ export async function recordAttempt(
     if (err instanceof RefusedAfterToken) return null;
     throw err;
   }
-}
-
-export interface AttemptRequest {
-  intentId: string;
-  epoch: number;
-  rateKey: string;
 }
 
 /**
@@ -65,52 +72,50 @@ export async function recordAttempts(
   executorId: string,
   requests: AttemptRequest[],
 ): Promise<{ recorded: Map<string, RecordedAttempt>; limited: AttemptRequest[] }> {
-  const recorded = new Map<string, RecordedAttempt>();
-  if (requests.length === 0) return { recorded, limited: [] };
+  if (requests.length === 0) return { recorded: new Map(), limited: [] };
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock_shared(${LOCK_GATES})`.execute(trx);
     const keys = [...new Set(requests.map((r) => r.rateKey))];
     const bucketed = await sql<{ key: string }>`SELECT key FROM rate_buckets WHERE key = ANY(${keys}::text[])`.execute(trx);
     const limitedKeys = new Set(bucketed.rows.map((r) => r.key));
     const limited = requests.filter((r) => limitedKeys.has(r.rateKey));
-    const free = requests.filter((r) => !limitedKeys.has(r.rateKey));
-    if (free.length > 0) {
-      const result = await sql<{ intent_id: string; attempt_no: number; started_at: Date }>`
-        WITH input AS (
-          SELECT * FROM unnest(${free.map((r) => r.intentId)}::uuid[], ${free.map((r) => r.epoch)}::int[]) AS t(id, epoch)),
-        fenced AS (
-          UPDATE intents i SET attempt_count = i.attempt_count + 1, updated_at = clock_timestamp()
-          FROM input
-          WHERE i.id = input.id AND i.lease_epoch = input.epoch AND i.state = ${stateLiteral(LEASED)}
-            AND ${noClosedGateCovers('i')}
-          RETURNING i.id, i.attempt_count, input.epoch)
-        INSERT INTO attempts (intent_id, attempt_no, lease_epoch, executor_id)
-        SELECT id, attempt_count, epoch, ${executorId} FROM fenced
-        RETURNING intent_id, attempt_no, started_at`.execute(trx);
-      for (const row of result.rows) recorded.set(row.intent_id, { attemptNo: row.attempt_no, startedAt: row.started_at });
-    }
-    return { recorded, limited };
+    const free = requests.filter((r) => !limitedKeys.has(r.rateKey)).map((r) => ({ intentId: r.intentId, epoch: r.epoch, tokenKey: null }));
+    return { recorded: await insertAttempts(trx, executorId, free), limited };
   });
 }
 
-async function insertAttempt(trx: Db, args: { intentId: string; epoch: number; executorId: string; rateKey?: string }): Promise<RecordedAttempt | null> {
-  // With a token taken, the attempt starts when the token was spent: the bucket's refilled_at, which
-  // this transaction wrote and still locks. The limit is exact at that moment, so the attempt rows
-  // show it exactly, however long this process took between the two statements.
-  const startedAt = args.rateKey
-    ? sql`coalesce((SELECT refilled_at FROM rate_buckets WHERE key = ${args.rateKey}), clock_timestamp())`
-    : sql`clock_timestamp()`;
-  const result = await sql<{ attempt_no: number; started_at: Date }>`
-    WITH fenced AS (
+/**
+ * The one INSERT of attempt rows, each conditional on its epoch still holding a leased intent that
+ * no closed gate covers. An attempt for which a rate-limit token was taken (`tokenKey`) starts when
+ * the token was spent: the bucket's refilled_at, which this transaction wrote and still locks. The
+ * limit is exact at that moment, so the attempt rows show it exactly, however long this process took
+ * between the two statements. Any other attempt starts now (decision 59).
+ */
+async function insertAttempts(
+  trx: Db,
+  executorId: string,
+  rows: { intentId: string; epoch: number; tokenKey: string | null }[],
+): Promise<Map<string, RecordedAttempt>> {
+  const recorded = new Map<string, RecordedAttempt>();
+  if (rows.length === 0) return recorded;
+  const result = await sql<{ intent_id: string; attempt_no: number; started_at: Date }>`
+    WITH input AS (
+      SELECT * FROM unnest(
+        ${rows.map((r) => r.intentId)}::uuid[], ${rows.map((r) => r.epoch)}::int[], ${rows.map((r) => r.tokenKey)}::text[])
+        AS t(id, epoch, token_key)),
+    fenced AS (
       UPDATE intents i SET attempt_count = i.attempt_count + 1, updated_at = clock_timestamp()
-      WHERE i.id = ${args.intentId} AND i.lease_epoch = ${args.epoch} AND i.state = ${stateLiteral(LEASED)}
+      FROM input
+      WHERE i.id = input.id AND i.lease_epoch = input.epoch AND i.state = ${stateLiteral(LEASED)}
         AND ${noClosedGateCovers('i')}
-      RETURNING i.id, i.attempt_count)
+      RETURNING i.id, i.attempt_count, input.epoch, input.token_key)
     INSERT INTO attempts (intent_id, attempt_no, lease_epoch, executor_id, started_at)
-    SELECT id, attempt_count, ${args.epoch}, ${args.executorId}, ${startedAt} FROM fenced
-    RETURNING attempt_no, started_at`.execute(trx);
-  const row = result.rows[0];
-  return row ? { attemptNo: row.attempt_no, startedAt: row.started_at } : null;
+    SELECT id, attempt_count, epoch, ${executorId},
+      coalesce((SELECT refilled_at FROM rate_buckets WHERE key = fenced.token_key), clock_timestamp())
+    FROM fenced
+    RETURNING intent_id, attempt_no, started_at`.execute(trx);
+  for (const row of result.rows) recorded.set(row.intent_id, { attemptNo: row.attempt_no, startedAt: row.started_at });
+  return recorded;
 }
 
 /**
