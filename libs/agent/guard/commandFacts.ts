@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { literalWord, single, unknownWord } from './words.ts';
 import type { Word } from './words.ts';
 
@@ -46,6 +47,14 @@ export function interpreterKey(name: string): string | null {
   const m = /^(python[23]?|pypy3?|perl|ruby|php|lua)[0-9.]*$/.exec(name);
   return m && m[1] && m[1] in INTERPRETERS ? m[1] : null;
 }
+
+/** `/usr/bin/rm` -> `rm`; null stays null. */
+export function commandBase(value: string | null): string | null {
+  if (value === null) return null;
+  return value.includes('/') ? posix.basename(value) : value;
+}
+
+export const PACKAGE_MANAGERS = new Set(['npm', 'pnpm', 'yarn', 'bun']);
 
 export const FETCHERS = new Set([
   'curl', 'wget', 'fetch', 'aria2c', 'http', 'https', 'xh', 'curlie', 'nc', 'ncat', 'netcat', 'socat', 'telnet',
@@ -188,7 +197,8 @@ export function subcommandOf(name: string, args: Word[]): string | null {
 
 // ---- write targets ----
 
-const DELETERS = new Set(['rm', 'rmdir', 'unlink', 'shred', 'rimraf', 'del', 'trash', 'srm', 'wipe']);
+/** Commands that delete their operands (writing a git hook path is asked about; deleting one is not). */
+export const DELETERS = new Set(['rm', 'rmdir', 'unlink', 'shred', 'rimraf', 'del', 'trash', 'srm', 'wipe']);
 const ALL_OPERANDS = new Set([...DELETERS, 'truncate', 'touch', 'mkdir', 'tee', 'mv', 'chattr', 'setfacl', 'mkfifo']);
 /** Compressors write `FILE.gz` beside each operand (and remove the operand) unless told to write stdout. */
 const COMPRESSORS = new Set(['gzip', 'gunzip', 'bzip2', 'bunzip2', 'xz', 'unxz', 'lzma', 'unlzma', 'zstd', 'unzstd', 'lz4', 'lzip', 'compress', 'uncompress', 'pigz', 'unpigz']);

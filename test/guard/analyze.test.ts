@@ -15,7 +15,7 @@ import type { GuardFileInput } from '@handoff/contracts';
 import { DEFAULT_RULES, createExecGuard, loadGuardRules } from '@handoff/agent';
 import type { ExecGuard, GuardContext, GuardVerdict } from '@handoff/agent';
 
-const repo = fileURLToPath(new URL('..', import.meta.url));
+const repo = fileURLToPath(new URL('../..', import.meta.url));
 const SANDBOX = '/tmp/handoff-guard-sandbox';
 const HOME_DIR = '/tmp/handoff-guard-home';
 const USER_HOME = '/home/dev';
