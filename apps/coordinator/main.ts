@@ -144,7 +144,7 @@ export async function startCoordinator(opts: StartCoordinatorOptions): Promise<R
 
     agent = await createAgentService({ router, intents, db, home: opts.home, log, configIntervalMs: opts.configIntervalMs });
 
-    app = await buildServer({ db, intents, log, home: opts.home, bindHost: host, router, agent, requestLimits: () => watcher.current().requests });
+    app = await buildServer({ db, intents, log, home: opts.home, bindHost: host, router, agent, requestLimits: () => watcher.current().requests, policy: () => watcher.current() });
     await app.listen({ host, port });
     const address = app.server.address() as AddressInfo;
     const url = urlFor(host, address.port);

@@ -2,6 +2,7 @@ import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import type { Policy } from '@handoff/contracts';
 import type { Db } from '@handoff/db';
 import type { IntentService } from '@handoff/intents';
 import type { Router } from '@handoff/router';
@@ -13,9 +14,12 @@ import { createMetrics, installMetrics } from './metrics.ts';
 import { DEFAULT_REQUEST_LIMITS, installRateLimits } from './rateLimit.ts';
 import type { RequestLimits } from './rateLimit.ts';
 import { agentRoutes } from './routes/agent.ts';
+import { channelRoutes } from './routes/channels.ts';
 import { gateRoutes } from './routes/gates.ts';
+import { intentByKeyRoutes } from './routes/intentByKey.ts';
 import { intentRoutes } from './routes/intents.ts';
 import { liveRoutes } from './routes/live.ts';
+import { mcpRoutes } from './routes/mcp.ts';
 import { routerRoutes } from './routes/router.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 
@@ -59,6 +63,8 @@ export interface ServerDeps {
   agent?: AgentService;
   /** Per-token request limits in force (policy.json's `requests`); default the policy's defaults. */
   requestLimits?: () => RequestLimits;
+  /** The policy in force (GET /v1/channels says which channels need approval); default the default policy. */
+  policy?: () => Policy;
 }
 
 /**
@@ -123,6 +129,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes);
   await app.register(intentRoutes, { prefix: '/v1/intents' });
+  await app.register(intentByKeyRoutes);
+  await app.register(channelRoutes, { policy: deps.policy });
+  await app.register(mcpRoutes);
   await app.register(gateRoutes, { prefix: '/v1/gates' });
   await app.register(tokenRoutes, { prefix: '/v1/tokens' });
   await app.register(liveRoutes, { router: deps.router, agent: deps.agent });

@@ -5,6 +5,7 @@ import { registerGateCommands } from './commands/gates.ts';
 import { registerGuardCommands } from './commands/guard.ts';
 import { registerIntentCommands } from './commands/intents.ts';
 import { registerLiveCommand } from './commands/live.ts';
+import { registerMcpCommand } from './commands/mcp.ts';
 import { registerRoleCommands } from './commands/roles.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
 
@@ -41,5 +42,6 @@ export function buildProgram(): Command {
   registerTokenCommands(program);
   registerAgentCommands(program);
   registerGuardCommands(program);
+  registerMcpCommand(program);
   return program;
 }
