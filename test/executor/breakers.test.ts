@@ -5,10 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PolicyInput } from '@handoff/contracts';
-import { deployConnector, RetryableError, webhookConnector } from '@handoff/connectors';
-import { startExecutor, type RunningExecutor } from '@handoff/executor';
+import { deployConnector, PermanentError, RateLimitedError, RetryableError, webhookConnector } from '@handoff/connectors';
+import { BreakerRegistry, startExecutor, type RunningExecutor } from '@handoff/executor';
 import { buildLiveReport } from '@handoff/intents';
-import { BreakerRegistry } from '../../apps/executor/breakers.ts';
 import { quietLog, startPipeline, withLoopbackReceivers, type PipelineHarness } from '../support/pipeline.ts';
 import { startRecordingSink, type RecordingSink } from '../support/recordingSink.ts';
 import { waitFor } from '../support/stack.ts';
@@ -120,6 +119,51 @@ describe('webhook breakers', () => {
 });
 
 describe('BreakerRegistry', () => {
+  const settings = { errorThresholdPercentage: 50, volumeThreshold: 2, resetTimeoutMs: 300, rollingCountTimeoutMs: 10_000 };
+
+  test('only failures that say the provider is unhealthy count: permanent errors and 429s never open a breaker', async () => {
+    const breakers = new BreakerRegistry(() => settings);
+    try {
+      for (let i = 0; i < 5; i++) {
+        await assert.rejects(breakers.fire('webhook:a', () => Promise.reject(new PermanentError('400 bad payload'))), PermanentError);
+        await assert.rejects(breakers.fire('webhook:a', () => Promise.reject(new RateLimitedError('429', 1000))), RateLimitedError);
+      }
+      assert.equal(breakers.retryAt('webhook:a'), null, 'still closed');
+      assert.deepEqual(breakers.snapshot().map((b) => [b.key, b.state]), [['webhook:a', 'closed']]);
+      await assert.rejects(breakers.fire('webhook:b', () => Promise.reject(new RetryableError('503'))));
+      await assert.rejects(breakers.fire('webhook:b', () => Promise.reject(new Error('socket hang up'))));
+      assert.ok(breakers.retryAt('webhook:b'), 'retryable and unknown outcomes open it');
+    } finally {
+      breakers.shutdown();
+    }
+  });
+
+  test('an open breaker refuses calls without making them, names when a trial goes through, and a good trial closes it', async () => {
+    const breakers = new BreakerRegistry(() => settings);
+    try {
+      for (let i = 0; i < 2; i++) await assert.rejects(breakers.fire('webhook:a', () => Promise.reject(new RetryableError('503'))));
+      const openedAt = Date.now();
+      const at = breakers.retryAt('webhook:a');
+      assert.ok(at, 'open');
+      assert.ok(at.getTime() > openedAt && at.getTime() <= openedAt + 350, `trial at +${at.getTime() - openedAt} ms for a 300 ms reset`);
+      let made = 0;
+      await assert.rejects(
+        breakers.fire('webhook:a', () => Promise.resolve(made++)),
+        (err: unknown) => (err as { code?: string }).code === 'EOPENBREAKER',
+      );
+      assert.equal(made, 0, 'an open breaker makes no call');
+      assert.equal(breakers.snapshot()[0]?.state, 'open');
+
+      await sleep(Math.max(0, at.getTime() - Date.now()) + 20);
+      assert.equal(breakers.snapshot()[0]?.state, 'half_open');
+      await breakers.fire('webhook:a', () => Promise.resolve(made++));
+      assert.equal(made, 1);
+      assert.equal(breakers.retryAt('webhook:a'), null, 'closed after a good trial');
+    } finally {
+      breakers.shutdown();
+    }
+  });
+
   test('a breaker unused for a rolling window is dropped unless it is holding calls back', async () => {
     const breakers = new BreakerRegistry(() => ({ errorThresholdPercentage: 50, volumeThreshold: 1, resetTimeoutMs: 60_000, rollingCountTimeoutMs: 1000 }));
     try {

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Intent, IntentDetail } from '../libs/contracts/index.ts';
-import { startRecordingSink, type RecordingSink } from './support/recordingSink.ts';
-import { startStack, waitFor, type ExecutorProcess, type Stack } from './support/stack.ts';
+import type { Intent, IntentDetail } from '@handoff/contracts';
+import { startRecordingSink, type RecordingSink } from '../support/recordingSink.ts';
+import { startStack, waitFor, type ExecutorProcess, type Stack } from '../support/stack.ts';
 
 /**
- * The pipeline through real processes: the coordinator's HTTP API, executor child processes,
- * real Postgres and a real HTTP receiver recording every call.
+ * The executor process (apps/executor/main.ts, startExecutor) as deployed: the coordinator's HTTP
+ * API, two executor child processes, real Postgres and a real HTTP receiver recording every call;
+ * killed, frozen and stopped mid-effect.
  */
 let stack: Stack;
 let sink: RecordingSink;
