@@ -74,40 +74,74 @@ export type AgentStopBody = z.infer<typeof AgentStopBody>;
 export const IsolationLevel = z.enum(['bubblewrap', 'unshare', 'sandbox-exec', 'none']);
 export type IsolationLevel = z.infer<typeof IsolationLevel>;
 
-export interface AgentUsage {
-  turns: number;
-  promptTokens: number;
-  completionTokens: number;
-  totalTokens: number;
+export const AgentUsage = z.object({
+  turns: z.number(),
+  promptTokens: z.number(),
+  completionTokens: z.number(),
+  totalTokens: z.number(),
   /** True when some turn's tokens were estimated (the server reported no usage). */
-  estimated: boolean;
-  durationMs: number;
-}
+  estimated: z.boolean(),
+  durationMs: z.number(),
+});
+export type AgentUsage = z.infer<typeof AgentUsage>;
 
 /** Why a run ended without `done`. */
-export type AgentErrorCode =
-  | 'stopped'
-  | 'client_gone'
-  | 'turn_limit'
-  | 'token_budget'
-  | 'model_error'
-  | 'model_timeout'
-  | 'shutdown'
-  | 'internal';
+export const AgentErrorCode = z.enum(['stopped', 'client_gone', 'turn_limit', 'token_budget', 'model_error', 'model_timeout', 'shutdown', 'internal']);
+export type AgentErrorCode = z.infer<typeof AgentErrorCode>;
 
 /** The events of a run, without the `sessionId` and `seq` every SSE message carries. */
-export type AgentEventBody =
-  | { type: 'session_started'; task: string; workingDir: string; model: string; maxTurns: number; isolation: IsolationLevel }
-  | { type: 'text_delta'; turn: number; text: string }
-  | { type: 'tool_call'; turn: number; toolCallId: string; name: string; args: unknown }
-  | { type: 'tool_result'; turn: number; toolCallId: string; name: string; ok: boolean; output: string; exitCode?: number | null; durationMs: number }
-  | { type: 'blocked'; toolCallId: string; command: string; decision: 'deny' | 'rejected' | 'expired'; rule: string; reason: string; approvalId?: string }
-  | { type: 'approval_required'; toolCallId: string; approvalId: string; command: string; cwd: string; rule: string; reason: string; expiresAt: string }
-  | { type: 'intent_proposed'; toolCallId: string; intentId: string; state: string; channel: string; account: string; created: boolean }
-  | { type: 'done'; summary: string; usage: AgentUsage }
-  | { type: 'error'; code: AgentErrorCode; message: string; usage: AgentUsage };
+const agentEventBodies = [
+  z.object({ type: z.literal('session_started'), task: z.string(), workingDir: z.string(), model: z.string(), maxTurns: z.number(), isolation: IsolationLevel }),
+  z.object({ type: z.literal('text_delta'), turn: z.number(), text: z.string() }),
+  z.object({ type: z.literal('tool_call'), turn: z.number(), toolCallId: z.string(), name: z.string(), args: z.unknown() }),
+  z.object({
+    type: z.literal('tool_result'),
+    turn: z.number(),
+    toolCallId: z.string(),
+    name: z.string(),
+    ok: z.boolean(),
+    output: z.string(),
+    exitCode: z.number().nullable().optional(),
+    durationMs: z.number(),
+  }),
+  z.object({
+    type: z.literal('blocked'),
+    toolCallId: z.string(),
+    command: z.string(),
+    decision: z.enum(['deny', 'rejected', 'expired']),
+    rule: z.string(),
+    reason: z.string(),
+    approvalId: z.string().optional(),
+  }),
+  z.object({
+    type: z.literal('approval_required'),
+    toolCallId: z.string(),
+    approvalId: z.string(),
+    command: z.string(),
+    cwd: z.string(),
+    rule: z.string(),
+    reason: z.string(),
+    expiresAt: z.string(),
+  }),
+  z.object({
+    type: z.literal('intent_proposed'),
+    toolCallId: z.string(),
+    intentId: z.string(),
+    state: z.string(),
+    channel: z.string(),
+    account: z.string(),
+    created: z.boolean(),
+  }),
+  z.object({ type: z.literal('done'), summary: z.string(), usage: AgentUsage }),
+  z.object({ type: z.literal('error'), code: AgentErrorCode, message: z.string(), usage: AgentUsage }),
+] as const;
+export const AgentEventBody = z.discriminatedUnion('type', agentEventBodies);
+export type AgentEventBody = z.infer<typeof AgentEventBody>;
 export type AgentEventType = AgentEventBody['type'];
-export type AgentEvent = AgentEventBody & { sessionId: string; seq: number; ts: string };
+
+/** One `data:` message of a run's SSE stream: an event with the run's id, its place and time. */
+export const AgentEvent = z.intersection(AgentEventBody, z.object({ sessionId: z.string(), seq: z.number(), ts: z.string() }));
+export type AgentEvent = z.infer<typeof AgentEvent>;
 
 export const CommandApprovalState = z.enum(['pending', 'approved', 'rejected', 'expired']);
 export type CommandApprovalState = z.infer<typeof CommandApprovalState>;

@@ -38,6 +38,10 @@ export const Gate = z.object({
 });
 export type Gate = z.infer<typeof Gate>;
 
+/** GET /v1/gates. */
+export const GateList = z.object({ gates: z.array(Gate) });
+export type GateList = z.infer<typeof GateList>;
+
 /** `$HANDOFF_HOME/executor_gate.json`, the executor's local kill switch. */
 export const LocalGateFile = z.strictObject({
   enabled: z.boolean(),

@@ -1,69 +1,85 @@
-import type { Gate } from './gate.ts';
-import type { Intent, Receipt } from './intent.ts';
-import type { IsolationLevel } from './agent.ts';
-import type { RouterNodeStatus } from './router.ts';
+import { z } from 'zod';
+import { Gate } from './gate.ts';
+import { Intent, Receipt } from './intent.ts';
+import { IsolationLevel } from './agent.ts';
+import { RouterNodeStatus } from './router.ts';
 
-export interface BreakerState {
-  key: string;
-  state: 'closed' | 'open' | 'half_open';
-  failures: number;
-  openedAt: string | null;
-}
+/**
+ * GET /v1/live: what is live right now. Schemas, not only types, so that a client (the CLI) can
+ * check the answer it gets against the same definition the coordinator builds it from.
+ */
 
-export interface ExecutorStatus {
-  id: string;
-  host: string;
-  pid: number;
-  startedAt: string;
-  heartbeatAt: string;
-  stale: boolean;
-  status: string;
-  channels: string[];
-  breakers: BreakerState[];
-  localGateEnabled: boolean;
-  inFlight: number;
-}
+export const BreakerState = z.object({
+  key: z.string(),
+  state: z.enum(['closed', 'open', 'half_open']),
+  failures: z.number(),
+  openedAt: z.string().nullable(),
+});
+export type BreakerState = z.infer<typeof BreakerState>;
 
-export interface RateLimitHeadroom {
-  key: string;
-  capacity: number;
-  refillPerSecond: number;
-  tokens: number;
-  blockedUntil: string | null;
-}
+export const ExecutorStatus = z.object({
+  id: z.string(),
+  host: z.string(),
+  pid: z.number(),
+  startedAt: z.string(),
+  heartbeatAt: z.string(),
+  stale: z.boolean(),
+  status: z.string(),
+  channels: z.array(z.string()),
+  breakers: z.array(BreakerState),
+  localGateEnabled: z.boolean(),
+  inFlight: z.number(),
+});
+export type ExecutorStatus = z.infer<typeof ExecutorStatus>;
 
-export interface QueueDepth {
-  channel: string;
-  pendingApproval: number;
-  ready: number;
-  scheduled: number;
-  running: number;
-}
+export const RateLimitHeadroom = z.object({
+  key: z.string(),
+  capacity: z.number(),
+  refillPerSecond: z.number(),
+  tokens: z.number(),
+  blockedUntil: z.string().nullable(),
+});
+export type RateLimitHeadroom = z.infer<typeof RateLimitHeadroom>;
 
-/** GET /v1/live and `handoff live`. */
-export interface LiveReport {
-  generatedAt: string;
-  gates: Gate[];
-  gatesClosed: string[];
-  executors: ExecutorStatus[];
-  breakers: (BreakerState & { executorId: string })[];
-  rateLimits: RateLimitHeadroom[];
-  queues: QueueDepth[];
-  inFlight: Pick<Intent, 'id' | 'channel' | 'account' | 'idempotencyKey' | 'leaseOwner' | 'leaseEpoch' | 'leaseExpiresAt' | 'attemptCount'>[];
-  recentReceipts: (Receipt & { channel: string; account: string; idempotencyKey: string })[];
-  dead: Pick<Intent, 'id' | 'channel' | 'account' | 'idempotencyKey' | 'lastError' | 'updatedAt'>[];
-  inDoubt: Pick<Intent, 'id' | 'channel' | 'account' | 'idempotencyKey' | 'lastError' | 'updatedAt'>[];
-  counts: Record<string, number>;
-  /** The model router's nodes (state, breaker, latency, last error); absent when no router runs. */
-  modelNodes?: RouterNodeStatus[];
-  /** The agent loop's sandbox; absent when no agent runs in this coordinator. */
-  agent?: AgentSandboxStatus;
-}
+export const QueueDepth = z.object({
+  channel: z.string(),
+  pendingApproval: z.number(),
+  ready: z.number(),
+  scheduled: z.number(),
+  running: z.number(),
+});
+export type QueueDepth = z.infer<typeof QueueDepth>;
 
 /** How the agent's bash commands are isolated, with the warning shown when it is weaker than a sandbox. */
-export interface AgentSandboxStatus {
-  isolation: IsolationLevel;
-  isolationDetail: string;
+export const AgentSandboxStatus = z.object({
+  isolation: IsolationLevel,
+  isolationDetail: z.string(),
   /** Isolation none, a shared network, or commands refused; null when nothing is weakened. */
-  warning: string | null;
-}
+  warning: z.string().nullable(),
+});
+export type AgentSandboxStatus = z.infer<typeof AgentSandboxStatus>;
+
+const StuckIntent = Intent.pick({ id: true, channel: true, account: true, idempotencyKey: true, lastError: true, updatedAt: true });
+
+/** GET /v1/live and `handoff live`. */
+export const LiveReport = z.object({
+  generatedAt: z.string(),
+  gates: z.array(Gate),
+  gatesClosed: z.array(z.string()),
+  executors: z.array(ExecutorStatus),
+  breakers: z.array(BreakerState.extend({ executorId: z.string() })),
+  rateLimits: z.array(RateLimitHeadroom),
+  queues: z.array(QueueDepth),
+  inFlight: z.array(
+    Intent.pick({ id: true, channel: true, account: true, idempotencyKey: true, leaseOwner: true, leaseEpoch: true, leaseExpiresAt: true, attemptCount: true }),
+  ),
+  recentReceipts: z.array(Receipt.extend({ channel: z.string(), account: z.string(), idempotencyKey: z.string() })),
+  dead: z.array(StuckIntent),
+  inDoubt: z.array(StuckIntent),
+  counts: z.record(z.string(), z.number()),
+  /** The model router's nodes (state, breaker, latency, last error); absent when no router runs. */
+  modelNodes: z.array(RouterNodeStatus).optional(),
+  /** The agent loop's sandbox; absent when no agent runs in this coordinator. */
+  agent: AgentSandboxStatus.optional(),
+});
+export type LiveReport = z.infer<typeof LiveReport>;

@@ -116,19 +116,20 @@ export const NodeHealthState = z.enum(['healthy', 'quarantined']);
 export type NodeHealthState = z.infer<typeof NodeHealthState>;
 
 /** One row of GET /v1/router/nodes. */
-export interface RouterNodeStatus {
-  id: string;
-  kind: NodeKind;
-  baseUrl: string;
-  local: boolean;
-  models: string[];
-  state: NodeHealthState;
-  breaker: 'closed' | 'open' | 'half_open';
-  consecutiveFailures: number;
+export const RouterNodeStatus = z.object({
+  id: z.string(),
+  kind: NodeKind,
+  baseUrl: z.string(),
+  local: z.boolean(),
+  models: z.array(z.string()),
+  state: NodeHealthState,
+  breaker: z.enum(['closed', 'open', 'half_open']),
+  consecutiveFailures: z.number(),
   /** Latency of the last successful request or probe (time to first byte), ms. */
-  latencyMs: number | null;
-  lastError: string | null;
-  lastErrorAt: string | null;
-  lastProbeAt: string | null;
-  nextProbeAt: string | null;
-}
+  latencyMs: z.number().nullable(),
+  lastError: z.string().nullable(),
+  lastErrorAt: z.string().nullable(),
+  lastProbeAt: z.string().nullable(),
+  nextProbeAt: z.string().nullable(),
+});
+export type RouterNodeStatus = z.infer<typeof RouterNodeStatus>;

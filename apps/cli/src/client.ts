@@ -1,167 +1,184 @@
-import { request as httpRequest } from 'node:http';
-import type { IncomingMessage, RequestOptions } from 'node:http';
-import { CoordinatorError, CoordinatorTimeout, CoordinatorUnreachable } from './errors.ts';
+import type { IncomingMessage } from 'node:http';
+import type { z } from 'zod';
+import {
+  AgentEvent,
+  CommandApproval,
+  CommandApprovalList,
+  CreatedToken,
+  Gate,
+  GateList,
+  Intent,
+  IntentDetail,
+  IntentList,
+  LiveReport,
+  TokenList,
+} from '@handoff/contracts';
+import type { AgentRunBody, CommandApprovalState, CreateTokenBody, IntentState, SetGateBody } from '@handoff/contracts';
+import { CoordinatorHttp } from './http.ts';
+import type { HttpOptions, Method } from './http.ts';
+import { UnexpectedAnswer } from './errors.ts';
 
 /**
- * A small HTTP client for the coordinator, on node:http. The CLI starts a process per command, and
- * node:http costs nothing to load (undici takes about 0.3 s), has no "bad port" list (fetch refuses
- * ports such as 6000 or 10080) and reports socket errors by their code. It only turns transport
- * failures and error answers into typed errors; errors.ts decides what the operator reads.
+ * The coordinator's API as the CLI calls it: one method per call, each answer checked against its
+ * schema in @handoff/contracts before a command sees it. An answer that does not fit (a coordinator
+ * of another version, a proxy in the way) is an UnexpectedAnswer, which errors.ts prints as one line.
  */
 
-export interface ClientOptions {
-  baseUrl: string;
-  token?: string;
-  /** How long the answer may stall once connected. Default 30 s. */
-  timeoutMs?: number;
-  /** How long connecting may take. Default 5 s. */
-  connectTimeoutMs?: number;
+export interface IntentFilter {
+  state?: IntentState;
+  channel?: string;
+  account?: string;
+  /** Hex digits from the start of the id (IdPrefix). */
+  idPrefix?: string;
 }
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export interface CommandApprovalFilter {
+  state?: CommandApprovalState;
+  idPrefix?: string;
+}
 
-const CONNECT_REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  EPIPE: 'connection reset',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'host name lookup failed',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  EADDRNOTAVAIL: 'address not available',
-  ETIMEDOUT: 'connection timed out',
-  CERT_HAS_EXPIRED: 'TLS certificate expired',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed TLS certificate',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate not trusted',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host',
-};
-
-/** Set by #send when the connection stood but no (complete) answer came in time. */
-const NO_ANSWER = 'HANDOFF_NO_ANSWER';
+/** One page of a list: at most `limit` rows after `cursor` (a `nextCursor` of the page before). */
+export interface PageRequest {
+  limit?: number;
+  cursor?: string;
+}
 
 export class CoordinatorClient {
-  readonly baseUrl: string;
-  readonly #token: string | undefined;
-  readonly #timeoutMs: number;
-  readonly #connectTimeoutMs: number;
+  readonly #http: CoordinatorHttp;
 
-  constructor(options: ClientOptions) {
-    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.#token = options.token;
-    this.#timeoutMs = options.timeoutMs ?? 30_000;
-    this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+  constructor(options: HttpOptions) {
+    this.#http = new CoordinatorHttp(options);
   }
 
-  get<T>(path: string): Promise<T> {
-    return this.call<T>('GET', path);
+  get baseUrl(): string {
+    return this.#http.baseUrl;
   }
 
-  post<T>(path: string, body: unknown = {}): Promise<T> {
-    return this.call<T>('POST', path, body);
+  listIntents(filter: IntentFilter & PageRequest): Promise<IntentList> {
+    return this.#call(IntentList, 'GET', `/v1/intents${query({ ...filter })}`);
   }
 
-  put<T>(path: string, body: unknown = {}): Promise<T> {
-    return this.call<T>('PUT', path, body);
+  getIntent(id: string): Promise<IntentDetail> {
+    return this.#call(IntentDetail, 'GET', `/v1/intents/${segment(id)}`);
   }
 
-  async call<T>(method: Method, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    if (payload !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = String(Buffer.byteLength(payload));
+  approveIntent(id: string, reason?: string): Promise<Intent> {
+    return this.#call(Intent, 'POST', `/v1/intents/${segment(id)}/approve`, reasonBody(reason));
+  }
+
+  rejectIntent(id: string, reason: string): Promise<Intent> {
+    return this.#call(Intent, 'POST', `/v1/intents/${segment(id)}/reject`, { reason });
+  }
+
+  retryIntent(id: string, reason?: string): Promise<Intent> {
+    return this.#call(Intent, 'POST', `/v1/intents/${segment(id)}/retry`, reasonBody(reason));
+  }
+
+  resolveIntent(id: string, body: { externalId: string; url?: string; reason?: string }): Promise<Intent> {
+    return this.#call(Intent, 'POST', `/v1/intents/${segment(id)}/resolve`, body);
+  }
+
+  listCommandApprovals(filter: CommandApprovalFilter & PageRequest): Promise<CommandApprovalList> {
+    return this.#call(CommandApprovalList, 'GET', `/v1/agent/approvals${query({ ...filter })}`);
+  }
+
+  getCommandApproval(id: string): Promise<CommandApproval> {
+    return this.#call(CommandApproval, 'GET', `/v1/agent/approvals/${segment(id)}`);
+  }
+
+  approveCommand(id: string, reason?: string): Promise<CommandApproval> {
+    return this.#call(CommandApproval, 'POST', `/v1/agent/approvals/${segment(id)}/approve`, reasonBody(reason));
+  }
+
+  rejectCommand(id: string, reason: string): Promise<CommandApproval> {
+    return this.#call(CommandApproval, 'POST', `/v1/agent/approvals/${segment(id)}/reject`, { reason });
+  }
+
+  listGates(): Promise<GateList> {
+    return this.#call(GateList, 'GET', '/v1/gates');
+  }
+
+  setGate(scope: string, body: SetGateBody): Promise<Gate> {
+    return this.#call(Gate, 'PUT', `/v1/gates/${segment(scope)}`, body);
+  }
+
+  createToken(body: CreateTokenBody): Promise<CreatedToken> {
+    return this.#call(CreatedToken, 'POST', '/v1/tokens', body);
+  }
+
+  listTokens(): Promise<TokenList> {
+    return this.#call(TokenList, 'GET', '/v1/tokens');
+  }
+
+  live(): Promise<LiveReport> {
+    return this.#call(LiveReport, 'GET', '/v1/live');
+  }
+
+  /** Starts an agent run; its events, each checked, as they come. */
+  async runAgent(body: AgentRunBody): Promise<AsyncGenerator<AgentEvent>> {
+    const res = await this.#http.stream('/v1/agent/run', body);
+    return this.#events(res, 'POST /v1/agent/run');
+  }
+
+  async stopAgent(sessionId: string): Promise<void> {
+    await this.#http.call('POST', '/v1/agent/stop', { sessionId });
+  }
+
+  async #call<S extends z.ZodType>(schema: S, method: Method, path: string, body?: unknown): Promise<z.output<S>> {
+    const answer = await this.#http.call(method, path, body);
+    return checked(schema, answer, this.baseUrl, `${method} ${path.replace(/\?.*$/, '')}`);
+  }
+
+  async *#events(res: IncomingMessage, request: string): AsyncGenerator<AgentEvent> {
+    for await (const message of sseMessages(res)) {
+      let data: unknown;
+      try {
+        data = JSON.parse(message.data);
+      } catch {
+        data = message.data;
+      }
+      yield checked(AgentEvent, data, this.baseUrl, request);
     }
-    let answer: { status: number; text: string };
-    try {
-      answer = await this.#send(new URL(this.baseUrl + path), { method, headers }, payload);
-    } catch (err) {
-      throw this.#transportError(err);
+  }
+}
+
+function checked<S extends z.ZodType>(schema: S, answer: unknown, baseUrl: string, request: string): z.output<S> {
+  const result = schema.safeParse(answer);
+  if (!result.success) throw new UnexpectedAnswer(baseUrl, request, result.error);
+  return result.data;
+}
+
+/** Reads `text/event-stream` from a response: whole `data:` messages, one at a time. */
+async function* sseMessages(res: IncomingMessage): AsyncGenerator<{ event: string | null; data: string }> {
+  let buffer = '';
+  res.setEncoding('utf8');
+  for await (const chunk of res) {
+    buffer += String(chunk).replace(/\r\n?/g, '\n');
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event: string | null = null;
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+        else if (line.startsWith('event:')) event = line.slice(6).trim();
+      }
+      if (data.length > 0) yield { event, data: data.join('\n') };
     }
-    const parsed = parseJson(answer.text);
-    if (answer.status >= 400) throw toCoordinatorError(answer.status, parsed, answer.text);
-    return parsed as T;
-  }
-
-  async #send(url: URL, options: RequestOptions, payload: string | undefined): Promise<{ status: number; text: string }> {
-    // TLS is loaded only when HANDOFF_URL asks for it.
-    const send = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
-    return new Promise((resolve, reject) => {
-      const fail = (code: string): void => {
-        const err = new Error(code) as NodeJS.ErrnoException;
-        err.code = code;
-        req.destroy(err);
-      };
-      const connectTimer = setTimeout(() => fail('ETIMEDOUT'), this.#connectTimeoutMs);
-      // agent: false: one connection per request, closed afterwards, so the process exits at once.
-      const req = send(url, { ...options, agent: false }, (res: IncomingMessage) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-        res.on('error', reject);
-      });
-      req.on('socket', (socket) => {
-        socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
-          clearTimeout(connectTimer);
-          req.setTimeout(this.#timeoutMs, () => fail(NO_ANSWER));
-        });
-      });
-      req.on('error', (err) => {
-        clearTimeout(connectTimer);
-        reject(err);
-      });
-      req.on('close', () => clearTimeout(connectTimer));
-      req.end(payload);
-    });
-  }
-
-  #transportError(err: unknown): Error {
-    const code = errorCode(err);
-    if (code === NO_ANSWER) return new CoordinatorTimeout(this.baseUrl, Math.round(this.#timeoutMs / 1000));
-    const reason = (code && CONNECT_REASONS[code]) ?? (code ? code : err instanceof Error ? err.message : String(err));
-    return new CoordinatorUnreachable(this.baseUrl, reason);
   }
 }
 
-/** The code of a socket error, looking through wrappers (cause, AggregateError for dual-stack hosts). */
-function errorCode(err: unknown): string | undefined {
-  const seen = new Set<unknown>();
-  let current: unknown = err;
-  while (current && typeof current === 'object' && !seen.has(current)) {
-    seen.add(current);
-    const candidate = current as { code?: unknown; cause?: unknown; errors?: unknown[] };
-    if (typeof candidate.code === 'string') return candidate.code;
-    current = candidate.cause ?? (Array.isArray(candidate.errors) ? candidate.errors[0] : undefined);
-  }
-  return undefined;
-}
-
-function parseJson(text: string): unknown {
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function toCoordinatorError(status: number, parsed: unknown, text: string): CoordinatorError {
-  const error = (parsed as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
-  if (error && typeof error.code === 'string') {
-    const message = typeof error.message === 'string' && error.message ? error.message : `HTTP ${status}`;
-    return new CoordinatorError(status, error.code, message, error.details);
-  }
-  const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 200);
-  return new CoordinatorError(status, `http_${status}`, snippet || `HTTP ${status} with no error body`);
+function reasonBody(reason: string | undefined): { reason?: string } {
+  return reason ? { reason } : {};
 }
 
 /** Path segment helper: ids and scopes such as `x:@antifund` go into URLs encoded. */
-export function segment(value: string): string {
+function segment(value: string): string {
   return encodeURIComponent(value);
 }
 
-export function query(params: Record<string, string | number | undefined>): string {
+function query(params: Record<string, string | number | undefined>): string {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value !== undefined && value !== '') search.set(key, String(value));

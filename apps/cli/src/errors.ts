@@ -1,4 +1,5 @@
 import { CommanderError } from 'commander';
+import type { z } from 'zod';
 
 /**
  * Every way the CLI can fail, and the one place (`describeError`) that turns a failure into one
@@ -65,6 +66,27 @@ export class CoordinatorError extends Error {
   }
 }
 
+/**
+ * The coordinator answered, but not with what the contract says (a coordinator of another version,
+ * a proxy's page): the first few problems, each naming the field.
+ */
+export class UnexpectedAnswer extends Error {
+  readonly url: string;
+  readonly request: string;
+  readonly problems: string[];
+  constructor(url: string, request: string, error: z.ZodError) {
+    const problems = error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'the answer'}: ${issue.message}`);
+    super(`unexpected answer to ${request} from ${url}: ${problems.join('; ')}`);
+    this.name = 'UnexpectedAnswer';
+    this.url = url;
+    this.request = request;
+    this.problems = problems;
+  }
+}
+
+/** Problems an UnexpectedAnswer line names before it says how many more there are. */
+const PROBLEMS_SHOWN = 3;
+
 export interface DescribedError {
   /** One line, starting with `handoff: `, no trailing newline. */
   line: string;
@@ -110,6 +132,15 @@ export function describeError(err: unknown, subject?: string): DescribedError {
       };
     }
     return { line: `${prefix}${err.code}: ${oneLine(err.message).replace(/\.$/, '')}`, exitCode: EXIT_FAILURE, fatal: false };
+  }
+  if (err instanceof UnexpectedAnswer) {
+    const shown = err.problems.slice(0, PROBLEMS_SHOWN).map(oneLine).join('; ');
+    const more = err.problems.length > PROBLEMS_SHOWN ? ` (and ${err.problems.length - PROBLEMS_SHOWN} more)` : '';
+    return {
+      line: `handoff: the coordinator at ${err.url} answered ${err.request} with something this CLI does not understand: ${shown}${more}. Are the CLI and the coordinator the same version?`,
+      exitCode: EXIT_FAILURE,
+      fatal: true,
+    };
   }
   if (err instanceof CliError) {
     return { line: `${prefix}${oneLine(err.message)}`, exitCode: err.exitCode, fatal: err.exitCode === EXIT_USAGE };

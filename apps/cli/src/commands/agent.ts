@@ -1,5 +1,3 @@
-import { request as httpRequest } from 'node:http';
-import type { IncomingMessage } from 'node:http';
 import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
 import { AgentRunBody } from '@handoff/contracts';
@@ -7,7 +5,7 @@ import type { AgentEvent } from '@handoff/contracts';
 import { CoordinatorClient } from '../client.ts';
 import { apiToken, coordinatorUrl } from '../config.ts';
 import { err, out } from '../context.ts';
-import { CliError, CoordinatorError, CoordinatorUnreachable } from '../errors.ts';
+import { CliError } from '../errors.ts';
 import { exact } from './intents.ts';
 
 /** `handoff agent run "TASK"`: runs the agent loop on the coordinator and streams its events. */
@@ -23,27 +21,6 @@ function parseMaxTurns(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1 || n > 1000) throw new InvalidArgumentError('must be a whole number from 1 to 1000');
   return n;
-}
-
-/** Reads `text/event-stream` from a response: whole `data:` messages, one at a time. */
-async function* sseMessages(res: IncomingMessage): AsyncGenerator<{ event: string | null; data: string }> {
-  let buffer = '';
-  res.setEncoding('utf8');
-  for await (const chunk of res as AsyncIterable<string>) {
-    buffer += chunk.replace(/\r\n?/g, '\n');
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event: string | null = null;
-      const data: string[] = [];
-      for (const line of block.split('\n')) {
-        if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-        else if (line.startsWith('event:')) event = line.slice(6).trim();
-      }
-      if (data.length > 0) yield { event, data: data.join('\n') };
-    }
-  }
 }
 
 function firstLine(text: string, max = 200): string {
@@ -104,30 +81,8 @@ export function registerAgentCommands(program: Command): void {
 }
 
 async function runAgent(body: AgentRunBody, asJson: boolean): Promise<number> {
-  const baseUrl = coordinatorUrl();
-  const token = apiToken();
-  const url = new URL(`${baseUrl}/v1/agent/run`);
-  const payload = JSON.stringify(body);
-  const send = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream', 'content-length': String(Buffer.byteLength(payload)) };
-  if (token) headers.authorization = `Bearer ${token}`;
-
-  const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    const req = send(url, { method: 'POST', headers, agent: false }, resolve);
-    req.on('error', (e: NodeJS.ErrnoException) => reject(new CoordinatorUnreachable(baseUrl, e.code ?? e.message)));
-    req.end(payload);
-  });
-  if ((res.statusCode ?? 0) >= 400) {
-    let text = '';
-    for await (const chunk of res) text += String(chunk);
-    let error: { code?: string; message?: string; details?: unknown } | undefined;
-    try {
-      error = (JSON.parse(text) as { error?: typeof error }).error;
-    } catch {
-      // not JSON
-    }
-    throw new CoordinatorError(res.statusCode ?? 0, error?.code ?? `http_${res.statusCode}`, error?.message ?? text.slice(0, 200), error?.details);
-  }
+  const client = new CoordinatorClient({ baseUrl: coordinatorUrl(), token: apiToken() });
+  const events = await client.runAgent(body);
 
   let sessionId: string | null = null;
   let stopping = false;
@@ -138,20 +93,14 @@ async function runAgent(body: AgentRunBody, asJson: boolean): Promise<number> {
     }
     stopping = true;
     err('stopping the agent run (Ctrl-C again to quit at once)...');
-    new CoordinatorClient({ baseUrl, token }).post('/v1/agent/stop', { sessionId }).catch((e: unknown) => err(`could not stop the run: ${(e as Error).message}`));
+    client.stopAgent(sessionId).catch((e: unknown) => err(`could not stop the run: ${e instanceof Error ? e.message : String(e)}`));
   };
   process.on('SIGINT', onSigint);
 
   const state = { midText: false };
   let last: AgentEvent | null = null;
   try {
-    for await (const message of sseMessages(res)) {
-      let event: AgentEvent;
-      try {
-        event = JSON.parse(message.data) as AgentEvent;
-      } catch {
-        continue;
-      }
+    for await (const event of events) {
       last = event;
       if (event.type === 'session_started') sessionId = event.sessionId;
       if (asJson) out(JSON.stringify(event));

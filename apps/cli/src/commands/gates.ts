@@ -1,10 +1,9 @@
 import { Argument, Option } from 'commander';
 import type { Command } from 'commander';
 import { GLOBAL_SCOPE } from '@handoff/contracts';
-import type { Gate } from '@handoff/contracts';
+import type { Gate, SetGateBody } from '@handoff/contracts';
 import { parseGateScope, parseReason } from '../args.ts';
-import { segment } from '../client.ts';
-import { asList, asObject, out, withClient } from '../context.ts';
+import { out, withClient } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { age, json, table } from '../format.ts';
 
@@ -37,21 +36,19 @@ export function registerGateCommands(program: Command): void {
         if (options.scope !== undefined || options.reason !== undefined) {
           throw new UsageError('--scope and --reason need an action: `handoff gate off|on --scope SCOPE`');
         }
-        const body = await withClient((c) => c.get<unknown>('/v1/gates'));
+        const body = await withClient((c) => c.listGates());
         if (options.json) return out(json(body));
-        out(renderGates(asList<Gate>(body, 'gates')));
+        out(renderGates(body.gates));
         return;
       }
       const scope = options.scope ?? GLOBAL_SCOPE;
-      const request: { enabled: boolean; reason?: string } = { enabled: action === 'on' };
+      const request: SetGateBody = { enabled: action === 'on' };
       if (options.reason) request.reason = options.reason;
-      const body = await withClient((c) => c.put<unknown>(`/v1/gates/${segment(scope)}`, request));
-      if (options.json) return out(json(body));
-      const gate = asObject<Gate>(body, 'gate');
-      const enabled = typeof gate.enabled === 'boolean' ? gate.enabled : request.enabled;
+      const gate = await withClient((c) => c.setGate(scope, request));
+      if (options.json) return out(json(gate));
       const why = gate.reason ?? request.reason;
       out(
-        enabled
+        gate.enabled
           ? `gate ${scope} is open: new leases under it may start again.`
           : `gate ${scope} is CLOSED${why ? ` (${why})` : ''}: no new leases under it; effects already in flight finish and get receipts.`,
       );

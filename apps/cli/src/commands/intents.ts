@@ -1,7 +1,7 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import { IdPrefix } from '@handoff/contracts';
-import type { CommandApproval, Intent, IntentDetail, IntentList, IntentState, IntentSummary } from '@handoff/contracts';
+import type { CommandApproval, CommandApprovalState, Intent, IntentDetail, IntentList, IntentState, IntentSummary } from '@handoff/contracts';
 import {
   isFullId,
   parseAccount,
@@ -13,9 +13,8 @@ import {
   parseState,
   parseText,
 } from '../args.ts';
-import { query, segment } from '../client.ts';
-import type { CoordinatorClient } from '../client.ts';
-import { asList, asObject, err, out, withClient } from '../context.ts';
+import type { CoordinatorClient, IntentFilter, PageRequest } from '../client.ts';
+import { err, out, withClient } from '../context.ts';
 import { CliError, CoordinatorError, describeError } from '../errors.ts';
 import { age, heading, json, keyValues, table, timestamp } from '../format.ts';
 import type { Column } from '../format.ts';
@@ -48,8 +47,8 @@ export function registerIntentCommands(program: Command): void {
         // Command approvals (the agent's exec guard) wait for the same people; a filter by channel leaves them out.
         options.channel || options.account ? [] : await pendingCommands(c),
       ]);
-      if (options.json) return out(json(commands.length > 0 ? { ...asObject<Record<string, unknown>>(body, 'intents'), commands } : body));
-      const intents = asList<IntentSummary>(body, 'intents').sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+      if (options.json) return out(json(commands.length > 0 ? { ...body, commands } : body));
+      const intents = [...body.intents].sort((a, b) => a.createdAt.localeCompare(b.createdAt));
       const now = Date.now();
       out(
         table(
@@ -85,7 +84,7 @@ export function registerIntentCommands(program: Command): void {
       const body = await withClient((c) => listPages(c, { state: options.state, channel: options.channel, account: options.account, limit: options.limit }));
       if (options.json) return out(json(body));
       const now = Date.now();
-      out(table(asList<IntentSummary>(body, 'intents'), listColumns(now), { empty: 'No intents match.' }));
+      out(table(body.intents, listColumns(now), { empty: 'No intents match.' }));
     });
 
   program
@@ -97,13 +96,13 @@ export function registerIntentCommands(program: Command): void {
       const answer = await withClient(async (c) => {
         const id = await resolveId(c, ref, 'any');
         return withCommandFallback(
-          () => c.get<unknown>(`/v1/intents/${segment(id)}`),
-          () => c.get<unknown>(`/v1/agent/approvals/${segment(id)}`),
+          () => c.getIntent(id),
+          () => c.getCommandApproval(id),
         );
       });
       if (options.json) return out(json(answer.body));
-      if (answer.kind === 'command') return out(renderCommandApproval(asObject<CommandApproval>(answer.body, 'command approval')));
-      out(renderIntent(asObject<IntentDetail>(answer.body, 'intent')));
+      if (answer.kind === 'command') return out(renderCommandApproval(answer.body));
+      out(renderIntent(answer.body));
     });
 
   program
@@ -113,7 +112,7 @@ export function registerIntentCommands(program: Command): void {
     .addOption(new Option('--reason <text>', 'why, kept with the approval').argParser(parseReason))
     .addOption(new Option('--json', 'print the approved intents as a JSON array'))
     .action(async (ids: string[], options: { reason?: string; json?: boolean }) => {
-      const approved: Intent[] = [];
+      const approved: (Intent | CommandApproval)[] = [];
       let failed = 0;
       await withClient(async (c) => {
         for (const ref of ids) {
@@ -121,16 +120,16 @@ export function registerIntentCommands(program: Command): void {
           try {
             id = await resolveId(c, ref, true);
             const answer = await withCommandFallback(
-              () => c.post<unknown>(`/v1/intents/${segment(id)}/approve`, reasonBody(options.reason)),
-              () => c.post<unknown>(`/v1/agent/approvals/${segment(id)}/approve`, reasonBody(options.reason)),
+              () => c.approveIntent(id, options.reason),
+              () => c.approveCommand(id, options.reason),
             );
             if (answer.kind === 'command') {
-              const command = answer.body as CommandApproval;
-              approved.push(command as unknown as Intent);
+              const command = answer.body;
+              approved.push(command);
               if (!options.json) out(`approved command ${id}  ${JSON.stringify(command.command)} in ${command.cwd}  -> ${command.state}`);
               continue;
             }
-            const intent = asObject<Intent>(answer.body, 'intent');
+            const intent = answer.body;
             approved.push(intent);
             if (!options.json) {
               const expires = intent.approvalExpiresAt ? `, approval expires ${age(intent.approvalExpiresAt)}` : '';
@@ -159,14 +158,14 @@ export function registerIntentCommands(program: Command): void {
       const { id, answer } = await withClient(async (c) => {
         const id = await resolveId(c, ref, true);
         const answer = await withCommandFallback(
-          () => c.post<unknown>(`/v1/intents/${segment(id)}/reject`, { reason: options.reason }),
-          () => c.post<unknown>(`/v1/agent/approvals/${segment(id)}/reject`, { reason: options.reason }),
+          () => c.rejectIntent(id, options.reason),
+          () => c.rejectCommand(id, options.reason),
         );
         return { id, answer };
       });
       if (answer.kind === 'command') {
         if (options.json) return out(json(answer.body));
-        const command = answer.body as CommandApproval;
+        const command = answer.body;
         return out(`rejected command ${id}  ${JSON.stringify(command.command)} in ${command.cwd}  -> ${command.state}`);
       }
       report('rejected', id, answer.body, options.json);
@@ -181,7 +180,7 @@ export function registerIntentCommands(program: Command): void {
     .action(async (ref: string, options: { reason?: string; json?: boolean }) => {
       const { id, body } = await withClient(async (c) => {
         const id = await resolveId(c, ref, false);
-        return { id, body: await c.post<unknown>(`/v1/intents/${segment(id)}/retry`, reasonBody(options.reason)) };
+        return { id, body: await c.retryIntent(id, options.reason) };
       });
       report('requeued', id, body, options.json);
     });
@@ -195,12 +194,12 @@ export function registerIntentCommands(program: Command): void {
     .addOption(new Option('--reason <text>', 'why, kept in the audit log').argParser(parseReason))
     .addOption(jsonOption())
     .action(async (ref: string, options: { externalId: string; url?: string; reason?: string; json?: boolean }) => {
-      const payload: Record<string, string> = { externalId: options.externalId };
+      const payload: { externalId: string; url?: string; reason?: string } = { externalId: options.externalId };
       if (options.url) payload.url = options.url;
       if (options.reason) payload.reason = options.reason;
       const { id, body } = await withClient(async (c) => {
         const id = await resolveId(c, ref, false);
-        return { id, body: await c.post<unknown>(`/v1/intents/${segment(id)}/resolve`, payload) };
+        return { id, body: await c.resolveIntent(id, payload) };
       });
       report('resolved', id, body, options.json);
     });
@@ -211,10 +210,10 @@ export function registerIntentCommands(program: Command): void {
  * (404 not_found), the agent's command approval with that id is decided instead. If neither exists
  * the intent's 404 is what the operator reads.
  */
-async function withCommandFallback(
-  intent: () => Promise<unknown>,
-  command: () => Promise<unknown>,
-): Promise<{ kind: 'intent' | 'command'; body: unknown }> {
+async function withCommandFallback<I, C>(
+  intent: () => Promise<I>,
+  command: () => Promise<C>,
+): Promise<{ kind: 'intent'; body: I } | { kind: 'command'; body: C }> {
   try {
     return { kind: 'intent', body: await intent() };
   } catch (error) {
@@ -237,7 +236,7 @@ async function withCommandFallback(
 async function resolveId(c: CoordinatorClient, ref: string, commands: boolean | 'any'): Promise<string> {
   if (isFullId(ref)) return ref;
   const hex = IdPrefix.parse(ref);
-  const intents = asList<IntentSummary>(await c.get<unknown>(`/v1/intents${query({ idPrefix: hex, limit: 5 })}`), 'intents');
+  const { intents } = await c.listIntents({ idPrefix: hex, limit: 5 });
   const waiting = commands ? await commandsByPrefix(c, hex, commands === 'any' ? undefined : 'pending') : [];
   const ids = [...intents.map((i) => i.id), ...waiting.map((a) => a.id)].sort();
   if (ids.length === 1) return ids[0]!;
@@ -249,9 +248,16 @@ async function resolveId(c: CoordinatorClient, ref: string, commands: boolean | 
  * Command approvals, following `nextCursor` past the API's byte cap (each command comes whole) up to
  * `limit`; an older coordinator without the agent routes has none.
  */
-async function commandApprovals(c: CoordinatorClient, params: { state?: string; idPrefix?: string; limit: number }): Promise<CommandApproval[]> {
+async function commandApprovals(
+  c: CoordinatorClient,
+  params: { state?: CommandApprovalState; idPrefix?: string; limit: number },
+): Promise<CommandApproval[]> {
+  const { limit, ...filter } = params;
   try {
-    return (await followPages<CommandApproval>(c, '/v1/agent/approvals', 'approvals', params)).items;
+    return (await followPages(limit, async (page) => {
+      const { approvals, nextCursor } = await c.listCommandApprovals({ ...filter, ...page });
+      return { items: approvals, nextCursor };
+    })).items;
   } catch (error) {
     if (error instanceof CoordinatorError && error.status === 404) return [];
     throw error;
@@ -303,13 +309,8 @@ export function renderCommandApproval(a: CommandApproval, now: number = Date.now
   return `${text}\n`;
 }
 
-function reasonBody(reason: string | undefined): Record<string, string> {
-  return reason ? { reason } : {};
-}
-
-function report(verb: string, id: string, body: unknown, asJson: boolean | undefined): void {
-  if (asJson) return out(json(body));
-  const intent = asObject<Intent>(body, 'intent');
+function report(verb: string, id: string, intent: Intent, asJson: boolean | undefined): void {
+  if (asJson) return out(json(intent));
   out(`${verb} ${id}  ${target(intent)}  ${intent.idempotencyKey}  -> ${intent.state}`);
 }
 
@@ -389,28 +390,30 @@ export function renderIntent(intent: IntentDetail, now: number = Date.now()): st
 /**
  * GET /v1/intents up to `limit` rows (the API's default 100 when not given); see followPages.
  */
-async function listPages(c: CoordinatorClient, params: { state?: string; channel?: string; account?: string; limit?: number }): Promise<IntentList> {
-  const { items, nextCursor } = await followPages<IntentSummary>(c, '/v1/intents', 'intents', { ...params, limit: params.limit ?? 100 });
+async function listPages(c: CoordinatorClient, filter: IntentFilter & { limit?: number }): Promise<IntentList> {
+  const { limit = 100, ...rest } = filter;
+  const { items, nextCursor } = await followPages(limit, async (page) => {
+    const answer = await c.listIntents({ ...rest, ...page });
+    return { items: answer.intents, nextCursor: answer.nextCursor };
+  });
   return { intents: items, nextCursor };
 }
 
 /**
- * A list endpoint's rows up to `limit`: a page the API's byte cap stopped early is followed by the
- * next one (`nextCursor`), so `--limit` means what it says.
+ * A list's rows up to `limit`: a page the API's byte cap stopped early is followed by the next one
+ * (`nextCursor`), so `--limit` means what it says.
  */
 async function followPages<T>(
-  c: CoordinatorClient,
-  path: string,
-  key: string,
-  params: Record<string, string | number | undefined> & { limit: number },
+  limit: number,
+  fetchPage: (page: Required<Pick<PageRequest, 'limit'>> & PageRequest) => Promise<{ items: T[]; nextCursor: string | null }>,
 ): Promise<{ items: T[]; nextCursor: string | null }> {
   const items: T[] = [];
   let cursor: string | undefined;
   for (;;) {
-    const page = (await c.get<unknown>(`${path}${query({ ...params, limit: params.limit - items.length, cursor })}`)) as { nextCursor?: string | null };
-    items.push(...asList<T>(page, key));
-    const next = page.nextCursor ?? null;
-    if (next === null || items.length >= params.limit) return { items, nextCursor: next };
+    const page = await fetchPage({ limit: limit - items.length, cursor });
+    items.push(...page.items);
+    const next = page.nextCursor;
+    if (next === null || items.length >= limit) return { items, nextCursor: next };
     cursor = next;
   }
 }

@@ -13,7 +13,7 @@ export function registerLiveCommand(program: Command): void {
     .description("what's live: gates, executors, breakers, rate limits, queues, in flight, recent receipts, dead, in doubt")
     .addOption(new Option('--json', 'print the raw JSON answer (the LiveReport)'))
     .action(async (options: { json?: boolean }) => {
-      const body = await withClient((c) => c.get<LiveReport>('/v1/live'));
+      const body = await withClient((c) => c.live());
       if (options.json) return out(json(body));
       out(renderLive(body));
     });

@@ -1,8 +1,8 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import type { CreatedToken, Role, TokenList } from '@handoff/contracts';
+import type { CreateTokenBody, Role } from '@handoff/contracts';
 import { parseName, parseRole } from '../args.ts';
-import { asObject, err, out, withClient } from '../context.ts';
+import { err, out, withClient } from '../context.ts';
 import { age, json, keyValues, table } from '../format.ts';
 
 /**
@@ -19,11 +19,10 @@ export function registerTokenCommands(program: Command): void {
     .addOption(new Option('--name <name>', 'a unique label, e.g. the agent or person it is for (shown, never used as identity)').argParser(parseName))
     .addOption(new Option('--json', 'print the raw JSON answer'))
     .action(async (options: { role: Role; name?: string; json?: boolean }) => {
-      const request: { role: Role; name?: string } = { role: options.role };
+      const request: CreateTokenBody = { role: options.role };
       if (options.name) request.name = options.name;
-      const body = await withClient((c) => c.post<unknown>('/v1/tokens', request));
-      if (options.json) return out(json(body));
-      const created = asObject<CreatedToken>(body, 'token');
+      const created = await withClient((c) => c.createToken(request));
+      if (options.json) return out(json(created));
       out(
         keyValues([
           ['token', created.token],
@@ -43,9 +42,8 @@ export function registerTokenCommands(program: Command): void {
     .description('list API tokens (never their secrets), newest first, with the actor audit rows record for each')
     .addOption(new Option('--json', 'print the raw JSON answer'))
     .action(async (options: { json?: boolean }) => {
-      const body = await withClient((c) => c.get<unknown>('/v1/tokens'));
-      if (options.json) return out(json(body));
-      const list = asObject<TokenList>(body, 'token list');
+      const list = await withClient((c) => c.listTokens());
+      if (options.json) return out(json(list));
       const now = Date.now();
       out(
         table(
