@@ -1,6 +1,6 @@
 export { createRouter } from './router.ts';
 export type { Router, RouterAnswer, RouterOptions, SkipReason } from './router.ts';
-export { escalationPath, plan, readsMemory } from './plan.ts';
+export { escalationPath, plan } from './plan.ts';
 export type { Attempted, Availability, FleetSnapshot, Plan, RouteRequest } from './plan.ts';
 export { createFleetRuntime } from './runtime.ts';
 export type { FleetRuntime, NodeRuntime } from './runtime.ts';

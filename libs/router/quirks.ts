@@ -1,4 +1,5 @@
 import type { NodeKind } from '@handoff/contracts';
+import type { Json } from './json.ts';
 
 /**
  * What the router smooths over per server `kind`, so that clients see one dependable
@@ -8,8 +9,6 @@ import type { NodeKind } from '@handoff/contracts';
  * node cannot do this request" (dispatch.ts).
  * Sources are named beside each rule; docs/router.md lists them.
  */
-
-type Json = Record<string, unknown>;
 
 export interface ServerQuirks {
   kind: NodeKind;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApiError } from '@handoff/contracts';
 import type { ResponsesBody } from '@handoff/contracts';
+import type { Json } from './json.ts';
 import { sseData } from './sse.ts';
 
 /**
@@ -9,8 +10,6 @@ import { sseData } from './sse.ts';
  * reasoning text where the server returns it (`reasoning_content` or `reasoning`), and the streaming
  * event sequence the official clients expect.
  */
-
-type Json = Record<string, unknown>;
 
 export function newId(prefix: string): string {
   return `${prefix}_${randomBytes(12).toString('hex')}`;

@@ -91,7 +91,7 @@ export function createRouter(opts: RouterOptions): Router {
   };
 
   /** The prompt's size for routing, and the tokens the request needs with its answer. */
-  async function size(fleet: FleetConfig, messages: readonly Record<string, unknown>[], tools: readonly unknown[] | undefined, maxTokens: unknown, where: string) {
+  async function size(fleet: FleetConfig, messages: readonly Record<string, unknown>[], tools: readonly unknown[] | undefined, maxTokens: unknown, where: string): Promise<{ prompt: number; exact: boolean; need: number }> {
     const { tokenMarginPct, defaultMaxTokens } = fleet.thresholds;
     const allowance = typeof maxTokens === 'number' ? maxTokens : defaultMaxTokens;
     const { prompt, exact, fallback } = await promptTokensForRouting(counter, messages, tools, tokenMarginPct, allowance, smallestWindow(fleet));
