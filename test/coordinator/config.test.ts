@@ -11,8 +11,8 @@ import { buildServer, startCoordinator } from '@handoff/coordinator';
 import type { RunningCoordinator } from '@handoff/coordinator';
 import { createDb, createPool } from '@handoff/db';
 import type { IntentService } from '@handoff/intents';
-import { createTestDatabase } from './support/database.ts';
-import type { TestDatabase } from './support/database.ts';
+import { createTestDatabase } from '../support/database.ts';
+import type { TestDatabase } from '../support/database.ts';
 
 const silent = pino({ level: 'silent' });
 

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { ensureOperatorToken, startCoordinator } from '@handoff/coordinator';
 import type { RunningCoordinator } from '@handoff/coordinator';
-import { createTestDatabase } from './support/database.ts';
-import type { TestDatabase } from './support/database.ts';
+import { createTestDatabase } from '../support/database.ts';
+import type { TestDatabase } from '../support/database.ts';
 
 const silent = pino({ level: 'silent' });
 

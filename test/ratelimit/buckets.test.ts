@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createDb, createPool, type Db } from '@handoff/db';
 import { configureBuckets, drainUntil, readBuckets, takeOrQueue, takeToken } from '@handoff/ratelimit';
-import { createTestDatabase } from './support/database.ts';
+import { createTestDatabase } from '../support/database.ts';
 
 describe('central token buckets (Postgres)', () => {
   let testDb: Awaited<ReturnType<typeof createTestDatabase>>;

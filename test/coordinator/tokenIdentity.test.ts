@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { ensureOperatorToken, startCoordinator } from '@handoff/coordinator';
 import type { RunningCoordinator } from '@handoff/coordinator';
-import { migrate } from '../libs/db/index.ts';
-import { createTestDatabase } from './support/database.ts';
-import type { TestDatabase } from './support/database.ts';
+import { migrate } from '@handoff/db';
+import { createTestDatabase } from '../support/database.ts';
+import type { TestDatabase } from '../support/database.ts';
 
 /**
  * Identity is the token's id and role as the database has them, never the name its holder chose
@@ -20,7 +20,7 @@ import type { TestDatabase } from './support/database.ts';
  */
 
 const silent = pino({ level: 'silent' });
-const repo = fileURLToPath(new URL('..', import.meta.url));
+const repo = fileURLToPath(new URL('../..', import.meta.url));
 const migrations = join(repo, 'migrations');
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

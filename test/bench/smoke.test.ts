@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
  * section. Timings are never asserted here: the figures belong in docs/performance.md.
  */
 
-const repo = fileURLToPath(new URL('..', import.meta.url));
+const repo = fileURLToPath(new URL('../..', import.meta.url));
 
 interface Report {
   machine: { cpus: number; postgres: string };

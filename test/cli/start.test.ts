@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './support/ports.ts';
-import { removeHome } from './support/removeHome.ts';
+import { freePort } from '../support/ports.ts';
+import { removeHome } from '../support/removeHome.ts';
 
-const repo = fileURLToPath(new URL('..', import.meta.url));
+const repo = fileURLToPath(new URL('../..', import.meta.url));
 
 
 interface Started {

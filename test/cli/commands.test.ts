@@ -1,145 +1,17 @@
 /**
- * The `handoff` CLI, driven as a user drives it: a real child process (`node apps/cli/src/main.ts ...`),
- * its exit code, stdout and stderr. The second half runs a real coordinator on a fresh database.
+ * The `handoff` CLI's commands driven as a user drives them (a real child process, its exit code,
+ * stdout and stderr) against a real coordinator on a fresh database.
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import type { CreatedToken, Gate, Intent, IntentDetail, LiveReport } from '@handoff/contracts';
 import type { RunningCoordinator } from '@handoff/coordinator';
-import type { TestDatabase } from './support/database.ts';
-
-const repo = fileURLToPath(new URL('..', import.meta.url));
-const main = path.join(repo, 'apps', 'cli', 'src', 'main.ts');
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI asynchronously (a coordinator in this process must keep answering meanwhile). */
-function handoff(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  const childEnv: Record<string, string | undefined> = { ...process.env, NODE_TEST_CONTEXT: undefined, HANDOFF_TOKEN: undefined, ...env };
-  for (const key of Object.keys(childEnv)) if (childEnv[key] === undefined) delete childEnv[key];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...args], { cwd: repo, env: childEnv as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** A loopback port that nothing listens on: bind port 0, note it, close it. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  assert.ok(address && typeof address === 'object');
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
-
-function lines(text: string): string[] {
-  return text.split('\n').filter((l) => l.trim() !== '');
-}
-
-function assertNoStack(text: string): void {
-  assert.doesNotMatch(text, /^\s+at /m, `expected no stack trace, got:\n${text}`);
-}
-
-describe('handoff CLI without a coordinator', () => {
-  test('--help prints the commands and exits 0', async () => {
-    const run = await handoff(['--help']);
-    assert.equal(run.code, 0);
-    for (const command of ['start', 'pending', 'approve', 'reject', 'gate', 'live', 'token']) {
-      assert.match(run.stdout, new RegExp(`\\n  ${command}\\b`), `help lists ${command}`);
-    }
-  });
-
-  test('an unreachable coordinator is one line on stderr and exit 1, with no stack trace', async () => {
-    const port = await closedPort();
-    const run = await handoff(['pending'], { HANDOFF_URL: `http://127.0.0.1:${port}`, HANDOFF_TOKEN: 'hnd_x' });
-    assert.equal(run.code, 1);
-    assert.equal(run.stdout, '');
-    assert.deepEqual(lines(run.stderr), [
-      `handoff: cannot reach the coordinator at http://127.0.0.1:${port} (connection refused). Is it running? Start it with \`handoff start\`.`,
-    ]);
-  });
-
-  test('every command that talks to the coordinator reports an unreachable one the same way', async () => {
-    const port = await closedPort();
-    const id = '3b241101-e2bb-4255-8caf-4136c566a962';
-    for (const args of [['live'], ['gate'], ['show', id], ['approve', id], ['token', 'create', '--role', 'viewer']]) {
-      const run = await handoff(args, { HANDOFF_URL: `http://127.0.0.1:${port}` });
-      assert.equal(run.code, 1, args.join(' '));
-      assert.equal(lines(run.stderr).length, 1, `${args.join(' ')}: ${run.stderr}`);
-      assert.match(run.stderr, /cannot reach the coordinator/);
-    }
-  });
-
-  test('usage errors exit 2 and name what is wrong', async () => {
-    const cases: [string[], RegExp][] = [
-      [['reject', '3b241101-e2bb-4255-8caf-4136c566a962'], /--reason/],
-      [['show', 'not-a-uuid'], /argument 'id'.*UUID/],
-      [['approve', '3b241101-e2bb-4255-8caf-4136c566a962', 'nope'], /argument 'id'/],
-      [['frobnicate'], /unknown command 'frobnicate'/],
-      [['gate', 'off', '--scope', 'NOT A SCOPE'], /--scope/],
-      [['gate', 'sideways'], /argument 'action'/],
-      [['token', 'create', '--role', 'root'], /--role/],
-      [['token', 'create'], /--role/],
-      [['list', '--state', 'finished'], /--state/],
-      [['resolve', '3b241101-e2bb-4255-8caf-4136c566a962'], /--external-id/],
-      [['start', '--port', '70000'], /--port/],
-      [[], /Usage: handoff/],
-    ];
-    for (const [args, pattern] of cases) {
-      const run = await handoff(args);
-      assert.equal(run.code, 2, `handoff ${args.join(' ')} exits 2 (got ${run.code}; ${run.stderr})`);
-      assert.match(run.stderr, pattern, `handoff ${args.join(' ')}`);
-      assertNoStack(run.stderr);
-    }
-  });
-
-  test('the bin launcher runs the same CLI and passes its exit code through', async () => {
-    const launcher = path.join(repo, 'apps', 'cli', 'bin', 'handoff.js');
-    const run = (args: string[]): Promise<Run> =>
-      new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [launcher, ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-        child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ code, stdout, stderr }));
-      });
-    const version = await run(['--version']);
-    assert.equal(version.code, 0, version.stderr);
-    assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
-    const unknown = await run(['frobnicate']);
-    assert.equal(unknown.code, 2);
-    assert.match(unknown.stderr, /unknown command 'frobnicate'/);
-  });
-
-  test('a malformed HANDOFF_URL is a usage error', async () => {
-    const run = await handoff(['live'], { HANDOFF_URL: 'not a url' });
-    assert.equal(run.code, 2);
-    assert.match(run.stderr, /HANDOFF_URL/);
-  });
-});
+import type { TestDatabase } from '../support/database.ts';
+import { handoff, lines } from './run.ts';
 
 const databaseUrl = process.env.DATABASE_URL;
 
@@ -167,7 +39,7 @@ describe('handoff CLI against a running coordinator', { skip: databaseUrl ? fals
   });
 
   before(async () => {
-    const { createTestDatabase } = await import('./support/database.ts');
+    const { createTestDatabase } = await import('../support/database.ts');
     const { startCoordinator } = await import('@handoff/coordinator');
     database = await createTestDatabase();
     home = await mkdtemp(path.join(tmpdir(), 'handoff-cli-'));
@@ -387,80 +259,5 @@ describe('handoff CLI against a running coordinator', { skip: databaseUrl ? fals
     assert.equal(write.code, 1);
     assert.equal(lines(write.stderr).length, 1);
     assert.match(write.stderr, /403 forbidden/);
-  });
-});
-
-describe('handoff start, migrate', { skip: databaseUrl ? false : 'needs DATABASE_URL (run it through `npm test`)' }, () => {
-  let database: TestDatabase;
-  let home: string;
-
-  before(async () => {
-    const { createTestDatabase } = await import('./support/database.ts');
-    database = await createTestDatabase({ migrate: false });
-    home = await mkdtemp(path.join(tmpdir(), 'handoff-cli-start-'));
-  });
-
-  after(async () => {
-    await database?.drop();
-    if (home) await rm(home, { recursive: true, force: true });
-  });
-
-  test('migrate applies what is missing, then has nothing to do', async () => {
-    const env = { DATABASE_URL: database.url, HANDOFF_HOME: home };
-    const first = await handoff(['migrate'], env);
-    assert.equal(first.code, 0, first.stderr);
-    assert.match(first.stdout, /Applied \d+ migrations?:\n {2}001_init\.sql/);
-    assert.doesNotMatch(first.stdout, new RegExp(new URL(database.url).password || '\u0000'), 'the password is masked');
-    const second = await handoff(['migrate'], env);
-    assert.equal(second.code, 0, second.stderr);
-    assert.match(second.stdout, /Already up to date/);
-  });
-
-  test('start runs coordinator and executor, says where everything is, and stops cleanly on SIGINT', async () => {
-    // isolation "none" asked for by name: warned about at start, in the live report and on the live page
-    await writeFile(path.join(home, 'agent.json'), JSON.stringify({ isolation: 'none' }));
-    const child = spawn(process.execPath, [main, 'start', '--port', '0', '--executor-id', 'cli-test-exec'], {
-      cwd: repo,
-      env: { ...process.env, NODE_TEST_CONTEXT: undefined, DATABASE_URL: database.url, HANDOFF_HOME: home, HANDOFF_LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    try {
-      const deadline = Date.now() + 60_000;
-      while (!/Production runs executors/.test(stdout)) {
-        if (child.exitCode !== null || Date.now() > deadline) assert.fail(`start did not come up:\n${stdout}\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const url = /^\s+coordinator\s+(http:\/\/\S+)$/m.exec(stdout)?.[1];
-      assert.ok(url, `the coordinator URL is printed:\n${stdout}`);
-      assert.match(stdout, new RegExp(`live page\\s+${url}/live`));
-      assert.match(stdout, new RegExp(`operator token\\s+${path.join(home, 'operator.token')}`));
-      assert.match(stdout, /^\s+executor\s+cli-test-exec\b/m);
-      assert.match(stdout, /^\s+postgres\s+postgres:\/\/.*\(DATABASE_URL\)$/m);
-      assert.match(stdout, new RegExp(`HANDOFF_HOME\\s+${home}`));
-
-      const live = await handoff(['live', '--json'], { HANDOFF_URL: url, HANDOFF_HOME: home });
-      assert.equal(live.code, 0, live.stderr);
-      const report = JSON.parse(live.stdout) as LiveReport;
-      assert.ok(report.executors.some((e) => e.id === 'cli-test-exec'), 'the executor sends heartbeats');
-
-      assert.match(stdout, /WARNING agent sandbox: isolation "none" \(agent\.json\): bash commands run without OS isolation/);
-      assert.equal(report.agent?.isolation, 'none');
-      assert.match(report.agent?.warning ?? '', /isolation "none"/);
-      const liveText = await handoff(['live'], { HANDOFF_URL: url, HANDOFF_HOME: home });
-      assert.match(liveText.stdout, /^\s+WARNING agent sandbox: isolation "none"/m);
-      const token = (await readFile(path.join(home, 'operator.token'), 'utf8')).trim();
-      const page = await (await fetch(`${url}/live`, { headers: { authorization: `Bearer ${token}` } })).text();
-      assert.match(page, /<p class="banner bad">Agent sandbox: isolation &quot;none&quot;/);
-    } finally {
-      child.kill('SIGINT');
-    }
-    assert.equal(await exited, 0, `exit code after SIGINT:\n${stdout}\n${stderr}`);
-    assert.match(stdout, /stopping executor cli-test-exec[\s\S]*stopping coordinator[\s\S]*stopped\./);
-    assertNoStack(stderr);
   });
 });
