@@ -1,5 +1,5 @@
-export { startCoordinator, resolvePort, DEFAULT_HOST, DEFAULT_PORT } from './main.ts';
-export type { StartCoordinatorOptions, RunningCoordinator } from './main.ts';
+export { buildCoordinator, startCoordinator, resolvePort, DEFAULT_HOST, DEFAULT_PORT } from './main.ts';
+export type { BuiltCoordinator, StartCoordinatorOptions, RunningCoordinator } from './main.ts';
 export { buildServer, BODY_LIMIT_BYTES } from './server.ts';
 // The router's routes and the error mapping alone: the router tests mount them without Postgres.
 export { installErrorHandling } from './errors.ts';

@@ -35,6 +35,17 @@ export interface StartCoordinatorOptions {
   configIntervalMs?: number;
 }
 
+/** A coordinator wired up but not listening: tests drive `app` with `app.inject`. */
+export interface BuiltCoordinator {
+  app: FastifyInstance;
+  /** `${home}/operator.token` */
+  operatorTokenPath: string;
+  /** Why the agent's commands run weaker than a sandbox (isolation none, shared network) or are refused; null when they do not. */
+  agentWarning: string | null;
+  /** Stops the HTTP server, then pg-boss, then the pool, then the file watchers. Safe to call twice. */
+  close(): Promise<void>;
+}
+
 export interface RunningCoordinator {
   /** e.g. `http://127.0.0.1:18800` (the real port when 0 was asked for). */
   url: string;
@@ -67,15 +78,33 @@ async function applyRateLimits(db: Db, policy: Policy, log: Logger): Promise<voi
   log.info({ buckets: Object.keys(policy.rateLimits) }, 'rate limits applied');
 }
 
-/**
- * Runs one coordinator: migrates the database, loads policy.json (and follows its changes),
- * applies the rate limits, starts pg-boss and the intent service, makes sure an operator token
- * exists, and listens. Anything that fails on the way is undone before the error is rethrown.
- */
+/** Runs one coordinator: buildCoordinator, then listens. */
 export async function startCoordinator(opts: StartCoordinatorOptions): Promise<RunningCoordinator> {
   const log = opts.log ?? createLogger();
   const host = opts.host ?? DEFAULT_HOST;
   const port = resolvePort(opts.port);
+  const built = await buildCoordinator({ ...opts, host, log });
+  try {
+    await built.app.listen({ host, port });
+  } catch (err) {
+    await built.close();
+    throw err;
+  }
+  const address = built.app.server.address() as AddressInfo;
+  const url = urlFor(host, address.port);
+  log.info({ url }, 'coordinator listening');
+  return { url, operatorTokenPath: built.operatorTokenPath, agentWarning: built.agentWarning, close: built.close };
+}
+
+/**
+ * One coordinator, ready but not listening: migrates the database, loads policy.json (and follows
+ * its changes), applies the rate limits, starts pg-boss and the intent service, makes sure an
+ * operator token exists, and builds the HTTP server. Anything that fails on the way is undone
+ * before the error is rethrown.
+ */
+export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port'>): Promise<BuiltCoordinator> {
+  const log = opts.log ?? createLogger();
+  const host = opts.host ?? DEFAULT_HOST;
   await mkdir(opts.home, { recursive: true, mode: 0o700 });
 
   const pool = createPool(opts.databaseUrl, {
@@ -145,14 +174,10 @@ export async function startCoordinator(opts: StartCoordinatorOptions): Promise<R
     agent = await createAgentService({ router, intents, db, home: opts.home, log, configIntervalMs: opts.configIntervalMs });
 
     app = await buildServer({ db, intents, log, home: opts.home, bindHost: host, router, agent, requestLimits: () => watcher.current().requests, policy: () => watcher.current() });
-    await app.listen({ host, port });
-    const address = app.server.address() as AddressInfo;
-    const url = urlFor(host, address.port);
-    log.info({ url }, 'coordinator listening');
 
     let closing: Promise<void> | null = null;
     return {
-      url,
+      app,
       operatorTokenPath: operator.path,
       agentWarning: agent.health().isolationWarning,
       close: () => (closing ??= stopAll()),
