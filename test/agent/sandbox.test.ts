@@ -4,18 +4,19 @@ import { spawnSync } from 'node:child_process';
 import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { detectIsolation, findTool, Sandbox, SandboxError } from '../libs/agent/index.ts';
-import type { ToolContext, ToolOutcome } from '../libs/agent/index.ts';
-import type { CommandApprovals } from '../libs/agent/index.ts';
-import type { IntentService } from '../libs/intents/index.ts';
-import { runInProcessGroup } from '../libs/agent/processGroup.ts';
-import { processesWith } from './support/agent.ts';
-import { waitFor } from './support/stack.ts';
+import { detectIsolation, findTool, Sandbox, SandboxError } from '@handoff/agent';
+import type { ToolContext, ToolOutcome } from '@handoff/agent';
+import type { CommandApprovals } from '@handoff/agent';
+import type { IntentService } from '@handoff/intents';
+// Not on the package's surface: the process-group runner the bash tool uses.
+import { runInProcessGroup } from '../../libs/agent/processGroup.ts';
+import { processesWith } from '../support/agent.ts';
+import { waitFor } from '../support/stack.ts';
 
 /**
  * Sandbox escapes through symlinks, `..`, absolute paths and hard links, for every file tool: each
  * is refused with an error that says why, and nothing outside the sandbox is read or touched.
- * These drive the tools directly on a real file system; the HTTP side (workingDir) is in agent.test.ts.
+ * These drive the tools directly on a real file system; the HTTP side (workingDir) is in loop.test.ts.
  */
 
 const SECRET = 'SECRET-OUTSIDE-CONTENT';

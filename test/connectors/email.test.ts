@@ -9,13 +9,13 @@ import { Policy } from '@handoff/contracts';
 import { PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from '@handoff/connectors';
 import type { ConnectorContext, ConnectorIntent } from '@handoff/connectors';
 import { claimLease, recordAttempt } from '@handoff/intents';
-import { createEmailConnector, emailMessageId, EmailPayload } from '../libs/connectors/email.ts';
-import type { EmailCredentials } from '../libs/connectors/email.ts';
+import { createEmailConnector, emailMessageId, EmailPayload } from '@handoff/connectors';
+import type { EmailCredentials } from '@handoff/connectors';
 import { processTicket } from '@handoff/executor';
-import { startSmtpPeer, type SmtpPeer } from './support/smtpPeer.ts';
-import { dovecotAvailable, startImapPeer, type ImapPeer } from './support/imapPeer.ts';
-import { freePort } from './support/ports.ts';
-import { startPipeline, type PipelineHarness } from './support/pipeline.ts';
+import { startSmtpPeer, type SmtpPeer } from '../support/smtpPeer.ts';
+import { dovecotAvailable, startImapPeer, type ImapPeer } from '../support/imapPeer.ts';
+import { freePort } from '../support/ports.ts';
+import { startPipeline, type PipelineHarness } from '../support/pipeline.ts';
 
 // Unique strings that must never show up anywhere the run writes.
 const SMTP_PASS = `smtp-secret-${randomUUID()}`;

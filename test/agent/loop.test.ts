@@ -2,10 +2,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentEvent } from '../libs/contracts/index.ts';
-import { eventsOf, processesWith, sleepersWith, startAgentStack } from './support/agent.ts';
-import type { AgentStack } from './support/agent.ts';
-import { waitFor } from './support/stack.ts';
+import type { AgentEvent } from '@handoff/contracts';
+import { eventsOf, processesWith, sleepersWith, startAgentStack } from '../support/agent.ts';
+import type { AgentStack } from '../support/agent.ts';
+import { waitFor } from '../support/stack.ts';
 
 /**
  * Full runs of the agent loop through the real coordinator (HTTP, SSE), a scripted fake model,

@@ -20,15 +20,15 @@ import {
 } from '@handoff/connectors';
 import type { ConnectorContext, ConnectorIntent, WebhookConnector } from '@handoff/connectors';
 import { Agent } from 'undici';
-import { startRecordingSink } from './support/recordingSink.ts';
-import { startTcpProxy } from './support/tcpProxy.ts';
-import type { RecordingSink } from './support/recordingSink.ts';
+import { startRecordingSink } from '../support/recordingSink.ts';
+import { startTcpProxy } from '../support/tcpProxy.ts';
+import type { RecordingSink } from '../support/recordingSink.ts';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRedactor, safeExternalId, safeReceiptUrl } from '@handoff/contracts';
-import { loadSecrets } from '../apps/executor/secrets.ts';
+import { loadSecrets } from '@handoff/executor';
 
 const silent = pino({ level: 'silent' });
 
@@ -357,7 +357,7 @@ describe('secrets.json: every credentialed account names its hosts', () => {
     withSecrets({ webhook: { ops: { headers: { authorization: value } } } }, (home) => {
       assert.throws(() => loadSecrets(home), (err: Error) => /webhook:ops holds credentials but names no "hosts"/.test(err.message) && !err.message.includes('never-echo'));
       // the standalone executor says it and exits before it touches Postgres
-      const run = spawnSync(process.execPath, [join(import.meta.dirname, '../apps/executor/main.ts')], {
+      const run = spawnSync(process.execPath, [join(import.meta.dirname, '../../apps/executor/main.ts')], {
         env: { ...process.env, HANDOFF_HOME: home, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
         encoding: 'utf8',
         timeout: 20_000,

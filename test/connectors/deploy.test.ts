@@ -6,17 +6,17 @@ import type { Server } from 'node:http';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { sql } from 'kysely';
-import { Policy } from '../libs/contracts/index.ts';
-import { PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from '../libs/connectors/index.ts';
-import type { ConnectorContext, ConnectorIntent } from '../libs/connectors/index.ts';
-import { createDeployConnector, DeployPayload } from '../libs/connectors/deploy.ts';
-import type { DeployConnector } from '../libs/connectors/deploy.ts';
-import { claimLease, recordAttempt } from '../libs/intents/index.ts';
+import { Policy } from '@handoff/contracts';
+import { PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from '@handoff/connectors';
+import type { ConnectorContext, ConnectorIntent } from '@handoff/connectors';
+import { createDeployConnector, DeployPayload } from '@handoff/connectors';
+import type { DeployConnector } from '@handoff/connectors';
+import { claimLease, recordAttempt } from '@handoff/intents';
 import { processTicket } from '@handoff/executor';
-import { startPipeline } from './support/pipeline.ts';
-import type { PipelineHarness } from './support/pipeline.ts';
-import { startGithubFake } from './fakes/githubApi.ts';
-import type { GithubFake } from './fakes/githubApi.ts';
+import { startPipeline } from '../support/pipeline.ts';
+import type { PipelineHarness } from '../support/pipeline.ts';
+import { startGithubFake } from '../fakes/githubApi.ts';
+import type { GithubFake } from '../fakes/githubApi.ts';
 
 const silent = pino({ level: 'silent' });
 // The fake GitHub and receivers listen on loopback, which deploy calls reach only when policy names it.

@@ -3,8 +3,8 @@ import { after, before, describe, test } from 'node:test';
 import { LIST_ANSWER_MAX_BYTES, ListCommandApprovalsQuery } from '@handoff/contracts';
 import { createCommandApprovals } from '@handoff/agent';
 import type { CommandApprovals } from '@handoff/agent';
-import { createTestDatabase } from './support/database.ts';
-import type { TestDatabase } from './support/database.ts';
+import { createTestDatabase } from '../support/database.ts';
+import type { TestDatabase } from '../support/database.ts';
 
 describe('command approvals list', () => {
   let database: TestDatabase;

@@ -3,15 +3,16 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AgentEvent } from '../libs/contracts/index.ts';
-import { eventsOf, processesWith, sleepersWith, startAgentStack } from './support/agent.ts';
-import type { AgentStack } from './support/agent.ts';
-import { waitFor } from './support/stack.ts';
-import { startPipeline } from './support/pipeline.ts';
-import type { PipelineHarness } from './support/pipeline.ts';
+import type { AgentEvent } from '@handoff/contracts';
+import { eventsOf, processesWith, sleepersWith, startAgentStack } from '../support/agent.ts';
+import type { AgentStack } from '../support/agent.ts';
+import { waitFor } from '../support/stack.ts';
+import { startPipeline } from '../support/pipeline.ts';
+import type { PipelineHarness } from '../support/pipeline.ts';
 import { createIntentBatcher, InvalidIntent, MAX_INTENT_PAYLOAD_BYTES, payloadHash, type NewIntent } from '@handoff/intents';
-import { proposeIntentTool } from '../libs/agent/tools/proposeIntent.ts';
-import type { ToolContext } from '../libs/agent/tools/index.ts';
+// Not on the package's surface by name (it is one of TOOLS): the tool itself, driven directly.
+import { proposeIntentTool } from '../../libs/agent/tools/proposeIntent.ts';
+import type { ToolContext } from '@handoff/agent';
 
 /**
  * The agent endpoints and tools answer for the caller's own things only (issue 9): an agent token

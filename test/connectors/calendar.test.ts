@@ -11,13 +11,15 @@ import { Policy } from '@handoff/contracts';
 import { PermanentError, RateLimitedError, RetryableError, UnknownOutcomeError } from '@handoff/connectors';
 import type { ConnectorContext, ConnectorIntent } from '@handoff/connectors';
 import { claimLease, recordAttempt } from '@handoff/intents';
-import { CalendarPayload, calendarEventUid, createCalendarConnector, intentMarker } from '../libs/connectors/calendar.ts';
-import type { CalendarCredentials } from '../libs/connectors/calendar.ts';
-import { buildEvent, eventProperty, escapeText, foldLine, toInstant, unfold } from '../libs/connectors/calendarIcs.ts';
+import { CalendarPayload, calendarEventUid, createCalendarConnector } from '@handoff/connectors';
+import type { CalendarCredentials } from '@handoff/connectors';
+// Not on the package's surface: the marker and the iCalendar text are tested where they are made.
+import { intentMarker } from '../../libs/connectors/calendar.ts';
+import { buildEvent, eventProperty, escapeText, foldLine, toInstant, unfold } from '../../libs/connectors/calendarIcs.ts';
 import { processTicket } from '@handoff/executor';
-import { radicaleAvailable, startRadicale, type RadicalePeer } from './support/radicale.ts';
-import { freePort } from './support/ports.ts';
-import { startPipeline, type PipelineHarness } from './support/pipeline.ts';
+import { radicaleAvailable, startRadicale, type RadicalePeer } from '../support/radicale.ts';
+import { freePort } from '../support/ports.ts';
+import { startPipeline, type PipelineHarness } from '../support/pipeline.ts';
 
 const PASS = `caldav-secret-${randomUUID()}`;
 const WRONG = `caldav-wrong-${randomUUID()}`;
