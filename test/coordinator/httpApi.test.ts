@@ -4,8 +4,8 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { ensureOperatorToken, startCoordinator } from '@handoff/coordinator';
-import type { RunningCoordinator } from '@handoff/coordinator';
+import { buildCoordinator, ensureOperatorToken } from '@handoff/coordinator';
+import type { BuiltCoordinator } from '@handoff/coordinator';
 import { createTestDatabase } from '../support/database.ts';
 import type { TestDatabase } from '../support/database.ts';
 
@@ -27,9 +27,13 @@ interface CallOptions {
   contentType?: string;
 }
 
+/**
+ * The coordinator's HTTP contract (status codes, error codes, the shapes of answers) on the real
+ * app, wired as `handoff start` wires it, driven with `app.inject`: no socket in between.
+ */
 describe('coordinator HTTP API', () => {
   let database: TestDatabase;
-  let coordinator: RunningCoordinator;
+  let coordinator: BuiltCoordinator;
   let home: string;
   let operator: string;
   let agent: string;
@@ -47,15 +51,17 @@ describe('coordinator HTTP API', () => {
       body = JSON.stringify(opts.body);
       headers['content-type'] = 'application/json';
     }
-    const res = await fetch(coordinator.url + path, { method, headers, body });
-    const text = await res.text();
+    const res = await coordinator.app.inject({ method: method as 'GET', url: path, headers, ...(body === undefined ? {} : { payload: body }) });
+    const text = res.body;
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
       json = undefined;
     }
-    return { status: res.status, headers: res.headers, text, json };
+    const answerHeaders = new Headers();
+    for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) answerHeaders.set(name, String(value));
+    return { status: res.statusCode, headers: answerHeaders, text, json };
   }
 
   let keySeq = 0;
@@ -76,7 +82,7 @@ describe('coordinator HTTP API', () => {
   before(async () => {
     database = await createTestDatabase();
     home = await mkdtemp(join(tmpdir(), 'handoff-coordinator-'));
-    coordinator = await startCoordinator({ home, databaseUrl: database.url, port: 0, log: silent });
+    coordinator = await buildCoordinator({ home, databaseUrl: database.url, log: silent });
     operator = (await readFile(join(home, 'operator.token'), 'utf8')).trim();
     const a = await call('POST', '/v1/tokens', { body: { role: 'agent', name: 'test-agent' } });
     const v = await call('POST', '/v1/tokens', { body: { role: 'viewer' } });
@@ -136,7 +142,7 @@ describe('coordinator HTTP API', () => {
     test('an agent may create intents but not approve them', async () => {
       const created = await call('POST', '/v1/intents', { token: agent, body: noop('agent', { requiresApproval: true }) });
       assert.equal(created.status, 201, created.text);
-      // the token's role and id, not its name (test/auth.test.ts)
+      // the token's role and id, not its name (test/coordinator/tokenIdentity.test.ts)
       assert.match(created.json.createdBy, /^agent:[0-9a-f-]{36}$/);
       assertError(await call('POST', `/v1/intents/${created.json.id}/approve`, { token: agent }), 403, 'forbidden');
     });

@@ -3,12 +3,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { ensureOperatorToken, startCoordinator } from '@handoff/coordinator';
-import type { RunningCoordinator } from '@handoff/coordinator';
+import { buildCoordinator, ensureOperatorToken } from '@handoff/coordinator';
+import type { BuiltCoordinator } from '@handoff/coordinator';
 import { migrate } from '@handoff/db';
 import { createTestDatabase } from '../support/database.ts';
 import type { TestDatabase } from '../support/database.ts';
@@ -28,16 +29,22 @@ type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 describe('token identity and names', () => {
   let database: TestDatabase;
-  let coordinator: RunningCoordinator;
+  /** Driven with app.inject; it listens only for the CLI, a process of its own. */
+  let coordinator: BuiltCoordinator;
   let home: string;
   let operator: string;
 
   async function call(method: string, path: string, opts: { token?: string; body?: unknown } = {}): Promise<{ status: number; json: Json }> {
     const headers: Record<string, string> = { authorization: `Bearer ${opts.token ?? operator}` };
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(coordinator.url + path, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : null };
+    const res = await coordinator.app.inject({
+      method: method as 'GET',
+      url: path,
+      headers,
+      ...(opts.body === undefined ? {} : { payload: JSON.stringify(opts.body) }),
+    });
+    const text = res.body;
+    return { status: res.statusCode, json: text ? JSON.parse(text) : null };
   }
 
   const operatorId = async (): Promise<string> =>
@@ -46,7 +53,7 @@ describe('token identity and names', () => {
   before(async () => {
     database = await createTestDatabase();
     home = await mkdtemp(join(tmpdir(), 'handoff-auth-'));
-    coordinator = await startCoordinator({ home, databaseUrl: database.url, port: 0, log: silent });
+    coordinator = await buildCoordinator({ home, databaseUrl: database.url, log: silent });
     operator = (await readFile(join(home, 'operator.token'), 'utf8')).trim();
   });
 
@@ -136,10 +143,12 @@ describe('token identity and names', () => {
   });
 
   test('the CLI refuses a taken name with the code, and lists tokens by actor and name', async () => {
+    await coordinator.app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(coordinator.app.server.address() as AddressInfo).port}`;
     const cli = (...args: string[]) =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
         const child = spawn(process.execPath, [join(repo, 'apps/cli/src/main.ts'), ...args], {
-          env: { ...process.env, HANDOFF_URL: coordinator.url, HANDOFF_TOKEN: operator, HANDOFF_HOME: home },
+          env: { ...process.env, HANDOFF_URL: url, HANDOFF_TOKEN: operator, HANDOFF_HOME: home },
         });
         let stdout = '';
         let stderr = '';
