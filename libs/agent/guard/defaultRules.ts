@@ -4,7 +4,7 @@ import { z } from 'zod';
 /**
  * The built-in rules, as data (validated by the same schema as guard.json). The structural checks
  * that no rule can express or switch off (parse errors, dynamic command names, credentials,
- * download-and-execute, fork bombs, redirects) live in analyze.ts; their ids are listed in
+ * download-and-execute, fork bombs, redirects) live in analyze/*.ts; their ids are listed in
  * STRUCTURAL_RULES below and in docs/guard.md.
  */
 
@@ -109,7 +109,7 @@ const rules: z.input<typeof GuardRule>[] = [
 
 export const DEFAULT_RULES: readonly GuardRule[] = z.array(GuardRule).parse(rules);
 
-/** Structural checks (analyze.ts): always on, not overridable by allow rules unless marked liftable. */
+/** Structural checks (analyze/*.ts): always on, not overridable by allow rules unless marked liftable. */
 export const STRUCTURAL_RULES: Record<string, string> = {
   'ask.parse-error': 'the command does not parse as bash',
   'ask.too-complex': 'nested too deep to judge',
