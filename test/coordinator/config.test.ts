@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { loadPolicy, watchConfigFile } from '@handoff/contracts';
-import { buildServer, startCoordinator } from '@handoff/coordinator';
-import type { RunningCoordinator } from '@handoff/coordinator';
+import { buildCoordinator, buildServer, startCoordinator } from '@handoff/coordinator';
+import type { BuiltCoordinator } from '@handoff/coordinator';
 import { createDb, createPool } from '@handoff/db';
 import type { IntentService } from '@handoff/intents';
 import { createTestDatabase } from '../support/database.ts';
@@ -98,7 +98,7 @@ describe('configuration files', () => {
 describe('coordinator and policy.json', () => {
   let database: TestDatabase;
   let home: string;
-  let coordinator: RunningCoordinator | undefined;
+  let coordinator: BuiltCoordinator | undefined;
 
   before(async () => {
     database = await createTestDatabase();
@@ -120,7 +120,7 @@ describe('coordinator and policy.json', () => {
 
   test('rate limits are applied at start and again when policy.json changes', async () => {
     await writeFile(join(home, 'policy.json'), JSON.stringify({ rateLimits: { 'webhook:ci': { capacity: 5, refillPerSecond: 1 } } }));
-    coordinator = await startCoordinator({ home, databaseUrl: database.url, port: 0, log: silent });
+    coordinator = await buildCoordinator({ home, databaseUrl: database.url, log: silent });
     const bucket = () => database.db.selectFrom('rate_buckets').selectAll().where('key', '=', 'webhook:ci').executeTakeFirst();
     assert.equal((await bucket())?.capacity, 5);
 
@@ -135,24 +135,26 @@ describe('coordinator and policy.json', () => {
     await eventually(async () => (await bucket())?.capacity === 9, 5000);
 
     const token = (await readFile(join(home, 'operator.token'), 'utf8')).trim();
-    const res = await fetch(`${coordinator.url}/v1/intents`, {
+    const res = await coordinator.app.inject({
       method: 'POST',
+      url: '/v1/intents',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ channel: 'webhook', account: 'ci', payload: { url: 'http://127.0.0.1:9/', body: null }, idempotencyKey: 'ci-1' }),
+      payload: JSON.stringify({ channel: 'webhook', account: 'ci', payload: { url: 'http://127.0.0.1:9/', body: null }, idempotencyKey: 'ci-1' }),
     });
-    const intent = (await res.json()) as { state: string };
-    assert.equal(res.status, 201);
+    const intent = res.json<{ state: string }>();
+    assert.equal(res.statusCode, 201);
     assert.equal(intent.state, 'approved');
 
     // a broken edit is refused; the last good policy stays in force
     await writeFile(join(home, 'policy.json'), '{"approval": {"default": "sometimes"}}');
     await sleep(1500);
-    const again = await fetch(`${coordinator.url}/v1/intents`, {
+    const again = await coordinator.app.inject({
       method: 'POST',
+      url: '/v1/intents',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ channel: 'webhook', account: 'ci', payload: { url: 'http://127.0.0.1:9/', body: 2 }, idempotencyKey: 'ci-2' }),
+      payload: JSON.stringify({ channel: 'webhook', account: 'ci', payload: { url: 'http://127.0.0.1:9/', body: 2 }, idempotencyKey: 'ci-2' }),
     });
-    assert.equal(((await again.json()) as { state: string }).state, 'approved');
+    assert.equal(again.json<{ state: string }>().state, 'approved');
   });
 });
 
