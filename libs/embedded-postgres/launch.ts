@@ -23,7 +23,10 @@ const POSTGRES_FLAGS = [
   '-c', 'unix_socket_directories=',
   '-c', 'max_connections=200',
 ];
-/** What to do, said after the cause in the first line of every failure to bring the server up. */
+/**
+ * What to do, said after the cause in every failure to bring the server up: one line, which the CLI
+ * prints as it is; the lines Postgres or initdb wrote go to the log (warn) just before.
+ */
 const WHAT_TO_DO = 'fix that and start handoff again, or set DATABASE_URL to use your own Postgres';
 
 /** The line of Postgres's (or initdb's) output that says why, when there is one. */
@@ -76,8 +79,9 @@ async function initialiseIfEmpty(opts: LaunchOptions, password: string, onLog: (
     await runInitdb({ initdb: opts.binaries.initdb, dataDir: opts.dataDir, password, runAs: opts.runAs, onLog });
   } catch (err) {
     const [first = '', ...output] = (err instanceof Error ? err.message : String(err)).split('\n');
+    for (const line of output) opts.log.warn(`initdb: ${line}`);
     const cause = causeIn(output) ?? first;
-    throw new Error(`embedded Postgres could not create its cluster in ${opts.dataDir}: ${cause}; ${WHAT_TO_DO}\n${output.join('\n')}`, { cause: err });
+    throw new Error(`embedded Postgres could not create its cluster in ${opts.dataDir}: ${cause}; ${WHAT_TO_DO}`, { cause: err });
   }
   opts.log.info(`initialised embedded Postgres in ${opts.dataDir} (${Math.round(performance.now() - t0)} ms)`);
   return true;
@@ -134,15 +138,15 @@ export async function launch(opts: LaunchOptions): Promise<EmbeddedPostgresServe
     try {
       child = await startPostmaster({ postgres: opts.binaries.postgres, dataDir, port, flags: POSTGRES_FLAGS, runAs: opts.runAs, onLog: tail.onLog, timeoutMs: START_TIMEOUT_MS });
     } catch (err) {
-      const text = tail.lines.join('\n');
-      if (attempt < 3 && /could not bind|Address already in use|could not create any TCP\/IP sockets/i.test(text)) {
+      if (attempt < 3 && tail.lines.some((l) => /could not bind|Address already in use|could not create any TCP\/IP sockets/i.test(l))) {
         log.info(`port ${port} was taken while Postgres started; trying another`);
         continue;
       }
       const winner = await joinRaceWinner(dataDir, password, fresh, log);
       if (winner) return winner;
+      for (const line of tail.lines) log.warn(`postgres: ${line}`);
       const cause = causeIn(tail.lines) ?? (err instanceof Error ? err.message : String(err));
-      throw new Error(`embedded Postgres failed to start on 127.0.0.1:${port} with data in ${dataDir}: ${cause}; ${WHAT_TO_DO}\n${text}`, { cause: err });
+      throw new Error(`embedded Postgres failed to start on 127.0.0.1:${port} with data in ${dataDir}: ${cause}; ${WHAT_TO_DO}`, { cause: err });
     }
     return serve(child, opts, port, password, fresh);
   }

@@ -10,10 +10,7 @@ const FIRST_DELAY_MS = 250;
 const MAX_DEATHS_IN_WINDOW = 5;
 const CRASH_WINDOW_MS = 10 * 60_000;
 
-/**
- * One line for a failed start: the error's first line, which names the cause (the server's FATAL
- * line when it wrote one); the server's last log lines that follow it are for the debug log.
- */
+/** One line for a failed start (its message names the cause: the server's FATAL line when it wrote one). */
 function summary(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
 }

@@ -79,8 +79,7 @@ describe('embedded Postgres from a clone the postgres user cannot reach', () => 
     chmodSync(initdb, 0o755);
 
     await assert.rejects(startEmbeddedPostgres({ home, binaries: packageDir }), (err: Error) => {
-      const [first] = err.message.split('\n');
-      assert.match(first ?? '', /could not create its cluster in .*: could not create directory: No space left on device; fix that and start handoff again, or set DATABASE_URL to use your own Postgres$/);
+      assert.match(err.message, /^embedded Postgres could not create its cluster in .*: could not create directory: No space left on device; fix that and start handoff again, or set DATABASE_URL to use your own Postgres$/);
       return true;
     });
     for (const left of ['pg', 'pg.json', 'pg.lock', 'pg.owner']) {
