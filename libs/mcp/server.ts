@@ -43,6 +43,8 @@ export interface McpServerOptions {
   connectors?: readonly Connector[];
   /** Told of a tool that failed unexpectedly (not of an API refusal, which is the caller's answer). */
   onUnexpectedError?: (err: unknown, tool: string) => void;
+  /** Aborts every tool call in flight (the server shutting down, the HTTP caller gone): waits end early. */
+  signal?: AbortSignal;
 }
 
 /** An MCP server holding handoff's tools, not yet connected to a transport. */
@@ -56,7 +58,7 @@ export function createHandoffMcpServer(options: McpServerOptions): McpServer {
         const progressToken = extra._meta?.progressToken;
         const ctx: ToolContext = {
           backend: options.backend,
-          signal: extra.signal,
+          signal: options.signal ? AbortSignal.any([extra.signal, options.signal]) : extra.signal,
           progress: async (update) => {
             if (progressToken === undefined) return;
             await extra

@@ -92,8 +92,11 @@ function statusOf(intent: IntentDetail) {
     lastError: intent.lastError,
     createdAt: intent.createdAt,
     updatedAt: intent.updatedAt,
+    /** The success receipt (external id and url), once there is one. */
     receipt: receipt && { kind: receipt.kind, externalId: receipt.externalId, url: receipt.url, createdAt: receipt.createdAt, source: receipt.source },
     lastFailure: lastFailure && { errorClass: lastFailure.errorClass, errorMessage: lastFailure.errorMessage, createdAt: lastFailure.createdAt },
+    /** Every receipt, oldest first, as GET /v1/intents/:id has them. */
+    receipts: intent.receipts,
   };
 }
 
@@ -226,7 +229,8 @@ export const waitForIntentTool = defineTool({
         const timer = setTimeout(resolve, Math.min(POLL_MS, Math.max(0, timeoutMs - waited)));
         ctx.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
       });
-      intent = await fetchIntent(ctx.backend, { id: intent.id });
+      // aborted (the caller went away, the server is stopping): answer with what is known
+      if (!ctx.signal.aborted) intent = await fetchIntent(ctx.backend, { id: intent.id });
     }
   },
 });

@@ -9,7 +9,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createMCPClient } from '@ai-sdk/mcp';
 import { startRecordingSink, type RecordingSink } from '../support/recordingSink.ts';
-import { startStack, type Stack } from '../support/stack.ts';
+import { startStack, waitFor, type Stack } from '../support/stack.ts';
 
 /**
  * handoff's MCP tools, driven by the official SDK client over both transports (`handoff mcp` as a
@@ -110,6 +110,7 @@ async function proposeApproveAndWait(client: Client, label: string): Promise<voi
   assert.equal(outcome.done, true);
   assert.equal(outcome.state, 'succeeded', text(waited));
   assert.equal(outcome.receipt?.kind, 'success');
+  assert.deepEqual(structured<{ receipts: { kind: string }[] }>(waited).receipts.map((r) => r.kind), ['success']);
   assert.ok(outcome.receipt?.externalId, 'the success receipt names the external id');
   assert.match(text(waited), /succeeded/);
   assert.equal(sink.requests.filter((r) => r.path === `/hook/${label}`).length, 1, 'the webhook was called exactly once');
@@ -271,5 +272,27 @@ describe('handoff MCP server', () => {
     } finally {
       await client.close();
     }
+  });
+
+  // last: it closes the coordinator
+  test('a long wait_for_intent does not hold the coordinator shutdown: the wait ends early, not done', async () => {
+    const client = new Client({ name: 'handoff-test', version: '1.0.0' });
+    await client.connect(httpTransport(agentToken));
+    const key = `mcp-shutdown-${randomUUID()}`;
+    await client.callTool({ name: 'propose_intent', arguments: { channel: 'webhook', payload: { url: `${sink.url}/late`, body: {} }, idempotencyKey: key } });
+    const progress: number[] = [];
+    const waiting = client
+      .callTool({ name: 'wait_for_intent', arguments: { idempotencyKey: key, timeoutSeconds: 600 } }, undefined, {
+        timeout: 700_000,
+        onprogress: (p) => progress.push(p.progress),
+      })
+      .then((r) => r as CallToolResult, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    await waitFor('the wait to be under way', async () => progress.length > 0);
+    const started = Date.now();
+    await stack.coordinator.close();
+    assert.ok(Date.now() - started < 10_000, `shutdown took ${Date.now() - started} ms`);
+    const answer = await waiting;
+    if (!(answer instanceof Error)) assert.equal(structured<{ done: boolean }>(answer).done, false);
+    await client.close().catch(() => undefined);
   });
 });

@@ -41,19 +41,26 @@ function rpcRefusal(message: string) {
  * A tool call's answer streams as server-sent events, which carry wait_for_intent's progress.
  */
 export const mcpRoutes: FastifyPluginAsync = async (app) => {
+  // a wait_for_intent in flight must not hold the coordinator's shutdown for its whole timeout
+  const shutdown = new AbortController();
+  app.addHook('preClose', async () => shutdown.abort());
+
   app.post(
     '/mcp',
     // an intent payload may be as large as POST /v1/intents takes, plus its JSON-RPC envelope
     { config: { access: 'agent' }, bodyLimit: MAX_INTENT_PAYLOAD_BYTES + 64 * 1024 },
     async (request, reply) => {
+      const callerGone = new AbortController();
       const server = createHandoffMcpServer({
         backend: injectBackend(app, request.headers.authorization ?? ''),
         version: coordinatorPackage.version,
         onUnexpectedError: (err, tool) => request.log.error({ err, tool }, 'mcp: a tool failed unexpectedly'),
+        signal: AbortSignal.any([shutdown.signal, callerGone.signal]),
       });
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
       reply.hijack();
       reply.raw.on('close', () => {
+        callerGone.abort();
         void transport.close();
         void server.close();
       });
