@@ -249,6 +249,11 @@ describe('handoff MCP server', () => {
     const operator = await post(`Bearer ${stack.token}`);
     assert.equal(operator.status, 200);
     await operator.body?.cancel();
+    // stateless: no stream to open, no session to end
+    const get = await fetch(`${stack.coordinator.url}/mcp`, { headers: { authorization: `Bearer ${agentToken}`, accept: 'text/event-stream' } });
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get('allow'), 'POST');
+    await get.body?.cancel();
   });
 
   test('a second, independent MCP client (@ai-sdk/mcp) lists the tools and proposes through POST /mcp', async () => {
