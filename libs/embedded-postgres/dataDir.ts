@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { LevelLogger } from './log.ts';
-import { makeRootStateDir, removeRootStateDirIfEmpty, traversableByOthers } from './rootState.ts';
+import { makeRootStateDir, removeRootStateDirIfEmpty, rootStateDir, traversableByOthers } from './rootState.ts';
 
 export interface DataDir {
   /** The real data directory (the target of `${home}/pg` when that is a symlink). */
@@ -25,8 +25,17 @@ export async function prepareDataDir(home: string, root: boolean, log: LevelLogg
   if (st?.isSymbolicLink()) {
     const target = path.resolve(home, await fsp.readlink(link));
     const existed = existsSync(target);
+    // root's state dir may be gone (a wiped /var/lib): made again open to the postgres user, not 0700 as mkdir -p would
+    if (!existed && path.dirname(target) === rootStateDir(home)) await makeRootStateDir(home);
     await fsp.mkdir(target, { recursive: true, mode: 0o700 });
-    return { path: target, discard: existed ? async () => {} : () => fsp.rm(target, { recursive: true, force: true }) };
+    if (existed) return { path: target, discard: async () => {} };
+    return {
+      path: target,
+      discard: async () => {
+        await fsp.rm(target, { recursive: true, force: true });
+        await removeRootStateDirIfEmpty(home);
+      },
+    };
   }
   if (st) return { path: link, discard: async () => {} };
   if (root && !traversableByOthers(home)) {
