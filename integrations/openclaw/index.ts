@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { definePluginEntry } from 'openclaw/plugin-sdk/plugin-entry';
-import { createHttpBackend, handoffTools, type HandoffBackend, type HandoffTool } from '@handoff/mcp';
+import { HandoffApiError, createHttpBackend, handoffTools, holdsOperatorToken, type HandoffBackend, type HandoffTool } from '@handoff/mcp';
 import { interceptMessageSend, type MessageSendConfig } from './messageSend.ts';
 
 /**
@@ -18,13 +18,39 @@ export interface HandoffPluginConfig {
 
 export const DEFAULT_URL = 'http://127.0.0.1:18800';
 
+/**
+ * The plugin holds an agent token only: the first call checks the token's role, and an operator
+ * token (which could approve what the agent proposes) is refused for every call. Checked lazily, so
+ * that loading the plugin never waits for the coordinator.
+ */
+export function agentOnly(backend: HandoffBackend): HandoffBackend {
+  let checked: Promise<void> | null = null;
+  const check = async (): Promise<void> => {
+    if (await holdsOperatorToken(backend)) {
+      throw new HandoffApiError(403, 'operator_token_refused', 'the handoff plugin holds an agent token only; create one with `handoff token create --role agent`');
+    }
+  };
+  return {
+    async call(method, path, body) {
+      checked ??= check().catch((err: unknown) => {
+        checked = null; // an unreachable coordinator is asked again next time
+        throw err;
+      });
+      await checked;
+      return backend.call(method, path, body);
+    },
+  };
+}
+
 export function backendFor(config: HandoffPluginConfig, env: NodeJS.ProcessEnv = process.env): HandoffBackend {
   const caFile = config.caFile ?? env.HANDOFF_CA;
-  return createHttpBackend({
-    baseUrl: config.url ?? env.HANDOFF_URL ?? DEFAULT_URL,
-    token: config.token ?? env.HANDOFF_TOKEN,
-    ...(caFile ? { caFile } : {}),
-  });
+  return agentOnly(
+    createHttpBackend({
+      baseUrl: config.url ?? env.HANDOFF_URL ?? DEFAULT_URL,
+      token: config.token ?? env.HANDOFF_TOKEN,
+      ...(caFile ? { caFile } : {}),
+    }),
+  );
 }
 
 /** A tool's input as JSON Schema (OpenClaw takes TypeBox, which is JSON Schema at run time). */

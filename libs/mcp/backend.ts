@@ -39,3 +39,13 @@ export async function callApi(backend: HandoffBackend, method: 'GET' | 'POST', p
   if (answer.status < 200 || answer.status >= 300) throw errorOf(answer.status, answer.body);
   return answer;
 }
+
+/**
+ * Whether the backend's token is an operator's: only an operator may list tokens, so the answer of
+ * `GET /v1/tokens` tells (200 operator, 403 agent or viewer). An agent should never hold one: an
+ * operator token may approve what the agent proposes.
+ */
+export async function holdsOperatorToken(backend: HandoffBackend): Promise<boolean> {
+  const answer = await backend.call('GET', '/v1/tokens');
+  return answer.status === 200;
+}

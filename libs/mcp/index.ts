@@ -1,4 +1,4 @@
-export { HandoffApiError, callApi } from './backend.ts';
+export { HandoffApiError, callApi, holdsOperatorToken } from './backend.ts';
 export type { HandoffBackend } from './backend.ts';
 export { createHttpBackend } from './httpBackend.ts';
 export type { HttpBackendOptions } from './httpBackend.ts';

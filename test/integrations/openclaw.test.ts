@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
+import { proposeIntentTool } from '@handoff/mcp';
+import { backendFor, openClawTool } from '../../integrations/openclaw/index.ts';
 import { startRecordingSink, type RecordingSink } from '../support/recordingSink.ts';
 import { startStack, waitFor, type Stack } from '../support/stack.ts';
 
@@ -160,6 +162,16 @@ describe('the OpenClaw plugin in the real openclaw package', () => {
     const delivered = sink.requests.filter((r) => r.path === '/openclaw-send');
     assert.equal(delivered.length, 1, 'sent exactly once');
     assert.deepEqual(JSON.parse(delivered[0]!.body), { channel: 'telegram', target: '@team', message: send.params.message });
+  });
+
+  test('the plugin holds an agent token only: with an operator token every tool call is refused', async () => {
+    const withOperator = openClawTool(proposeIntentTool(), backendFor({ url: stack.coordinator.url, token: stack.token }));
+    const params = { channel: 'webhook', payload: { url: `${sink.url}/never`, body: {} }, idempotencyKey: `op-${randomUUID()}` };
+    await assert.rejects(withOperator.execute('call-op', params), /^Error: operator_token_refused: /);
+    await assert.rejects(withOperator.execute('call-op-2', params), /^Error: operator_token_refused: /);
+    assert.equal(sink.requests.filter((r) => r.path === '/never').length, 0);
+    const listed = await stack.api<{ intents: unknown[] }>('GET', '/v1/intents?channel=webhook&limit=1000');
+    assert.ok(!JSON.stringify(listed.body).includes(params.idempotencyKey), 'nothing was proposed');
   });
 
   test("the plugin type-checks against openclaw's published plugin SDK types", async () => {

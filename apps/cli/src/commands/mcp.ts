@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { createHandoffMcpServer, createHttpBackend } from '@handoff/mcp';
+import { createHandoffMcpServer, createHttpBackend, holdsOperatorToken } from '@handoff/mcp';
 import cliPackage from '../../package.json' with { type: 'json' };
 import { apiToken, coordinatorUrl } from '../config.ts';
 
@@ -28,6 +28,12 @@ export function registerMcpCommand(program: Command): void {
         process.stdin.once('end', resolve);
       });
       await server.connect(transport);
+      // stderr, never stdout (the protocol's): an agent should not hold an operator token
+      holdsOperatorToken(backend)
+        .then((operator) => {
+          if (operator) process.stderr.write('handoff mcp: this is an operator token, which may approve what the agent proposes; give agents an agent token (handoff token create --role agent) in HANDOFF_TOKEN\n');
+        })
+        .catch(() => undefined);
       await closed;
       await server.close();
     });
