@@ -26,7 +26,9 @@ const fileArgs = rest.filter((a) => !a.startsWith('-'));
 
 function testFiles(): string[] {
   if (fileArgs.length > 0) return fileArgs;
-  const patterns = chaos ? ['test/chaos/**/*.test.ts'] : ['test/**/*.test.ts', 'libs/**/*.test.ts', 'apps/**/*.test.ts'];
+  const patterns = chaos
+    ? ['test/chaos/**/*.test.ts']
+    : ['test/**/*.test.ts', 'libs/**/*.test.ts', 'apps/**/*.test.ts'];
   return globSync(patterns, { cwd: repo, exclude: (p) => path.basename(String(p)) === 'node_modules' })
     .filter((f) => chaos || !f.startsWith(`test${path.sep}chaos${path.sep}`))
     .sort();
@@ -130,13 +132,21 @@ async function main(): Promise<number> {
         `(${how} in ${Math.round(performance.now() - t0)} ms, data ${path.relative(repo, home)}/pg)`,
     );
   } else {
-    console.log(`test database: DATABASE_URL ${redact(env.DATABASE_URL)}, Postgres ${await serverVersion(env.DATABASE_URL)}`);
+    console.log(
+      `test database: DATABASE_URL ${redact(env.DATABASE_URL)}, Postgres ${await serverVersion(env.DATABASE_URL)}`,
+    );
   }
 
   const child = spawn(
     process.execPath,
     // chaos scenarios run one at a time: each measures rates and timings of its own processes
-    ['--test', chaos ? '--test-concurrency=1' : '--test-concurrency=2', chaos ? '--test-timeout=600000' : '--test-timeout=120000', ...runnerFlags, ...files],
+    [
+      '--test',
+      chaos ? '--test-concurrency=1' : '--test-concurrency=2',
+      chaos ? '--test-timeout=600000' : '--test-timeout=120000',
+      ...runnerFlags,
+      ...files,
+    ],
     { cwd: repo, env, stdio: 'inherit' },
   );
   let exited = false;

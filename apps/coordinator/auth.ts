@@ -32,7 +32,12 @@ export function hashToken(token: string): string {
 const NAME_INDEX = 'api_tokens_name_unique';
 
 /** Mints a token. A name another token has (ignoring case) is refused: 409 name_taken. */
-export async function createToken(db: Db, role: Role, name: string | null, createdBy: string | null): Promise<CreatedToken> {
+export async function createToken(
+  db: Db,
+  role: Role,
+  name: string | null,
+  createdBy: string | null,
+): Promise<CreatedToken> {
   const token = generateToken();
   let row;
   try {
@@ -44,7 +49,12 @@ export async function createToken(db: Db, role: Role, name: string | null, creat
   } catch (err) {
     const pgErr = err as { code?: string; constraint?: string };
     if (pgErr.code === '23505' && pgErr.constraint === NAME_INDEX) {
-      throw new ApiError(409, 'name_taken', `name: a token named "${name}" already exists (names are unique, ignoring case)`, { field: 'name' });
+      throw new ApiError(
+        409,
+        'name_taken',
+        `name: a token named "${name}" already exists (names are unique, ignoring case)`,
+        { field: 'name' },
+      );
     }
     throw err;
   }
@@ -83,7 +93,10 @@ export async function findToken(db: Db, token: string): Promise<FoundToken | nul
  * Makes sure `${home}/operator.token` holds a live operator token: keeps the file when its token is
  * still valid, otherwise creates a new token and writes the file (mode 0600, replaced atomically).
  */
-export async function ensureOperatorToken(db: Db, home: string): Promise<{ token: string; path: string; created: boolean }> {
+export async function ensureOperatorToken(
+  db: Db,
+  home: string,
+): Promise<{ token: string; path: string; created: boolean }> {
   const path = join(home, OPERATOR_TOKEN_FILE);
   let existing: string | null = null;
   try {
@@ -135,17 +148,23 @@ export function installAuth(app: FastifyInstance): void {
   app.decorateRequest('principal', null);
   // Every request checks its token: concurrent checks share one query (no cache, so a revoked
   // token stops working at once).
-  const lookUp = groupRequests<string, FoundToken | null>(async (hashes) => {
-    const rows = await app.db
-      .selectFrom('api_tokens')
-      .select(['id', 'role', 'name', 'last_used_at', 'token_hash'])
-      .where('token_hash', 'in', [...new Set(hashes)])
-      .where('revoked_at', 'is', null)
-      .execute();
-    const byHash = new Map(rows.map((r) => [r.token_hash, { id: r.id, role: r.role, name: r.name, lastUsedAt: r.last_used_at }]));
-    return hashes.map((h) => byHash.get(h) ?? null);
-  }, { maxConcurrent: 4 });
-  const tokenOf = (token: string): Promise<FoundToken | null> => (TOKEN_SHAPE.test(token) ? lookUp(hashToken(token)) : Promise.resolve(null));
+  const lookUp = groupRequests<string, FoundToken | null>(
+    async (hashes) => {
+      const rows = await app.db
+        .selectFrom('api_tokens')
+        .select(['id', 'role', 'name', 'last_used_at', 'token_hash'])
+        .where('token_hash', 'in', [...new Set(hashes)])
+        .where('revoked_at', 'is', null)
+        .execute();
+      const byHash = new Map(
+        rows.map((r) => [r.token_hash, { id: r.id, role: r.role, name: r.name, lastUsedAt: r.last_used_at }]),
+      );
+      return hashes.map((h) => byHash.get(h) ?? null);
+    },
+    { maxConcurrent: 4 },
+  );
+  const tokenOf = (token: string): Promise<FoundToken | null> =>
+    TOKEN_SHAPE.test(token) ? lookUp(hashToken(token)) : Promise.resolve(null);
   app.addHook('onRequest', async (request) => {
     if (request.is404) return;
     const access = request.routeOptions.config.access;
@@ -156,7 +175,12 @@ export function installAuth(app: FastifyInstance): void {
     const found = token === '' ? null : await tokenOf(token);
     if (!found) throw new ApiError(401, 'unauthorized', 'invalid or revoked token');
     // identity is the token's id and role as the database has them; the name is only a label
-    const principal: Principal = { tokenId: found.id, role: found.role, name: found.name, actor: actorOf({ tokenId: found.id, role: found.role }) };
+    const principal: Principal = {
+      tokenId: found.id,
+      role: found.role,
+      name: found.name,
+      actor: actorOf({ tokenId: found.id, role: found.role }),
+    };
     request.principal = principal;
     if (!ALLOWED[access].includes(found.role)) {
       throw new ApiError(403, 'forbidden', `this action needs the ${access} role; the token has ${found.role}`);

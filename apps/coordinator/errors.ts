@@ -24,7 +24,13 @@ interface MaybeFastifyError extends Error {
   validationContext?: string;
 }
 
-export function sendError(reply: FastifyReply, status: number, code: ApiErrorCode, message: string, details?: unknown): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  status: number,
+  code: ApiErrorCode,
+  message: string,
+  details?: unknown,
+): FastifyReply {
   const body: ApiErrorBody = { error: details === undefined ? { code, message } : { code, message, details } };
   return reply.code(status).type('application/json; charset=utf-8').send(body);
 }
@@ -112,7 +118,8 @@ const INTENT_ERROR_STATUS: Record<IntentError['code'], number> = {
 };
 
 function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  if (error instanceof IntentError) return sendError(reply, INTENT_ERROR_STATUS[error.code], error.code, error.message, error.details);
+  if (error instanceof IntentError)
+    return sendError(reply, INTENT_ERROR_STATUS[error.code], error.code, error.message, error.details);
   if (error instanceof ApiError) {
     if (error.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendError(reply, error.status, error.code, error.message, error.details);
@@ -129,9 +136,19 @@ function handleError(error: unknown, request: FastifyRequest, reply: FastifyRepl
   }
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return sendError(reply, 413, 'payload_too_large', `request body is larger than ${formatBytes(request.routeOptions.bodyLimit)}, the limit of ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`);
+      return sendError(
+        reply,
+        413,
+        'payload_too_large',
+        `request body is larger than ${formatBytes(request.routeOptions.bodyLimit)}, the limit of ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`,
+      );
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return sendError(reply, 415, 'bad_request', `unsupported content type ${JSON.stringify(request.headers['content-type'] ?? '')}: send application/json`);
+      return sendError(
+        reply,
+        415,
+        'bad_request',
+        `unsupported content type ${JSON.stringify(request.headers['content-type'] ?? '')}: send application/json`,
+      );
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return sendError(reply, 400, 'bad_request', 'request body is empty but content-type is application/json');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -146,10 +163,21 @@ function handleError(error: unknown, request: FastifyRequest, reply: FastifyRepl
   }
   if (isUnstorableInput(err)) {
     request.log.warn({ err }, 'the database refused a value of the request');
-    return sendError(reply, 400, 'bad_request', 'the request holds text the database cannot store (a NUL character or an unpaired surrogate) or nesting that is too deep');
+    return sendError(
+      reply,
+      400,
+      'bad_request',
+      'the request holds text the database cannot store (a NUL character or an unpaired surrogate) or nesting that is too deep',
+    );
   }
   // Fastify's own client errors (bad URL, bad content-length, ...) carry a safe message and a 4xx.
-  if (typeof err.code === 'string' && err.code.startsWith('FST_ERR') && typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+  if (
+    typeof err.code === 'string' &&
+    err.code.startsWith('FST_ERR') &&
+    typeof err.statusCode === 'number' &&
+    err.statusCode >= 400 &&
+    err.statusCode < 500
+  ) {
     if (err.statusCode === 404) return sendError(reply, 404, 'not_found', err.message);
     if (err.statusCode === 413) return sendError(reply, 413, 'payload_too_large', err.message);
     return sendError(reply, err.statusCode, 'bad_request', err.message);

@@ -16,7 +16,10 @@ export const healthRoutes: FastifyPluginAsync = async (app) => {
       await Promise.race([
         sql`select 1`.execute(app.db),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`select 1 took longer than ${DB_CHECK_TIMEOUT_MS} ms`)), DB_CHECK_TIMEOUT_MS);
+          timer = setTimeout(
+            () => reject(new Error(`select 1 took longer than ${DB_CHECK_TIMEOUT_MS} ms`)),
+            DB_CHECK_TIMEOUT_MS,
+          );
         }),
       ]);
       return reply.code(200).send({ ok: true, db: 'up' });

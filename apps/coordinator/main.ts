@@ -145,9 +145,12 @@ export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port
     const watcher = loadPolicy(opts.home, {
       onChange: (next) => {
         log.info('policy.json changed; new policy in force');
-        applyRateLimits(db, next, log).catch((err: unknown) => log.error({ err }, 'could not apply the rate limits of the new policy.json'));
+        applyRateLimits(db, next, log).catch((err: unknown) =>
+          log.error({ err }, 'could not apply the rate limits of the new policy.json'),
+        );
       },
-      onError: (message) => log.warn({ file: 'policy.json' }, `policy.json refused, the last good policy stays: ${message}`),
+      onError: (message) =>
+        log.warn({ file: 'policy.json' }, `policy.json refused, the last good policy stays: ${message}`),
     });
     policy = watcher;
     await applyRateLimits(db, watcher.current(), log);
@@ -166,14 +169,32 @@ export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port
 
     const fleetWatcher = loadFleet(opts.home, {
       onChange: (next) => log.info({ nodes: next.nodes.map((n) => n.id) }, 'nodes.json changed; new fleet in force'),
-      onError: (message) => log.warn({ file: 'nodes.json' }, `nodes.json refused, the last good fleet stays: ${message}`),
+      onError: (message) =>
+        log.warn({ file: 'nodes.json' }, `nodes.json refused, the last good fleet stays: ${message}`),
     });
     fleet = fleetWatcher;
     router = createRouter({ fleet: () => fleetWatcher.current(), log });
 
-    agent = await createAgentService({ router, intents, db, home: opts.home, log, configIntervalMs: opts.configIntervalMs });
+    agent = await createAgentService({
+      router,
+      intents,
+      db,
+      home: opts.home,
+      log,
+      configIntervalMs: opts.configIntervalMs,
+    });
 
-    app = await buildServer({ db, intents, log, home: opts.home, bindHost: host, router, agent, requestLimits: () => watcher.current().requests, policy: () => watcher.current() });
+    app = await buildServer({
+      db,
+      intents,
+      log,
+      home: opts.home,
+      bindHost: host,
+      router,
+      agent,
+      requestLimits: () => watcher.current().requests,
+      policy: () => watcher.current(),
+    });
 
     let closing: Promise<void> | null = null;
     return {

@@ -116,7 +116,10 @@ export function installMetrics(app: FastifyInstance, metrics: CoordinatorMetrics
     const seconds = reply.elapsedTime / 1000;
     requests.inc({ route, method: request.method, status: String(reply.statusCode) });
     duration.observe({ route, method: request.method }, seconds);
-    request.log.debug({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    request.log.debug(
+      { method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
   });
 
   const access: Access = isLoopbackHost(bindHost) ? 'public' : 'viewer';

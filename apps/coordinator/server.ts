@@ -94,7 +94,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   // No route is public by omission: one that does not say who may call it stops the server from starting.
   app.addHook('onRoute', (route) => {
-    if (route.config?.access === undefined) throw new Error(`route ${route.method} ${route.url} must declare config.access`);
+    if (route.config?.access === undefined)
+      throw new Error(`route ${route.method} ${route.url} must declare config.access`);
   });
 
   // JSON only (text/plain is refused with 415). An empty JSON body is an error, except on routes whose

@@ -5,7 +5,9 @@ import type { AttemptRequest, RateLimited, RecordedAttempt, SuccessReceipt } fro
 /** The statements the grouped writes are made of (store.ts binds them to the executor's db and id). */
 export interface WriteStatements {
   /** Attempts for many intents in one statement; those whose bucket has no token at hand come back in `limited`. */
-  recordAttempts(requests: AttemptRequest[]): Promise<{ recorded: Map<string, RecordedAttempt>; limited: AttemptRequest[] }>;
+  recordAttempts(
+    requests: AttemptRequest[],
+  ): Promise<{ recorded: Map<string, RecordedAttempt>; limited: AttemptRequest[] }>;
   /** One attempt that waits its turn for its bucket's token. */
   recordAttempt(request: AttemptRequest): Promise<RecordedAttempt | RateLimited | null>;
   /** Success receipts for many intents in one statement: the ids of the intents whose receipt was written. */

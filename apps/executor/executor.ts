@@ -2,7 +2,14 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { loadPolicy, TicketPayload, type Policy } from '@handoff/contracts';
-import { builtInConnectors, createConnectorRegistry, createXConnector, protectOwnEndpoints, writeBackToSecretsFile, type Connector } from '@handoff/connectors';
+import {
+  builtInConnectors,
+  createConnectorRegistry,
+  createXConnector,
+  protectOwnEndpoints,
+  writeBackToSecretsFile,
+  type Connector,
+} from '@handoff/connectors';
 import { GateListener } from './gateListener.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { watchLocalGate } from './localGate.ts';
@@ -62,14 +69,23 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
   const connectorList =
     opts.connectors ??
     builtInConnectors.map((c) =>
-      c.name === 'x' ? (createXConnector({ onCredentialsRefreshed: writeBackToSecretsFile(join(opts.home, 'secrets.json')) }) as Connector) : c,
+      c.name === 'x'
+        ? (createXConnector({
+            onCredentialsRefreshed: writeBackToSecretsFile(join(opts.home, 'secrets.json')),
+          }) as Connector)
+        : c,
     );
   const registry = createConnectorRegistry(connectorList);
   const connectors = registry.names().map((n) => registry.get(n)!);
   const keys = heldKeys(connectors, secrets, channelFilter);
   const channels = [...new Set(keys.map((k) => k.split(':')[0]!))];
 
-  const store = await openExecutorStore({ databaseUrl: opts.databaseUrl, executorId, poolMax: Math.max(6, Math.min(20, batchSize + 4)), log });
+  const store = await openExecutorStore({
+    databaseUrl: opts.databaseUrl,
+    executorId,
+    poolMax: Math.max(6, Math.min(20, batchSize + 4)),
+    log,
+  });
   const { db, boss } = store;
   const gates = new GateListener(opts.databaseUrl, log);
   await gates.start();
@@ -83,10 +99,13 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
     const workerId = workerIds.get(channel);
     if (!workerId || draining) return;
     // one timer per moment is plenty: a woken worker fetches every ticket that is due
-    const t = setTimeout(() => {
-      wakeTimers.delete(t);
-      if (!draining) boss.notifyWorker(workerId);
-    }, Math.max(0, at.getTime() - Date.now()) + 5);
+    const t = setTimeout(
+      () => {
+        wakeTimers.delete(t);
+        if (!draining) boss.notifyWorker(workerId);
+      },
+      Math.max(0, at.getTime() - Date.now()) + 5,
+    );
     t.unref();
     wakeTimers.add(t);
   };
@@ -167,12 +186,13 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
 
   const sweeper = setInterval(() => {
     const p = policy();
-    store.sweep({
-      eligibleGraceSeconds: 5,
-      reissueSeconds: Math.max(5, p.lease.ttlSeconds),
-      pendingTtlSeconds: p.approval.pendingTtlSeconds,
-      batch: 1000,
-    })
+    store
+      .sweep({
+        eligibleGraceSeconds: 5,
+        reissueSeconds: Math.max(5, p.lease.ttlSeconds),
+        pendingTtlSeconds: p.approval.pendingTtlSeconds,
+        batch: 1000,
+      })
       .then((r) => {
         if (r && (r.expired || r.reticketed)) log.info(r, 'sweeper pass');
       })
@@ -194,7 +214,9 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
         for (const t of wakeTimers) clearTimeout(t);
         await heartbeat.beat().catch(() => undefined);
         // graceful: waits for handlers, which finish their effects or release their leases
-        await boss.stop({ graceful: true, timeout: drainTimeoutMs, close: true }).catch((err: unknown) => log.warn({ err }, 'pg-boss stop'));
+        await boss
+          .stop({ graceful: true, timeout: drainTimeoutMs, close: true })
+          .catch((err: unknown) => log.warn({ err }, 'pg-boss stop'));
         const deadline = Date.now() + drainTimeoutMs;
         while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
         heartbeat.stop();

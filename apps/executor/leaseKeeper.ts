@@ -26,7 +26,10 @@ export function keepLease(
     if (lost) return;
     lost = true;
     clearInterval(timer);
-    args.log.warn({ intentId: args.intentId, epoch: args.epoch, reason }, 'lease lost while the effect ran; aborting the call');
+    args.log.warn(
+      { intentId: args.intentId, epoch: args.epoch, reason },
+      'lease lost while the effect ran; aborting the call',
+    );
     controller.abort(new Error(reason));
   };
 
@@ -39,7 +42,8 @@ export function keepLease(
     if (renewing) return;
     renewing = true;
     const startedAt = Date.now();
-    store.renewLease({ intentId: args.intentId, epoch: args.epoch, ttlSeconds: args.ttlSeconds })
+    store
+      .renewLease({ intentId: args.intentId, epoch: args.epoch, ttlSeconds: args.ttlSeconds })
       .then((ok) => {
         // a renewal extends the lease from when it was sent, not from when its answer arrived
         if (ok) expiresAt = Math.max(expiresAt, startedAt + ttlMs);

@@ -15,7 +15,8 @@ function redactingLogger(secrets: Secrets): Logger {
   const scrubValue = (value: unknown, depth = 0): unknown => {
     if (typeof value === 'string') return scrub(value);
     if (depth > 10 || value === null || typeof value !== 'object') return value;
-    if (value instanceof Error) return { type: value.name, message: scrub(value.message), stack: value.stack ? scrub(value.stack) : undefined };
+    if (value instanceof Error)
+      return { type: value.name, message: scrub(value.message), stack: value.stack ? scrub(value.stack) : undefined };
     if (Array.isArray(value)) return value.map((v) => scrubValue(v, depth + 1));
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrubValue(v, depth + 1)]));
   };

@@ -71,7 +71,10 @@ export interface TicketBatch {
  */
 export async function runTicketBatch(deps: PipelineDeps, intentIds: string[]): Promise<TicketBatch> {
   const policy = deps.policy();
-  const leases = await deps.store.claimLeases(intentIds, { ttlSeconds: policy.lease.ttlSeconds, heldKeys: deps.heldKeys });
+  const leases = await deps.store.claimLeases(intentIds, {
+    ttlSeconds: policy.lease.ttlSeconds,
+    heldKeys: deps.heldKeys,
+  });
   const runs = new Map(leases.map((lease) => [lease.intent.id, runLease(deps, policy, lease)]));
   const settled = (async () => {
     const outcomes = new Map<string, TicketOutcome>(intentIds.map((id) => [id, 'not_claimed']));

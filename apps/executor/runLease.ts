@@ -8,10 +8,19 @@ import type { PipelineDeps, TicketOutcome } from './pipeline.ts';
 import type { ClaimedLease, Fence } from './store.ts';
 
 /** A success as it may be stored: a safe external id and URL (see safeExternalId, safeReceiptUrl). */
-function storable(intentId: string, result: { externalId: string; url?: string | null }, redact: Redactor, log: Logger): { externalId: string; url: string | null } {
+function storable(
+  intentId: string,
+  result: { externalId: string; url?: string | null },
+  redact: Redactor,
+  log: Logger,
+): { externalId: string; url: string | null } {
   const externalId = safeExternalId(result.externalId, intentId, redact);
   const url = safeReceiptUrl(result.url, redact);
-  if (externalId !== result.externalId || url !== (result.url ?? null)) log.warn({ idWithheld: externalId !== result.externalId, urlWithheld: url !== (result.url ?? null) }, 'provider answer withheld from the receipt (unsafe shape or a credential in it)');
+  if (externalId !== result.externalId || url !== (result.url ?? null))
+    log.warn(
+      { idWithheld: externalId !== result.externalId, urlWithheld: url !== (result.url ?? null) },
+      'provider answer withheld from the receipt (unsafe shape or a credential in it)',
+    );
   return { externalId, url };
 }
 
@@ -51,12 +60,26 @@ async function processLease(deps: PipelineDeps, policy: Policy, lease: ClaimedLe
   const connector = deps.connectors.get(intent.channel);
   if (!connector) {
     // the coordinator validated the channel; an executor without it is misconfigured
-    await store.appendFailureReceipt(fence, { to: 'die', attemptNo: null, errorClass: 'permanent', message: `no connector "${intent.channel}" on executor ${store.executorId}`, source: 'execute', countFailure: false });
+    await store.appendFailureReceipt(fence, {
+      to: 'die',
+      attemptNo: null,
+      errorClass: 'permanent',
+      message: `no connector "${intent.channel}" on executor ${store.executorId}`,
+      source: 'execute',
+      countFailure: false,
+    });
     return 'dead';
   }
   const parsed = connector.payloadSchema.safeParse(intent.payload);
   if (!parsed.success) {
-    await store.appendFailureReceipt(fence, { to: 'die', attemptNo: null, errorClass: 'permanent', message: `payload no longer valid for ${intent.channel}: ${parsed.error.message}`, source: 'execute', countFailure: false });
+    await store.appendFailureReceipt(fence, {
+      to: 'die',
+      attemptNo: null,
+      errorClass: 'permanent',
+      message: `payload no longer valid for ${intent.channel}: ${parsed.error.message}`,
+      source: 'execute',
+      countFailure: false,
+    });
     return 'dead';
   }
   // the rate bucket is the account's; the breaker may be narrower (one receiver of the account)
@@ -103,7 +126,11 @@ async function processLease(deps: PipelineDeps, policy: Policy, lease: ClaimedLe
     if (attempt && 'rateLimitedMs' in attempt) {
       // no token is not a failure: come back at our place in line, no attempt burned
       const at = new Date(Date.now() + attempt.rateLimitedMs);
-      await store.releaseLease(fence, { runAfter: at, reason: `rate limited: no token for ${key}`, inLineForToken: true });
+      await store.releaseLease(fence, {
+        runAfter: at,
+        reason: `rate limited: no token for ${key}`,
+        inLineForToken: true,
+      });
       deps.wakeAt(intent.channel, at);
       return 'rescheduled';
     }
@@ -122,7 +149,10 @@ async function processLease(deps: PipelineDeps, policy: Policy, lease: ClaimedLe
     const safe = storable(intentId, result, deps.redact, ilog);
     const ok = await store.appendSuccessReceipt({ fence, attemptNo: attempt.attemptNo, ...safe });
     if (!ok) {
-      ilog.warn({ externalId: safe.externalId }, 'stale lease holder: success receipt rejected (a newer epoch holds the intent)');
+      ilog.warn(
+        { externalId: safe.externalId },
+        'stale lease holder: success receipt rejected (a newer epoch holds the intent)',
+      );
       return 'stale';
     }
     return reconciledNotDone ? 'reconciled_not_done_executed' : 'succeeded';
@@ -152,7 +182,10 @@ async function reconcileAbandoned(
       verdict = { status: 'unknown' as const, reason: `reconcile failed: ${classifyError(err, deps.redact).message}` };
     }
   }
-  deps.log.info({ intentId: fence.intentId, abandonedEpoch: open.lease_epoch, verdict: verdict.status }, 'reconciled an abandoned attempt');
+  deps.log.info(
+    { intentId: fence.intentId, abandonedEpoch: open.lease_epoch, verdict: verdict.status },
+    'reconciled an abandoned attempt',
+  );
   const { store, redact } = deps;
   if (verdict.status === 'done') {
     const ok = await store.appendReconciledReceipt(fence, {
@@ -190,7 +223,11 @@ async function settleFailure(
   if (isOpenCircuitError(err)) {
     // opossum refused before calling the connector: nothing happened
     const at = deps.breakers.retryAt(breaker) ?? new Date(Date.now() + 1000);
-    const ok = await store.releaseLease(fence, { runAfter: at, reason: `breaker open for ${breaker}`, attemptOutcome: 'breaker_open' });
+    const ok = await store.releaseLease(fence, {
+      runAfter: at,
+      reason: `breaker open for ${breaker}`,
+      attemptOutcome: 'breaker_open',
+    });
     deps.wakeAt(fence.channel, at);
     return ok ? 'rescheduled' : 'stale';
   }
@@ -202,7 +239,11 @@ async function settleFailure(
     case 'rate_limited': {
       const until = new Date(Date.now() + (failure.retryAfterMs ?? 1000));
       await store.drainBucket(key, until);
-      ok = await store.releaseLease(fence, { runAfter: until, reason: `provider rate limit for ${key}`, attemptOutcome: 'rate_limited' });
+      ok = await store.releaseLease(fence, {
+        runAfter: until,
+        reason: `provider rate limit for ${key}`,
+        attemptOutcome: 'rate_limited',
+      });
       deps.wakeAt(fence.channel, until);
       outcome = 'rescheduled';
       break;
@@ -211,7 +252,14 @@ async function settleFailure(
       const policy = deps.policy().retry;
       const failed = intent.failed_attempts + 1;
       if (failed >= intent.max_attempts) {
-        ok = await store.appendFailureReceipt(fence, { to: 'die', attemptNo, errorClass: failure.errorClass, message: `attempts exhausted (${failed}/${intent.max_attempts}): ${failure.message}`, source: 'execute', countFailure: true });
+        ok = await store.appendFailureReceipt(fence, {
+          to: 'die',
+          attemptNo,
+          errorClass: failure.errorClass,
+          message: `attempts exhausted (${failed}/${intent.max_attempts}): ${failure.message}`,
+          source: 'execute',
+          countFailure: true,
+        });
         outcome = 'dead';
       } else {
         const runAfter = new Date(Date.now() + backoffMs(failed, policy.baseDelayMs, policy.maxDelayMs));
@@ -222,11 +270,25 @@ async function settleFailure(
       break;
     }
     case 'permanent':
-      ok = await store.appendFailureReceipt(fence, { to: 'die', attemptNo, errorClass: failure.errorClass, message: failure.message, source: 'execute', countFailure: true });
+      ok = await store.appendFailureReceipt(fence, {
+        to: 'die',
+        attemptNo,
+        errorClass: failure.errorClass,
+        message: failure.message,
+        source: 'execute',
+        countFailure: true,
+      });
       outcome = 'dead';
       break;
     default:
-      ok = await store.appendFailureReceipt(fence, { to: 'doubt', attemptNo, errorClass: 'unknown', message: failure.message, source: 'execute', countFailure: true });
+      ok = await store.appendFailureReceipt(fence, {
+        to: 'doubt',
+        attemptNo,
+        errorClass: 'unknown',
+        message: failure.message,
+        source: 'execute',
+        countFailure: true,
+      });
       outcome = 'in_doubt';
   }
   if (!ok) {

@@ -1,6 +1,14 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { SecretsFile, accountHosts, createExecutorRedactor, credentialValues, describeZodIssues, formatIssues, isCredentialed } from '@handoff/contracts';
+import {
+  SecretsFile,
+  accountHosts,
+  createExecutorRedactor,
+  credentialValues,
+  describeZodIssues,
+  formatIssues,
+  isCredentialed,
+} from '@handoff/contracts';
 import type { Redactor } from '@handoff/contracts';
 
 /** `$HANDOFF_HOME/secrets.json` (schema in @handoff/contracts). Executors only. */
@@ -62,7 +70,9 @@ const redactors = new WeakMap<Secrets, Redactor>();
 export function redactorOf(secrets: Secrets): Redactor {
   let r = redactors.get(secrets);
   if (!r) {
-    const values = Object.values(secrets).flatMap((accounts) => Object.values(accounts).flatMap((account) => credentialValues(account)));
+    const values = Object.values(secrets).flatMap((accounts) =>
+      Object.values(accounts).flatMap((account) => credentialValues(account)),
+    );
     redactors.set(secrets, (r = createExecutorRedactor(values)));
   }
   return r;

@@ -91,7 +91,10 @@ export interface ExecutorStore {
   /** A connector's success; grouped with the others in flight. */
   appendSuccessReceipt(receipt: SuccessReceipt): Promise<boolean>;
   /** An abandoned attempt the connector found done: the success is the earlier holder's attempt. */
-  appendReconciledReceipt(fence: Fence, receipt: { attemptNo: number; externalId: string; url: string | null }): Promise<boolean>;
+  appendReconciledReceipt(
+    fence: Fence,
+    receipt: { attemptNo: number; externalId: string; url: string | null },
+  ): Promise<boolean>;
   appendFailureReceipt(fence: Fence, failure: FailureReceipt): Promise<boolean>;
   /** An abandoned attempt the connector found not done: closed, so this holder may try again. */
   closeAbandonedAttempt(fence: Fence, abandonedEpoch: number): Promise<boolean>;
@@ -110,20 +113,26 @@ export function createExecutorStore(args: { db: Db; boss: PgBoss; executorId: st
   const writes = createBatchedWrites({
     recordAttempts: (requests) => recordAttempts(db, executorId, requests),
     recordAttempt: (request) => recordAttempt(db, { ...request, executorId }),
-    appendSuccessReceipts: (receipts) => appendSuccessReceipts(db, receipts.map((r) => ({ ...r, fence: full(r.fence) }))),
+    appendSuccessReceipts: (receipts) =>
+      appendSuccessReceipts(
+        db,
+        receipts.map((r) => ({ ...r, fence: full(r.fence) })),
+      ),
   });
   return {
     db,
     boss,
     executorId,
-    claimLeases: (intentIds, a) => claimLeases(db, { intentIds, owner: executorId, ttlSeconds: a.ttlSeconds, heldKeys: a.heldKeys }),
+    claimLeases: (intentIds, a) =>
+      claimLeases(db, { intentIds, owner: executorId, ttlSeconds: a.ttlSeconds, heldKeys: a.heldKeys }),
     renewLease: (lease) => renewLease(db, { ...lease, owner: executorId }),
     recordAttempt: writes.recordAttempt,
     appendSuccessReceipt: writes.appendSuccessReceipt,
     appendReconciledReceipt: (fence, r) =>
       appendSuccessReceipt(db, full(fence), { ...r, source: 'reconcile', outcome: 'reconciled_done' }),
     appendFailureReceipt: (fence, failure) => appendFailureReceipt(db, full(fence), failure),
-    closeAbandonedAttempt: (fence, abandonedEpoch) => closeAbandonedAttempt(db, fence, abandonedEpoch, 'reconciled_not_done'),
+    closeAbandonedAttempt: (fence, abandonedEpoch) =>
+      closeAbandonedAttempt(db, fence, abandonedEpoch, 'reconciled_not_done'),
     releaseLease: (fence, release) => releaseLease(db, boss, full(fence), release),
     scheduleRetry: (fence, retry) => scheduleRetry(db, boss, full(fence), retry),
     drainBucket: (rateKey, until) => drainUntil(db, rateKey, until),
@@ -133,7 +142,12 @@ export function createExecutorStore(args: { db: Db; boss: PgBoss; executorId: st
 }
 
 /** The production store: its own pool (sized for a batch in flight), the schema migrated, pg-boss started. */
-export async function openExecutorStore(args: { databaseUrl: string; executorId: string; poolMax: number; log: Logger }): Promise<ExecutorStore> {
+export async function openExecutorStore(args: {
+  databaseUrl: string;
+  executorId: string;
+  poolMax: number;
+  log: Logger;
+}): Promise<ExecutorStore> {
   const pool = createPool(args.databaseUrl, {
     max: args.poolMax,
     applicationName: `handoff-executor:${args.executorId}`,

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { definePluginEntry } from 'openclaw/plugin-sdk/plugin-entry';
-import { HandoffApiError, createHttpBackend, handoffTools, holdsOperatorToken, type HandoffBackend, type HandoffTool } from '@handoff/mcp';
+import {
+  HandoffApiError,
+  createHttpBackend,
+  handoffTools,
+  holdsOperatorToken,
+  type HandoffBackend,
+  type HandoffTool,
+} from '@handoff/mcp';
 import { interceptMessageSend, type MessageSendConfig } from './messageSend.ts';
 
 /**
@@ -27,7 +34,11 @@ export function agentOnly(backend: HandoffBackend): HandoffBackend {
   let checked: Promise<void> | null = null;
   const check = async (): Promise<void> => {
     if (await holdsOperatorToken(backend)) {
-      throw new HandoffApiError(403, 'operator_token_refused', 'the handoff plugin holds an agent token only; create one with `handoff token create --role agent`');
+      throw new HandoffApiError(
+        403,
+        'operator_token_refused',
+        'the handoff plugin holds an agent token only; create one with `handoff token create --role agent`',
+      );
     }
   };
   return {
@@ -55,7 +66,10 @@ export function backendFor(config: HandoffPluginConfig, env: NodeJS.ProcessEnv =
 
 /** A tool's input as JSON Schema (OpenClaw takes TypeBox, which is JSON Schema at run time). */
 function parametersOf(tool: HandoffTool): Record<string, unknown> {
-  const schema = z.toJSONSchema(tool.inputSchema, { io: 'input', unrepresentable: 'any', target: 'draft-7' }) as Record<string, unknown>;
+  const schema = z.toJSONSchema(tool.inputSchema, { io: 'input', unrepresentable: 'any', target: 'draft-7' }) as Record<
+    string,
+    unknown
+  >;
   delete schema.$schema;
   return schema;
 }
@@ -67,19 +81,31 @@ export function openClawTool(tool: HandoffTool, backend: HandoffBackend) {
     label: tool.title,
     description: tool.description,
     parameters: parametersOf(tool),
-    async execute(_toolCallId: string, params: unknown, signal?: AbortSignal, onUpdate?: (update: { content: { type: 'text'; text: string }[]; details: unknown }) => void) {
+    async execute(
+      _toolCallId: string,
+      params: unknown,
+      signal?: AbortSignal,
+      onUpdate?: (update: { content: { type: 'text'; text: string }[]; details: unknown }) => void,
+    ) {
       const parsed = tool.inputSchema.safeParse(params ?? {});
-      if (!parsed.success) throw new Error(`validation_failed: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}`);
+      if (!parsed.success)
+        throw new Error(
+          `validation_failed: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}`,
+        );
       try {
         const answer = await tool.run(parsed.data, {
           backend,
           signal: signal ?? new AbortController().signal,
-          progress: async (update) => onUpdate?.({ content: [{ type: 'text', text: update.message }], details: update }),
+          progress: async (update) =>
+            onUpdate?.({ content: [{ type: 'text', text: update.message }], details: update }),
         });
         return { content: [{ type: 'text' as const, text: answer.text }], details: answer.structured };
       } catch (err) {
         const code = (err as { code?: unknown }).code;
-        throw new Error(typeof code === 'string' ? `${code}: ${(err as Error).message}` : `internal_error: ${(err as Error).message}`, { cause: err });
+        throw new Error(
+          typeof code === 'string' ? `${code}: ${(err as Error).message}` : `internal_error: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
     },
   };

@@ -40,12 +40,18 @@ function sendPayload(config: MessageSendConfig, params: Record<string, unknown>)
 
 /** The same send in the same conversation always gets the same key. */
 export function sendIdempotencyKey(call: MessageToolCall, payload: Record<string, unknown>): string {
-  const digest = createHash('sha256').update(JSON.stringify({ session: call.session ?? null, payload })).digest('hex');
+  const digest = createHash('sha256')
+    .update(JSON.stringify({ session: call.session ?? null, payload }))
+    .digest('hex');
   return `openclaw-send:${digest}`;
 }
 
 /** The hook's decision for one tool call: undefined lets it through, else it is blocked with a reason the model reads. */
-export async function interceptMessageSend(backend: HandoffBackend, config: MessageSendConfig, call: MessageToolCall): Promise<HookDecision> {
+export async function interceptMessageSend(
+  backend: HandoffBackend,
+  config: MessageSendConfig,
+  call: MessageToolCall,
+): Promise<HookDecision> {
   if (!config.enabled || call.params.action !== 'send') return undefined;
   if (call.params.dryRun === true) return undefined;
   const payload = sendPayload(config, call.params);
@@ -69,6 +75,9 @@ export async function interceptMessageSend(backend: HandoffBackend, config: Mess
   } catch (err) {
     // fail closed: a send that handoff did not record is not performed behind its back
     const code = (err as { code?: string }).code ?? 'error';
-    return { block: true, blockReason: `handoff: the send was not recorded (${code}: ${(err as Error).message}); it was not sent. Try again later.` };
+    return {
+      block: true,
+      blockReason: `handoff: the send was not recorded (${code}: ${(err as Error).message}); it was not sent. Try again later.`,
+    };
   }
 }

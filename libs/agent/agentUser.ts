@@ -27,7 +27,8 @@ function lookup(name: string): RunAs | null {
   }
   for (const line of passwd.split('\n')) {
     const [user, , uid, gid] = line.split(':');
-    if (user === name && uid !== undefined && gid !== undefined && /^\d+$/.test(uid) && /^\d+$/.test(gid)) return { name, uid: Number(uid), gid: Number(gid) };
+    if (user === name && uid !== undefined && gid !== undefined && /^\d+$/.test(uid) && /^\d+$/.test(gid))
+      return { name, uid: Number(uid), gid: Number(gid) };
   }
   return null;
 }
@@ -44,16 +45,31 @@ export function agentUser(): { runAs: RunAs | null; note: string } {
   let user = lookup(AGENT_USER);
   let note = `commands run as ${AGENT_USER}, not root`;
   if (!user) {
-    const made = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', AGENT_USER], {
-      encoding: 'utf8',
-      timeout: 10_000,
-    });
+    const made = spawnSync(
+      'useradd',
+      [
+        '--system',
+        '--user-group',
+        '--no-create-home',
+        '--home-dir',
+        '/nonexistent',
+        '--shell',
+        '/usr/sbin/nologin',
+        AGENT_USER,
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 10_000,
+      },
+    );
     user = lookup(AGENT_USER);
     if (user) note = `commands run as ${AGENT_USER} (created), not root`;
     else {
       const why = (made.stderr ?? '').trim().split('\n')[0] || made.error?.message || `exit ${made.status}`;
       user = lookup('nobody');
-      note = user ? `commands run as nobody, not root (could not create ${AGENT_USER}: ${why})` : `no user to run commands as (could not create ${AGENT_USER}: ${why}; no nobody)`;
+      note = user
+        ? `commands run as nobody, not root (could not create ${AGENT_USER}: ${why})`
+        : `no user to run commands as (could not create ${AGENT_USER}: ${why}; no nobody)`;
     }
   }
   if (user && user.uid === 0) user = null;

@@ -3,7 +3,12 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { ApiError, idPrefixRange, pageUnderByteCap } from '@handoff/contracts';
-import type { CommandApproval, CommandApprovalList, CommandApprovalState, ListCommandApprovalsQuery } from '@handoff/contracts';
+import type {
+  CommandApproval,
+  CommandApprovalList,
+  CommandApprovalState,
+  ListCommandApprovalsQuery,
+} from '@handoff/contracts';
 import type { Db } from '@handoff/db';
 
 /**
@@ -52,7 +57,14 @@ function toApproval(r: Row): CommandApproval {
 }
 
 export interface CommandApprovals {
-  request(entry: { sessionId: string; command: string; cwd: string; rule: string; reason: string; timeoutMs: number }): Promise<CommandApproval>;
+  request(entry: {
+    sessionId: string;
+    command: string;
+    cwd: string;
+    rule: string;
+    reason: string;
+    timeoutMs: number;
+  }): Promise<CommandApproval>;
   /** Resolves with the final row: approved, rejected or expired (on timeout or when `signal` aborts). */
   wait(id: string, opts: { pollMs: number; signal: AbortSignal }): Promise<CommandApproval>;
   decide(id: string, decision: 'approved' | 'rejected', actor: string, reason?: string): Promise<CommandApproval>;
@@ -143,7 +155,13 @@ export function createCommandApprovals(db: Db): CommandApprovals {
             actor,
             action: decision === 'approved' ? 'command.approve' : 'command.reject',
             target: id,
-            details: JSON.stringify({ command: row.command, cwd: row.cwd, commandHash: row.command_hash, sessionId: row.session_id, reason: reason ?? null }),
+            details: JSON.stringify({
+              command: row.command,
+              cwd: row.cwd,
+              commandHash: row.command_hash,
+              sessionId: row.session_id,
+              reason: reason ?? null,
+            }),
           })
           .execute();
         return toApproval(row as Row);
@@ -167,7 +185,9 @@ export function createCommandApprovals(db: Db): CommandApprovals {
         .selectFrom('command_approvals')
         .selectAll()
         // the cursor needs requested_at to the microsecond; a JS Date keeps milliseconds
-        .select(sql<string>`to_char(requested_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('requested_key'));
+        .select(
+          sql<string>`to_char(requested_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('requested_key'),
+        );
       if (query.state === 'pending') q = q.where('state', '=', 'pending').where('expires_at', '>', sql<Date>`now()`);
       else if (query.state) q = q.where('state', '=', query.state);
       if (query.idPrefix) {
@@ -181,9 +201,18 @@ export function createCommandApprovals(db: Db): CommandApprovals {
           : q.where(sql<boolean>`(requested_at, id) < (${createdAt}::timestamptz, ${id}::uuid)`);
       }
       const direction = oldestFirst ? 'asc' : 'desc';
-      const rows = await q.orderBy('requested_at', direction).orderBy('id', direction).limit(query.limit + 1).execute();
+      const rows = await q
+        .orderBy('requested_at', direction)
+        .orderBy('id', direction)
+        .limit(query.limit + 1)
+        .execute();
 
-      const page = pageUnderByteCap(rows, query.limit, (row) => toApproval(row as Row), (row) => ({ createdAt: row.requested_key, id: row.id }));
+      const page = pageUnderByteCap(
+        rows,
+        query.limit,
+        (row) => toApproval(row as Row),
+        (row) => ({ createdAt: row.requested_key, id: row.id }),
+      );
       return { approvals: page.items, nextCursor: page.nextCursor };
     },
   };

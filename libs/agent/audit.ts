@@ -52,7 +52,9 @@ export function createAgentAudit(opts: { db: Db; home: string; log: Logger }): A
         decision: entry.decision,
         exit_code: entry.exitCode,
       });
-      chain = chain.then(() => appendFile(file, `${line}\n`, { mode: 0o600 })).catch((err: unknown) => opts.log.error({ err, file }, 'agent audit: cannot append to the JSONL file'));
+      chain = chain
+        .then(() => appendFile(file, `${line}\n`, { mode: 0o600 }))
+        .catch((err: unknown) => opts.log.error({ err, file }, 'agent audit: cannot append to the JSONL file'));
       const row = opts.db
         .insertInto('agent_audit')
         .values({

@@ -9,7 +9,10 @@ export function loadAgentConfig(
   home: string,
   handlers: Omit<WatchConfigOptions<AgentConfig>, 'defaultValue'> = {},
 ): ConfigWatcher<AgentConfig> {
-  return watchConfigFile(join(home, AGENT_CONFIG_FILE), AgentConfig, { ...handlers, defaultValue: AgentConfig.parse({}) });
+  return watchConfigFile(join(home, AGENT_CONFIG_FILE), AgentConfig, {
+    ...handlers,
+    defaultValue: AgentConfig.parse({}),
+  });
 }
 
 export function sandboxRootOf(config: AgentConfig, home: string): string {

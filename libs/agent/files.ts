@@ -14,17 +14,30 @@ import { SandboxError } from './sandbox.ts';
 const ALWAYS_SKIPPED = ['**/.git/**', '**/node_modules/**'];
 
 export function checkPattern(pattern: string): void {
-  if (path.isAbsolute(pattern)) throw new SandboxError(`pattern ${JSON.stringify(pattern)} is absolute; give a pattern relative to the sandbox and use \`path\` for a subdirectory`);
-  if (pattern.split(/[\\/]/).includes('..')) throw new SandboxError(`pattern ${JSON.stringify(pattern)} climbs out with ..; refused`);
+  if (path.isAbsolute(pattern))
+    throw new SandboxError(
+      `pattern ${JSON.stringify(pattern)} is absolute; give a pattern relative to the sandbox and use \`path\` for a subdirectory`,
+    );
+  if (pattern.split(/[\\/]/).includes('..'))
+    throw new SandboxError(`pattern ${JSON.stringify(pattern)} climbs out with ..; refused`);
 }
 
 async function gitignores(sandbox: Sandbox): Promise<Map<string, Ignore>> {
-  const files = await fg('**/.gitignore', { cwd: sandbox.root, dot: true, ignore: ALWAYS_SKIPPED, followSymbolicLinks: false, onlyFiles: true });
+  const files = await fg('**/.gitignore', {
+    cwd: sandbox.root,
+    dot: true,
+    ignore: ALWAYS_SKIPPED,
+    followSymbolicLinks: false,
+    onlyFiles: true,
+  });
   const rules = new Map<string, Ignore>();
   for (const file of files) {
     try {
       const real = sandbox.resolve(file, { mustExist: true });
-      rules.set(path.posix.dirname(file) === '.' ? '' : path.posix.dirname(file), ignore().add(await readFile(real, 'utf8')));
+      rules.set(
+        path.posix.dirname(file) === '.' ? '' : path.posix.dirname(file),
+        ignore().add(await readFile(real, 'utf8')),
+      );
     } catch {
       // an unreadable or escaping .gitignore is simply not used
     }
@@ -44,11 +57,22 @@ function ignored(rel: string, rules: Map<string, Ignore>): boolean {
 }
 
 /** Yields `{rel, real}` (rel: relative to the sandbox root, with /) for each matching regular file. */
-export async function* sandboxFiles(sandbox: Sandbox, opts: { base: string; pattern: string; signal?: AbortSignal }): AsyncGenerator<{ rel: string; real: string }> {
+export async function* sandboxFiles(
+  sandbox: Sandbox,
+  opts: { base: string; pattern: string; signal?: AbortSignal },
+): AsyncGenerator<{ rel: string; real: string }> {
   checkPattern(opts.pattern);
   const base = sandbox.resolve(opts.base, { mustExist: true });
   const rules = await gitignores(sandbox);
-  const stream = fg.stream(opts.pattern, { cwd: base, dot: true, ignore: ALWAYS_SKIPPED, followSymbolicLinks: false, onlyFiles: true, absolute: true, suppressErrors: true });
+  const stream = fg.stream(opts.pattern, {
+    cwd: base,
+    dot: true,
+    ignore: ALWAYS_SKIPPED,
+    followSymbolicLinks: false,
+    onlyFiles: true,
+    absolute: true,
+    suppressErrors: true,
+  });
   for await (const entry of stream) {
     if (opts.signal?.aborted) return;
     const abs = String(entry);

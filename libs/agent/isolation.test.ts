@@ -1,7 +1,19 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { homedir } from 'node:os';
@@ -15,7 +27,8 @@ function processesWith(marker: string): number[] {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      if (cmdline.includes(marker) && !/\) Z /.test(readFileSync(`/proc/${entry}/stat`, 'utf8'))) pids.push(Number(entry));
+      if (cmdline.includes(marker) && !/\) Z /.test(readFileSync(`/proc/${entry}/stat`, 'utf8')))
+        pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }
@@ -103,7 +116,11 @@ for (const level of ['bubblewrap', 'unshare'] as const) {
       rmSync(base, { recursive: true, force: true });
     });
 
-    async function run(command: string, iso = isolation, cwd = box): Promise<{ exitCode: number | null; output: string }> {
+    async function run(
+      command: string,
+      iso = isolation,
+      cwd = box,
+    ): Promise<{ exitCode: number | null; output: string }> {
       const result = await runInProcessGroup({
         invocation: iso.wrap({ command, cwd, sandboxRoot: box, handoffHome: home }),
         cwd,
@@ -137,7 +154,14 @@ for (const level of ['bubblewrap', 'unshare'] as const) {
 
       // a system directory, a directory beside $HANDOFF_HOME, $HANDOFF_HOME itself, the host's /tmp
       const marker = `handoff-isolation-${tag}-${Date.now()}`;
-      const targets = [`/usr/${marker}`, `/etc/${marker}`, join(outside, 'new.txt'), join(home, 'policy.json'), `/tmp/${marker}`, `/var/tmp/${marker}`];
+      const targets = [
+        `/usr/${marker}`,
+        `/etc/${marker}`,
+        join(outside, 'new.txt'),
+        join(home, 'policy.json'),
+        `/tmp/${marker}`,
+        `/var/tmp/${marker}`,
+      ];
       const escape = await run(targets.map((f) => `echo pwned > ${f}`).join('; '));
       for (const f of targets) assert.equal(existsSync(f), false, `${f} was written: ${escape.output}`);
       // system files stay readable (read-only /); what is beside $HANDOFF_HOME under /var is not there
@@ -179,14 +203,14 @@ for (const level of ['bubblewrap', 'unshare'] as const) {
           assert.match(key.output, /No such file or directory/, h);
         }
         // the host's shared memory (an embedded Postgres keeps its buffers there) is not the sandbox's
-      const shmFile = `/dev/shm/handoff-test-${tag}`;
-      if (existsSync('/dev/shm')) writeFileSync(shmFile, 'SHARED-MEMORY-SEEDED', { mode: 0o644 });
-      const shm = await run(`cat ${shmFile}; echo x > /dev/shm/scratch && echo shm-writable`);
-      rmSync(shmFile, { force: true });
-      assert.doesNotMatch(shm.output, /SHARED-MEMORY-SEEDED/);
-      if (existsSync('/dev/shm')) assert.match(shm.output, /shm-writable/);
-      assert.equal(existsSync('/dev/shm/scratch'), false);
-      const shadow = await run('cat /etc/shadow | head -c 20');
+        const shmFile = `/dev/shm/handoff-test-${tag}`;
+        if (existsSync('/dev/shm')) writeFileSync(shmFile, 'SHARED-MEMORY-SEEDED', { mode: 0o644 });
+        const shm = await run(`cat ${shmFile}; echo x > /dev/shm/scratch && echo shm-writable`);
+        rmSync(shmFile, { force: true });
+        assert.doesNotMatch(shm.output, /SHARED-MEMORY-SEEDED/);
+        if (existsSync('/dev/shm')) assert.match(shm.output, /shm-writable/);
+        assert.equal(existsSync('/dev/shm/scratch'), false);
+        const shadow = await run('cat /etc/shadow | head -c 20');
         assert.doesNotMatch(shadow.output, /root:/);
 
         // the host's node can reach each socket (the listener works), the sandboxed one none; a node
@@ -202,7 +226,11 @@ for (const level of ['bubblewrap', 'unshare'] as const) {
           assert.match(tried.output, /^REFUSED (ENOENT|EACCES|ECONNREFUSED)/, `${p}: ${tried.output}`);
           assert.equal(listeners[i]!.connections(), 0, p);
         }
-        const control = spawnSync(process.execPath, ['-e', 'require("net").connect(process.argv[1]).on("connect",()=>process.exit(0)).on("error",()=>process.exit(1))', socketPaths[0]!]);
+        const control = spawnSync(process.execPath, [
+          '-e',
+          'require("net").connect(process.argv[1]).on("connect",()=>process.exit(0)).on("error",()=>process.exit(1))',
+          socketPaths[0]!,
+        ]);
         assert.equal(control.status, 0, 'the listener itself works');
       } finally {
         await Promise.all(listeners.map((l) => new Promise<void>((resolve) => l.server.close(() => resolve()))));
@@ -213,7 +241,9 @@ for (const level of ['bubblewrap', 'unshare'] as const) {
 
     test('the command has no capability: it cannot unmount what hides the host nor remount / writable', async (t) => {
       if (unavailable) return t.skip(unavailable);
-      const tried = await run(`grep CapEff /proc/self/status; umount -l ${home} 2>&1; umount -l /tmp 2>&1; mount -o remount,rw / 2>&1; ls -A ${home}; echo pwned > ${join(outside, 'after-remount.txt')}`);
+      const tried = await run(
+        `grep CapEff /proc/self/status; umount -l ${home} 2>&1; umount -l /tmp 2>&1; mount -o remount,rw / 2>&1; ls -A ${home}; echo pwned > ${join(outside, 'after-remount.txt')}`,
+      );
       assert.match(tried.output, /CapEff:\s+0+\n/);
       assert.doesNotMatch(tried.output, /secrets\.json/);
       assert.equal(existsSync(join(outside, 'after-remount.txt')), false);
@@ -258,7 +288,12 @@ for (const level of ['bubblewrap', 'unshare'] as const) {
       const marker = `7${process.pid}${Date.now() % 100000}`;
       const controller = new AbortController();
       const running = runInProcessGroup({
-        invocation: isolation.wrap({ command: `setsid sleep 5${marker} & sleep 3${marker} & sleep 4${marker}; wait`, cwd: box, sandboxRoot: box, handoffHome: home }),
+        invocation: isolation.wrap({
+          command: `setsid sleep 5${marker} & sleep 3${marker} & sleep 4${marker}; wait`,
+          cwd: box,
+          sandboxRoot: box,
+          handoffHome: home,
+        }),
         cwd: box,
         env: { PATH: process.env.PATH },
         timeoutMs: 120_000,
@@ -280,7 +315,12 @@ for (const level of ['bubblewrap', 'unshare'] as const) {
         const controller = new AbortController();
         setTimeout(() => controller.abort(), i * 4);
         const result = await runInProcessGroup({
-          invocation: isolation.wrap({ command: `sleep ${marker}${i} & sleep ${marker}${i} ; wait`, cwd: box, sandboxRoot: box, handoffHome: home }),
+          invocation: isolation.wrap({
+            command: `sleep ${marker}${i} & sleep ${marker}${i} ; wait`,
+            cwd: box,
+            sandboxRoot: box,
+            handoffHome: home,
+          }),
           cwd: box,
           env: { PATH: process.env.PATH },
           timeoutMs: 60_000,
@@ -307,7 +347,8 @@ describe('sandbox layout', () => {
     try {
       mkdirSync(join(base, 'h', 'workspace', 'a'), { recursive: true });
       const nested = sandboxLayout({ sandboxRoot: join(base, 'h', 'workspace', 'a'), handoffHome: join(base, 'h') });
-      for (const d of ['/tmp', '/run', '/var', '/home', '/root']) if (existsSync(d)) assert.ok(nested.hidden.includes(d), d);
+      for (const d of ['/tmp', '/run', '/var', '/home', '/root'])
+        if (existsSync(d)) assert.ok(nested.hidden.includes(d), d);
       // $HANDOFF_HOME is under /tmp, hidden with it; the way down to the box is recreated
       assert.ok(!nested.hidden.includes(join(base, 'h')));
       assert.deepEqual(nested.ancestors, [base, join(base, 'h'), join(base, 'h', 'workspace')]);
@@ -318,7 +359,10 @@ describe('sandbox layout', () => {
       const inside = sandboxLayout({ sandboxRoot: join(base, 'ws'), handoffHome: join(base, 'ws', '.handoff') });
       // under /tmp already, but the box is bound back over /tmp's tmpfs: so the home is covered again
       assert.deepEqual(inside.hiddenInBox, [join(base, 'ws', '.handoff')]);
-      assert.throws(() => sandboxLayout({ sandboxRoot: join(base, 'ws'), handoffHome: join(base, 'ws') }), /cannot be \$HANDOFF_HOME/);
+      assert.throws(
+        () => sandboxLayout({ sandboxRoot: join(base, 'ws'), handoffHome: join(base, 'ws') }),
+        /cannot be \$HANDOFF_HOME/,
+      );
       assert.throws(() => sandboxLayout({ sandboxRoot: `${base}/a\nb`, handoffHome: base }), /newline/);
     } finally {
       rmSync(base, { recursive: true, force: true });
@@ -339,7 +383,8 @@ describe('isolation modes', () => {
 
     const auto = detectIsolation({ ...opts, mode: 'auto' });
     // auto never falls back to running commands unisolated: either a level, or every command refused
-    if (auto.level === 'none') assert.match(auto.detail, /^bash refused: no OS isolation works here .*set "isolation": "none"/);
+    if (auto.level === 'none')
+      assert.match(auto.detail, /^bash refused: no OS isolation works here .*set "isolation": "none"/);
     else if (process.platform === 'linux') assert.ok(['bubblewrap', 'unshare'].includes(auto.level), auto.detail);
 
     if (process.platform === 'darwin') return;
@@ -355,13 +400,15 @@ describe('isolation modes', () => {
   });
 
   test("isolation none under a root service: another user, who cannot read or change $HANDOFF_HOME nor the service's environment", async (t) => {
-    if (!root) return t.skip('the service is not root here: under isolation none its commands run as itself (documented)');
+    if (!root)
+      return t.skip('the service is not root here: under isolation none its commands run as itself (documented)');
     // $HANDOFF_HOME as a person would leave it (0755, files 0644): the service closes it at start
     const home = join(base, 'none-home');
     const box = join(home, 'workspace');
     mkdirSync(box, { recursive: true, mode: 0o755 });
     chmodSync(home, 0o755);
-    for (const f of ['secrets.json', 'pg.json', 'policy.json', 'operator.token']) writeFileSync(join(home, f), `{"secret":"HOME-SECRET-${f}"}`, { mode: 0o644 });
+    for (const f of ['secrets.json', 'pg.json', 'policy.json', 'operator.token'])
+      writeFileSync(join(home, f), `{"secret":"HOME-SECRET-${f}"}`, { mode: 0o644 });
     const none = detectIsolation({ mode: 'none', network: false, sandboxRoot: box, handoffHome: home });
     assert.ok(none.runAs && none.runAs.uid !== 0);
     assert.equal(statSync(home).mode & 0o077, 0, '$HANDOFF_HOME is closed to other users');
@@ -393,7 +440,13 @@ describe('isolation modes', () => {
 });
 
 describe('sandbox-exec profile (macOS; the text only, it cannot run here)', () => {
-  const opts = { sandboxRoot: '/Users/me/.handoff/workspace', handoffHome: '/Users/me/.handoff', userHome: '/Users/me', tempDir: '/private/var/folders/ab/T', network: false };
+  const opts = {
+    sandboxRoot: '/Users/me/.handoff/workspace',
+    handoffHome: '/Users/me/.handoff',
+    userHome: '/Users/me',
+    tempDir: '/private/var/folders/ab/T',
+    network: false,
+  };
 
   test("denies writes except the sandbox, temp dir and devices; hides the user's home, /Users and $HANDOFF_HOME; re-allows the sandbox after", () => {
     const profile = sandboxExecProfile(opts);
@@ -404,11 +457,19 @@ describe('sandbox-exec profile (macOS; the text only, it cannot run here)', () =
     const hideHome = lines.indexOf('(deny file-read* (subpath "/Users/me/.handoff"))');
     for (const hidden of ['/Users', '/Users/me', '/private/var/root']) {
       const at = lines.indexOf(`(deny file-read* (subpath "${hidden}"))`);
-      assert.ok(at > denyWrite && at < lines.indexOf('(allow file-read* file-write* (subpath "/Users/me/.handoff/workspace"))'), `${hidden}: ${profile}`);
+      assert.ok(
+        at > denyWrite && at < lines.indexOf('(allow file-read* file-write* (subpath "/Users/me/.handoff/workspace"))'),
+        `${hidden}: ${profile}`,
+      );
     }
     const sandbox = lines.indexOf('(allow file-read* file-write* (subpath "/Users/me/.handoff/workspace"))');
     assert.ok(denyWrite > 1 && hideHome > denyWrite && sandbox > hideHome, profile);
-    assert.ok(lines.indexOf('(allow file-read-metadata (literal "/") (literal "/Users") (literal "/Users/me") (literal "/Users/me/.handoff"))') > sandbox, profile);
+    assert.ok(
+      lines.indexOf(
+        '(allow file-read-metadata (literal "/") (literal "/Users") (literal "/Users/me") (literal "/Users/me/.handoff"))',
+      ) > sandbox,
+      profile,
+    );
     const extra = lines.find((l) => l.startsWith('(allow file-write* (subpath "/private/var/folders/ab/T")'));
     assert.ok(extra, profile);
     assert.match(extra, /\(literal "\/dev\/null"\)/);
@@ -423,7 +484,10 @@ describe('sandbox-exec profile (macOS; the text only, it cannot run here)', () =
   });
 
   test('paths are quoted for SBPL: " and \\ escaped, control characters refused', () => {
-    const profile = sandboxExecProfile({ ...opts, sandboxRoot: '/Users/me/we"ird\\box) (allow file-write* (subpath "/")' });
+    const profile = sandboxExecProfile({
+      ...opts,
+      sandboxRoot: '/Users/me/we"ird\\box) (allow file-write* (subpath "/")',
+    });
     assert.ok(profile.includes('(subpath "/Users/me/we\\"ird\\\\box) (allow file-write* (subpath \\"/\\")")'), profile);
     assert.doesNotMatch(profile, /\(subpath "\/"\)/);
     assert.throws(() => sandboxExecProfile({ ...opts, handoffHome: '/Users/me/a\nb' }), /control character/);

@@ -108,8 +108,10 @@ export function sandboxLayout(opts: { sandboxRoot: string; handoffHome: string }
   const box = real(opts.sandboxRoot);
   const home = real(opts.handoffHome);
   // The unshare script takes lists one path a line.
-  if (box.includes('\n') || home.includes('\n')) throw new Error(`a path with a newline cannot be sandboxed: ${JSON.stringify(box.includes('\n') ? box : home)}`);
-  if (box === home) throw new Error(`the sandbox cannot be $HANDOFF_HOME itself (${home}): its secrets would be inside`);
+  if (box.includes('\n') || home.includes('\n'))
+    throw new Error(`a path with a newline cannot be sandboxed: ${JSON.stringify(box.includes('\n') ? box : home)}`);
+  if (box === home)
+    throw new Error(`the sandbox cannot be $HANDOFF_HOME itself (${home}): its secrets would be inside`);
   // /tmp and /dev/shm are fresh and writable (1777): the host's hold other programs' files and shared
   // memory (an embedded Postgres's buffers among them, readable by the user that runs it).
   const candidates = [...HIDDEN_DIRS.filter(isRealDir), ...SCRATCH_DIRS.filter(isRealDir)];
@@ -144,7 +146,16 @@ export function sandboxLayout(opts: { sandboxRoot: string; handoffHome: string }
 
 /** setpriv's arguments to drop from root to `runAs` for good: no groups, no capabilities, no setuid gains. */
 function dropPrivileges(setpriv: string, runAs: RunAs): string[] {
-  return [setpriv, `--reuid=${runAs.uid}`, `--regid=${runAs.gid}`, '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--'];
+  return [
+    setpriv,
+    `--reuid=${runAs.uid}`,
+    `--regid=${runAs.gid}`,
+    '--clear-groups',
+    '--inh-caps=-all',
+    '--bounding-set=-all',
+    '--no-new-privs',
+    '--',
+  ];
 }
 
 export interface LinuxWrapOptions extends WrapOptions {
@@ -246,7 +257,12 @@ export function unshareArgs(opts: LinuxWrapOptions & { setpriv: string }): strin
   // --kill-child: if unshare itself dies (SIGKILL after the stop's grace), PID 1 and so the whole
   // PID namespace die with it. unshare stays in our process group, so kill(-pgid) reaches it too.
   args.push(
-    '--kill-child', '--', 'bash', '-c', UNSHARE_SCRIPT, 'handoff-sandbox',
+    '--kill-child',
+    '--',
+    'bash',
+    '-c',
+    UNSHARE_SCRIPT,
+    'handoff-sandbox',
     opts.command,
     layout.box,
     real(opts.cwd),
@@ -263,7 +279,8 @@ export function unshareArgs(opts: LinuxWrapOptions & { setpriv: string }): strin
 /** An SBPL string literal: backslash and double quote escaped; control characters refused. */
 function sbplString(s: string): string {
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(s)) throw new Error(`path has a control character, cannot be put in a sandbox profile: ${JSON.stringify(s)}`);
+  if (/[\u0000-\u001f\u007f]/.test(s))
+    throw new Error(`path has a control character, cannot be put in a sandbox profile: ${JSON.stringify(s)}`);
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
@@ -303,7 +320,9 @@ export function sandboxExecProfile(opts: SandboxExecProfileOptions): string {
     ...hidden.map((p) => `(deny file-read* (subpath ${sbplString(p)}))`),
     `(allow file-read* file-write* (subpath ${sbplString(opts.sandboxRoot)}))`,
     // the way down to the sandbox: a stat of each hidden ancestor, not its listing or files
-    `(allow file-read-metadata ${ancestorsOf(opts.sandboxRoot).map((a) => `(literal ${sbplString(a)})`).join(' ')})`,
+    `(allow file-read-metadata ${ancestorsOf(opts.sandboxRoot)
+      .map((a) => `(literal ${sbplString(a)})`)
+      .join(' ')})`,
     `(allow file-write* (subpath ${sbplString(opts.tempDir)}) (literal "/dev/null") (literal "/dev/zero") (literal "/dev/tty") (literal "/dev/dtracehelper") (regex #"^/dev/fd/"))`,
   ];
   lines.push(opts.network ? '(deny network-outbound (remote unix-socket))' : '(deny network*)');
@@ -340,14 +359,22 @@ function runProbe(file: string, args: string[], cwd: string): string | null {
   return (probe.stderr ?? '').trim().split('\n')[0] || probe.error?.message || `exit ${probe.status ?? probe.signal}`;
 }
 
-const NETWORK_WARNING = 'network: true in agent.json: commands share the host network and can reach any host, loopback services (the coordinator, Postgres) included';
+const NETWORK_WARNING =
+  'network: true in agent.json: commands share the host network and can reach any host, loopback services (the coordinator, Postgres) included';
 
 function candidates(opts: DetectOptions, runAs: RunAs | null): Candidate[] {
-  const probeOpts = { command: 'true', cwd: opts.sandboxRoot, sandboxRoot: opts.sandboxRoot, handoffHome: opts.handoffHome, network: opts.network };
+  const probeOpts = {
+    command: 'true',
+    cwd: opts.sandboxRoot,
+    sandboxRoot: opts.sandboxRoot,
+    handoffHome: opts.handoffHome,
+    network: opts.network,
+  };
   const net = opts.network ? 'shared' : 'off';
   const warning = opts.network ? NETWORK_WARNING : null;
   const who = runAs ? `, commands as ${runAs.name} (uid ${runAs.uid})` : '';
-  const hides = 'read-only /, writable working directory, fresh /tmp and /var/tmp; /home, /root, /run, /var, /mnt, /media, /srv and $HANDOFF_HOME hidden; /etc/shadow and SSH host keys masked';
+  const hides =
+    'read-only /, writable working directory, fresh /tmp and /var/tmp; /home, /root, /run, /var, /mnt, /media, /srv and $HANDOFF_HOME hidden; /etc/shadow and SSH host keys masked';
   // A root service drops to runAs with setpriv inside the sandbox; without setpriv it cannot.
   const setpriv = SETPRIV_CANDIDATES.find((p) => existsSync(p));
   const drop = runAs ? (setpriv ? { user: runAs, setpriv } : null) : undefined;
@@ -356,10 +383,15 @@ function candidates(opts: DetectOptions, runAs: RunAs | null): Candidate[] {
     {
       level: 'bubblewrap',
       probe: () => {
-        if (process.platform !== 'linux') return { ok: false, why: `bubblewrap is Linux only (this is ${process.platform})` };
+        if (process.platform !== 'linux')
+          return { ok: false, why: `bubblewrap is Linux only (this is ${process.platform})` };
         const bwrap = BWRAP_CANDIDATES.find((p) => existsSync(p));
         if (!bwrap) return { ok: false, why: 'bubblewrap (bwrap) is not installed' };
-        if (drop === null) return { ok: false, why: 'setpriv (util-linux) is missing, so a root service cannot drop to an unprivileged user inside bubblewrap' };
+        if (drop === null)
+          return {
+            ok: false,
+            why: 'setpriv (util-linux) is missing, so a root service cannot drop to an unprivileged user inside bubblewrap',
+          };
         give(probeOpts);
         const why = runProbe(bwrap, bubblewrapArgs({ ...probeOpts, runAs: drop }), opts.sandboxRoot);
         if (why) return { ok: false, why: `bubblewrap does not work here: ${why}` };
@@ -381,11 +413,16 @@ function candidates(opts: DetectOptions, runAs: RunAs | null): Candidate[] {
     {
       level: 'unshare',
       probe: () => {
-        if (process.platform !== 'linux') return { ok: false, why: `unshare is Linux only (this is ${process.platform})` };
+        if (process.platform !== 'linux')
+          return { ok: false, why: `unshare is Linux only (this is ${process.platform})` };
         const unshare = UNSHARE_CANDIDATES.find((p) => existsSync(p));
         if (!unshare) return { ok: false, why: 'unshare (util-linux) is not installed' };
         // the command must leave the namespace's root capabilities behind: setpriv drops them
-        if (!setpriv) return { ok: false, why: 'setpriv (util-linux) is missing, so the command would keep the capabilities of the namespace root' };
+        if (!setpriv)
+          return {
+            ok: false,
+            why: 'setpriv (util-linux) is missing, so the command would keep the capabilities of the namespace root',
+          };
         give(probeOpts);
         const why = runProbe(unshare, unshareArgs({ ...probeOpts, runAs: drop, setpriv }), opts.sandboxRoot);
         if (why) return { ok: false, why: `unshare does not work here: ${why}` };
@@ -407,7 +444,8 @@ function candidates(opts: DetectOptions, runAs: RunAs | null): Candidate[] {
     {
       level: 'sandbox-exec',
       probe: () => {
-        if (process.platform !== 'darwin') return { ok: false, why: `sandbox-exec is macOS only (this is ${process.platform})` };
+        if (process.platform !== 'darwin')
+          return { ok: false, why: `sandbox-exec is macOS only (this is ${process.platform})` };
         if (!existsSync(SANDBOX_EXEC)) return { ok: false, why: `${SANDBOX_EXEC} is missing` };
         const tempDir = os.tmpdir();
         const userHome = os.homedir();
@@ -425,7 +463,10 @@ function candidates(opts: DetectOptions, runAs: RunAs | null): Candidate[] {
             detail: `${SANDBOX_EXEC}: writes only in the sandbox and ${tempDir}; ${userHome}, /Users and $HANDOFF_HOME unreadable; no unix sockets; network ${net} (untested in CI)`,
             warning,
             runAs: null,
-            wrap: (w) => ({ file: SANDBOX_EXEC, args: sandboxExecArgs({ ...w, network: opts.network, tempDir, userHome }) }),
+            wrap: (w) => ({
+              file: SANDBOX_EXEC,
+              args: sandboxExecArgs({ ...w, network: opts.network, tempDir, userHome }),
+            }),
           },
         };
       },
@@ -459,7 +500,9 @@ function noIsolation(runAs: RunAs | null): Isolation {
       giveToAgent(real(w.sandboxRoot), runAs);
       // libuv changes directory before it drops to uid/gid, so the working directory is entered even
       // where its parents ($HANDOFF_HOME, 0700) are closed to that user.
-      return runAs ? { file: 'bash', args: ['-c', w.command], uid: runAs.uid, gid: runAs.gid } : { file: 'bash', args: ['-c', w.command] };
+      return runAs
+        ? { file: 'bash', args: ['-c', w.command], uid: runAs.uid, gid: runAs.gid }
+        : { file: 'bash', args: ['-c', w.command] };
     },
   };
 }
@@ -481,10 +524,15 @@ export function detectIsolation(opts: DetectOptions): Isolation {
   const reasons: string[] = [];
   for (const candidate of all) {
     const got = candidate.probe();
-    if (got.ok) return reasons.length ? { ...got.isolation, detail: `${got.isolation.detail} (${reasons.join('; ')})` } : got.isolation;
+    if (got.ok)
+      return reasons.length
+        ? { ...got.isolation, detail: `${got.isolation.detail} (${reasons.join('; ')})` }
+        : got.isolation;
     // Levels of another OS are not worth a mention.
     if (!/ only \(this is /.test(got.why)) reasons.push(got.why);
   }
   const why = reasons.join('; ') || `no supported isolation on ${process.platform}`;
-  return refusing(`no OS isolation works here (${why}); set "isolation": "none" in agent.json to run commands without one`);
+  return refusing(
+    `no OS isolation works here (${why}); set "isolation": "none" in agent.json to run commands without one`,
+  );
 }

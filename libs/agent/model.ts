@@ -42,7 +42,8 @@ function describeErrorBody(status: number, body: Buffer): string {
   try {
     const parsed = JSON.parse(body.toString('utf8')) as { error?: { message?: unknown; code?: unknown } };
     const message = parsed.error?.message;
-    if (typeof message === 'string') return `model call failed (HTTP ${status}${typeof parsed.error?.code === 'string' ? `, ${parsed.error.code}` : ''}): ${message}`;
+    if (typeof message === 'string')
+      return `model call failed (HTTP ${status}${typeof parsed.error?.code === 'string' ? `, ${parsed.error.code}` : ''}): ${message}`;
   } catch {
     // not JSON
   }
@@ -80,11 +81,16 @@ class TurnAssembler {
       calls.forEach((call, position) => {
         const index = typeof call['index'] === 'number' ? call['index'] : position;
         const fn = (call['function'] as Json | undefined) ?? {};
-        const current = this.calls.get(index) ?? { id: '', type: 'function' as const, function: { name: '', arguments: '' } };
+        const current = this.calls.get(index) ?? {
+          id: '',
+          type: 'function' as const,
+          function: { name: '', arguments: '' },
+        };
         if (typeof call['id'] === 'string' && call['id'] !== '') current.id = call['id'];
         if (typeof fn['name'] === 'string') current.function.name += fn['name'];
         if (typeof fn['arguments'] === 'string') current.function.arguments += fn['arguments'];
-        else if (fn['arguments'] && typeof fn['arguments'] === 'object') current.function.arguments += JSON.stringify(fn['arguments']);
+        else if (fn['arguments'] && typeof fn['arguments'] === 'object')
+          current.function.arguments += JSON.stringify(fn['arguments']);
         this.calls.set(index, current);
       });
     }
@@ -124,7 +130,10 @@ export async function callModel(opts: {
     try {
       turn.chunk(JSON.parse(answer.body.toString('utf8')) as Json);
     } catch {
-      throw new ModelCallError(`model answer is not JSON: ${answer.body.toString('utf8').slice(0, 200)}`, answer.status);
+      throw new ModelCallError(
+        `model answer is not JSON: ${answer.body.toString('utf8').slice(0, 200)}`,
+        answer.status,
+      );
     }
     return turn.result();
   }
@@ -141,7 +150,9 @@ export async function callModel(opts: {
       }
       if (data['error']) {
         const err = data['error'] as Json;
-        throw new ModelCallError(`model stream failed: ${typeof err['message'] === 'string' ? err['message'] : JSON.stringify(err)}`);
+        throw new ModelCallError(
+          `model stream failed: ${typeof err['message'] === 'string' ? err['message'] : JSON.stringify(err)}`,
+        );
       }
       turn.chunk(data);
     }

@@ -60,7 +60,14 @@ export function runInProcessGroup(opts: RunOptions): Promise<RunResult> {
       clearTimeout(timer);
       clearTimeout(graceTimer);
       opts.signal.removeEventListener('abort', onAbort);
-      resolve({ exitCode, signal: exitSignal, output: output.text(), truncatedBytes: output.truncatedBytes, timedOut, aborted });
+      resolve({
+        exitCode,
+        signal: exitSignal,
+        output: output.text(),
+        truncatedBytes: output.truncatedBytes,
+        timedOut,
+        aborted,
+      });
     };
     const terminate = (): void => {
       if (pid === undefined) return;

@@ -11,7 +11,8 @@ test('redact hides values of secret-named keys and secret-looking strings anywhe
     count: 3,
   }) as Record<string, unknown>;
   const text = JSON.stringify(out);
-  for (const secret of ['abcdefghijklmnop123', 'Zm9vOmJhcg', 'hunter2', 'sk-proj-0123456789abcdef', 'ghp_0123456789']) assert.doesNotMatch(text, new RegExp(secret));
+  for (const secret of ['abcdefghijklmnop123', 'Zm9vOmJhcg', 'hunter2', 'sk-proj-0123456789abcdef', 'ghp_0123456789'])
+    assert.doesNotMatch(text, new RegExp(secret));
   assert.match(String(out['command']), /Bearer \[REDACTED\]/);
   assert.equal((out['headers'] as Record<string, unknown>)['accept'], 'json');
   assert.equal((out['headers'] as Record<string, unknown>)['X-Api-Key'], REDACTED);

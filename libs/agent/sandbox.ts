@@ -76,14 +76,16 @@ export class Sandbox {
     const real = this.resolve(p, { mustExist: !opts.create });
     if (opts.create) await this.mkdirInside(path.dirname(real));
     // O_NONBLOCK: a FIFO the agent's commands made would otherwise hold the open (and a libuv thread) for ever.
-    const flags = constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK | (opts.create ? constants.O_CREAT : 0);
+    const flags =
+      constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK | (opts.create ? constants.O_CREAT : 0);
     const handle = await open(real, flags, 0o644).catch((err: NodeJS.ErrnoException) => {
       throw new SandboxError(`${p}: cannot open for writing: ${err.code === 'ELOOP' ? 'is a symlink' : err.message}`);
     });
     try {
       const stat = await handle.stat();
       if (!stat.isFile()) throw new SandboxError(`${p}: not a regular file`);
-      if (stat.nlink > 1) throw new SandboxError(`${p}: has ${stat.nlink} hard links (one may be outside the sandbox); refused`);
+      if (stat.nlink > 1)
+        throw new SandboxError(`${p}: has ${stat.nlink} hard links (one may be outside the sandbox); refused`);
       // A root service's commands run as the agent's user: a file the tools create is theirs too.
       const runAs = agentUser().runAs;
       if (runAs && stat.uid === 0) await handle.chown(runAs.uid, runAs.gid);
@@ -96,9 +98,11 @@ export class Sandbox {
 
   async openForRead(p: string): Promise<{ handle: FileHandle; real: string }> {
     const real = this.resolve(p, { mustExist: true });
-    const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
-      throw new SandboxError(`${p}: cannot open: ${err.code === 'ELOOP' ? 'is a symlink' : err.message}`);
-    });
+    const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(
+      (err: NodeJS.ErrnoException) => {
+        throw new SandboxError(`${p}: cannot open: ${err.code === 'ELOOP' ? 'is a symlink' : err.message}`);
+      },
+    );
     // A hard-linked file's content may belong to a file outside the sandbox: not read either.
     const stat = await handle.stat();
     if (!stat.isFile()) {

@@ -2,7 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { actorOf } from '@handoff/contracts';
-import type { AgentConfig, AgentEvent, AgentEventBody, AgentHealth, AgentRunBody, Caller, ConfigWatcher, GuardFile } from '@handoff/contracts';
+import type {
+  AgentConfig,
+  AgentEvent,
+  AgentEventBody,
+  AgentHealth,
+  AgentRunBody,
+  Caller,
+  ConfigWatcher,
+  GuardFile,
+} from '@handoff/contracts';
 import type { Db } from '@handoff/db';
 import type { IntentService } from '@handoff/intents';
 import type { Router } from '@handoff/router';
@@ -96,7 +105,8 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
   const config: ConfigWatcher<AgentConfig> = loadAgentConfig(opts.home, {
     intervalMs: opts.configIntervalMs,
     onChange: () => log.info('agent.json changed; new agent config in force'),
-    onError: (message) => log.warn({ file: 'agent.json' }, `agent.json refused, the last good config stays: ${message}`),
+    onError: (message) =>
+      log.warn({ file: 'agent.json' }, `agent.json refused, the last good config stays: ${message}`),
   });
   const startRoot = sandboxRootOf(config.current(), opts.home);
   mkdirSync(startRoot, { recursive: true, mode: 0o700 });
@@ -118,7 +128,8 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
     const rules = loadGuardRules(opts.home, {
       intervalMs: opts.configIntervalMs,
       onChange: () => log.info('guard.json changed; new guard rules in force'),
-      onError: (message) => log.warn({ file: 'guard.json' }, `guard.json refused, the last good rules stay: ${message}`),
+      onError: (message) =>
+        log.warn({ file: 'guard.json' }, `guard.json refused, the last good rules stay: ${message}`),
     });
     guardRules = rules;
     guard = await createExecGuard({ rules: () => rules.current() });
@@ -149,22 +160,48 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
         try {
           workingDir = root.resolve(body.workingDir);
         } catch (err) {
-          if (err instanceof SandboxError) throw new AgentInputError('outside_sandbox', 'body.workingDir', `workingDir ${err.message}`);
+          if (err instanceof SandboxError)
+            throw new AgentInputError('outside_sandbox', 'body.workingDir', `workingDir ${err.message}`);
           throw err;
         }
         try {
           mkdirSync(workingDir, { recursive: true });
         } catch (err) {
-          throw new AgentInputError('validation_failed', 'body.workingDir', `workingDir ${body.workingDir} cannot be created: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+          throw new AgentInputError(
+            'validation_failed',
+            'body.workingDir',
+            `workingDir ${body.workingDir} cannot be created: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          );
         }
-        if (!statSync(workingDir).isDirectory()) throw new AgentInputError('validation_failed', 'body.workingDir', `workingDir ${body.workingDir} is not a directory`);
+        if (!statSync(workingDir).isDirectory())
+          throw new AgentInputError(
+            'validation_failed',
+            'body.workingDir',
+            `workingDir ${body.workingDir} is not a directory`,
+          );
         // mkdir followed no symlink out (resolve() checked the existing part), but check the result too.
         workingDir = new Sandbox(workingDir).root;
-        if (!workingDir.startsWith(root.root)) throw new AgentInputError('outside_sandbox', 'body.workingDir', `workingDir ${body.workingDir} is outside the sandbox ${root.root}`);
+        if (!workingDir.startsWith(root.root))
+          throw new AgentInputError(
+            'outside_sandbox',
+            'body.workingDir',
+            `workingDir ${body.workingDir} is outside the sandbox ${root.root}`,
+          );
       }
       const model = body.model ?? cfg.model ?? opts.router.models().data[0]?.id;
-      if (!model) throw new AgentInputError('bad_request', 'body.model', 'no model: name one in the request or in agent.json, or add a node to nodes.json');
-      return { task: body.task, workingDir, model, maxTurns: Math.min(body.maxTurns ?? cfg.maxTurns, cfg.maxTurns), caller };
+      if (!model)
+        throw new AgentInputError(
+          'bad_request',
+          'body.model',
+          'no model: name one in the request or in agent.json, or add a node to nodes.json',
+        );
+      return {
+        task: body.task,
+        workingDir,
+        model,
+        maxTurns: Math.min(body.maxTurns ?? cfg.maxTurns, cfg.maxTurns),
+        caller,
+      };
     },
 
     start(run, sink) {
@@ -198,8 +235,18 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
       };
       sessions.set(sessionId, state);
       const actor = actorOf(run.caller);
-      log.info({ sessionId, model: run.model, workingDir: run.workingDir, actor, tokenName: run.caller.name }, 'agent run started');
-      emit({ type: 'session_started', task: run.task, workingDir: run.workingDir, model: run.model, maxTurns: run.maxTurns, isolation: isolation.level });
+      log.info(
+        { sessionId, model: run.model, workingDir: run.workingDir, actor, tokenName: run.caller.name },
+        'agent run started',
+      );
+      emit({
+        type: 'session_started',
+        task: run.task,
+        workingDir: run.workingDir,
+        model: run.model,
+        maxTurns: run.maxTurns,
+        isolation: isolation.level,
+      });
 
       state.done = (async () => {
         try {
@@ -208,7 +255,12 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
             task: run.task,
             model: run.model,
             router: opts.router,
-            limits: { maxTurns: run.maxTurns, tokenBudget: cfg.tokenBudget, modelTimeoutMs: cfg.modelTimeoutMs, maxCompletionTokens: cfg.maxCompletionTokens },
+            limits: {
+              maxTurns: run.maxTurns,
+              tokenBudget: cfg.tokenBudget,
+              modelTimeoutMs: cfg.modelTimeoutMs,
+              maxCompletionTokens: cfg.maxCompletionTokens,
+            },
             audit,
             signal: controller.signal,
             emit,
@@ -241,7 +293,12 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
         sessionId,
         done: state.done,
         abort: (code) => {
-          const message = code === 'client_gone' ? 'the client disconnected' : code === 'shutdown' ? 'the coordinator is shutting down' : 'the run was stopped';
+          const message =
+            code === 'client_gone'
+              ? 'the client disconnected'
+              : code === 'shutdown'
+                ? 'the coordinator is shutting down'
+                : 'the run was stopped';
           if (!controller.signal.aborted) controller.abort(new StopError(code, message));
         },
       };
@@ -276,14 +333,20 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
         isolationWarning: isolation.warning,
         guardReady: guard !== null,
         guardError,
-        router: { reachable: healthy.length > 0, fleetSize: nodes.length, healthyNodes: healthy.length, models: opts.router.models().data.map((m) => m.id) },
+        router: {
+          reachable: healthy.length > 0,
+          fleetSize: nodes.length,
+          healthyNodes: healthy.length,
+          models: opts.router.models().data.map((m) => m.id),
+        },
         config: config.current() as unknown as Record<string, unknown>,
       };
     },
 
     async close() {
       for (const s of sessions.values()) {
-        if (!s.controller.signal.aborted) s.controller.abort(new StopError('shutdown', 'the coordinator is shutting down'));
+        if (!s.controller.signal.aborted)
+          s.controller.abort(new StopError('shutdown', 'the coordinator is shutting down'));
       }
       await Promise.all([...sessions.values()].map((s) => s.done));
       await audit.flush();

@@ -59,7 +59,11 @@ function capText(text: string, max: number): string {
 }
 
 /** Parses and validates one tool call. Returns the tool and its arguments, or the error the model reads. */
-function prepareCall(call: AssembledToolCall): { ok: true; tool: NonNullable<ReturnType<typeof findTool>>; args: unknown; raw: unknown } | { ok: false; error: string; raw: unknown } {
+function prepareCall(
+  call: AssembledToolCall,
+):
+  | { ok: true; tool: NonNullable<ReturnType<typeof findTool>>; args: unknown; raw: unknown }
+  | { ok: false; error: string; raw: unknown } {
   const tool = findTool(call.function.name);
   let raw: unknown;
   const text = call.function.arguments.trim() === '' ? '{}' : call.function.arguments;
@@ -70,17 +74,27 @@ function prepareCall(call: AssembledToolCall): { ok: true; tool: NonNullable<Ret
     return { ok: false, error, raw: call.function.arguments };
   }
   if (!tool) {
-    return { ok: false, error: `error: there is no tool ${JSON.stringify(call.function.name)}. Available tools: ${TOOLS.map((t) => t.name).join(', ')}.`, raw };
+    return {
+      ok: false,
+      error: `error: there is no tool ${JSON.stringify(call.function.name)}. Available tools: ${TOOLS.map((t) => t.name).join(', ')}.`,
+      raw,
+    };
   }
   const parsed = tool.args.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues
       .map((i) => {
         const where = i.path.map(String).join('.') || '(arguments)';
-        return i.code === 'unrecognized_keys' ? `${where}: unknown argument(s) ${i.keys.join(', ')}` : `${where}: ${i.message}`;
+        return i.code === 'unrecognized_keys'
+          ? `${where}: unknown argument(s) ${i.keys.join(', ')}`
+          : `${where}: ${i.message}`;
       })
       .join('; ');
-    return { ok: false, error: `error: invalid arguments for ${tool.name}: ${issues}. Expected: ${JSON.stringify(z.toJSONSchema(tool.args, { io: 'input' }))}`, raw };
+    return {
+      ok: false,
+      error: `error: invalid arguments for ${tool.name}: ${issues}. Expected: ${JSON.stringify(z.toJSONSchema(tool.args, { io: 'input' }))}`,
+      raw,
+    };
   }
   return { ok: true, tool, args: parsed.data, raw };
 }
@@ -96,7 +110,11 @@ export class StopError extends Error {
 export async function runSession(opts: SessionOptions): Promise<void> {
   const started = Date.now();
   const usage = { turns: 0, promptTokens: 0, completionTokens: 0, estimated: false };
-  const snapshot = (): AgentUsage => ({ ...usage, totalTokens: usage.promptTokens + usage.completionTokens, durationMs: Date.now() - started });
+  const snapshot = (): AgentUsage => ({
+    ...usage,
+    totalTokens: usage.promptTokens + usage.completionTokens,
+    durationMs: Date.now() - started,
+  });
   const messages: ChatMessage[] = [
     { role: 'system', content: systemPrompt(opts.toolContext.sandbox.root, opts.toolContext.isolation.level) },
     { role: 'user', content: opts.task },
@@ -111,7 +129,10 @@ export async function runSession(opts: SessionOptions): Promise<void> {
     for (;;) {
       if (opts.signal.aborted) throw stopReason();
       if (usage.turns >= opts.limits.maxTurns) {
-        throw new StopError('turn_limit', `the turn limit (${opts.limits.maxTurns}) was reached before the task was done`);
+        throw new StopError(
+          'turn_limit',
+          `the turn limit (${opts.limits.maxTurns}) was reached before the task was done`,
+        );
       }
       const turnNo = usage.turns + 1;
       const timeout = AbortSignal.timeout(opts.limits.modelTimeoutMs);
@@ -128,7 +149,8 @@ export async function runSession(opts: SessionOptions): Promise<void> {
         });
       } catch (err) {
         if (opts.signal.aborted) throw stopReason();
-        if (timeout.aborted) throw new StopError('model_timeout', `the model call took longer than ${opts.limits.modelTimeoutMs} ms`);
+        if (timeout.aborted)
+          throw new StopError('model_timeout', `the model call took longer than ${opts.limits.modelTimeoutMs} ms`);
         if (err instanceof ModelCallError) throw new StopError('model_error', err.message);
         const message = (err as { message?: unknown }).message;
         throw new StopError('model_error', `model call failed: ${typeof message === 'string' ? message : String(err)}`);
@@ -142,7 +164,10 @@ export async function runSession(opts: SessionOptions): Promise<void> {
         usage.estimated = true;
         // Off the event loop, with the router's caps: a long history must not stop the coordinator.
         usage.promptTokens += await countTextTokens(sharedTokenCounter(), JSON.stringify(messages));
-        usage.completionTokens += await countTextTokens(sharedTokenCounter(), turn.text + JSON.stringify(turn.toolCalls));
+        usage.completionTokens += await countTextTokens(
+          sharedTokenCounter(),
+          turn.text + JSON.stringify(turn.toolCalls),
+        );
       }
 
       if (turn.toolCalls.length === 0) {
@@ -161,7 +186,10 @@ export async function runSession(opts: SessionOptions): Promise<void> {
         // Invalid JSON is not echoed back: some servers' chat templates parse it and fail the next turn.
         tool_calls: prepared.map(({ call, prep }) => ({
           ...call,
-          function: { name: call.function.name, arguments: prep.ok || typeof prep.raw !== 'string' ? call.function.arguments : '{}' },
+          function: {
+            name: call.function.name,
+            arguments: prep.ok || typeof prep.raw !== 'string' ? call.function.arguments : '{}',
+          },
         })),
       });
 
@@ -173,18 +201,27 @@ export async function runSession(opts: SessionOptions): Promise<void> {
 
       const total = usage.promptTokens + usage.completionTokens;
       if (total >= opts.limits.tokenBudget) {
-        throw new StopError('token_budget', `the token budget (${opts.limits.tokenBudget}) was used up (${total} tokens) before the task was done`);
+        throw new StopError(
+          'token_budget',
+          `the token budget (${opts.limits.tokenBudget}) was used up (${total} tokens) before the task was done`,
+        );
       }
     }
   } catch (err) {
-    const stop = err instanceof StopError ? err : new StopError('internal', `internal error: ${(err as Error).message}`);
+    const stop =
+      err instanceof StopError ? err : new StopError('internal', `internal error: ${(err as Error).message}`);
     opts.emit({ type: 'error', code: stop.code, message: stop.message, usage: snapshot() });
   }
 }
 
 type Prepared = ReturnType<typeof prepareCall>;
 
-async function runOneCall(opts: SessionOptions, turnNo: number, call: AssembledToolCall, prep: Prepared): Promise<ToolOutcome> {
+async function runOneCall(
+  opts: SessionOptions,
+  turnNo: number,
+  call: AssembledToolCall,
+  prep: Prepared,
+): Promise<ToolOutcome> {
   const started = performance.now();
   const args = redact(prep.raw);
   opts.emit({ type: 'tool_call', turn: turnNo, toolCallId: call.id, name: call.function.name, args });
@@ -193,17 +230,28 @@ async function runOneCall(opts: SessionOptions, turnNo: number, call: AssembledT
     outcome = { ok: false, output: prep.error, decision: 'invalid' };
   } else {
     try {
-      outcome = await prep.tool.run(prep.args, { ...opts.toolContext, toolCallId: call.id, signal: opts.signal, emit: opts.emit });
+      outcome = await prep.tool.run(prep.args, {
+        ...opts.toolContext,
+        toolCallId: call.id,
+        signal: opts.signal,
+        emit: opts.emit,
+      });
     } catch (err) {
-      if (err instanceof SandboxError) outcome = { ok: false, output: `error: ${err.message}`, decision: 'outside_sandbox' };
+      if (err instanceof SandboxError)
+        outcome = { ok: false, output: `error: ${err.message}`, decision: 'outside_sandbox' };
       else if (opts.signal.aborted) outcome = { ok: false, output: 'stopped', decision: 'stopped' };
       else {
         const code = (err as NodeJS.ErrnoException).code;
-        outcome = { ok: false, output: `error: ${call.function.name} failed: ${code ? `${code}: ` : ''}${(err as Error).message}`, decision: 'error' };
+        outcome = {
+          ok: false,
+          output: `error: ${call.function.name} failed: ${code ? `${code}: ` : ''}${(err as Error).message}`,
+          decision: 'error',
+        };
       }
     }
   }
-  if (opts.signal.aborted && outcome.decision !== 'stopped' && !outcome.blocked) outcome = { ...outcome, decision: 'stopped' };
+  if (opts.signal.aborted && outcome.decision !== 'stopped' && !outcome.blocked)
+    outcome = { ...outcome, decision: 'stopped' };
   const durationMs = performance.now() - started;
   await opts.audit.record({
     sessionId: opts.toolContext.sessionId,

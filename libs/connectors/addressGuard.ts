@@ -57,7 +57,8 @@ function embeddedIpv4(address: string): string | undefined {
   if (!groups) return undefined;
   const v4 = (hi: number, lo: number): string => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
   if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return v4(groups[6]!, groups[7]!);
-  if (groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0)) return v4(groups[6]!, groups[7]!);
+  if (groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0))
+    return v4(groups[6]!, groups[7]!);
   if (groups[0] === 0x2002) return v4(groups[1]!, groups[2]!);
   return undefined;
 }
@@ -81,7 +82,9 @@ const protectedLocalPorts = new Set<string>();
 async function addressesOf(host: string): Promise<string[]> {
   const bare = host.replace(/^\[(.*)\]$/, '$1');
   if (isIP(bare)) return [bare.toLowerCase()];
-  const answers = await new Promise<LookupAddress[]>((resolve) => dnsLookup(bare, { all: true }, (err, addrs) => resolve(err ? [] : addrs)));
+  const answers = await new Promise<LookupAddress[]>((resolve) =>
+    dnsLookup(bare, { all: true }, (err, addrs) => resolve(err ? [] : addrs)),
+  );
   return answers.map((a) => a.address.toLowerCase());
 }
 
@@ -90,7 +93,11 @@ async function addressesOf(host: string): Promise<string[]> {
  * without a port (a receiver on 127.0.0.1 must not open the coordinator's API or Postgres); only an
  * entry naming `host:port` exactly opens them.
  */
-export async function protectEndpoint(host: string, port: number | string, what = 'a protected endpoint'): Promise<void> {
+export async function protectEndpoint(
+  host: string,
+  port: number | string,
+  what = 'a protected endpoint',
+): Promise<void> {
   for (const address of await addressesOf(host)) protectedEndpoints.set(`${address}|${port}`, what);
 }
 
@@ -109,25 +116,35 @@ export async function protectHost(host: string): Promise<void> {
 
 function ownAddresses(): Set<string> {
   const out = new Set<string>();
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.add(a.address.toLowerCase().replace(/%.*$/, ''));
+  for (const list of Object.values(networkInterfaces()))
+    for (const a of list ?? []) out.add(a.address.toLowerCase().replace(/%.*$/, ''));
   return out;
 }
 
 /** Why an address may not be called without an allowedHosts entry, or undefined when it may. */
 export function internalAddressReason(address: string): string | undefined {
-  const bare = address.replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '').toLowerCase();
+  const bare = address
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/%.*$/, '')
+    .toLowerCase();
   const family = isIP(bare);
   if (family === 0) return 'is not an IP address';
   const v4 = family === 6 ? embeddedIpv4(bare) : bare;
   if (v4 !== undefined && internal.check(v4, 'ipv4')) return 'is a loopback, private, link-local or reserved address';
-  if (family === 6 && internal.check(bare, 'ipv6')) return 'is a loopback, unique-local, link-local or reserved address';
-  if (protectedAddresses.has(bare) || (v4 !== undefined && protectedAddresses.has(v4))) return "is the executor's Postgres";
+  if (family === 6 && internal.check(bare, 'ipv6'))
+    return 'is a loopback, unique-local, link-local or reserved address';
+  if (protectedAddresses.has(bare) || (v4 !== undefined && protectedAddresses.has(v4)))
+    return "is the executor's Postgres";
   const own = ownAddresses();
-  if (own.has(bare) || (v4 !== undefined && own.has(v4))) return 'is an address of this machine (the coordinator, Postgres)';
+  if (own.has(bare) || (v4 !== undefined && own.has(v4)))
+    return 'is an address of this machine (the coordinator, Postgres)';
   return undefined;
 }
 
-export type Resolve = (hostname: string, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+export type Resolve = (
+  hostname: string,
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
 
 const systemResolve: Resolve = (hostname, callback) => dnsLookup(hostname, { all: true }, callback);
 
@@ -139,9 +156,14 @@ export interface AddressGuard {
 }
 
 function protectedEndpointReason(address: string, port: string): string | undefined {
-  const bare = address.replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '').toLowerCase();
+  const bare = address
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/%.*$/, '')
+    .toLowerCase();
   const v4 = isIP(bare) === 6 ? embeddedIpv4(bare) : undefined;
-  const endpoint = protectedEndpoints.get(`${bare}|${port}`) ?? (v4 !== undefined ? protectedEndpoints.get(`${v4}|${port}`) : undefined);
+  const endpoint =
+    protectedEndpoints.get(`${bare}|${port}`) ??
+    (v4 !== undefined ? protectedEndpoints.get(`${v4}|${port}`) : undefined);
   if (endpoint) return `is ${endpoint}`;
   if (protectedLocalPorts.has(port)) {
     const loopback = (v4 ?? bare).startsWith('127.') || bare === '::1' || bare === '0.0.0.0' || bare === '::';
@@ -154,7 +176,9 @@ function protectedEndpointReason(address: string, port: string): string | undefi
 function refusal(host: string, port: string, address: string, reason: string, exact = false): Error {
   const shown = `${host === address ? address : `${host} (${address})`}${exact ? ` port ${port}` : ''}`;
   const names = exact ? `"${host}:${port}"` : `"${host}" or "${host}:${port}"`;
-  const err = new Error(`${shown} ${reason}; calls to it are refused unless policy webhook.allowedHosts names ${names}`);
+  const err = new Error(
+    `${shown} ${reason}; calls to it are refused unless policy webhook.allowedHosts names ${names}`,
+  );
   (err as NodeJS.ErrnoException).code = ADDRESS_REFUSED;
   return err;
 }
@@ -164,13 +188,19 @@ function refusal(host: string, port: string, address: string, reason: string, ex
  * the connection goes to exactly the address checked. Every answer must pass (a name answering one
  * public and one internal address is refused), so the connection cannot pick the internal one.
  */
-export function checkedAddress(guard: AddressGuard, host: string, port: string, callback: (err: Error | null, address?: string) => void): void {
+export function checkedAddress(
+  guard: AddressGuard,
+  host: string,
+  port: string,
+  callback: (err: Error | null, address?: string) => void,
+): void {
   const name = host.replace(/^\[(.*)\]$/, '$1');
   const allowed = guard.allowedHosts();
   const named = hostPortListed(name, port, allowed);
   const exactly = allowed.filter((e) => /^(\[[^\]]+\]|[^:]+):\d+$/.test(e.trim()));
   const judge = (addresses: string[]): void => {
-    if (addresses.length === 0) return callback(Object.assign(new Error(`${name} resolved to no address`), { code: 'ENOTFOUND' }));
+    if (addresses.length === 0)
+      return callback(Object.assign(new Error(`${name} resolved to no address`), { code: 'ENOTFOUND' }));
     for (const address of addresses) {
       const own = protectedEndpointReason(address, port);
       if (own && !hostPortListed(name, port, exactly) && !hostPortListed(address, port, exactly)) {
@@ -205,8 +235,17 @@ export async function protectOwnEndpoints(databaseUrl: string, env: NodeJS.Proce
     }
   };
   const pg = parse(databaseUrl);
-  if (pg?.hostname) await Promise.all([protectHost(pg.hostname), protectEndpoint(pg.hostname, pg.port || '5432', "the executor's Postgres")]);
+  if (pg?.hostname)
+    await Promise.all([
+      protectHost(pg.hostname),
+      protectEndpoint(pg.hostname, pg.port || '5432', "the executor's Postgres"),
+    ]);
   protectLocalPort(env.HANDOFF_PORT?.trim() || '18800');
   const coordinator = parse(env.HANDOFF_URL?.trim());
-  if (coordinator?.hostname) await protectEndpoint(coordinator.hostname, coordinator.port || (coordinator.protocol === 'https:' ? '443' : '80'), "the coordinator's own port");
+  if (coordinator?.hostname)
+    await protectEndpoint(
+      coordinator.hostname,
+      coordinator.port || (coordinator.protocol === 'https:' ? '443' : '80'),
+      "the coordinator's own port",
+    );
 }

@@ -64,8 +64,10 @@ export const CalendarPayload = z
       ctx.addIssue({ code: 'custom', path: ['end'], message: (err as Error).message });
       return;
     }
-    if (Number.isNaN(start.getTime())) ctx.addIssue({ code: 'custom', path: ['start'], message: 'is not a valid date-time' });
-    else if (Number.isNaN(end.getTime())) ctx.addIssue({ code: 'custom', path: ['end'], message: 'is not a valid date-time' });
+    if (Number.isNaN(start.getTime()))
+      ctx.addIssue({ code: 'custom', path: ['start'], message: 'is not a valid date-time' });
+    else if (Number.isNaN(end.getTime()))
+      ctx.addIssue({ code: 'custom', path: ['end'], message: 'is not a valid date-time' });
     else if (end <= start) ctx.addIssue({ code: 'custom', path: ['end'], message: 'must be after start' });
   });
 export type CalendarPayload = z.infer<typeof CalendarPayload>;
@@ -140,7 +142,12 @@ class CalDav {
   private readonly timeoutMs: number;
   private readonly signal: AbortSignal;
   private readonly redactor: (text: string) => string;
-  private readonly account: { channel: string; account: string; credentials: Record<string, unknown> | undefined; redact?: (text: string) => string };
+  private readonly account: {
+    channel: string;
+    account: string;
+    credentials: Record<string, unknown> | undefined;
+    redact?: (text: string) => string;
+  };
 
   constructor(
     calendarUrl: string,
@@ -148,7 +155,12 @@ class CalDav {
     dispatcher: Dispatcher,
     timeoutMs: number,
     signal: AbortSignal,
-    account: { channel: string; account: string; credentials: Record<string, unknown> | undefined; redact?: (text: string) => string },
+    account: {
+      channel: string;
+      account: string;
+      credentials: Record<string, unknown> | undefined;
+      redact?: (text: string) => string;
+    },
   ) {
     this.calendarUrl = calendarUrl.endsWith('/') ? calendarUrl : `${calendarUrl}/`;
     this.auth = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
@@ -171,7 +183,13 @@ class CalDav {
    * One request. Network failures: before the request left → RetryableError; after it may have
    * left → `afterSend` (the caller decides: unknown for writes that are not safe to repeat).
    */
-  async send(method: string, url: string, headers: Record<string, string>, body: string | undefined, afterSend: 'retryable' | 'unknown'): Promise<Http> {
+  async send(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    afterSend: 'retryable' | 'unknown',
+  ): Promise<Http> {
     const target = `${method} ${new URL(url).host}`;
     // A discovered calendar may live on another host: the password goes only to the account's hosts.
     assertCredentialHost(this.account, this.account.credentials, new URL(url), `caldav ${target}`);
@@ -190,10 +208,18 @@ class CalDav {
       const code = errorCode(err);
       const detail = this.redact(err instanceof Error ? err.message : String(err)).slice(0, 200);
       if (addressRefused(err)) throw new PermanentError(`caldav ${target} refused: ${detail}`);
-      if (code && BEFORE_SEND_CODES.has(code)) throw new RetryableError(`caldav ${target} could not connect (${code}): ${detail}`, { cause: err });
-      if (code && (code.startsWith('ERR_TLS_') || code.includes('CERT'))) throw new RetryableError(`caldav ${target} TLS failure (${code})`, { cause: err });
-      if (afterSend === 'retryable') throw new RetryableError(`caldav ${target} failed after sending (${code ?? 'no code'}): ${detail}`, { cause: err });
-      throw new UnknownOutcomeError(`caldav ${target} failed after sending, outcome unknown (${code ?? 'no code'}): ${detail}`, { cause: err });
+      if (code && BEFORE_SEND_CODES.has(code))
+        throw new RetryableError(`caldav ${target} could not connect (${code}): ${detail}`, { cause: err });
+      if (code && (code.startsWith('ERR_TLS_') || code.includes('CERT')))
+        throw new RetryableError(`caldav ${target} TLS failure (${code})`, { cause: err });
+      if (afterSend === 'retryable')
+        throw new RetryableError(`caldav ${target} failed after sending (${code ?? 'no code'}): ${detail}`, {
+          cause: err,
+        });
+      throw new UnknownOutcomeError(
+        `caldav ${target} failed after sending, outcome unknown (${code ?? 'no code'}): ${detail}`,
+        { cause: err },
+      );
     }
     let text = '';
     try {
@@ -202,7 +228,12 @@ class CalDav {
       // a body we cannot read changes nothing about the status the server gave
     }
     const etag = res.headers.etag;
-    return { status: res.statusCode, etag: Array.isArray(etag) ? etag[0] : etag, body: text, retryAfter: res.headers['retry-after'] };
+    return {
+      status: res.statusCode,
+      etag: Array.isArray(etag) ? etag[0] : etag,
+      body: text,
+      retryAfter: res.headers['retry-after'],
+    };
   }
 
   /** Read-only fetch of an object: network trouble is retryable, never "unknown". */
@@ -211,9 +242,15 @@ class CalDav {
   }
 
   fail(http: Http, what: string): ConnectorError {
-    const snippet = this.redact(http.body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim()).slice(0, 200);
+    const snippet = this.redact(
+      http.body
+        .replace(/<[^>]*>/g, ' ')
+        .replace(/\s+/g, ' ')
+        .trim(),
+    ).slice(0, 200);
     const msg = `caldav ${what} answered ${http.status}${snippet ? `: ${snippet}` : ''}`;
-    if (http.status === 401 || http.status === 403) return new PermanentError(`${msg} (check the account's credentials and rights)`);
+    if (http.status === 401 || http.status === 403)
+      return new PermanentError(`${msg} (check the account's credentials and rights)`);
     if (http.status === 429 || (http.status === 503 && http.retryAfter !== undefined)) {
       return new RateLimitedError(msg, parseRetryAfter(http.retryAfter) ?? 30_000);
     }
@@ -242,12 +279,18 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
         discovered.set(cacheKey, url);
       }
     }
-    return new CalDav(url, creds, dispatcher, timeoutMs, ctx.signal, { channel: intent.channel, account: intent.account, credentials: ctx.credentials, redact: ctx.redact });
+    return new CalDav(url, creds, dispatcher, timeoutMs, ctx.signal, {
+      channel: intent.channel,
+      account: intent.account,
+      credentials: ctx.credentials,
+      redact: ctx.redact,
+    });
   }
 
   async function execute(intent: ConnectorIntent<CalendarPayload>, ctx: ConnectorContext): Promise<ExecuteResult> {
     const parsed = CalendarPayload.safeParse(intent.payload);
-    if (!parsed.success) throw new PermanentError(`invalid calendar payload: ${formatIssues(describeZodIssues(parsed.error, 'payload'))}`);
+    if (!parsed.success)
+      throw new PermanentError(`invalid calendar payload: ${formatIssues(describeZodIssues(parsed.error, 'payload'))}`);
     const p = parsed.data;
     const dav = await client(intent, ctx);
     const creds = parseCredentials(ctx.credentials);
@@ -259,11 +302,18 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
       const ics = buildEvent({ uid, sequence: 0, marker, ...eventFields(p, creds) });
       // If-None-Match: * makes the server refuse a second create of the same UID: a repeat after a
       // lost answer is therefore safe, and a network failure after sending is retryable.
-      const res = await dav.send('PUT', url, { 'content-type': 'text/calendar; charset=utf-8', 'if-none-match': '*' }, ics, 'retryable');
+      const res = await dav.send(
+        'PUT',
+        url,
+        { 'content-type': 'text/calendar; charset=utf-8', 'if-none-match': '*' },
+        ics,
+        'retryable',
+      );
       if (res.status === 201 || res.status === 204 || res.status === 200) return { externalId: uid, url };
       if (res.status === 412) {
         const existing = await dav.get(uid);
-        if (existing.status !== 200) throw new RetryableError(`caldav PUT answered 412 but the event cannot be read back (${existing.status})`);
+        if (existing.status !== 200)
+          throw new RetryableError(`caldav PUT answered 412 but the event cannot be read back (${existing.status})`);
         const owner = createdEventOwner(existing.body, uid, marker);
         if (owner === 'ours') {
           ctx.log.info({ intentId: intent.id, uid }, 'calendar event already exists (an earlier attempt created it)');
@@ -280,7 +330,8 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
             'whether this intent created it cannot be told; resolve by hand',
         );
       }
-      if (res.status === 404 || res.status === 409) throw new PermanentError(`caldav PUT answered ${res.status}: the calendar collection does not exist`);
+      if (res.status === 404 || res.status === 409)
+        throw new PermanentError(`caldav PUT answered ${res.status}: the calendar collection does not exist`);
       throw dav.fail(res, 'PUT (create)');
     }
 
@@ -294,13 +345,27 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
         return { externalId: p.uid, url };
       }
       const etag = p.etag ?? current.etag;
-      if (!etag) throw new PermanentError('caldav: the server gave no ETag for the event, so an update cannot be conditional');
+      if (!etag)
+        throw new PermanentError('caldav: the server gave no ETag for the event, so an update cannot be conditional');
       const sequence = Number(eventProperty(current.body, 'SEQUENCE') ?? '0');
-      const ics = buildEvent({ uid: p.uid, sequence: (Number.isFinite(sequence) ? sequence : 0) + 1, marker, ...eventFields(p, creds) });
-      const res = await dav.send('PUT', url, { 'content-type': 'text/calendar; charset=utf-8', 'if-match': etag }, ics, 'unknown');
+      const ics = buildEvent({
+        uid: p.uid,
+        sequence: (Number.isFinite(sequence) ? sequence : 0) + 1,
+        marker,
+        ...eventFields(p, creds),
+      });
+      const res = await dav.send(
+        'PUT',
+        url,
+        { 'content-type': 'text/calendar; charset=utf-8', 'if-match': etag },
+        ics,
+        'unknown',
+      );
       if (res.status === 200 || res.status === 201 || res.status === 204) return { externalId: p.uid, url };
       if (res.status === 412) {
-        throw new PermanentError(`caldav PUT answered 412: event ${p.uid} changed since ETag ${etag} (someone else edited it); not overwriting`);
+        throw new PermanentError(
+          `caldav PUT answered 412: event ${p.uid} changed since ETag ${etag} (someone else edited it); not overwriting`,
+        );
       }
       if (res.status === 404) throw new PermanentError(`caldav: event ${p.uid} disappeared before the update`);
       throw dav.fail(res, 'PUT (update)');
@@ -314,8 +379,12 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
     const headers: Record<string, string> = current.etag ? { 'if-match': current.etag } : {};
     // A DELETE that is repeated finds nothing and counts as done: safe to retry after sending.
     const res = await dav.send('DELETE', url, headers, undefined, 'retryable');
-    if (res.status === 200 || res.status === 204 || res.status === 404 || res.status === 410) return { externalId: p.uid, url };
-    if (res.status === 412) throw new RetryableError(`caldav DELETE answered 412: event ${p.uid} changed since it was read; will read it again`);
+    if (res.status === 200 || res.status === 204 || res.status === 404 || res.status === 410)
+      return { externalId: p.uid, url };
+    if (res.status === 412)
+      throw new RetryableError(
+        `caldav DELETE answered 412: event ${p.uid} changed since it was read; will read it again`,
+      );
     throw dav.fail(res, 'DELETE (cancel)');
   }
 
@@ -345,7 +414,10 @@ export function createCalendarConnector(options: CalendarConnectorOptions = {}):
       if (owner === 'ours') return { status: 'done', externalId: uid, url };
       // Another writer's event: ours did not land. Executing again meets it (412) and ends permanent.
       if (owner === 'foreign') return { status: 'not_done' };
-      return { status: 'unknown', reason: `event ${uid} exists without an X-HANDOFF-INTENT marker: whether this intent created it cannot be told` };
+      return {
+        status: 'unknown',
+        reason: `event ${uid} exists without an X-HANDOFF-INTENT marker: whether this intent created it cannot be told`,
+      };
     }
     if (p.op === 'update') {
       if (!absent && eventProperty(res.body, 'X-HANDOFF-INTENT') === intentMarker(intent.id)) {
@@ -375,7 +447,16 @@ export const calendarConnector: CalendarConnector = createCalendarConnector();
 function eventFields(
   p: Extract<CalendarPayload, { op: 'create' | 'update' }>,
   creds: CalendarCredentials,
-): { summary: string; start: Date; end: Date; description?: string; location?: string; attendees?: string[]; organizer?: string; timezone?: string } {
+): {
+  summary: string;
+  start: Date;
+  end: Date;
+  description?: string;
+  location?: string;
+  attendees?: string[];
+  organizer?: string;
+  timezone?: string;
+} {
   return {
     summary: p.summary,
     start: toInstant(p.start, p.timezone),

@@ -22,7 +22,11 @@ export interface IcsEvent {
 
 /** TEXT value escaping: backslash, semicolon, comma, newline. */
 export function escapeText(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/;/g, '\\;').replace(/,/g, '\\,').replace(/\r\n|\r|\n/g, '\\n');
+  return value
+    .replace(/\\/g, '\\\\')
+    .replace(/;/g, '\\;')
+    .replace(/,/g, '\\,')
+    .replace(/\r\n|\r|\n/g, '\\n');
 }
 
 export function unescapeText(value: string): string {
@@ -48,7 +52,10 @@ export function foldLine(line: string): string {
 }
 
 export function utcStamp(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 export function buildEvent(e: IcsEvent): string {
@@ -68,7 +75,8 @@ export function buildEvent(e: IcsEvent): string {
   if (e.description !== undefined) lines.push(`DESCRIPTION:${escapeText(e.description)}`);
   if (e.location !== undefined) lines.push(`LOCATION:${escapeText(e.location)}`);
   if (e.organizer) lines.push(`ORGANIZER:mailto:${e.organizer}`);
-  for (const a of e.attendees ?? []) lines.push(`ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:${a}`);
+  for (const a of e.attendees ?? [])
+    lines.push(`ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:${a}`);
   if (e.timezone) lines.push(`X-HANDOFF-TIMEZONE:${escapeText(e.timezone)}`);
   lines.push(`X-HANDOFF-INTENT:${e.marker}`, 'END:VEVENT', 'END:VCALENDAR');
   return lines.map(foldLine).join('\r\n') + '\r\n';
@@ -76,7 +84,10 @@ export function buildEvent(e: IcsEvent): string {
 
 /** Unfolded content lines of a calendar object. */
 export function unfold(text: string): string[] {
-  return text.replace(/\r\n[ \t]|\n[ \t]/g, '').split(/\r\n|\n/).filter((l) => l !== '');
+  return text
+    .replace(/\r\n[ \t]|\n[ \t]/g, '')
+    .split(/\r\n|\n/)
+    .filter((l) => l !== '');
 }
 
 /** The first VEVENT's value of property `name` (parameters ignored), unescaped; undefined if absent. */

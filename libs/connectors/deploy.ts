@@ -16,11 +16,27 @@ const GhName = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'must be a GitHub own
 // Header names a payload may set (same rules as the webhook connector, minus the ones it owns).
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const HEADER_VALUE = /^[^\r\n\0]*$/;
-const FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'idempotency-key', 'host', 'content-length']);
+const FORBIDDEN = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'idempotency-key',
+  'host',
+  'content-length',
+]);
 const Headers = z.record(z.string(), z.string()).superRefine((headers, ctx) => {
   for (const [name, value] of Object.entries(headers)) {
     if (!HEADER_NAME.test(name) || FORBIDDEN.has(name.toLowerCase()) || !HEADER_VALUE.test(value)) {
-      ctx.addIssue({ code: 'custom', path: [name], message: `header "${name}" is not allowed (invalid, hop-by-hop, or set by the connector)` });
+      ctx.addIssue({
+        code: 'custom',
+        path: [name],
+        message: `header "${name}" is not allowed (invalid, hop-by-hop, or set by the connector)`,
+      });
     }
   }
 });
@@ -83,7 +99,9 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
   // Deploy URLs come from intents (webhook kind) or an account's apiBaseUrl: both are held to the
   // same address rule as webhooks, with the same policy allowedHosts as the exemption list.
   let allowedHosts: readonly string[] = [];
-  const ownAgent = options.dispatcher ? undefined : createEffectAgent({ addressGuard: { allowedHosts: () => allowedHosts, resolve: options.resolve } });
+  const ownAgent = options.dispatcher
+    ? undefined
+    : createEffectAgent({ addressGuard: { allowedHosts: () => allowedHosts, resolve: options.resolve } });
   const dispatcher: Dispatcher = options.dispatcher ?? (ownAgent as Dispatcher);
   const timeoutMs = options.timeoutMs ?? 30_000;
   const now = options.now ?? Date.now;
@@ -91,7 +109,9 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
   function parse(intent: ConnectorIntent<DeployPayload>): DeployPayload {
     const parsed = DeployPayload.safeParse(intent.payload);
     if (!parsed.success) {
-      throw new PermanentError(`invalid deploy payload: ${parsed.error.issues.map((i) => `payload.${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw new PermanentError(
+        `invalid deploy payload: ${parsed.error.issues.map((i) => `payload.${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     }
     return parsed.data;
   }
@@ -99,9 +119,13 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
   // ---------- GitHub deployments ----------
 
   function github(intent: ConnectorIntent<DeployPayload>, ctx: ConnectorContext) {
-    if (ctx.credentials === undefined) throw new PermanentError('no deploy credentials for this account on this executor (github needs {token})');
+    if (ctx.credentials === undefined)
+      throw new PermanentError('no deploy credentials for this account on this executor (github needs {token})');
     const parsed = GithubCredentials.safeParse(ctx.credentials);
-    if (!parsed.success) throw new PermanentError(`deploy credentials for this account are malformed for github (fields: ${fields(parsed.error)})`);
+    if (!parsed.success)
+      throw new PermanentError(
+        `deploy credentials for this account are malformed for github (fields: ${fields(parsed.error)})`,
+      );
     const creds = parsed.data;
     const redact = redactorFor(ctx);
     const call = (method: 'GET' | 'POST', path: string, body: unknown, target: string) => {
@@ -133,20 +157,34 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
   function githubRateLimit(answer: HttpAnswer, target: string): RateLimitedError | undefined {
     if (answer.status !== 403 && answer.status !== 429) return undefined;
     const retryAfter = parseRetryAfter(answer.headers['retry-after'], now());
-    if (retryAfter !== undefined) return new RateLimitedError(`${target} answered ${answer.status}: secondary rate limit, retry after ${Math.ceil(retryAfter / 1000)} s`, retryAfter);
+    if (retryAfter !== undefined)
+      return new RateLimitedError(
+        `${target} answered ${answer.status}: secondary rate limit, retry after ${Math.ceil(retryAfter / 1000)} s`,
+        retryAfter,
+      );
     if (firstHeader(answer.headers['x-ratelimit-remaining'])?.trim() === '0') {
       const ms = epochResetMs(answer.headers['x-ratelimit-reset'], now()) ?? SECONDARY_DEFAULT_MS;
-      return new RateLimitedError(`${target} answered ${answer.status}: primary rate limit exhausted for ${Math.ceil(ms / 1000)} s`, ms);
+      return new RateLimitedError(
+        `${target} answered ${answer.status}: primary rate limit exhausted for ${Math.ceil(ms / 1000)} s`,
+        ms,
+      );
     }
     const message = (answer.json as { message?: unknown } | undefined)?.message;
     if (answer.status === 429 || (typeof message === 'string' && /secondary rate limit|abuse/i.test(message))) {
       // GitHub: without headers, wait at least a minute.
-      return new RateLimitedError(`${target} answered ${answer.status}: secondary rate limit, waiting ${SECONDARY_DEFAULT_MS / 1000} s`, SECONDARY_DEFAULT_MS);
+      return new RateLimitedError(
+        `${target} answered ${answer.status}: secondary rate limit, waiting ${SECONDARY_DEFAULT_MS / 1000} s`,
+        SECONDARY_DEFAULT_MS,
+      );
     }
     return undefined;
   }
 
-  async function executeGithub(intent: ConnectorIntent<DeployPayload>, p: GithubDeployPayload, ctx: ConnectorContext): Promise<ExecuteResult> {
+  async function executeGithub(
+    intent: ConnectorIntent<DeployPayload>,
+    p: GithubDeployPayload,
+    ctx: ConnectorContext,
+  ): Promise<ExecuteResult> {
     const { call, redact } = github(intent, ctx);
     const target = `github POST /repos/${p.owner}/${p.repo}/deployments`;
     const body: Record<string, unknown> = {
@@ -158,37 +196,65 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
     if (p.task !== undefined) body.task = p.task;
     if (p.autoMerge !== undefined) body.auto_merge = p.autoMerge;
     if (p.requiredContexts !== undefined) body.required_contexts = p.requiredContexts;
-    const answer = await call('POST', `repos/${encodeURIComponent(p.owner)}/${encodeURIComponent(p.repo)}/deployments`, body, target);
+    const answer = await call(
+      'POST',
+      `repos/${encodeURIComponent(p.owner)}/${encodeURIComponent(p.repo)}/deployments`,
+      body,
+      target,
+    );
     if (answer.status === 201) {
       const d = answer.json as { id?: unknown; url?: unknown; statuses_url?: unknown } | undefined;
-      if (typeof d?.id !== 'number' && typeof d?.id !== 'string') throw new RetryableError(`${target} answered 201 without a deployment id`);
+      if (typeof d?.id !== 'number' && typeof d?.id !== 'string')
+        throw new RetryableError(`${target} answered 201 without a deployment id`);
       const url = typeof d.url === 'string' ? d.url : typeof d.statuses_url === 'string' ? d.statuses_url : null;
       return { externalId: String(d.id), url };
     }
     if (answer.status === 202) {
       // GitHub merged the default branch into the ref (auto_merge) and created NO deployment;
       // it asks the client to try again, which then deploys the merged ref.
-      throw new RetryableError(`${target} answered 202 (auto-merged the default branch into ${p.ref}; no deployment yet)${snippet(answer.text, redact)}`);
+      throw new RetryableError(
+        `${target} answered 202 (auto-merged the default branch into ${p.ref}; no deployment yet)${snippet(answer.text, redact)}`,
+      );
     }
     const limited = githubRateLimit(answer, target);
     if (limited) throw limited;
-    if (answer.status >= 500) throw new RetryableError(`${target} answered ${answer.status}${snippet(answer.text, redact)}`);
+    if (answer.status >= 500)
+      throw new RetryableError(`${target} answered ${answer.status}${snippet(answer.text, redact)}`);
     // 401 bad token, 403 no permission, 404 no repo, 409 merge conflict, 422 validation or failed
     // required contexts: repeating cannot help.
     throw new PermanentError(`${target} answered ${answer.status}${snippet(answer.text, redact)}`);
   }
 
-  async function reconcileGithub(intent: ConnectorIntent<DeployPayload>, p: GithubDeployPayload, ctx: ConnectorContext): Promise<ReconcileResult> {
+  async function reconcileGithub(
+    intent: ConnectorIntent<DeployPayload>,
+    p: GithubDeployPayload,
+    ctx: ConnectorContext,
+  ): Promise<ReconcileResult> {
     const { call, redact } = github(intent, ctx);
     const target = `github GET /repos/${p.owner}/${p.repo}/deployments`;
     for (let page = 1; page <= MAX_PAGES; page++) {
       // Without an environment GitHub creates the deployment in "production"; list the same one.
-      const q = new URLSearchParams({ ref: p.ref, environment: p.environment ?? 'production', per_page: '100', page: String(page) });
-      const answer = await call('GET', `repos/${encodeURIComponent(p.owner)}/${encodeURIComponent(p.repo)}/deployments?${q}`, undefined, target);
+      const q = new URLSearchParams({
+        ref: p.ref,
+        environment: p.environment ?? 'production',
+        per_page: '100',
+        page: String(page),
+      });
+      const answer = await call(
+        'GET',
+        `repos/${encodeURIComponent(p.owner)}/${encodeURIComponent(p.repo)}/deployments?${q}`,
+        undefined,
+        target,
+      );
       if (answer.status !== 200 || !Array.isArray(answer.json)) {
         return { status: 'unknown', reason: `${target} answered ${answer.status}${snippet(answer.text, redact)}` };
       }
-      for (const d of answer.json as Array<{ id?: unknown; url?: unknown; statuses_url?: unknown; payload?: unknown }>) {
+      for (const d of answer.json as Array<{
+        id?: unknown;
+        url?: unknown;
+        statuses_url?: unknown;
+        payload?: unknown;
+      }>) {
         let payload = d.payload;
         if (typeof payload === 'string') {
           try {
@@ -204,7 +270,11 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
         }
       }
       if (answer.json.length < 100) break;
-      if (page === MAX_PAGES) return { status: 'unknown', reason: `more than ${MAX_PAGES * 100} deployments of ${p.ref}; not all were searched` };
+      if (page === MAX_PAGES)
+        return {
+          status: 'unknown',
+          reason: `more than ${MAX_PAGES * 100} deployments of ${p.ref}; not all were searched`,
+        };
     }
     return { status: 'not_done' };
   }
@@ -214,7 +284,10 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
   function webhookHeaders(ctx: ConnectorContext): { headers: Record<string, string>; redact: (s: string) => string } {
     if (ctx.credentials === undefined) return { headers: {}, redact: (s) => s };
     const parsed = WebhookCredentials.safeParse(ctx.credentials);
-    if (!parsed.success) throw new PermanentError(`deploy credentials for this account are malformed for webhook (fields: ${fields(parsed.error)})`);
+    if (!parsed.success)
+      throw new PermanentError(
+        `deploy credentials for this account are malformed for webhook (fields: ${fields(parsed.error)})`,
+      );
     const headers = parsed.data.headers ?? {};
     for (const [name, value] of Object.entries(headers)) {
       if (!HEADER_NAME.test(name) || FORBIDDEN.has(name.toLowerCase()) || !HEADER_VALUE.test(value)) {
@@ -224,7 +297,11 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
     return { headers, redact: redactorFor(ctx) };
   }
 
-  async function executeWebhook(intent: ConnectorIntent<DeployPayload>, p: WebhookDeployPayload, ctx: ConnectorContext): Promise<ExecuteResult> {
+  async function executeWebhook(
+    intent: ConnectorIntent<DeployPayload>,
+    p: WebhookDeployPayload,
+    ctx: ConnectorContext,
+  ): Promise<ExecuteResult> {
     const { headers: credHeaders, redact } = webhookHeaders(ctx);
     const url = new URL(p.url);
     const refused = hostRefused(url, ctx.policy);
@@ -249,21 +326,39 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
       sideEffect: true,
     });
     if (answer.status >= 200 && answer.status < 300) {
-      const rec = (typeof answer.json === 'object' && answer.json !== null ? answer.json : {}) as { id?: unknown; url?: unknown };
-      const id = typeof rec.id === 'string' && rec.id !== '' ? rec.id : typeof rec.id === 'number' ? String(rec.id) : `deploy:${intent.idempotencyKey}`;
+      const rec = (typeof answer.json === 'object' && answer.json !== null ? answer.json : {}) as {
+        id?: unknown;
+        url?: unknown;
+      };
+      const id =
+        typeof rec.id === 'string' && rec.id !== ''
+          ? rec.id
+          : typeof rec.id === 'number'
+            ? String(rec.id)
+            : `deploy:${intent.idempotencyKey}`;
       return { externalId: id, url: typeof rec.url === 'string' ? rec.url : null };
     }
     if (answer.status === 429) {
-      throw new RateLimitedError(`${target} answered 429`, parseRetryAfter(answer.headers['retry-after'], now()) ?? 1000);
+      throw new RateLimitedError(
+        `${target} answered 429`,
+        parseRetryAfter(answer.headers['retry-after'], now()) ?? 1000,
+      );
     }
-    if (answer.status === 408 || answer.status >= 500) throw new RetryableError(`${target} answered ${answer.status}${snippet(answer.text, redact)}`);
+    if (answer.status === 408 || answer.status >= 500)
+      throw new RetryableError(`${target} answered ${answer.status}${snippet(answer.text, redact)}`);
     throw new PermanentError(`${target} answered ${answer.status}${snippet(answer.text, redact)}`);
   }
 
-  async function reconcileWebhook(intent: ConnectorIntent<DeployPayload>, p: WebhookDeployPayload, ctx: ConnectorContext): Promise<ReconcileResult> {
+  async function reconcileWebhook(
+    intent: ConnectorIntent<DeployPayload>,
+    p: WebhookDeployPayload,
+    ctx: ConnectorContext,
+  ): Promise<ReconcileResult> {
     if (!p.statusUrl) return { status: 'unknown', reason: 'this deploy webhook has no statusUrl to ask' };
     const { headers: credHeaders, redact } = webhookHeaders(ctx);
-    const url = new URL(p.statusUrl.replaceAll('%7Bkey%7D', '{key}').replaceAll('{key}', encodeURIComponent(intent.idempotencyKey)));
+    const url = new URL(
+      p.statusUrl.replaceAll('%7Bkey%7D', '{key}').replaceAll('{key}', encodeURIComponent(intent.idempotencyKey)),
+    );
     const target = `deploy status GET ${url.host}`;
     // statusUrl obeys the same rules as url (it used to skip allowedHosts)
     const refused = hostRefused(url, ctx.policy);
@@ -273,17 +368,34 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
     for (const [n, v] of Object.entries(p.headers ?? {})) headers[n.toLowerCase()] = v;
     for (const [n, v] of Object.entries(credHeaders)) headers[n.toLowerCase()] = v;
     headers['idempotency-key'] = intent.idempotencyKey;
-    const answer = await httpCall({ dispatcher, method: 'GET', url: url.toString(), headers, timeoutMs, signal: ctx.signal, target, redact, sideEffect: false });
+    const answer = await httpCall({
+      dispatcher,
+      method: 'GET',
+      url: url.toString(),
+      headers,
+      timeoutMs,
+      signal: ctx.signal,
+      target,
+      redact,
+      sideEffect: false,
+    });
     if (answer.status === 404) return { status: 'not_done' };
-    if (answer.status !== 200) return { status: 'unknown', reason: `${target} answered ${answer.status}${snippet(answer.text, redact)}` };
-    const rec = (typeof answer.json === 'object' && answer.json !== null && !Array.isArray(answer.json) ? answer.json : undefined) as
-      | { exists?: unknown; id?: unknown; url?: unknown }
-      | undefined;
+    if (answer.status !== 200)
+      return { status: 'unknown', reason: `${target} answered ${answer.status}${snippet(answer.text, redact)}` };
+    const rec = (
+      typeof answer.json === 'object' && answer.json !== null && !Array.isArray(answer.json) ? answer.json : undefined
+    ) as { exists?: unknown; id?: unknown; url?: unknown } | undefined;
     if (!rec) return { status: 'unknown', reason: `${target} answered 200 without a JSON object` };
     if (rec.exists === false) return { status: 'not_done' };
-    const id = typeof rec.id === 'string' && rec.id !== '' ? rec.id : typeof rec.id === 'number' ? String(rec.id) : undefined;
-    if (rec.exists !== true && id === undefined) return { status: 'unknown', reason: `${target} answered 200 without "exists" or "id"` };
-    return { status: 'done', externalId: id ?? `deploy:${intent.idempotencyKey}`, url: typeof rec.url === 'string' ? rec.url : null };
+    const id =
+      typeof rec.id === 'string' && rec.id !== '' ? rec.id : typeof rec.id === 'number' ? String(rec.id) : undefined;
+    if (rec.exists !== true && id === undefined)
+      return { status: 'unknown', reason: `${target} answered 200 without "exists" or "id"` };
+    return {
+      status: 'done',
+      externalId: id ?? `deploy:${intent.idempotencyKey}`,
+      url: typeof rec.url === 'string' ? rec.url : null,
+    };
   }
 
   return {
@@ -304,7 +416,10 @@ export function createDeployConnector(options: DeployConnectorOptions = {}): Dep
         return p.kind === 'github' ? await reconcileGithub(intent, p, ctx) : await reconcileWebhook(intent, p, ctx);
       } catch (err) {
         // Any failure to ask is "cannot tell", never "not done". Messages are already redacted.
-        return { status: 'unknown', reason: `deploy lookup failed: ${err instanceof Error ? err.message : String(err)}` };
+        return {
+          status: 'unknown',
+          reason: `deploy lookup failed: ${err instanceof Error ? err.message : String(err)}`,
+        };
       }
     },
     // A deploy hook's URL comes from the intent, as a webhook's does; GitHub's host is the account's.

@@ -42,7 +42,15 @@ export function createEffectAgent(options: EffectAgentOptions = {}): Agent {
           // keeps the name, so TLS still verifies the certificate against it (SNI).
           checkedAddress(guard, connectOptions.hostname, port, (err, address) => {
             if (err) callback(err, null);
-            else open({ ...connectOptions, hostname: address!, servername: connectOptions.servername ?? tlsName(connectOptions.hostname) }, callback);
+            else
+              open(
+                {
+                  ...connectOptions,
+                  hostname: address!,
+                  servername: connectOptions.servername ?? tlsName(connectOptions.hostname),
+                },
+                callback,
+              );
           });
         }
       : open,
@@ -61,7 +69,11 @@ function tlsName(hostname: string): string | undefined {
  */
 function givesRequestUp(err: Error | undefined): boolean {
   const code = (err as { code?: unknown } | undefined)?.code;
-  return (code === 'UND_ERR_INFO' && err?.message === 'aborted') || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+  return (
+    (code === 'UND_ERR_INFO' && err?.message === 'aborted') ||
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT'
+  );
 }
 
 function resetWhenGivenUp(socket: Socket): void {
@@ -69,7 +81,8 @@ function resetWhenGivenUp(socket: Socket): void {
   const destroy = socket.destroy.bind(socket);
   socket.destroy = (err?: Error): Socket => {
     // The flag Socket#resetAndDestroy sets; set here so that the error still reaches undici.
-    if (givesRequestUp(err) && !socket.destroyed && !socket.connecting) (socket as Socket & { resetAndClosing?: boolean }).resetAndClosing = true;
+    if (givesRequestUp(err) && !socket.destroyed && !socket.connecting)
+      (socket as Socket & { resetAndClosing?: boolean }).resetAndClosing = true;
     return destroy(err);
   };
 }

@@ -33,7 +33,10 @@ export const EmailPayload = z
     inReplyTo: NoCrLf.max(998).optional(),
     references: z.union([NoCrLf.max(998), z.array(NoCrLf.max(998))]).optional(),
   })
-  .refine((p) => p.text !== undefined || p.html !== undefined, { message: 'needs text or html (or both)', path: ['text'] });
+  .refine((p) => p.text !== undefined || p.html !== undefined, {
+    message: 'needs text or html (or both)',
+    path: ['text'],
+  });
 export type EmailPayload = z.infer<typeof EmailPayload>;
 
 const EmailCredentials = z.object({
@@ -115,7 +118,9 @@ function issuesWithoutValues(error: z.ZodError): string {
 
 /** The account's passwords (and users: they are half of a PLAIN or LOGIN exchange), in every encoding. */
 function secretsOf(creds: EmailCredentials): string[] {
-  return [...credentialValues(creds), creds.smtp.user, creds.imap?.user].filter((s): s is string => typeof s === 'string');
+  return [...credentialValues(creds), creds.smtp.user, creds.imap?.user].filter(
+    (s): s is string => typeof s === 'string',
+  );
 }
 
 function redactor(secrets: string[], ctx: Pick<ConnectorContext, 'redact'>): (text: string) => string {
@@ -143,7 +148,9 @@ export function classifySmtpError(
 ): ConnectorError {
   if (err instanceof ConnectorError) return err;
   const e = (typeof err === 'object' && err !== null ? err : {}) as SmtpFailure;
-  const detail = redact(String(e.response ?? e.message ?? err)).replace(/\s+/g, ' ').slice(0, 300);
+  const detail = redact(String(e.response ?? e.message ?? err))
+    .replace(/\s+/g, ' ')
+    .slice(0, 300);
   const where = e.command ? ` at ${e.command.split(' ')[0]}` : '';
   const rc = typeof e.responseCode === 'number' ? e.responseCode : undefined;
   const cause = { cause: err };
@@ -161,7 +168,8 @@ export function classifySmtpError(
     if (rc === 503) return new RetryableError(`smtp bad sequence (503)${where}: ${detail}`, cause);
     if (rc >= 500) return new PermanentError(`smtp refused (${rc})${where}: ${detail}`, cause);
   }
-  if (e.code === 'EAUTH' || e.code === 'ENOAUTH') return new PermanentError(`smtp authentication failed (${e.code})`, cause);
+  if (e.code === 'EAUTH' || e.code === 'ENOAUTH')
+    return new PermanentError(`smtp authentication failed (${e.code})`, cause);
   if (e.code === 'ECONFIG' || e.code === 'EENVELOPE' || e.code === 'EMESSAGE' || e.code === 'EMAXRECIPIENTS') {
     if (!bodySent) return new PermanentError(`smtp message refused by the client (${e.code}): ${detail}`, cause);
   }
@@ -180,12 +188,14 @@ export function createEmailConnector(options: EmailConnectorOptions = {}): Email
   const greetingTimeout = options.greetingTimeoutMs ?? 10_000;
   const socketTimeout = options.socketTimeoutMs ?? 60_000;
   const imapTimeout = options.imapTimeoutMs ?? 15_000;
-  const minAge = options.reconcileMinAgeMs ?? connectionTimeout + greetingTimeout + socketTimeout + imapTimeout + 10_000;
+  const minAge =
+    options.reconcileMinAgeMs ?? connectionTimeout + greetingTimeout + socketTimeout + imapTimeout + 10_000;
   const rateDelay = options.rateLimitDelayMs ?? 60_000;
 
   async function execute(intent: ConnectorIntent<EmailPayload>, ctx: ConnectorContext): Promise<ExecuteResult> {
     const parsed = EmailPayload.safeParse(intent.payload);
-    if (!parsed.success) throw new PermanentError(`invalid email payload: ${formatIssues(describeZodIssues(parsed.error, 'payload'))}`);
+    if (!parsed.success)
+      throw new PermanentError(`invalid email payload: ${formatIssues(describeZodIssues(parsed.error, 'payload'))}`);
     const payload = parsed.data;
     const creds = parseCredentials(ctx.credentials);
     const redact = redactor(secretsOf(creds), ctx);
@@ -199,7 +209,10 @@ export function createEmailConnector(options: EmailConnectorOptions = {}): Email
       secure: creds.smtp.secure ?? creds.smtp.port === 465,
       requireTLS: creds.smtp.requireTLS,
       auth: creds.smtp.user !== undefined ? { user: creds.smtp.user, pass: creds.smtp.pass ?? '' } : undefined,
-      tls: creds.smtp.tls?.rejectUnauthorized === undefined ? undefined : { rejectUnauthorized: creds.smtp.tls.rejectUnauthorized },
+      tls:
+        creds.smtp.tls?.rejectUnauthorized === undefined
+          ? undefined
+          : { rejectUnauthorized: creds.smtp.tls.rejectUnauthorized },
       connectionTimeout,
       greetingTimeout,
       socketTimeout,
@@ -236,7 +249,10 @@ export function createEmailConnector(options: EmailConnectorOptions = {}): Email
           await client.append(folder, raw, ['\\Seen']);
         });
       } catch (err) {
-        ctx.log.warn({ intentId: intent.id, messageId, err: redact(errText(err)) }, 'email sent, but filing the copy in Sent failed');
+        ctx.log.warn(
+          { intentId: intent.id, messageId, err: redact(errText(err)) },
+          'email sent, but filing the copy in Sent failed',
+        );
       }
     }
     return { externalId: messageId, url: null };
@@ -249,7 +265,8 @@ export function createEmailConnector(options: EmailConnectorOptions = {}): Email
     } catch (err) {
       return { status: 'unknown', reason: (err as Error).message };
     }
-    if (!creds.imap) return { status: 'unknown', reason: 'no IMAP account configured: cannot look for the Message-ID in Sent' };
+    if (!creds.imap)
+      return { status: 'unknown', reason: 'no IMAP account configured: cannot look for the Message-ID in Sent' };
     const redact = redactor(secretsOf(creds), ctx);
     const messageId = emailMessageId(intent.idempotencyKey, creds.from);
     const startedAt = ctx.attemptStartedAt?.getTime() ?? 0;

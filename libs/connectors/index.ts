@@ -16,12 +16,26 @@ export { builtInConnectors, createConnectorRegistry } from './registry.ts';
 export type { ConnectorRegistry, PayloadValidation } from './registry.ts';
 export { xConnector, createXConnector, XPayload, XCredentials, writeBackToSecretsFile, normaliseXText } from './x.ts';
 export type { XConnector, XConnectorOptions, RefreshedCredentials } from './x.ts';
-export { deployConnector, createDeployConnector, DeployPayload, GithubDeployPayload, WebhookDeployPayload, IDEMPOTENCY_FIELD } from './deploy.ts';
+export {
+  deployConnector,
+  createDeployConnector,
+  DeployPayload,
+  GithubDeployPayload,
+  WebhookDeployPayload,
+  IDEMPOTENCY_FIELD,
+} from './deploy.ts';
 export type { DeployConnector, DeployConnectorOptions } from './deploy.ts';
 export { emailConnector, createEmailConnector, EmailPayload, emailMessageId, classifySmtpError } from './email.ts';
 export type { EmailConnector, EmailConnectorOptions, EmailCredentials } from './email.ts';
 export { calendarConnector, createCalendarConnector, CalendarPayload, calendarEventUid } from './calendar.ts';
 export type { CalendarConnector, CalendarConnectorOptions, CalendarCredentials } from './calendar.ts';
-export { protectHost, protectEndpoint, protectLocalPort, protectOwnEndpoints, internalAddressReason, ADDRESS_REFUSED } from './addressGuard.ts';
+export {
+  protectHost,
+  protectEndpoint,
+  protectLocalPort,
+  protectOwnEndpoints,
+  internalAddressReason,
+  ADDRESS_REFUSED,
+} from './addressGuard.ts';
 export type { AddressGuard, Resolve } from './addressGuard.ts';
 export { assertCredentialHost } from './credentialHosts.ts';

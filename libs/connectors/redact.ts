@@ -6,7 +6,10 @@ import type { ConnectorContext } from './connector.ts';
  * account's credentials (and `extra`, e.g. a refreshed token or a Basic value) in every encoding,
  * then everything else the executor holds (ctx.redact). One home: @handoff/contracts redaction.ts.
  */
-export function redactorFor(ctx: Pick<ConnectorContext, 'credentials' | 'redact'>, extra: Array<string | undefined> = []): (text: string) => string {
+export function redactorFor(
+  ctx: Pick<ConnectorContext, 'credentials' | 'redact'>,
+  extra: Array<string | undefined> = [],
+): (text: string) => string {
   const own = createRedactor([...credentialValues(ctx.credentials), ...extra]);
   const all = ctx.redact;
   return all ? (text) => all(own(text)) : own;

@@ -38,7 +38,15 @@ export function createConnectorRegistry(list: readonly Connector[] = builtInConn
     validatePayload(channel, payload) {
       const connector = byName.get(channel);
       if (!connector) {
-        return { ok: false, issues: [{ path: 'channel', message: `unknown channel "${channel}"; known: ${[...byName.keys()].sort().join(', ')}` }] };
+        return {
+          ok: false,
+          issues: [
+            {
+              path: 'channel',
+              message: `unknown channel "${channel}"; known: ${[...byName.keys()].sort().join(', ')}`,
+            },
+          ],
+        };
       }
       const parsed = connector.payloadSchema.safeParse(payload);
       if (parsed.success) return { ok: true, payload: parsed.data };

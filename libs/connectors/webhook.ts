@@ -268,7 +268,8 @@ function parseCredentialHeaders(credentials: Record<string, unknown> | undefined
   if (credentials === undefined) return {};
   const parsed = WebhookCredentials.safeParse(credentials);
   // Name the field, never the value.
-  if (!parsed.success) throw new PermanentError('webhook credentials for this account are malformed: headers must map names to strings');
+  if (!parsed.success)
+    throw new PermanentError('webhook credentials for this account are malformed: headers must map names to strings');
   const headers = parsed.data.headers ?? {};
   for (const [name, value] of Object.entries(headers)) {
     const problem = headerProblem(name, value);
@@ -290,7 +291,8 @@ export function receiverOf(url: string): string {
 /** Why policy refuses a host before any request (allowedHosts set and not naming it), or undefined. */
 export function hostRefused(url: URL, policy: Policy): string | undefined {
   const allowed = policy.webhook.allowedHosts;
-  if (allowed.length > 0 && !hostListed(url, allowed)) return `host "${url.host}" is not in policy webhook.allowedHosts`;
+  if (allowed.length > 0 && !hostListed(url, allowed))
+    return `host "${url.host}" is not in policy webhook.allowedHosts`;
   return undefined;
 }
 
@@ -307,7 +309,8 @@ function successResult(
       json = undefined;
     }
   }
-  const record = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
+  const record =
+    typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
   const id = record.id;
   const requestId = firstHeader(headers['x-request-id']);
   let externalId: string;
@@ -356,7 +359,12 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   return Math.max(0, at - now);
 }
 
-function transportError(err: unknown, target: string, signal: AbortSignal, redact: (s: string) => string): ConnectorError {
+function transportError(
+  err: unknown,
+  target: string,
+  signal: AbortSignal,
+  redact: (s: string) => string,
+): ConnectorError {
   if (err instanceof ConnectorError) return err;
   const code = errorCode(err);
   const detail = redact(err instanceof Error ? err.message : String(err));

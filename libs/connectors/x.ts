@@ -45,7 +45,11 @@ export const XPayload = z.strictObject({
     }),
   replyTo: TweetId.optional(),
   quoteOf: TweetId.optional(),
-  mediaIds: z.array(z.string().regex(/^\d{1,19}$/, 'must be a media id (digits)')).min(1).max(4).optional(),
+  mediaIds: z
+    .array(z.string().regex(/^\d{1,19}$/, 'must be a media id (digits)'))
+    .min(1)
+    .max(4)
+    .optional(),
 });
 export type XPayload = z.infer<typeof XPayload>;
 
@@ -103,7 +107,10 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
     const creds = parseXCredentials(ctx.credentials);
     const secrets = [creds.accessToken, creds.refreshToken, creds.clientSecret, creds.clientId, ...tokens.allTokens()];
     const all = ctx.redact ?? ((t: string) => t);
-    let redact = ((own) => (t: string) => all(own(t)))(redactor(secrets));
+    let redact = (
+      (own) => (t: string) =>
+        all(own(t))
+    )(redactor(secrets));
     return {
       account: intent.account,
       creds,
@@ -114,14 +121,23 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
       addSecret(s: string) {
         learnCredential(s); // the executor's own redactors (receipts, errors, its log) learn it too
         secrets.push(s);
-        redact = ((own) => (t: string) => all(own(t)))(redactor(secrets));
+        redact = (
+          (own) => (t: string) =>
+            all(own(t))
+        )(redactor(secrets));
       },
       signal: ctx.signal,
     } as Session;
   }
 
   /** One authorised call; on 401 refresh once and repeat (a 401 means X did not act on it). */
-  async function authed(s: Session, method: 'GET' | 'POST', path: string, body: unknown, target: string): Promise<HttpAnswer> {
+  async function authed(
+    s: Session,
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    target: string,
+  ): Promise<HttpAnswer> {
     const url = new URL(path, s.creds.apiBaseUrl);
     assertCredentialHost({ channel: 'x', account: s.account }, s.raw, url, target);
     let current = tokens.current(s.account, s.creds);
@@ -147,7 +163,10 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
     if (answer.status === 401) {
       current = await refresh(s, current);
       answer = await send(current);
-      if (answer.status === 401) throw new PermanentError(`${target} answered 401 after a token refresh${snippet(answer.text, s.redact)}: re-authorise this account`);
+      if (answer.status === 401)
+        throw new PermanentError(
+          `${target} answered 401 after a token refresh${snippet(answer.text, s.redact)}: re-authorise this account`,
+        );
     }
     // Limits are per endpoint: only the posting window may hold back the next post.
     if (method === 'POST' && path === '/2/tweets') noteRateLimit(s.account, answer);
@@ -155,7 +174,13 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
   }
 
   function refresh(s: Session, stale: TokenSet): Promise<TokenSet> {
-    return tokens.refresh(s.account, s.creds, stale, { dispatcher, timeoutMs, signal: s.signal, redact: s.redact, addSecret: s.addSecret });
+    return tokens.refresh(s.account, s.creds, stale, {
+      dispatcher,
+      timeoutMs,
+      signal: s.signal,
+      redact: s.redact,
+      addSecret: s.addSecret,
+    });
   }
 
   function noteRateLimit(account: string, answer: HttpAnswer): void {
@@ -167,8 +192,15 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
 
   function rateLimited(target: string, answer: HttpAnswer): RateLimitedError {
     // The 24-hour user cap, when it is the one exhausted, resets later than the 15-minute window.
-    const daily = firstHeader(answer.headers['x-user-limit-24hour-remaining'])?.trim() === '0' ? epochResetMs(answer.headers['x-user-limit-24hour-reset'], now()) : undefined;
-    const ms = daily ?? epochResetMs(answer.headers['x-rate-limit-reset'], now()) ?? parseRetryAfter(answer.headers['retry-after'], now()) ?? DEFAULT_429_MS;
+    const daily =
+      firstHeader(answer.headers['x-user-limit-24hour-remaining'])?.trim() === '0'
+        ? epochResetMs(answer.headers['x-user-limit-24hour-reset'], now())
+        : undefined;
+    const ms =
+      daily ??
+      epochResetMs(answer.headers['x-rate-limit-reset'], now()) ??
+      parseRetryAfter(answer.headers['retry-after'], now()) ??
+      DEFAULT_429_MS;
     return new RateLimitedError(`${target} answered 429 (rate limited for ${Math.ceil(ms / 1000)} s)`, ms);
   }
 
@@ -192,24 +224,36 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
   }
 
   /** Finds our post among the account's posts since `sinceMs`. */
-  async function findPost(s: Session, text: string, sinceMs: number): Promise<{ found: ExecuteResult | undefined; urls: boolean }> {
+  async function findPost(
+    s: Session,
+    text: string,
+    sinceMs: number,
+  ): Promise<{ found: ExecuteResult | undefined; urls: boolean }> {
     const user = await whoAmI(s);
     const wanted = normaliseXText(text);
     const urls = URLISH.test(text);
     let pagination: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
-      const q = new URLSearchParams({ max_results: '100', start_time: xTime(sinceMs), 'tweet.fields': 'created_at,text' });
+      const q = new URLSearchParams({
+        max_results: '100',
+        start_time: xTime(sinceMs),
+        'tweet.fields': 'created_at,text',
+      });
       if (pagination) q.set('pagination_token', pagination);
       const target = 'x GET /2/users/:id/tweets';
       const answer = await authed(s, 'GET', `/2/users/${encodeURIComponent(user.id)}/tweets?${q}`, undefined, target);
       if (answer.status === 429) throw rateLimited(target, answer);
-      if (answer.status !== 200) throw new RetryableError(`${target} answered ${answer.status}${snippet(answer.text, s.redact)}`);
-      const body = answer.json as { data?: Array<{ id?: unknown; text?: unknown; created_at?: unknown }>; meta?: { next_token?: unknown } } | undefined;
+      if (answer.status !== 200)
+        throw new RetryableError(`${target} answered ${answer.status}${snippet(answer.text, s.redact)}`);
+      const body = answer.json as
+        | { data?: Array<{ id?: unknown; text?: unknown; created_at?: unknown }>; meta?: { next_token?: unknown } }
+        | undefined;
       for (const t of body?.data ?? []) {
         if (typeof t.id !== 'string' || !/^\d{1,19}$/.test(t.id) || typeof t.text !== 'string') continue;
         const at = typeof t.created_at === 'string' ? Date.parse(t.created_at) : NaN;
         if (!Number.isNaN(at) && at < sinceMs) continue;
-        if (normaliseXText(t.text) === wanted) return { found: { externalId: t.id, url: tweetUrl(user.username, t.id) }, urls };
+        if (normaliseXText(t.text) === wanted)
+          return { found: { externalId: t.id, url: tweetUrl(user.username, t.id) }, urls };
       }
       pagination = typeof body?.meta?.next_token === 'string' ? body.meta.next_token : undefined;
       if (!pagination) break;
@@ -220,13 +264,18 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
   async function execute(intent: ConnectorIntent<XPayload>, ctx: ConnectorContext): Promise<ExecuteResult> {
     const parsed = XPayload.safeParse(intent.payload);
     if (!parsed.success) {
-      throw new PermanentError(`invalid x payload: ${parsed.error.issues.map((i) => `payload.${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      throw new PermanentError(
+        `invalid x payload: ${parsed.error.issues.map((i) => `payload.${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
     }
     const p = parsed.data;
     const s = session(intent, ctx);
     const until = blockedUntil.get(s.account);
     if (until !== undefined && until > now()) {
-      throw new RateLimitedError(`x rate limit for ${s.account} exhausted until ${new Date(until).toISOString()}`, until - now());
+      throw new RateLimitedError(
+        `x rate limit for ${s.account} exhausted until ${new Date(until).toISOString()}`,
+        until - now(),
+      );
     }
     const body: Record<string, unknown> = { text: p.text };
     if (p.replyTo) body.reply = { in_reply_to_tweet_id: p.replyTo };
@@ -253,14 +302,21 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
       try {
         lookup = await findPost(s, p.text, intent.createdAt.getTime() - slackMs);
       } catch (err) {
-        throw new UnknownOutcomeError(`x refused the post as duplicate content, and looking up the existing post failed: ${s.redact(err instanceof Error ? err.message : String(err))}`);
+        throw new UnknownOutcomeError(
+          `x refused the post as duplicate content, and looking up the existing post failed: ${s.redact(err instanceof Error ? err.message : String(err))}`,
+        );
       }
       if (lookup.found) {
-        ctx.log.info({ intentId: intent.id, externalId: lookup.found.externalId }, 'x duplicate content: found the post an earlier attempt made');
+        ctx.log.info(
+          { intentId: intent.id, externalId: lookup.found.externalId },
+          'x duplicate content: found the post an earlier attempt made',
+        );
         return lookup.found;
       }
       if (lookup.urls) {
-        throw new UnknownOutcomeError('x refused the post as duplicate content; the text contains a URL, which X rewrites (t.co), so the existing post cannot be matched exactly: resolve by hand');
+        throw new UnknownOutcomeError(
+          'x refused the post as duplicate content; the text contains a URL, which X rewrites (t.co), so the existing post cannot be matched exactly: resolve by hand',
+        );
       }
       throw new PermanentError(
         'x refused the post as duplicate content, and no post with this text was made by this account since the intent was created: the same text was posted earlier by someone else or another intent',
@@ -279,12 +335,18 @@ export function createXConnector(options: XConnectorOptions = {}): XConnector {
       const lookup = await findPost(s, p.text, started - slackMs);
       if (lookup.found) return { status: 'done', ...lookup.found };
       if (lookup.urls) {
-        return { status: 'unknown', reason: 'the text contains a URL, which X rewrites (t.co): a post cannot be matched exactly' };
+        return {
+          status: 'unknown',
+          reason: 'the text contains a URL, which X rewrites (t.co): a post cannot be matched exactly',
+        };
       }
       return { status: 'not_done' };
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      return { status: 'unknown', reason: `x lookup failed: ${(ctx.redact ?? ((t: string) => t))(redactor(tokens.allTokens())(message))}` };
+      return {
+        status: 'unknown',
+        reason: `x lookup failed: ${(ctx.redact ?? ((t: string) => t))(redactor(tokens.allTokens())(message))}`,
+      };
     }
   }
 

@@ -16,7 +16,10 @@ export const XCredentials = z.object({
   expiresAt: z.union([z.number(), z.string()]).optional(),
   apiBaseUrl: z.url({ protocol: /^https?$/ }).default('https://api.x.com'),
   userId: z.string().regex(/^\d+$/).optional(),
-  username: z.string().regex(/^[A-Za-z0-9_]{1,15}$/).optional(),
+  username: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,15}$/)
+    .optional(),
 });
 export type XCredentials = z.infer<typeof XCredentials>;
 
@@ -79,9 +82,14 @@ export class XTokenStore {
     if (cached) return cached.tokens;
     // secrets.json may now hold what we refreshed to (written back): then that entry is current.
     for (const entry of this.#cache.values()) {
-      if (entry.origin.startsWith(`${account}\n`) && entry.tokens.accessToken === creds.accessToken) return entry.tokens;
+      if (entry.origin.startsWith(`${account}\n`) && entry.tokens.accessToken === creds.accessToken)
+        return entry.tokens;
     }
-    const tokens: TokenSet = { accessToken: creds.accessToken, refreshToken: creds.refreshToken, expiresAt: toEpochMs(creds.expiresAt) };
+    const tokens: TokenSet = {
+      accessToken: creds.accessToken,
+      refreshToken: creds.refreshToken,
+      expiresAt: toEpochMs(creds.expiresAt),
+    };
     this.#cache.set(key, { origin: key, tokens });
     return tokens;
   }
@@ -100,7 +108,13 @@ export class XTokenStore {
     account: string,
     creds: XCredentials,
     stale: TokenSet,
-    http: { dispatcher: Dispatcher; timeoutMs: number; signal?: AbortSignal; redact: (s: string) => string; addSecret: (s: string) => void },
+    http: {
+      dispatcher: Dispatcher;
+      timeoutMs: number;
+      signal?: AbortSignal;
+      redact: (s: string) => string;
+      addSecret: (s: string) => void;
+    },
   ): Promise<TokenSet> {
     const now = this.current(account, creds);
     if (now.accessToken !== stale.accessToken) return now;
@@ -116,13 +130,24 @@ export class XTokenStore {
     account: string,
     creds: XCredentials,
     tokens: TokenSet,
-    http: { dispatcher: Dispatcher; timeoutMs: number; signal?: AbortSignal; redact: (s: string) => string; addSecret: (s: string) => void },
+    http: {
+      dispatcher: Dispatcher;
+      timeoutMs: number;
+      signal?: AbortSignal;
+      redact: (s: string) => string;
+      addSecret: (s: string) => void;
+    },
   ): Promise<TokenSet> {
     if (!tokens.refreshToken || !creds.clientId) {
-      throw new PermanentError('x access token expired or was refused, and this account has no refreshToken/clientId to refresh it: re-authorise');
+      throw new PermanentError(
+        'x access token expired or was refused, and this account has no refreshToken/clientId to refresh it: re-authorise',
+      );
     }
     const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refreshToken });
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+    const headers: Record<string, string> = {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    };
     if (creds.clientSecret) {
       // Confidential client: HTTP Basic with client id and secret.
       headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(creds.clientId)}:${encodeURIComponent(creds.clientSecret)}`).toString('base64')}`;
@@ -145,13 +170,19 @@ export class XTokenStore {
       sideEffect: false,
     });
     if (answer.status === 429) {
-      const ms = epochResetMs(answer.headers['x-rate-limit-reset'], this.#now()) ?? parseRetryAfter(answer.headers['retry-after']) ?? 60_000;
+      const ms =
+        epochResetMs(answer.headers['x-rate-limit-reset'], this.#now()) ??
+        parseRetryAfter(answer.headers['retry-after']) ??
+        60_000;
       throw new RateLimitedError(`${target} answered 429`, ms);
     }
-    if (answer.status >= 500) throw new RetryableError(`${target} answered ${answer.status}${snippet(answer.text, http.redact)}`);
+    if (answer.status >= 500)
+      throw new RetryableError(`${target} answered ${answer.status}${snippet(answer.text, http.redact)}`);
     const body = (answer.json ?? {}) as { access_token?: unknown; refresh_token?: unknown; expires_in?: unknown };
     if (answer.status !== 200 || typeof body.access_token !== 'string') {
-      throw new PermanentError(`${target} refused the refresh (${answer.status})${snippet(answer.text, http.redact)}: re-authorise this account`);
+      throw new PermanentError(
+        `${target} refused the refresh (${answer.status})${snippet(answer.text, http.redact)}: re-authorise this account`,
+      );
     }
     http.addSecret(body.access_token);
     if (typeof body.refresh_token === 'string') http.addSecret(body.refresh_token);

@@ -89,7 +89,10 @@ export function epochResetMs(value: string | string[] | undefined, now: number =
   return Math.max(0, Number(raw) * 1000 - now);
 }
 
-export function transportError(err: unknown, call: Pick<HttpCall, 'target' | 'redact' | 'sideEffect' | 'signal'>): ConnectorError {
+export function transportError(
+  err: unknown,
+  call: Pick<HttpCall, 'target' | 'redact' | 'sideEffect' | 'signal'>,
+): ConnectorError {
   if (err instanceof ConnectorError) return err;
   const code = errorCode(err);
   const detail = call.redact(err instanceof Error ? err.message : String(err));
@@ -104,12 +107,15 @@ export function transportError(err: unknown, call: Pick<HttpCall, 'target' | 're
   if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
     return new PermanentError(`${call.target} request refused by the HTTP client (${code}): ${detail}`);
   }
-  const aborted = call.signal?.aborted || code === 'UND_ERR_ABORTED' || (err instanceof Error && err.name === 'AbortError');
+  const aborted =
+    call.signal?.aborted || code === 'UND_ERR_ABORTED' || (err instanceof Error && err.name === 'AbortError');
   if (!call.sideEffect) {
     return new RetryableError(`${call.target} failed (${aborted ? 'aborted' : (code ?? 'no code')}): ${detail}`);
   }
   // The request may have reached the provider, which does not dedupe: only reconcile can tell.
-  return new UnknownOutcomeError(`${call.target} failed after the request may have been sent (${aborted ? 'aborted' : (code ?? 'no code')}): ${detail}`);
+  return new UnknownOutcomeError(
+    `${call.target} failed after the request may have been sent (${aborted ? 'aborted' : (code ?? 'no code')}): ${detail}`,
+  );
 }
 
 /** A redactor of these secret values in every encoding (the shared one, @handoff/contracts). */

@@ -40,7 +40,11 @@ export const AgentConfig = z.strictObject({
     .strictObject({
       timeoutMs: z.int().min(100).default(120_000),
       /** Output kept from a command (stdout and stderr together): head and tail, marked when cut. */
-      outputLimitBytes: z.int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+      outputLimitBytes: z
+        .int()
+        .min(1024)
+        .max(16 * 1024 * 1024)
+        .default(64 * 1024),
       /** Time between SIGTERM and SIGKILL to a command's process group. */
       killGraceMs: z.int().min(0).max(60_000).default(2000),
     })
@@ -86,14 +90,36 @@ export const AgentUsage = z.object({
 export type AgentUsage = z.infer<typeof AgentUsage>;
 
 /** Why a run ended without `done`. */
-export const AgentErrorCode = z.enum(['stopped', 'client_gone', 'turn_limit', 'token_budget', 'model_error', 'model_timeout', 'shutdown', 'internal']);
+export const AgentErrorCode = z.enum([
+  'stopped',
+  'client_gone',
+  'turn_limit',
+  'token_budget',
+  'model_error',
+  'model_timeout',
+  'shutdown',
+  'internal',
+]);
 export type AgentErrorCode = z.infer<typeof AgentErrorCode>;
 
 /** The events of a run, without the `sessionId` and `seq` every SSE message carries. */
 const agentEventBodies = [
-  z.object({ type: z.literal('session_started'), task: z.string(), workingDir: z.string(), model: z.string(), maxTurns: z.number(), isolation: IsolationLevel }),
+  z.object({
+    type: z.literal('session_started'),
+    task: z.string(),
+    workingDir: z.string(),
+    model: z.string(),
+    maxTurns: z.number(),
+    isolation: IsolationLevel,
+  }),
   z.object({ type: z.literal('text_delta'), turn: z.number(), text: z.string() }),
-  z.object({ type: z.literal('tool_call'), turn: z.number(), toolCallId: z.string(), name: z.string(), args: z.unknown() }),
+  z.object({
+    type: z.literal('tool_call'),
+    turn: z.number(),
+    toolCallId: z.string(),
+    name: z.string(),
+    args: z.unknown(),
+  }),
   z.object({
     type: z.literal('tool_result'),
     turn: z.number(),
@@ -140,7 +166,10 @@ export type AgentEventBody = z.infer<typeof AgentEventBody>;
 export type AgentEventType = AgentEventBody['type'];
 
 /** One `data:` message of a run's SSE stream: an event with the run's id, its place and time. */
-export const AgentEvent = z.intersection(AgentEventBody, z.object({ sessionId: z.string(), seq: z.number(), ts: z.string() }));
+export const AgentEvent = z.intersection(
+  AgentEventBody,
+  z.object({ sessionId: z.string(), seq: z.number(), ts: z.string() }),
+);
 export type AgentEvent = z.infer<typeof AgentEvent>;
 
 export const CommandApprovalState = z.enum(['pending', 'approved', 'rejected', 'expired']);
@@ -182,7 +211,14 @@ export const CommandApprovalIdParams = z.strictObject({ id: z.uuid() });
 
 export const AgentHealth = z.object({
   activeSessions: z.array(
-    z.object({ sessionId: z.string(), startedAt: z.string(), model: z.string(), workingDir: z.string(), turns: z.int(), waitingForApproval: z.boolean() }),
+    z.object({
+      sessionId: z.string(),
+      startedAt: z.string(),
+      model: z.string(),
+      workingDir: z.string(),
+      turns: z.int(),
+      waitingForApproval: z.boolean(),
+    }),
   ),
   sandboxRoot: z.string(),
   isolation: IsolationLevel,

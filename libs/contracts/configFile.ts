@@ -73,7 +73,11 @@ export function readConfigFile<T>(path: string, schema: z.ZodType<T>, defaultVal
   return { ok: true, value: parsed.data, text };
 }
 
-export function watchConfigFile<T>(path: string, schema: z.ZodType<T>, options: WatchConfigOptions<T>): ConfigWatcher<T> {
+export function watchConfigFile<T>(
+  path: string,
+  schema: z.ZodType<T>,
+  options: WatchConfigOptions<T>,
+): ConfigWatcher<T> {
   const first = readConfigFile(path, schema, options.defaultValue);
   if (!first.ok) throw new ConfigFileError(path, first.message);
   let value = first.value;

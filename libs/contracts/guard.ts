@@ -34,17 +34,20 @@ const CommandPattern = z
   .regex(/^(\*|[A-Za-z0-9_.+:@-][A-Za-z0-9_.+:@-]*\*?)$/, 'must be a command name, optionally ending in "*", or "*"');
 
 /** A JavaScript regular expression matched against a whole argument; a leading `(?i)` ignores case. */
-const RegexSource = z.string().min(1).refine(
-  (source) => {
-    try {
-      new RegExp(source.startsWith('(?i)') ? source.slice(4) : source);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'must be a valid regular expression' },
-);
+const RegexSource = z
+  .string()
+  .min(1)
+  .refine(
+    (source) => {
+      try {
+        new RegExp(source.startsWith('(?i)') ? source.slice(4) : source);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be a valid regular expression' },
+  );
 
 export const GuardRule = z.strictObject({
   id: RuleId,
@@ -55,7 +58,10 @@ export const GuardRule = z.strictObject({
   /** The first operand (after the command's global options): `git push`, `systemctl stop`, `npm install`. */
   subcommands: z.array(z.string().min(1)).min(1).optional(),
   /** Any of these options present. `-f` also matches inside a bundle (`-fd`); `--force` also matches `--force=x`. */
-  flags: z.array(z.string().regex(/^--?[A-Za-z0-9?][A-Za-z0-9_-]*$/, 'must be an option like "-f" or "--force"')).min(1).optional(),
+  flags: z
+    .array(z.string().regex(/^--?[A-Za-z0-9?][A-Za-z0-9_-]*$/, 'must be an option like "-f" or "--force"'))
+    .min(1)
+    .optional(),
   /** Any argument (after the command name) fully matching one of these regular expressions. */
   args: z.array(RegexSource).min(1).optional(),
   /** Where a write target of the command falls; only commands the guard knows write targets for can match. */
@@ -70,7 +76,10 @@ export const GuardFile = z.strictObject({
    * Extra protected paths (credentials): any command naming one is denied. Absolute, `~/`-relative
    * or `$HANDOFF_HOME/`-relative; `*` matches within one path segment, `**` any depth.
    */
-  protectedPaths: z.array(z.string().regex(/^(\/|~\/|\$HANDOFF_HOME\/)/, 'must start with "/", "~/" or "$HANDOFF_HOME/"')).max(1000).default([]),
+  protectedPaths: z
+    .array(z.string().regex(/^(\/|~\/|\$HANDOFF_HOME\/)/, 'must start with "/", "~/" or "$HANDOFF_HOME/"'))
+    .max(1000)
+    .default([]),
 });
 export type GuardFile = z.infer<typeof GuardFile>;
 export type GuardFileInput = z.input<typeof GuardFile>;

@@ -108,7 +108,11 @@ export function refuseDeepJson(value: unknown, ctx: z.RefinementCtx): void {
  */
 export function refuseDeepOrLargeJson(maxValues: number): (value: unknown, ctx: z.RefinementCtx) => void {
   return (value, ctx) => {
-    const problem = firstProblem(value, (_v, depth, key) => (key === undefined && depth > MAX_JSON_DEPTH ? TOO_DEEP : null), maxValues);
+    const problem = firstProblem(
+      value,
+      (_v, depth, key) => (key === undefined && depth > MAX_JSON_DEPTH ? TOO_DEEP : null),
+      maxValues,
+    );
     if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
   };
 }

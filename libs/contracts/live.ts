@@ -59,7 +59,14 @@ export const AgentSandboxStatus = z.object({
 });
 export type AgentSandboxStatus = z.infer<typeof AgentSandboxStatus>;
 
-const StuckIntent = Intent.pick({ id: true, channel: true, account: true, idempotencyKey: true, lastError: true, updatedAt: true });
+const StuckIntent = Intent.pick({
+  id: true,
+  channel: true,
+  account: true,
+  idempotencyKey: true,
+  lastError: true,
+  updatedAt: true,
+});
 
 /** GET /v1/live and `handoff live`. */
 export const LiveReport = z.object({
@@ -71,7 +78,16 @@ export const LiveReport = z.object({
   rateLimits: z.array(RateLimitHeadroom),
   queues: z.array(QueueDepth),
   inFlight: z.array(
-    Intent.pick({ id: true, channel: true, account: true, idempotencyKey: true, leaseOwner: true, leaseEpoch: true, leaseExpiresAt: true, attemptCount: true }),
+    Intent.pick({
+      id: true,
+      channel: true,
+      account: true,
+      idempotencyKey: true,
+      leaseOwner: true,
+      leaseEpoch: true,
+      leaseExpiresAt: true,
+      attemptCount: true,
+    }),
   ),
   recentReceipts: z.array(Receipt.extend({ channel: z.string(), account: z.string(), idempotencyKey: z.string() })),
   dead: z.array(StuckIntent),

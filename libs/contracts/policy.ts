@@ -30,9 +30,17 @@ export const Policy = z.strictObject({
        */
       default: z.enum(['draft_only', 'auto']).default('draft_only'),
       rules: z.array(ApprovalRule).default([]),
-      ttlSeconds: z.int().min(60).max(30 * 86_400).default(86_400),
+      ttlSeconds: z
+        .int()
+        .min(60)
+        .max(30 * 86_400)
+        .default(86_400),
       /** A pending intent nobody decided on expires after this long. */
-      pendingTtlSeconds: z.int().min(60).max(365 * 86_400).default(7 * 86_400),
+      pendingTtlSeconds: z
+        .int()
+        .min(60)
+        .max(365 * 86_400)
+        .default(7 * 86_400),
     })
     .prefault({}),
   rateLimits: z.record(RateLimitKey, RateLimit).default({}),

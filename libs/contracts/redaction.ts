@@ -82,7 +82,8 @@ export interface Redactor {
  */
 export function createRedactor(values: Iterable<string | undefined | null>): Redactor {
   const forms = new Set<string>();
-  for (const v of values) if (typeof v === 'string') for (const part of secretParts(v)) for (const f of secretVariants(part)) forms.add(f);
+  for (const v of values)
+    if (typeof v === 'string') for (const part of secretParts(v)) for (const f of secretVariants(part)) forms.add(f);
   const sorted = [...forms].sort((a, b) => b.length - a.length);
   const pattern = sorted.length > 0 ? new RegExp(sorted.map(escapeRegExp).join('|'), 'gi') : undefined;
   const redactor = ((text: string) => (pattern ? text.replace(pattern, REDACTED) : text)) as Redactor;
@@ -141,7 +142,8 @@ const SETTING_KEYS = new Set([
 
 /** The credential strings of one secrets.json account: every string leaf except the settings above. */
 export function credentialValues(account: unknown, depth = 0): string[] {
-  if (depth > 10 || account === null || typeof account !== 'object') return typeof account === 'string' ? [account] : [];
+  if (depth > 10 || account === null || typeof account !== 'object')
+    return typeof account === 'string' ? [account] : [];
   const out: string[] = [];
   for (const [key, value] of Object.entries(account)) {
     if (SETTING_KEYS.has(key)) continue;
@@ -166,7 +168,10 @@ const SECRET_VALUE: RegExp[] = [
 /** Replaces strings that look like a bearer token or an API key, wherever they appear. */
 export function redactSecretLooking(text: string, censor: string = REDACTED): string {
   let out = text;
-  for (const pattern of SECRET_VALUE) out = out.replace(pattern, (_m, scheme?: string) => (scheme && /^(bearer|basic)$/i.test(scheme) ? `${scheme} ${censor}` : censor));
+  for (const pattern of SECRET_VALUE)
+    out = out.replace(pattern, (_m, scheme?: string) =>
+      scheme && /^(bearer|basic)$/i.test(scheme) ? `${scheme} ${censor}` : censor,
+    );
   return out;
 }
 
@@ -178,7 +183,10 @@ export function redactValue(value: unknown, censor: string = REDACTED, depth = 0
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [key, inner] of Object.entries(value)) {
-      out[key] = SECRET_KEY.test(key) && inner !== null && typeof inner !== 'object' ? censor : redactValue(inner, censor, depth + 1);
+      out[key] =
+        SECRET_KEY.test(key) && inner !== null && typeof inner !== 'object'
+          ? censor
+          : redactValue(inner, censor, depth + 1);
     }
     return out;
   }
@@ -227,14 +235,16 @@ export function safeExternalId(candidate: string, intentId: string, redactor?: R
 
 /** The receipt URL to store: http(s), no user-info, printable, at most 2048 characters, no credential; else null. */
 export function safeReceiptUrl(candidate: string | null | undefined, redactor?: Redactor): string | null {
-  if (typeof candidate !== 'string' || candidate.length > MAX_RECEIPT_URL || !/^[\x21-\x7e]+$/.test(candidate)) return null;
+  if (typeof candidate !== 'string' || candidate.length > MAX_RECEIPT_URL || !/^[\x21-\x7e]+$/.test(candidate))
+    return null;
   let url: URL;
   try {
     url = new URL(candidate);
   } catch {
     return null;
   }
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '') return null;
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '')
+    return null;
   if (redactor?.finds(candidate) || redactor?.finds(url.toString())) return null;
   return candidate;
 }

@@ -35,7 +35,10 @@ export const FleetNode = z.strictObject({
   kind: NodeKind,
   models: z.array(FleetModel).min(1),
   /** Name of the environment variable holding the node's API key (sent as a bearer token). */
-  apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional(),
+  apiKeyEnv: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+    .optional(),
   /** The node serves POST /v1/responses itself; otherwise the router translates to Chat Completions. */
   responses: z.boolean().default(false),
   /** The node runs on this machine: skipped while free memory is under `thresholds.memoryFloorGb`. */
@@ -66,7 +69,8 @@ export const FleetConfig = z
     const ids = new Set<string>();
     const names = new Set<string>();
     fleet.nodes.forEach((node, i) => {
-      if (ids.has(node.id)) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicate node id ${node.id}` });
+      if (ids.has(node.id))
+        ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicate node id ${node.id}` });
       ids.add(node.id);
       for (const m of node.models) {
         names.add(m.id);
@@ -74,7 +78,8 @@ export const FleetConfig = z
       }
     });
     fleet.escalation.forEach((name, i) => {
-      if (!names.has(name)) ctx.addIssue({ code: 'custom', path: ['escalation', i], message: `no node serves model ${name}` });
+      if (!names.has(name))
+        ctx.addIssue({ code: 'custom', path: ['escalation', i], message: `no node serves model ${name}` });
     });
   });
 export type FleetConfig = z.infer<typeof FleetConfig>;
@@ -89,27 +94,33 @@ export const MAX_ROUTER_MESSAGES = 10_000;
 export const MAX_ROUTER_JSON_VALUES = 100_000;
 
 /** The fields of a chat completions request the router reads; everything else passes through. */
-export const ChatCompletionsBody = z.looseObject({
-  model: z.string().min(1).max(200),
-  messages: z.array(z.looseObject({ role: z.string() })).min(1).max(MAX_ROUTER_MESSAGES),
-  stream: z.boolean().optional(),
-  max_tokens: z.number().int().nonnegative().nullish(),
-  max_completion_tokens: z.number().int().nonnegative().nullish(),
-  tools: z.array(z.unknown()).optional(),
-})
+export const ChatCompletionsBody = z
+  .looseObject({
+    model: z.string().min(1).max(200),
+    messages: z
+      .array(z.looseObject({ role: z.string() }))
+      .min(1)
+      .max(MAX_ROUTER_MESSAGES),
+    stream: z.boolean().optional(),
+    max_tokens: z.number().int().nonnegative().nullish(),
+    max_completion_tokens: z.number().int().nonnegative().nullish(),
+    tools: z.array(z.unknown()).optional(),
+  })
   // The router measures and re-serialises the body, and JSON.stringify recurses.
   .superRefine(refuseDeepOrLargeJson(MAX_ROUTER_JSON_VALUES));
 export type ChatCompletionsBody = z.infer<typeof ChatCompletionsBody>;
 
 /** The fields of a Responses API request the router reads; everything else passes through or is translated. */
-export const ResponsesBody = z.looseObject({
-  model: z.string().min(1).max(200),
-  input: z.union([z.string(), z.array(z.looseObject({})).max(MAX_ROUTER_MESSAGES)]),
-  instructions: z.string().nullish(),
-  stream: z.boolean().optional(),
-  max_output_tokens: z.number().int().nonnegative().nullish(),
-  tools: z.array(z.looseObject({ type: z.string() })).optional(),
-}).superRefine(refuseDeepOrLargeJson(MAX_ROUTER_JSON_VALUES));
+export const ResponsesBody = z
+  .looseObject({
+    model: z.string().min(1).max(200),
+    input: z.union([z.string(), z.array(z.looseObject({})).max(MAX_ROUTER_MESSAGES)]),
+    instructions: z.string().nullish(),
+    stream: z.boolean().optional(),
+    max_output_tokens: z.number().int().nonnegative().nullish(),
+    tools: z.array(z.looseObject({ type: z.string() })).optional(),
+  })
+  .superRefine(refuseDeepOrLargeJson(MAX_ROUTER_JSON_VALUES));
 export type ResponsesBody = z.infer<typeof ResponsesBody>;
 
 export const NodeHealthState = z.enum(['healthy', 'quarantined']);

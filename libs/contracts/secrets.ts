@@ -16,7 +16,9 @@ export const SecretsAccount = z.record(z.string(), z.unknown()).superRefine((acc
   if (account.hosts === undefined) return;
   const parsed = z.array(HostEntry).safeParse(account.hosts);
   // issues name the field and the rule, never a value
-  if (!parsed.success) for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: ['hosts', ...issue.path], message: issue.message });
+  if (!parsed.success)
+    for (const issue of parsed.error.issues)
+      ctx.addIssue({ code: 'custom', path: ['hosts', ...issue.path], message: issue.message });
 });
 export const SecretsFile = z.record(z.string(), z.record(z.string(), SecretsAccount));
 export type SecretsFile = z.infer<typeof SecretsFile>;
@@ -88,7 +90,11 @@ export function hostListed(url: URL, entries: readonly string[]): boolean {
 
 /** hostListed for a host name or address (IPv6 with or without brackets) and a port. */
 export function hostPortListed(host: string, port: string | number, entries: readonly string[]): boolean {
-  const bare = (h: string): string => h.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  const bare = (h: string): string =>
+    h
+      .toLowerCase()
+      .replace(/^\[(.*)\]$/, '$1')
+      .replace(/\.$/, '');
   const hostname = bare(host);
   for (const raw of entries) {
     const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(raw.trim());

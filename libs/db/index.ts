@@ -6,7 +6,13 @@ export type { MigrateOptions } from './migrate.ts';
 export { handoffHome, resolveDatabase, stopOnSignals } from './resolveDatabase.ts';
 export type { ResolveDatabaseOptions, ResolvedDatabase } from './resolveDatabase.ts';
 // The embedded Postgres has its own lib; these keep `@handoff/db` imports of it working.
-export { DEFAULT_EMBEDDED_PORT, EMBEDDED_DATABASE, RESTART_ATTEMPTS, startEmbeddedPostgres, superviseEmbeddedPostgres } from '@handoff/embedded-postgres';
+export {
+  DEFAULT_EMBEDDED_PORT,
+  EMBEDDED_DATABASE,
+  RESTART_ATTEMPTS,
+  startEmbeddedPostgres,
+  superviseEmbeddedPostgres,
+} from '@handoff/embedded-postgres';
 export type {
   DbLog,
   EmbeddedPostgresOptions,

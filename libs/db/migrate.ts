@@ -75,7 +75,8 @@ export async function migrate(pool: pg.Pool, opts: MigrateOptions = {}): Promise
       }
       const known = new Set(files.map((f) => f.name));
       for (const name of recorded.keys()) {
-        if (!known.has(name)) log(`migration ${name} is recorded in the database but has no file in ${dir} (newer code ran here?)`);
+        if (!known.has(name))
+          log(`migration ${name} is recorded in the database but has no file in ${dir} (newer code ran here?)`);
       }
 
       const applied: string[] = [];

@@ -32,9 +32,11 @@ export function createPool(url: string, opts: PoolOptions = {}): pg.Pool {
   });
   // An idle client that loses its connection emits 'error' on the pool; unhandled, that
   // would crash the process. The pool already discards the client, so logging is enough.
-  const onError = opts.onError ?? ((err: Error) => {
-    console.warn(`[handoff/db] idle Postgres connection failed: ${err.message}`);
-  });
+  const onError =
+    opts.onError ??
+    ((err: Error) => {
+      console.warn(`[handoff/db] idle Postgres connection failed: ${err.message}`);
+    });
   // After end() the pool has let its connections go; a server that shuts down meanwhile (handoff
   // stops its embedded Postgres right after) still tells them so, which is no news.
   pool.on('error', (err) => {

@@ -31,13 +31,19 @@ async function installedPackageDir(): Promise<string> {
     const mod = (await import(pkg)) as { postgres: string };
     return path.resolve(path.dirname(mod.postgres), '..', '..');
   } catch (err) {
-    throw new Error(`no Postgres binaries for ${os.platform()}-${os.arch()} (package ${pkg}): set DATABASE_URL to use your own server`, { cause: err });
+    throw new Error(
+      `no Postgres binaries for ${os.platform()}-${os.arch()} (package ${pkg}): set DATABASE_URL to use your own server`,
+      { cause: err },
+    );
   }
 }
 
 function version(packageDir: string): string {
   try {
-    return (JSON.parse(readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+    return (
+      (JSON.parse(readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as { version?: string }).version ??
+      'unknown'
+    );
   } catch {
     return 'unknown';
   }
@@ -67,7 +73,12 @@ async function openToOthers(dir: string): Promise<void> {
  * the postgres user's reach, and initdb would fail with EACCES. Copied aside and renamed, so a
  * half-made copy is never used; an older version's copy goes.
  */
-async function reachableCopy(native: string, packageDir: string, home: string, log: LevelLogger): Promise<{ dir: string; made: boolean }> {
+async function reachableCopy(
+  native: string,
+  packageDir: string,
+  home: string,
+  log: LevelLogger,
+): Promise<{ dir: string; made: boolean }> {
   const name = `postgres-${version(packageDir)}`;
   const dest = path.join(rootStateDir(home), name);
   if (existsSync(path.join(dest, '.complete'))) return { dir: dest, made: false };
@@ -90,7 +101,8 @@ async function reachableCopy(native: string, packageDir: string, home: string, l
     );
   }
   for (const other of await fsp.readdir(state)) {
-    if (other.startsWith('postgres-') && other !== name) await fsp.rm(path.join(state, other), { recursive: true, force: true });
+    if (other.startsWith('postgres-') && other !== name)
+      await fsp.rm(path.join(state, other), { recursive: true, force: true });
   }
   log.info(`copied the Postgres binaries to ${dest} (the postgres user cannot reach ${native})`);
   return { dir: dest, made: true };

@@ -28,7 +28,9 @@ export async function withHomeLock<T>(home: string, fn: () => Promise<T>): Promi
       continue;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${file} (held by pid ${content.split(' ')[0] ?? '?'}); remove it if no handoff process is starting Postgres`);
+      throw new Error(
+        `timed out waiting for ${file} (held by pid ${content.split(' ')[0] ?? '?'}); remove it if no handoff process is starting Postgres`,
+      );
     }
     await sleep(100);
   }

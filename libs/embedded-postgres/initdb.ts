@@ -29,7 +29,14 @@ export async function runInitdb(opts: InitdbOptions): Promise<void> {
       await fsp.chown(dir, opts.runAs.uid, opts.runAs.gid);
       await fsp.chown(pwfile, opts.runAs.uid, opts.runAs.gid);
     }
-    const args = [`--pgdata=${opts.dataDir}`, '--auth=scram-sha-256', `--username=${SUPERUSER}`, `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C'];
+    const args = [
+      `--pgdata=${opts.dataDir}`,
+      '--auth=scram-sha-256',
+      `--username=${SUPERUSER}`,
+      `--pwfile=${pwfile}`,
+      '--encoding=UTF8',
+      '--locale=C',
+    ];
     const child = spawn(opts.initdb, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       // cwd: the caller's may be out of the postgres user's reach (a clone under /root)

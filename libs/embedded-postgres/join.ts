@@ -14,7 +14,11 @@ import type { EmbeddedPostgresServer } from './server.ts';
  * A server already running on this data dir (started by another handoff process), or undefined
  * after clearing a stale postmaster.pid.
  */
-export async function findRunning(dataDir: string, password: string, log: LevelLogger): Promise<PostmasterPid | undefined> {
+export async function findRunning(
+  dataDir: string,
+  password: string,
+  log: LevelLogger,
+): Promise<PostmasterPid | undefined> {
   const deadline = Date.now() + 15_000;
   for (;;) {
     const info = readPostmasterPid(dataDir);
@@ -46,13 +50,20 @@ export async function findRunning(dataDir: string, password: string, log: LevelL
  * coordinator` and `handoff executor` share one server. Its owner stops it; when the owner is
  * gone (killed), this process takes the server over and its stop() stops it.
  */
-export async function joinRunning(home: string, dataDir: string, password: string, log: LevelLogger): Promise<EmbeddedPostgresServer | undefined> {
+export async function joinRunning(
+  home: string,
+  dataDir: string,
+  password: string,
+  log: LevelLogger,
+): Promise<EmbeddedPostgresServer | undefined> {
   const running = await findRunning(dataDir, password, log);
   if (!running) return undefined;
   await ensureDatabase(running.port, password);
   const owner = await readOwner(home);
   const orphaned = owner === undefined || !isAlive(owner);
-  log.debug(`reusing embedded Postgres pid ${running.pid} on 127.0.0.1:${running.port}${orphaned ? ', left by a process that is gone: taking it over' : ''}`);
+  log.debug(
+    `reusing embedded Postgres pid ${running.pid} on 127.0.0.1:${running.port}${orphaned ? ', left by a process that is gone: taking it over' : ''}`,
+  );
   return {
     url: urlFor(running.port, password, EMBEDDED_DATABASE),
     dataDir,
@@ -70,7 +81,12 @@ export async function joinRunning(home: string, dataDir: string, password: strin
  * After a failed start: the server of a launcher that does not share our lock file (an older
  * handoff?) may have won the race for the data dir. Joins it when it answers.
  */
-export async function joinRaceWinner(dataDir: string, password: string, fresh: boolean, log: LevelLogger): Promise<EmbeddedPostgresServer | undefined> {
+export async function joinRaceWinner(
+  dataDir: string,
+  password: string,
+  fresh: boolean,
+  log: LevelLogger,
+): Promise<EmbeddedPostgresServer | undefined> {
   const running = readPostmasterPid(dataDir);
   if (!running || !isAlive(running.pid)) return undefined;
   const again = await findRunning(dataDir, password, log);

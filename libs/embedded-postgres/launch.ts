@@ -18,10 +18,13 @@ import type { EmbeddedPostgresServer } from './server.ts';
 
 const START_TIMEOUT_MS = 60_000;
 const POSTGRES_FLAGS = [
-  '-c', 'listen_addresses=127.0.0.1',
+  '-c',
+  'listen_addresses=127.0.0.1',
   // No unix socket: nothing outside 127.0.0.1, and no /tmp lock files to collide on.
-  '-c', 'unix_socket_directories=',
-  '-c', 'max_connections=200',
+  '-c',
+  'unix_socket_directories=',
+  '-c',
+  'max_connections=200',
 ];
 /**
  * What to do, said after the cause in every failure to bring the server up: one line, which the CLI
@@ -64,7 +67,9 @@ function logTail(log: LevelLogger): { lines: string[]; onLog(line: string): void
 async function pickPort(opts: LaunchOptions, tried: Set<number>): Promise<number> {
   if (opts.port !== undefined) {
     if (tried.has(opts.port) || !(await portIsFree(opts.port))) {
-      throw new Error(`port ${opts.port} of the embedded Postgres is taken by another program; it cannot come back there`);
+      throw new Error(
+        `port ${opts.port} of the embedded Postgres is taken by another program; it cannot come back there`,
+      );
     }
     return opts.port;
   }
@@ -72,7 +77,11 @@ async function pickPort(opts: LaunchOptions, tried: Set<number>): Promise<number
 }
 
 /** Runs initdb when the data dir holds no cluster yet; true when it did. */
-async function initialiseIfEmpty(opts: LaunchOptions, password: string, onLog: (line: string) => void): Promise<boolean> {
+async function initialiseIfEmpty(
+  opts: LaunchOptions,
+  password: string,
+  onLog: (line: string) => void,
+): Promise<boolean> {
   if (existsSync(path.join(opts.dataDir, 'PG_VERSION'))) return false;
   const t0 = performance.now();
   try {
@@ -81,14 +90,22 @@ async function initialiseIfEmpty(opts: LaunchOptions, password: string, onLog: (
     const [first = '', ...output] = (err instanceof Error ? err.message : String(err)).split('\n');
     for (const line of output) opts.log.warn(`initdb: ${line}`);
     const cause = causeIn(output) ?? first;
-    throw new Error(`embedded Postgres could not create its cluster in ${opts.dataDir}: ${cause}; ${WHAT_TO_DO}`, { cause: err });
+    throw new Error(`embedded Postgres could not create its cluster in ${opts.dataDir}: ${cause}; ${WHAT_TO_DO}`, {
+      cause: err,
+    });
   }
   opts.log.info(`initialised embedded Postgres in ${opts.dataDir} (${Math.round(performance.now() - t0)} ms)`);
   return true;
 }
 
 /** Owns the postmaster this process spawned and makes sure database `handoff` exists. */
-async function serve(child: ChildProcess, opts: LaunchOptions, port: number, password: string, fresh: boolean): Promise<EmbeddedPostgresServer> {
+async function serve(
+  child: ChildProcess,
+  opts: LaunchOptions,
+  port: number,
+  password: string,
+  fresh: boolean,
+): Promise<EmbeddedPostgresServer> {
   const { home, dataDir, log } = opts;
   const pid = child.pid!;
   let stopped = false;
@@ -111,7 +128,17 @@ async function serve(child: ChildProcess, opts: LaunchOptions, port: number, pas
     throw err;
   }
   log.debug(`embedded Postgres pid ${pid} listening on 127.0.0.1:${port}`);
-  return { url: urlFor(port, password, EMBEDDED_DATABASE), dataDir, port, pid, reused: false, adopted: false, fresh, stop, exited: () => exited };
+  return {
+    url: urlFor(port, password, EMBEDDED_DATABASE),
+    dataDir,
+    port,
+    pid,
+    reused: false,
+    adopted: false,
+    fresh,
+    stop,
+    exited: () => exited,
+  };
 }
 
 /**
@@ -136,9 +163,20 @@ export async function launch(opts: LaunchOptions): Promise<EmbeddedPostgresServe
 
     let child: ChildProcess;
     try {
-      child = await startPostmaster({ postgres: opts.binaries.postgres, dataDir, port, flags: POSTGRES_FLAGS, runAs: opts.runAs, onLog: tail.onLog, timeoutMs: START_TIMEOUT_MS });
+      child = await startPostmaster({
+        postgres: opts.binaries.postgres,
+        dataDir,
+        port,
+        flags: POSTGRES_FLAGS,
+        runAs: opts.runAs,
+        onLog: tail.onLog,
+        timeoutMs: START_TIMEOUT_MS,
+      });
     } catch (err) {
-      if (attempt < 3 && tail.lines.some((l) => /could not bind|Address already in use|could not create any TCP\/IP sockets/i.test(l))) {
+      if (
+        attempt < 3 &&
+        tail.lines.some((l) => /could not bind|Address already in use|could not create any TCP\/IP sockets/i.test(l))
+      ) {
         log.info(`port ${port} was taken while Postgres started; trying another`);
         continue;
       }
@@ -146,7 +184,10 @@ export async function launch(opts: LaunchOptions): Promise<EmbeddedPostgresServe
       if (winner) return winner;
       for (const line of tail.lines) log.warn(`postgres: ${line}`);
       const cause = causeIn(tail.lines) ?? (err instanceof Error ? err.message : String(err));
-      throw new Error(`embedded Postgres failed to start on 127.0.0.1:${port} with data in ${dataDir}: ${cause}; ${WHAT_TO_DO}`, { cause: err });
+      throw new Error(
+        `embedded Postgres failed to start on 127.0.0.1:${port} with data in ${dataDir}: ${cause}; ${WHAT_TO_DO}`,
+        { cause: err },
+      );
     }
     return serve(child, opts, port, password, fresh);
   }

@@ -12,8 +12,12 @@ export function isRoot(): boolean {
 
 function lookUp(): OsIds | undefined {
   try {
-    const uid = Number(execFileSync('id', ['-u', SUPERUSER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-    const gid = Number(execFileSync('id', ['-g', SUPERUSER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    const uid = Number(
+      execFileSync('id', ['-u', SUPERUSER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(),
+    );
+    const gid = Number(
+      execFileSync('id', ['-g', SUPERUSER], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(),
+    );
     return { uid, gid };
   } catch {
     return undefined;
@@ -40,7 +44,8 @@ export function postgresUser(): OsIds {
     if (!groupExists()) execFileSync('groupadd', [SUPERUSER], { stdio: ['ignore', 'ignore', 'pipe'] });
     execFileSync('useradd', ['-g', SUPERUSER, SUPERUSER], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (err) {
-    const why = String((err as { stderr?: unknown }).stderr ?? '').trim() || (err instanceof Error ? err.message : String(err));
+    const why =
+      String((err as { stderr?: unknown }).stderr ?? '').trim() || (err instanceof Error ? err.message : String(err));
     throw new Error(
       `Postgres cannot run as root and there is no ${SUPERUSER} user to run it as (creating one failed: ${why}); ` +
         `create it (useradd --system ${SUPERUSER}) or set DATABASE_URL to use your own Postgres`,

@@ -20,7 +20,12 @@ export async function readOwner(home: string): Promise<number | undefined> {
  * process exits without calling stop(), and returns the stop. `exited` resolves when the server is
  * gone, for a server this process spawned; one it took over is watched only while it stops.
  */
-export async function ownPostmaster(home: string, pid: number, exited: Promise<void> | undefined, log: LevelLogger): Promise<() => Promise<void>> {
+export async function ownPostmaster(
+  home: string,
+  pid: number,
+  exited: Promise<void> | undefined,
+  log: LevelLogger,
+): Promise<() => Promise<void>> {
   const ownerFile = path.join(home, 'pg.owner');
   await fsp.writeFile(ownerFile, `${process.pid}\n`, { mode: 0o600 });
   // Last resort when the owner exits without stop(): only synchronous code runs in 'exit', so

@@ -45,7 +45,8 @@ export async function startPostmaster(opts: PostmasterOptions): Promise<ChildPro
       if (err) reject(err);
       else resolve();
     };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => settle(new Error(`Postgres exited during start (code ${code}, signal ${signal})`));
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void =>
+      settle(new Error(`Postgres exited during start (code ${code}, signal ${signal})`));
     child.once('exit', onExit);
     child.once('error', (err) => settle(err));
     child.stderr!.on('data', (chunk: Buffer) => {

@@ -90,7 +90,10 @@ export async function killLeftovers(dataDir: string, log: LevelLogger): Promise<
   const real = realpathSync(dataDir);
   const deadline = Date.now() + 10_000;
   let members = clusterProcesses(real);
-  if (members.length > 0) log.warn(`killing ${members.length} Postgres process(es) left by the dead server of ${real}: ${members.join(', ')}`);
+  if (members.length > 0)
+    log.warn(
+      `killing ${members.length} Postgres process(es) left by the dead server of ${real}: ${members.join(', ')}`,
+    );
   while (members.length > 0) {
     for (const pid of members) {
       try {

@@ -29,7 +29,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     const cfg = await readConfig(cfgFile);
     const initialised = existsSync(path.join(dataDir.path, 'PG_VERSION'));
     if (initialised && !cfg) {
-      throw new Error(`${dataDir.path} holds a Postgres cluster but ${cfgFile} (its password) is missing; restore it, or remove ${dataDir.path} to start afresh`);
+      throw new Error(
+        `${dataDir.path} holds a Postgres cluster but ${cfgFile} (its password) is missing; restore it, or remove ${dataDir.path} to start afresh`,
+      );
     }
     if (cfg) {
       const joined = await joinRunning(home, dataDir.path, cfg.password, log);

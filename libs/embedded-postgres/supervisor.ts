@@ -73,7 +73,10 @@ export function superviseEmbeddedPostgres(first: EmbeddedPostgresServer, opts: S
       try {
         const next = await startEmbeddedPostgres({ home: opts.home, log, port: dead.port, binaries: opts.binaries });
         server = next;
-        const how = next.reused && !next.adopted ? `joined pid ${next.pid}, restarted by another handoff process` : `pid ${next.pid}`;
+        const how =
+          next.reused && !next.adopted
+            ? `joined pid ${next.pid}, restarted by another handoff process`
+            : `pid ${next.pid}`;
         log.warn(`embedded Postgres is back (${how}, attempt ${attempt}, down ${Date.now() - diedAt} ms)`);
         return;
       } catch (err) {

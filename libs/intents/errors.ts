@@ -6,7 +6,8 @@ import type { FieldIssue } from '@handoff/contracts';
  * place that maps them to a status; the agent reports them to the model by `code` and message.
  */
 export abstract class IntentError extends Error {
-  abstract readonly code: 'not_found' | 'invalid_state' | 'idempotency_conflict' | 'unknown_channel' | 'validation_failed';
+  abstract readonly code:
+    'not_found' | 'invalid_state' | 'idempotency_conflict' | 'unknown_channel' | 'validation_failed';
   readonly details?: unknown;
   constructor(message: string, details?: unknown) {
     super(message);

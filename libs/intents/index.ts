@@ -1,6 +1,13 @@
 export type { IntentService } from './api.ts';
 export { createIntentService, type IntentServiceDeps } from './service.ts';
-export { IntentError, IntentNotFound, InvalidTransition, IdempotencyConflict, UnknownChannel, InvalidIntent } from './errors.ts';
+export {
+  IntentError,
+  IntentNotFound,
+  InvalidTransition,
+  IdempotencyConflict,
+  UnknownChannel,
+  InvalidIntent,
+} from './errors.ts';
 export { newIntent, MAX_INTENT_PAYLOAD_BYTES, type ConnectorCatalog } from './newIntent.ts';
 export { createIntentBatcher, type NewIntent, type CreateOutcome } from './sql/createIntents.ts';
 export { needsApproval } from './approvalPolicy.ts';
@@ -11,8 +18,21 @@ export { buildLiveReport, HEARTBEAT_STALE_SECONDS, executorAlive } from './live.
 // the executor's statements, one file per family
 export { claimLease, claimLeases, type ClaimedLease, type OpenAttempt } from './sql/claim.ts';
 export { renewLease } from './sql/renew.ts';
-export { recordAttempt, recordAttempts, closeAbandonedAttempt, type AttemptRequest, type RecordedAttempt, type RateLimited } from './sql/attempt.ts';
-export { appendSuccessReceipt, appendSuccessReceipts, appendFailureReceipt, type Fence, type SuccessReceipt } from './sql/receipt.ts';
+export {
+  recordAttempt,
+  recordAttempts,
+  closeAbandonedAttempt,
+  type AttemptRequest,
+  type RecordedAttempt,
+  type RateLimited,
+} from './sql/attempt.ts';
+export {
+  appendSuccessReceipt,
+  appendSuccessReceipts,
+  appendFailureReceipt,
+  type Fence,
+  type SuccessReceipt,
+} from './sql/receipt.ts';
 export { scheduleRetry } from './sql/retry.ts';
 export { releaseLease } from './sql/release.ts';
 export { sweep, type SweepOptions, type SweepResult } from './sql/sweep.ts';

@@ -42,7 +42,16 @@ export async function buildLiveReport(db: Db): Promise<LiveReport> {
       GROUP BY channel ORDER BY channel`.execute(db),
     db
       .selectFrom('intents')
-      .select(['id', 'channel', 'account', 'idempotency_key', 'lease_owner', 'lease_epoch', 'lease_expires_at', 'attempt_count'])
+      .select([
+        'id',
+        'channel',
+        'account',
+        'idempotency_key',
+        'lease_owner',
+        'lease_epoch',
+        'lease_expires_at',
+        'attempt_count',
+      ])
       .where('state', '=', LEASED)
       .orderBy('lease_expires_at')
       .limit(LIST_LIMIT)
@@ -83,15 +92,13 @@ export async function buildLiveReport(db: Db): Promise<LiveReport> {
       .filter((e) => !e.stale && e.status !== 'stopped')
       .flatMap((e) => e.breakers.map((b) => ({ ...b, executorId: e.id }))),
     rateLimits: buckets,
-    queues: queues.rows.map(
-      (q): QueueDepth => ({
-        channel: q.channel,
-        pendingApproval: q.pending_approval,
-        ready: q.ready,
-        scheduled: q.scheduled,
-        running: q.running,
-      }),
-    ),
+    queues: queues.rows.map((q): QueueDepth => ({
+      channel: q.channel,
+      pendingApproval: q.pending_approval,
+      ready: q.ready,
+      scheduled: q.scheduled,
+      running: q.running,
+    })),
     inFlight: inFlight.map((i) => ({
       id: i.id,
       channel: i.channel,
@@ -102,7 +109,12 @@ export async function buildLiveReport(db: Db): Promise<LiveReport> {
       leaseExpiresAt: iso(i.lease_expires_at),
       attemptCount: i.attempt_count,
     })),
-    recentReceipts: receipts.map((r) => ({ ...toReceipt(r), channel: r.channel, account: r.account, idempotencyKey: r.idempotency_key })),
+    recentReceipts: receipts.map((r) => ({
+      ...toReceipt(r),
+      channel: r.channel,
+      account: r.account,
+      idempotencyKey: r.idempotency_key,
+    })),
     dead,
     inDoubt,
     counts: Object.fromEntries(counts.rows.map((c) => [c.state, c.n])),

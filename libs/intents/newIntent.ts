@@ -10,7 +10,10 @@ import type { NewIntent } from './sql/createIntents.ts';
 export interface ConnectorCatalog {
   get(name: string): { externalEffect: boolean } | undefined;
   names(): string[];
-  validatePayload(channel: string, payload: unknown): { ok: true; payload: unknown } | { ok: false; issues: FieldIssue[] };
+  validatePayload(
+    channel: string,
+    payload: unknown,
+  ): { ok: true; payload: unknown } | { ok: false; issues: FieldIssue[] };
 }
 
 /**
@@ -24,7 +27,12 @@ export const MAX_INTENT_PAYLOAD_BYTES = 1024 * 1024;
  * limit, the state and attempt budget decided by the policy in force. Throws UnknownChannel or
  * InvalidIntent (naming the field) and writes nothing.
  */
-export function newIntent(body: CreateIntentBody, actor: string, connectors: ConnectorCatalog, policy: Policy): NewIntent {
+export function newIntent(
+  body: CreateIntentBody,
+  actor: string,
+  connectors: ConnectorCatalog,
+  policy: Policy,
+): NewIntent {
   const connector = connectors.get(body.channel);
   if (!connector) throw new UnknownChannel(body.channel, connectors.names());
   const checked = connectors.validatePayload(body.channel, body.payload);

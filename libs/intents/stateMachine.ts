@@ -36,7 +36,11 @@ export const transitions = {
     to: 'approved',
     why: 'no rate-limit token, breaker open, gate closed or shutdown before the effect: rescheduled, no attempt burned',
   },
-  operatorRetry: { from: ['dead', 'in_doubt'], to: 'approved', why: 'an operator requeued it with a new attempt budget' },
+  operatorRetry: {
+    from: ['dead', 'in_doubt'],
+    to: 'approved',
+    why: 'an operator requeued it with a new attempt budget',
+  },
   operatorResolve: { from: ['in_doubt'], to: 'succeeded', why: 'an operator confirmed the effect happened' },
 } as const satisfies Record<string, { from: readonly IntentState[]; to: IntentState; why: string }>;
 

@@ -54,7 +54,11 @@ export async function sendTicket(
   priority = 0,
 ): Promise<void> {
   const queue = await ensureTicketQueue(boss, channel);
-  await boss.send(queue, { intentId }, { ...(startAfter ? { startAfter } : {}), ...(priority ? { priority } : {}), db: fromKysely(trx) });
+  await boss.send(
+    queue,
+    { intentId },
+    { ...(startAfter ? { startAfter } : {}), ...(priority ? { priority } : {}), db: fromKysely(trx) },
+  );
 }
 
 /**
@@ -80,7 +84,10 @@ export async function sendTickets(
   }
 }
 
-export async function startBoss(databaseUrl: string, opts: { log?: Logger; max?: number; supervise?: boolean } = {}): Promise<PgBoss> {
+export async function startBoss(
+  databaseUrl: string,
+  opts: { log?: Logger; max?: number; supervise?: boolean } = {},
+): Promise<PgBoss> {
   const boss = new PgBoss({
     connectionString: databaseUrl,
     schema: 'pgboss',
@@ -93,7 +100,9 @@ export async function startBoss(databaseUrl: string, opts: { log?: Logger; max?:
   // Once stopped, its connections going away (Postgres stopping after it) is expected.
   let stopped = false;
   boss.once('stopped', () => (stopped = true));
-  boss.on('error', (err: unknown) => (stopped ? opts.log?.debug : opts.log?.warn)?.call(opts.log, { err: pgErrorFields(err) }, 'pg-boss error'));
+  boss.on('error', (err: unknown) =>
+    (stopped ? opts.log?.debug : opts.log?.warn)?.call(opts.log, { err: pgErrorFields(err) }, 'pg-boss error'),
+  );
   boss.on('warning', (w: unknown) => opts.log?.debug({ warning: w }, 'pg-boss warning'));
   await boss.start();
   return boss;

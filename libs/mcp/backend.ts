@@ -28,13 +28,23 @@ export class HandoffApiError extends Error {
 function errorOf(status: number, body: unknown): HandoffApiError {
   const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | null)?.error;
   if (error && typeof error.code === 'string') {
-    return new HandoffApiError(status, error.code, typeof error.message === 'string' ? error.message : error.code, error.details);
+    return new HandoffApiError(
+      status,
+      error.code,
+      typeof error.message === 'string' ? error.message : error.code,
+      error.details,
+    );
   }
   return new HandoffApiError(status, `http_${status}`, `the coordinator answered HTTP ${status}`);
 }
 
 /** The answer's JSON on a 2xx, else a HandoffApiError carrying the API's code and message. */
-export async function callApi(backend: HandoffBackend, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+export async function callApi(
+  backend: HandoffBackend,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
   const answer = await backend.call(method, path, body);
   if (answer.status < 200 || answer.status >= 300) throw errorOf(answer.status, answer.body);
   return answer;

@@ -7,7 +7,11 @@ import { builtInConnectors, type Connector } from '@handoff/connectors';
  * have no JSON form and stay server-side; what a schema cannot express is left open (`{}`).
  */
 export function payloadJsonSchema(connector: Pick<Connector, 'payloadSchema'>): Record<string, unknown> {
-  const schema = z.toJSONSchema(connector.payloadSchema, { io: 'input', unrepresentable: 'any', target: 'draft-7' }) as Record<string, unknown>;
+  const schema = z.toJSONSchema(connector.payloadSchema, {
+    io: 'input',
+    unrepresentable: 'any',
+    target: 'draft-7',
+  }) as Record<string, unknown>;
   delete schema.$schema;
   return schema;
 }
@@ -28,7 +32,11 @@ export function channelNames(connectors: readonly Connector[] = builtInConnector
 export function payloadInputSchema(connectors: readonly Connector[] = builtInConnectors) {
   const variants = [...connectors]
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map((c) => ({ title: `${c.name} payload`, description: `the payload when channel is "${c.name}"`, ...payloadJsonSchema(c) }));
+    .map((c) => ({
+      title: `${c.name} payload`,
+      description: `the payload when channel is "${c.name}"`,
+      ...payloadJsonSchema(c),
+    }));
   return z.record(z.string(), z.unknown()).meta({
     description:
       "The connector's payload; its fields depend on `channel` (one of the schemas below, titled by channel). " +

@@ -18,16 +18,34 @@ const INSTRUCTIONS =
 export function toolError(err: unknown): CallToolResult {
   const error =
     err instanceof HandoffApiError
-      ? { code: err.code, message: err.message, status: err.status, ...(err.details === undefined ? {} : { details: err.details }) }
-      : { code: 'internal_error', message: 'the tool failed unexpectedly; the intent, if any, is unchanged', status: 500 };
-  return { isError: true, content: [{ type: 'text', text: `${error.code}: ${error.message}` }], structuredContent: { error } };
+      ? {
+          code: err.code,
+          message: err.message,
+          status: err.status,
+          ...(err.details === undefined ? {} : { details: err.details }),
+        }
+      : {
+          code: 'internal_error',
+          message: 'the tool failed unexpectedly; the intent, if any, is unchanged',
+          status: 500,
+        };
+  return {
+    isError: true,
+    content: [{ type: 'text', text: `${error.code}: ${error.message}` }],
+    structuredContent: { error },
+  };
 }
 
 /**
  * Runs one tool for a transport: its answer, or its failure as a tool error. `onUnexpected` hears of
  * failures that are not an API refusal (a refusal is the caller's answer, not the server's problem).
  */
-export async function runTool(tool: HandoffTool, args: unknown, ctx: ToolContext, onUnexpected?: (err: unknown, tool: string) => void): Promise<CallToolResult> {
+export async function runTool(
+  tool: HandoffTool,
+  args: unknown,
+  ctx: ToolContext,
+  onUnexpected?: (err: unknown, tool: string) => void,
+): Promise<CallToolResult> {
   try {
     const answer = await tool.run(args, ctx);
     return { content: [{ type: 'text', text: answer.text }], structuredContent: answer.structured };
@@ -53,7 +71,12 @@ export function createHandoffMcpServer(options: McpServerOptions): McpServer {
   for (const tool of handoffTools(options.connectors)) {
     server.registerTool(
       tool.name,
-      { title: tool.title, description: tool.description, inputSchema: tool.inputSchema, annotations: tool.annotations },
+      {
+        title: tool.title,
+        description: tool.description,
+        inputSchema: tool.inputSchema,
+        annotations: tool.annotations,
+      },
       async (args: unknown, extra) => {
         const progressToken = extra._meta?.progressToken;
         const ctx: ToolContext = {

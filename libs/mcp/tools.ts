@@ -56,13 +56,19 @@ const lookupShape = {
   idempotencyKey: IdempotencyKey.optional().describe('the idempotencyKey it was proposed with (instead of id)'),
 };
 
-function oneOfIdOrKey(value: { id?: string | undefined; idempotencyKey?: string | undefined }, ctx: z.RefinementCtx): void {
+function oneOfIdOrKey(
+  value: { id?: string | undefined; idempotencyKey?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
   if ((value.id === undefined) === (value.idempotencyKey === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['id'], message: 'give exactly one of id and idempotencyKey' });
   }
 }
 
-async function fetchIntent(backend: HandoffBackend, target: { id?: string | undefined; idempotencyKey?: string | undefined }): Promise<IntentDetail> {
+async function fetchIntent(
+  backend: HandoffBackend,
+  target: { id?: string | undefined; idempotencyKey?: string | undefined },
+): Promise<IntentDetail> {
   const path =
     target.id !== undefined
       ? `/v1/intents/${encodeURIComponent(target.id)}`
@@ -93,8 +99,18 @@ function statusOf(intent: IntentDetail) {
     createdAt: intent.createdAt,
     updatedAt: intent.updatedAt,
     /** The success receipt (external id and url), once there is one. */
-    receipt: receipt && { kind: receipt.kind, externalId: receipt.externalId, url: receipt.url, createdAt: receipt.createdAt, source: receipt.source },
-    lastFailure: lastFailure && { errorClass: lastFailure.errorClass, errorMessage: lastFailure.errorMessage, createdAt: lastFailure.createdAt },
+    receipt: receipt && {
+      kind: receipt.kind,
+      externalId: receipt.externalId,
+      url: receipt.url,
+      createdAt: receipt.createdAt,
+      source: receipt.source,
+    },
+    lastFailure: lastFailure && {
+      errorClass: lastFailure.errorClass,
+      errorMessage: lastFailure.errorMessage,
+      createdAt: lastFailure.createdAt,
+    },
     /** Every receipt, oldest first, as GET /v1/intents/:id has them. */
     receipts: intent.receipts,
   };
@@ -134,17 +150,36 @@ export function proposeIntentTool(connectors: readonly Connector[] = builtInConn
       'Call list_channels first to see which channels and accounts the executors hold.',
     inputSchema: z.strictObject({
       channel: z.enum(channelNames(connectors)).describe('the connector that performs the effect'),
-      account: AccountName.optional().describe('the credential set on the executor (list_channels shows them); default "default"'),
+      account: AccountName.optional().describe(
+        'the credential set on the executor (list_channels shows them); default "default"',
+      ),
       payload: payloadInputSchema(connectors),
-      idempotencyKey: IdempotencyKey.describe('1 to 255 characters naming this one action; the same key on every retry of it'),
-      requiresApproval: z.boolean().optional().describe('ask a person to approve even when the policy would not (it can never skip an approval)'),
-      notBefore: z.iso.datetime({ offset: true }).optional().describe('do not perform it before this time (ISO 8601 with offset)'),
+      idempotencyKey: IdempotencyKey.describe(
+        '1 to 255 characters naming this one action; the same key on every retry of it',
+      ),
+      requiresApproval: z
+        .boolean()
+        .optional()
+        .describe('ask a person to approve even when the policy would not (it can never skip an approval)'),
+      notBefore: z.iso
+        .datetime({ offset: true })
+        .optional()
+        .describe('do not perform it before this time (ISO 8601 with offset)'),
     }),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     async run(args, ctx) {
       const body = { ...args, account: args.account ?? 'default' };
       const { status, body: answer } = await callApi(ctx.backend, 'POST', '/v1/intents', body);
-      const intent = answer as { id: string; state: IntentState; channel: string; account: string; idempotencyKey: string; requiresApproval: boolean; payloadHash: string; createdAt: string };
+      const intent = answer as {
+        id: string;
+        state: IntentState;
+        channel: string;
+        account: string;
+        idempotencyKey: string;
+        requiresApproval: boolean;
+        payloadHash: string;
+        createdAt: string;
+      };
       const created = status === 201;
       const next =
         intent.state === 'pending_approval'
@@ -197,8 +232,16 @@ export const waitForIntentTool = defineTool({
   inputSchema: z
     .strictObject({
       ...lookupShape,
-      until: z.enum(['settled', 'approved']).optional().describe('"settled" (default): until the outcome is known; "approved": until a person has approved it'),
-      timeoutSeconds: z.int().min(1).max(WAIT_MAX_SECONDS).optional().describe(`give up waiting after this long (default ${WAIT_DEFAULT_SECONDS})`),
+      until: z
+        .enum(['settled', 'approved'])
+        .optional()
+        .describe('"settled" (default): until the outcome is known; "approved": until a person has approved it'),
+      timeoutSeconds: z
+        .int()
+        .min(1)
+        .max(WAIT_MAX_SECONDS)
+        .optional()
+        .describe(`give up waiting after this long (default ${WAIT_DEFAULT_SECONDS})`),
     })
     .superRefine(oneOfIdOrKey),
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
@@ -214,7 +257,11 @@ export const waitForIntentTool = defineTool({
       const done = goal.includes(intent.state);
       const waited = Date.now() - started;
       if (done || waited >= timeoutMs || ctx.signal.aborted) {
-        const outcome = done ? (until === 'approved' && !SETTLED_STATES.includes(intent.state) ? 'approved' : 'settled') : 'timeout';
+        const outcome = done
+          ? until === 'approved' && !SETTLED_STATES.includes(intent.state)
+            ? 'approved'
+            : 'settled'
+          : 'timeout';
         const text = done
           ? statusLine(intent)
           : `Still ${intent.state} after ${Math.round(waited / 1000)} s; not done yet. Call wait_for_intent again later (same id), do not propose it again. ${statusLine(intent)}`;
@@ -223,7 +270,11 @@ export const waitForIntentTool = defineTool({
       if (intent.state !== lastState || Date.now() - lastReport >= PROGRESS_EVERY_MS) {
         lastState = intent.state;
         lastReport = Date.now();
-        await ctx.progress({ progress: Math.round(waited / 1000), total: Math.round(timeoutMs / 1000), message: `intent ${intent.id} is ${intent.state}` });
+        await ctx.progress({
+          progress: Math.round(waited / 1000),
+          total: Math.round(timeoutMs / 1000),
+          message: `intent ${intent.id} is ${intent.state}`,
+        });
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(POLL_MS, Math.max(0, timeoutMs - waited)));
@@ -246,11 +297,18 @@ export const listChannelsTool = defineTool({
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async run(_args, ctx) {
     const { body } = await callApi(ctx.backend, 'GET', '/v1/channels');
-    const answer = body as { channels: { channel: string; needsApproval: boolean; accounts: { account: string; needsApproval: boolean }[] }[] };
+    const answer = body as {
+      channels: { channel: string; needsApproval: boolean; accounts: { account: string; needsApproval: boolean }[] }[];
+    };
     const lines = answer.channels.map((c) => {
       const accounts =
         c.accounts.length > 0
-          ? c.accounts.map((a) => `${a.account === '*' ? 'any account' : a.account}${a.needsApproval ? ' (needs approval)' : ' (no approval needed)'}`).join(', ')
+          ? c.accounts
+              .map(
+                (a) =>
+                  `${a.account === '*' ? 'any account' : a.account}${a.needsApproval ? ' (needs approval)' : ' (no approval needed)'}`,
+              )
+              .join(', ')
           : 'no executor serves it now';
       return `${c.channel}: ${accounts}`;
     });
@@ -260,5 +318,10 @@ export const listChannelsTool = defineTool({
 
 /** Every tool, in the order a client lists them. */
 export function handoffTools(connectors: readonly Connector[] = builtInConnectors): HandoffTool[] {
-  return [proposeIntentTool(connectors), intentStatusTool, waitForIntentTool, listChannelsTool] as unknown as HandoffTool[];
+  return [
+    proposeIntentTool(connectors),
+    intentStatusTool,
+    waitForIntentTool,
+    listChannelsTool,
+  ] as unknown as HandoffTool[];
 }

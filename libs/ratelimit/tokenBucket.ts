@@ -28,7 +28,8 @@ export async function configureBuckets(db: Db, limits: Record<string, RateLimit>
   const entries = Object.entries(limits).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const [key, limit] of entries) {
     // Taking costs one whole token; a bucket that can never hold one would block its key forever.
-    if (!(limit.capacity >= 1)) throw new RangeError(`rateLimits["${key}"].capacity must be at least 1 (got ${limit.capacity})`);
+    if (!(limit.capacity >= 1))
+      throw new RangeError(`rateLimits["${key}"].capacity must be at least 1 (got ${limit.capacity})`);
     if (!(limit.refillPerSecond > 0)) throw new RangeError(`rateLimits["${key}"].refillPerSecond must be positive`);
   }
   await db.transaction().execute(async (trx) => {

@@ -43,7 +43,11 @@ export interface AnswerDeps {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-export const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' };
+export const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+};
 
 /** `x-handoff-node`, `-model`, `-escalated`; an escalation is counted. */
 export function routingHeaders(deps: AnswerDeps, c: Committed, model: string): Record<string, string> {
@@ -90,16 +94,29 @@ function finishLog(deps: AnswerDeps, r: RequestLog, c: Committed, outcome: strin
  */
 function failedAfterFirstByte(deps: AnswerDeps, c: Committed, err: unknown): { code: string; message: string } {
   if (c.signal?.aborted) return { code: 'cancelled', message: 'the client went away' };
-  const e = err instanceof UpstreamError ? { code: err.kind, message: err.message } : { code: 'dropped', message: (err as Error).message ?? String(err) };
+  const e =
+    err instanceof UpstreamError
+      ? { code: err.kind, message: err.message }
+      : { code: 'dropped', message: (err as Error).message ?? String(err) };
   c.runtime.health.recordFailure(e.message, deps.thresholds());
   return e;
 }
 
 /** The whole answer of a non-streamed request, or a client error passed on in OpenAI's shape. */
-export async function wholeAnswer(deps: AnswerDeps, c: Committed, r: RequestLog, headers: Record<string, string>, transform?: (json: Json) => Json): Promise<RouterAnswer> {
+export async function wholeAnswer(
+  deps: AnswerDeps,
+  c: Committed,
+  r: RequestLog,
+  headers: Record<string, string>,
+  transform?: (json: Json) => Json,
+): Promise<RouterAnswer> {
   if (c.clientError) {
     finishLog(deps, r, c, 'client_error', NO_USAGE);
-    return { status: c.opened.status, headers: { ...headers, 'content-type': JSON_TYPE }, body: Buffer.from(JSON.stringify(normaliseError(c.opened.status, c.clientError))) };
+    return {
+      status: c.opened.status,
+      headers: { ...headers, 'content-type': JSON_TYPE },
+      body: Buffer.from(JSON.stringify(normaliseError(c.opened.status, c.clientError))),
+    };
   }
   let body: Buffer;
   try {
@@ -114,17 +131,35 @@ export async function wholeAnswer(deps: AnswerDeps, c: Committed, r: RequestLog,
   if (json && isErrorAnswer(json)) {
     // A 200 that carries an error (LM Studio answers unknown routes so): the client gets an error status.
     finishLog(deps, r, c, 'upstream_error', NO_USAGE, JSON.stringify(json['error']).slice(0, 300));
-    return { status: 502, headers: { ...headers, 'content-type': JSON_TYPE }, body: Buffer.from(JSON.stringify(normaliseError(502, body))) };
+    return {
+      status: 502,
+      headers: { ...headers, 'content-type': JSON_TYPE },
+      body: Buffer.from(JSON.stringify(normaliseError(502, body))),
+    };
   }
   finishLog(deps, r, c, 'ok', usageOf(json));
   const normalise = quirksFor(c.server.node.kind).normalise;
   if (json && normalise) normaliseAnswer(json, { servedModel: c.server.model.id });
   if (transform) {
-    if (!json) throw new ApiError(503, 'unavailable', `node ${c.server.node.id} answered with something other than JSON`);
-    return { status: 200, headers: { ...headers, 'content-type': JSON_TYPE }, body: Buffer.from(JSON.stringify(transform(json))) };
+    if (!json)
+      throw new ApiError(503, 'unavailable', `node ${c.server.node.id} answered with something other than JSON`);
+    return {
+      status: 200,
+      headers: { ...headers, 'content-type': JSON_TYPE },
+      body: Buffer.from(JSON.stringify(transform(json))),
+    };
   }
-  if (json && normalise) return { status: c.opened.status, headers: { ...headers, 'content-type': JSON_TYPE }, body: Buffer.from(JSON.stringify(json)) };
-  return { status: c.opened.status, headers: { ...headers, 'content-type': c.opened.contentType || 'application/json' }, body };
+  if (json && normalise)
+    return {
+      status: c.opened.status,
+      headers: { ...headers, 'content-type': JSON_TYPE },
+      body: Buffer.from(JSON.stringify(json)),
+    };
+  return {
+    status: c.opened.status,
+    headers: { ...headers, 'content-type': c.opened.contentType || 'application/json' },
+    body,
+  };
 }
 
 /**
@@ -132,7 +167,12 @@ export async function wholeAnswer(deps: AnswerDeps, c: Committed, r: RequestLog,
  * the stream with the rewriter's error event (there is no failover after the first byte); a client
  * that goes away ends it silently, as `cancelled`.
  */
-export async function* streamAnswer(deps: AnswerDeps, c: Committed, r: RequestLog, rewriter: StreamRewriter): AsyncGenerator<Buffer | string> {
+export async function* streamAnswer(
+  deps: AnswerDeps,
+  c: Committed,
+  r: RequestLog,
+  rewriter: StreamRewriter,
+): AsyncGenerator<Buffer | string> {
   let outcome = 'cancelled';
   let error: string | undefined;
   try {

@@ -96,12 +96,18 @@ export async function dispatch(
       if (reason !== 'breaker_open') health.recordFailure(e.message, fleet.thresholds);
       deps.metrics.error(node.id, reason);
       attempts.push({ node: node.id, reason, message: e.message });
-      deps.log.warn({ node: node.id, model, reason, err: e.message }, 'router: node failed before the first byte; trying the next');
+      deps.log.warn(
+        { node: node.id, model, reason, err: e.message },
+        'router: node failed before the first byte; trying the next',
+      );
       continue;
     }
     if (opened.unsupported) {
       attempts.push({ node: node.id, reason: 'unsupported', message: opened.unsupported });
-      deps.log.warn({ node: node.id, model, reason: 'unsupported', err: opened.unsupported }, 'router: node cannot take this request; trying the next');
+      deps.log.warn(
+        { node: node.id, model, reason: 'unsupported', err: opened.unsupported },
+        'router: node cannot take this request; trying the next',
+      );
       continue;
     }
     const escalated = attempts[0]?.reason ?? null;
@@ -127,7 +133,14 @@ export async function dispatch(
   }
   // every node refused the prompt as too long: the request is too big, not the fleet down (a retry cannot help)
   if (attempts.length > 0 && attempts.every((a) => a.reason === 'context_overflow' || a.reason === 'context_window')) {
-    throw new ApiError(400, 'bad_request', `the request is larger than the context window of every node that could serve model ${JSON.stringify(model)}`, { attempts });
+    throw new ApiError(
+      400,
+      'bad_request',
+      `the request is larger than the context window of every node that could serve model ${JSON.stringify(model)}`,
+      { attempts },
+    );
   }
-  throw new ApiError(503, 'unavailable', `every node that could serve model ${JSON.stringify(model)} failed`, { attempts });
+  throw new ApiError(503, 'unavailable', `every node that could serve model ${JSON.stringify(model)} failed`, {
+    attempts,
+  });
 }

@@ -8,7 +8,10 @@ export const NODES_FILE = 'nodes.json';
 export const EMPTY_FLEET: FleetConfig = FleetConfig.parse({});
 
 /** `${home}/nodes.json`, validated at start and on every change; a bad change keeps the last good fleet. */
-export function loadFleet(home: string, handlers: Omit<WatchConfigOptions<FleetConfig>, 'defaultValue'> = {}): ConfigWatcher<FleetConfig> {
+export function loadFleet(
+  home: string,
+  handlers: Omit<WatchConfigOptions<FleetConfig>, 'defaultValue'> = {},
+): ConfigWatcher<FleetConfig> {
   return watchConfigFile(join(home, NODES_FILE), FleetConfig, { ...handlers, defaultValue: EMPTY_FLEET });
 }
 

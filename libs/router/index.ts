@@ -19,7 +19,13 @@ export { osMemoryReader, parseMeminfo, parseVmStat } from './memory.ts';
 export type { MemoryReader } from './memory.ts';
 export { chatTokensBound, countChatTokens, countTextTokens, promptTokensForRouting, tokensNeeded } from './tokens.ts';
 export type { ChatTokenCount } from './tokens.ts';
-export { TOKENIZE_MAX_CHARS, TOKENIZE_TIMEOUT_MS, byteBound, createTokenCounter, sharedTokenCounter } from './tokenCounter.ts';
+export {
+  TOKENIZE_MAX_CHARS,
+  TOKENIZE_TIMEOUT_MS,
+  byteBound,
+  createTokenCounter,
+  sharedTokenCounter,
+} from './tokenCounter.ts';
 export type { TokenCount, TokenCounter, TokenCounterOptions, TokenizeFallback } from './tokenCounter.ts';
 export { ChatToResponsesStream, chatToResponse, responsesToChat } from './responses.ts';
 export { SseParser } from './sse.ts';

@@ -24,5 +24,8 @@ export function usageOf(json: unknown): Usage {
   const u = (json as { usage?: Json } | null)?.usage;
   if (!u) return NO_USAGE;
   const n = (v: unknown): number | null => (typeof v === 'number' ? v : null);
-  return { prompt: n(u['prompt_tokens'] ?? u['input_tokens']), completion: n(u['completion_tokens'] ?? u['output_tokens']) };
+  return {
+    prompt: n(u['prompt_tokens'] ?? u['input_tokens']),
+    completion: n(u['completion_tokens'] ?? u['output_tokens']),
+  };
 }

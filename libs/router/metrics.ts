@@ -23,12 +23,44 @@ export function createRouterMetrics(): RouterMetrics {
   const buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
   return {
     register(registry, nodes) {
-      firstByte = new Histogram({ name: 'handoff_router_first_byte_seconds', help: 'Time to the first byte of a node\'s answer', labelNames: ['node'], buckets, registers: [registry] });
-      duration = new Histogram({ name: 'handoff_router_request_duration_seconds', help: 'Routed requests from start to last byte, by node, model and outcome', labelNames: ['node', 'model', 'outcome'], buckets, registers: [registry] });
-      tokens = new Counter({ name: 'handoff_router_tokens_total', help: 'Tokens reported by the nodes (prompt, completion)', labelNames: ['node', 'model', 'kind'], registers: [registry] });
-      errors = new Counter({ name: 'handoff_router_errors_total', help: 'Failed attempts against a node, by reason', labelNames: ['node', 'reason'], registers: [registry] });
-      escalations = new Counter({ name: 'handoff_router_escalations_total', help: 'Requests served by another model or node than the first choice', labelNames: ['from', 'to', 'reason'], registers: [registry] });
-      fallbacks = new Counter({ name: 'handoff_router_tokenizer_fallbacks_total', help: 'Prompt token counts that are the byte bound because the tokenizer hit its size, time or queue cap', labelNames: ['reason'], registers: [registry] });
+      firstByte = new Histogram({
+        name: 'handoff_router_first_byte_seconds',
+        help: "Time to the first byte of a node's answer",
+        labelNames: ['node'],
+        buckets,
+        registers: [registry],
+      });
+      duration = new Histogram({
+        name: 'handoff_router_request_duration_seconds',
+        help: 'Routed requests from start to last byte, by node, model and outcome',
+        labelNames: ['node', 'model', 'outcome'],
+        buckets,
+        registers: [registry],
+      });
+      tokens = new Counter({
+        name: 'handoff_router_tokens_total',
+        help: 'Tokens reported by the nodes (prompt, completion)',
+        labelNames: ['node', 'model', 'kind'],
+        registers: [registry],
+      });
+      errors = new Counter({
+        name: 'handoff_router_errors_total',
+        help: 'Failed attempts against a node, by reason',
+        labelNames: ['node', 'reason'],
+        registers: [registry],
+      });
+      escalations = new Counter({
+        name: 'handoff_router_escalations_total',
+        help: 'Requests served by another model or node than the first choice',
+        labelNames: ['from', 'to', 'reason'],
+        registers: [registry],
+      });
+      fallbacks = new Counter({
+        name: 'handoff_router_tokenizer_fallbacks_total',
+        help: 'Prompt token counts that are the byte bound because the tokenizer hit its size, time or queue cap',
+        labelNames: ['reason'],
+        registers: [registry],
+      });
       new Gauge({
         name: 'handoff_router_node_up',
         help: '1 when the node takes requests (healthy and breaker not open), else 0',

@@ -84,7 +84,14 @@ export function plan(request: RouteRequest, snapshot: FleetSnapshot): Plan {
   const { fleet, availability, freeGb } = snapshot;
   const path = escalationPath(fleet, model);
   if (path.length === 0) {
-    return { ok: false, refusal: new ApiError(404, 'not_found', `model ${JSON.stringify(model)} is not served by any node; GET /v1/models lists them`) };
+    return {
+      ok: false,
+      refusal: new ApiError(
+        404,
+        'not_found',
+        `model ${JSON.stringify(model)} is not served by any node; GET /v1/models lists them`,
+      ),
+    };
   }
   const candidates: Server[] = [];
   const skipped: Attempted[] = [];
@@ -92,7 +99,11 @@ export function plan(request: RouteRequest, snapshot: FleetSnapshot): Plan {
     const down = availability.get(server.node.id);
     if (down === undefined) continue;
     if (need > server.model.contextWindow) {
-      skipped.push({ node: server.node.id, reason: 'context_window', message: `needs ${need} tokens, ${server.model.id} has ${server.model.contextWindow}` });
+      skipped.push({
+        node: server.node.id,
+        reason: 'context_window',
+        message: `needs ${need} tokens, ${server.model.id} has ${server.model.contextWindow}`,
+      });
       continue;
     }
     if (down) {
@@ -100,7 +111,11 @@ export function plan(request: RouteRequest, snapshot: FleetSnapshot): Plan {
       continue;
     }
     if (server.node.local && freeGb !== null && freeGb < fleet.thresholds.memoryFloorGb) {
-      skipped.push({ node: server.node.id, reason: 'memory_pressure', message: `${freeGb.toFixed(1)} GB free, floor ${fleet.thresholds.memoryFloorGb} GB` });
+      skipped.push({
+        node: server.node.id,
+        reason: 'memory_pressure',
+        message: `${freeGb.toFixed(1)} GB free, floor ${fleet.thresholds.memoryFloorGb} GB`,
+      });
       continue;
     }
     candidates.push(server);
@@ -110,7 +125,10 @@ export function plan(request: RouteRequest, snapshot: FleetSnapshot): Plan {
     const message = `the request needs ${need} tokens (prompt with margin plus max_tokens); no model on the escalation path has a context window that large`;
     return { ok: false, refusal: new ApiError(400, 'bad_request', message, { skipped }) };
   }
-  return { ok: false, refusal: new ApiError(503, 'unavailable', `no node can take model ${JSON.stringify(model)} now`, { skipped }) };
+  return {
+    ok: false,
+    refusal: new ApiError(503, 'unavailable', `no node can take model ${JSON.stringify(model)} now`, { skipped }),
+  };
 }
 
 /** Whether a request to `fleet` needs a reading of free memory (only local nodes have a floor). */

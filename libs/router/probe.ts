@@ -40,14 +40,24 @@ export function createProber(opts: ProberOptions): Prober {
         const started = performance.now();
         const signal = AbortSignal.timeout(Math.min(PROBE_TIMEOUT_MS, node.timeouts.firstByteMs));
         try {
-          const o = await openUpstream(node, rt.agent, '/models', { method: 'GET', headers: headersFor(node, env, false), signal });
+          const o = await openUpstream(node, rt.agent, '/models', {
+            method: 'GET',
+            headers: headersFor(node, env, false),
+            signal,
+          });
           await readAll(o, 4 * 1024 * 1024);
           const ok = o.status >= 200 && o.status < 300;
-          rt.health.recordProbe(ok, performance.now() - started, ok ? null : `probe: HTTP ${o.status}`, fleet.thresholds);
+          rt.health.recordProbe(
+            ok,
+            performance.now() - started,
+            ok ? null : `probe: HTTP ${o.status}`,
+            fleet.thresholds,
+          );
         } catch (err) {
           rt.health.recordProbe(false, 0, `probe: ${(err as Error).message}`, fleet.thresholds);
         }
-        if (rt.health.state === 'quarantined') log.warn({ node: node.id, lastError: rt.health.lastError }, 'router: node quarantined');
+        if (rt.health.state === 'quarantined')
+          log.warn({ node: node.id, lastError: rt.health.lastError }, 'router: node quarantined');
       }),
     );
   }

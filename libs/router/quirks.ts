@@ -54,7 +54,8 @@ function maxTokensOnly(body: Json): Json {
  */
 function jsonObjectAsSchema(body: Json): Json {
   const rf = body['response_format'] as Json | undefined;
-  if (rf?.['type'] === 'json_object') body['response_format'] = { type: 'json_schema', json_schema: { name: 'json_object', schema: { type: 'object' } } };
+  if (rf?.['type'] === 'json_object')
+    body['response_format'] = { type: 'json_schema', json_schema: { name: 'json_object', schema: { type: 'object' } } };
   return body;
 }
 
@@ -71,7 +72,13 @@ const QUIRKS: Record<NodeKind, ServerQuirks> = {
   // ({object: "error", message, type, code}), see normaliseError.
   vllm: { kind: 'vllm', request: same, normalise: true, askStreamUsage: true, unsupported: none },
   // MLX-LM: only max_tokens; nulls refused; answers name the model by its path.
-  mlx: { kind: 'mlx', request: (b) => maxTokensOnly(withoutNulls(b)), normalise: true, askStreamUsage: true, unsupported: none },
+  mlx: {
+    kind: 'mlx',
+    request: (b) => maxTokensOnly(withoutNulls(b)),
+    normalise: true,
+    askStreamUsage: true,
+    unsupported: none,
+  },
   // Ollama: stream_options.include_usage is supported (https://docs.ollama.com/api/openai-compatibility);
   // reasoning comes as `reasoning`. A prompt over the loaded num_ctx is truncated silently
   // (https://github.com/ollama/ollama/issues/4967), so the router's own count is the only guard:
@@ -79,13 +86,22 @@ const QUIRKS: Record<NodeKind, ServerQuirks> = {
   ollama: { kind: 'ollama', request: maxTokensOnly, normalise: true, askStreamUsage: true, unsupported: none },
   // LM Studio: no usage in streams (https://github.com/lmstudio-ai/lmstudio-bug-tracker/issues/676),
   // errors as {"error": "text"}, unknown endpoints answered 200 + error.
-  lmstudio: { kind: 'lmstudio', request: (b) => jsonObjectAsSchema(maxTokensOnly(b)), normalise: true, askStreamUsage: false, unsupported: none },
+  lmstudio: {
+    kind: 'lmstudio',
+    request: (b) => jsonObjectAsSchema(maxTokensOnly(b)),
+    normalise: true,
+    askStreamUsage: false,
+    unsupported: none,
+  },
   llamacpp: {
     kind: 'llamacpp',
     request: maxTokensOnly,
     normalise: true,
     askStreamUsage: true,
-    unsupported: (status, text) => (status >= 500 && LLAMACPP_NO_TOOLS.test(text) ? 'this llama.cpp server cannot take tools (start it with --jinja)' : null),
+    unsupported: (status, text) =>
+      status >= 500 && LLAMACPP_NO_TOOLS.test(text)
+        ? 'this llama.cpp server cannot take tools (start it with --jinja)'
+        : null,
   },
 };
 
@@ -101,7 +117,8 @@ export interface AnswerContext {
 /** `reasoning` (vLLM ≥ 0.11, Ollama) → `reasoning_content` (DeepSeek, llama.cpp, older vLLM): one name for clients. */
 function reasoningAsContent(m: Json | undefined): void {
   if (!m || !('reasoning' in m)) return;
-  if (typeof m['reasoning'] === 'string' && m['reasoning_content'] === undefined) m['reasoning_content'] = m['reasoning'];
+  if (typeof m['reasoning'] === 'string' && m['reasoning_content'] === undefined)
+    m['reasoning_content'] = m['reasoning'];
   delete m['reasoning'];
 }
 
@@ -120,7 +137,8 @@ export function normaliseAnswer(json: Json, ctx: AnswerContext): Json {
 
 /** An `error` value in any of the shapes servers use, as OpenAI's {message, type, code}. */
 function errorObject(value: unknown, status: number): Json {
-  if (typeof value === 'string') return { message: value, type: status >= 500 ? 'server_error' : 'invalid_request_error', code: null };
+  if (typeof value === 'string')
+    return { message: value, type: status >= 500 ? 'server_error' : 'invalid_request_error', code: null };
   const e = (value && typeof value === 'object' ? value : {}) as Json;
   const message = typeof e['message'] === 'string' ? e['message'] : JSON.stringify(value);
   const type = typeof e['type'] === 'string' ? e['type'] : status >= 500 ? 'server_error' : 'invalid_request_error';
@@ -140,7 +158,11 @@ export function normaliseError(status: number, body: Buffer): Json {
   try {
     json = JSON.parse(text);
   } catch {
-    const plain = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 500);
+    const plain = text
+      .replace(/<[^>]*>/g, ' ')
+      .replace(/\s+/g, ' ')
+      .trim()
+      .slice(0, 500);
     return { error: errorObject(plain || `HTTP ${status} with an empty body`, status) };
   }
   const j = (json && typeof json === 'object' ? json : {}) as Json;
@@ -153,5 +175,10 @@ export function normaliseError(status: number, body: Buffer): Json {
 
 /** A 200 whose body is an error and not an answer (LM Studio: "Unexpected endpoint or method. Returning 200 anyway"). */
 export function isErrorAnswer(json: Json): boolean {
-  return json['error'] !== undefined && json['error'] !== null && !Array.isArray(json['choices']) && !Array.isArray(json['output']);
+  return (
+    json['error'] !== undefined &&
+    json['error'] !== null &&
+    !Array.isArray(json['choices']) &&
+    !Array.isArray(json['output'])
+  );
 }

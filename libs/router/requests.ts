@@ -10,7 +10,8 @@ import { quirksFor } from './quirks.ts';
 export function chatCall(server: Server, body: ChatCompletionsBody, stream: boolean): UpstreamCall {
   const quirks = quirksFor(server.node.kind);
   const out = quirks.request({ ...body, model: server.model.id });
-  if (stream && quirks.askStreamUsage) out['stream_options'] = { ...(out['stream_options'] as object | undefined), include_usage: true };
+  if (stream && quirks.askStreamUsage)
+    out['stream_options'] = { ...(out['stream_options'] as object | undefined), include_usage: true };
   return { path: '/chat/completions', body: JSON.stringify(out), translate: false };
 }
 
@@ -19,6 +20,11 @@ export function chatCall(server: Server, body: ChatCompletionsBody, stream: bool
  * `chat` (the request translated by responsesToChat) to /chat/completions, to be translated back.
  */
 export function responsesCall(server: Server, body: ResponsesBody, chat: Json): UpstreamCall {
-  if (server.node.responses) return { path: '/responses', body: JSON.stringify({ ...body, model: server.model.id }), translate: false };
-  return { path: '/chat/completions', body: JSON.stringify(quirksFor(server.node.kind).request({ ...chat, model: server.model.id })), translate: true };
+  if (server.node.responses)
+    return { path: '/responses', body: JSON.stringify({ ...body, model: server.model.id }), translate: false };
+  return {
+    path: '/chat/completions',
+    body: JSON.stringify(quirksFor(server.node.kind).request({ ...chat, model: server.model.id })),
+    translate: true,
+  };
 }

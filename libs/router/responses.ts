@@ -19,16 +19,22 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
 
 function contentToChat(content: unknown, path: string): unknown {
   if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) throw new ApiError(400, 'validation_failed', `${path}: expected a string or an array of content parts`);
+  if (!Array.isArray(content))
+    throw new ApiError(400, 'validation_failed', `${path}: expected a string or an array of content parts`);
   const parts = content.map((part: Json, i) => {
     const type = str(part['type']);
-    if (type === 'input_text' || type === 'output_text' || type === 'text') return { type: 'text', text: str(part['text']) ?? '' };
+    if (type === 'input_text' || type === 'output_text' || type === 'text')
+      return { type: 'text', text: str(part['text']) ?? '' };
     if (type === 'input_image') {
       const url = str(part['image_url']) ?? str(part['file_id']);
       return { type: 'image_url', image_url: { url: url ?? '', detail: part['detail'] ?? 'auto' } };
     }
     if (type === 'refusal') return { type: 'text', text: str(part['refusal']) ?? '' };
-    throw new ApiError(400, 'validation_failed', `${path}.${i}.type: content part ${JSON.stringify(type)} cannot be translated to Chat Completions`);
+    throw new ApiError(
+      400,
+      'validation_failed',
+      `${path}.${i}.type: content part ${JSON.stringify(type)} cannot be translated to Chat Completions`,
+    );
   });
   if (parts.every((p) => p.type === 'text')) return parts.map((p) => (p as { text: string }).text).join('');
   return parts;
@@ -47,27 +53,45 @@ export function responsesToChat(body: ResponsesBody): Json {
       switch (type) {
         case 'message': {
           const role = str(item['role']) ?? 'user';
-          messages.push({ role: role === 'developer' ? 'system' : role, content: contentToChat(item['content'], `${path}.content`) });
+          messages.push({
+            role: role === 'developer' ? 'system' : role,
+            content: contentToChat(item['content'], `${path}.content`),
+          });
           break;
         }
         case 'function_call': {
-          const call = { id: str(item['call_id']) ?? newId('call'), type: 'function', function: { name: str(item['name']) ?? '', arguments: str(item['arguments']) ?? '' } };
+          const call = {
+            id: str(item['call_id']) ?? newId('call'),
+            type: 'function',
+            function: { name: str(item['name']) ?? '', arguments: str(item['arguments']) ?? '' },
+          };
           const last = messages[messages.length - 1];
-          if (last && last['role'] === 'assistant' && Array.isArray(last['tool_calls'])) (last['tool_calls'] as Json[]).push(call);
-          else if (last && last['role'] === 'assistant' && last['tool_calls'] === undefined) last['tool_calls'] = [call];
+          if (last && last['role'] === 'assistant' && Array.isArray(last['tool_calls']))
+            (last['tool_calls'] as Json[]).push(call);
+          else if (last && last['role'] === 'assistant' && last['tool_calls'] === undefined)
+            last['tool_calls'] = [call];
           else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
           break;
         }
         case 'function_call_output': {
           const output = item['output'];
-          const content = typeof output === 'string' ? output : Array.isArray(output) ? contentToChat(output, `${path}.output`) : JSON.stringify(output);
+          const content =
+            typeof output === 'string'
+              ? output
+              : Array.isArray(output)
+                ? contentToChat(output, `${path}.output`)
+                : JSON.stringify(output);
           messages.push({ role: 'tool', tool_call_id: str(item['call_id']) ?? '', content });
           break;
         }
         case 'reasoning':
           break; // the model's earlier thinking is not sent back to a Chat Completions server
         default:
-          throw new ApiError(400, 'validation_failed', `${path}.type: input item ${JSON.stringify(type)} cannot be translated to Chat Completions`);
+          throw new ApiError(
+            400,
+            'validation_failed',
+            `${path}.type: input item ${JSON.stringify(type)} cannot be translated to Chat Completions`,
+          );
       }
     });
   }
@@ -76,7 +100,11 @@ export function responsesToChat(body: ResponsesBody): Json {
   if (body.tools && body.tools.length > 0) {
     chat['tools'] = body.tools.map((tool, i) => {
       if (tool.type !== 'function') {
-        throw new ApiError(400, 'validation_failed', `body.tools.${i}.type: only function tools can be translated to Chat Completions, not ${JSON.stringify(tool.type)}`);
+        throw new ApiError(
+          400,
+          'validation_failed',
+          `body.tools.${i}.type: only function tools can be translated to Chat Completions, not ${JSON.stringify(tool.type)}`,
+        );
       }
       const fn: Json = { name: tool['name'], parameters: tool['parameters'] ?? { type: 'object', properties: {} } };
       if (tool['description'] !== undefined && tool['description'] !== null) fn['description'] = tool['description'];
@@ -95,7 +123,10 @@ export function responsesToChat(body: ResponsesBody): Json {
   }
   const format = (body['text'] as Json | undefined)?.['format'] as Json | undefined;
   if (format?.['type'] === 'json_schema') {
-    chat['response_format'] = { type: 'json_schema', json_schema: { name: format['name'] ?? 'output', schema: format['schema'], strict: format['strict'] ?? false } };
+    chat['response_format'] = {
+      type: 'json_schema',
+      json_schema: { name: format['name'] ?? 'output', schema: format['schema'], strict: format['strict'] ?? false },
+    };
   } else if (format?.['type'] === 'json_object') {
     chat['response_format'] = { type: 'json_object' };
   }
@@ -165,7 +196,13 @@ export function chatToResponse(chat: Json, body: ResponsesBody): Json {
   const message = choice?.['message'] as Json | undefined;
   const output: Json[] = [];
   const reasoning = reasoningOf(message);
-  if (reasoning) output.push({ type: 'reasoning', id: newId('rs'), summary: [], content: [{ type: 'reasoning_text', text: reasoning }] });
+  if (reasoning)
+    output.push({
+      type: 'reasoning',
+      id: newId('rs'),
+      summary: [],
+      content: [{ type: 'reasoning_text', text: reasoning }],
+    });
   const text = str(message?.['content']);
   if (text) {
     output.push({
@@ -236,7 +273,10 @@ export class ChatToResponsesStream {
   }
 
   start(): string {
-    return this.emit('response.created', { response: this.response }) + this.emit('response.in_progress', { response: this.response });
+    return (
+      this.emit('response.created', { response: this.response }) +
+      this.emit('response.in_progress', { response: this.response })
+    );
   }
 
   private closeText(out: string[]): void {
@@ -244,7 +284,15 @@ export class ChatToResponsesStream {
     if (!t) return;
     const part = { type: 'output_text', text: t.text, annotations: [], logprobs: [] };
     const item = { type: 'message', id: t.id, status: 'completed', role: 'assistant', content: [part] };
-    out.push(this.emit('response.output_text.done', { item_id: t.id, output_index: t.index, content_index: 0, text: t.text, logprobs: [] }));
+    out.push(
+      this.emit('response.output_text.done', {
+        item_id: t.id,
+        output_index: t.index,
+        content_index: 0,
+        text: t.text,
+        logprobs: [],
+      }),
+    );
     out.push(this.emit('response.content_part.done', { item_id: t.id, output_index: t.index, content_index: 0, part }));
     out.push(this.emit('response.output_item.done', { output_index: t.index, item }));
     this.output[t.index] = item;
@@ -255,7 +303,14 @@ export class ChatToResponsesStream {
     const r = this.reasoning;
     if (!r) return;
     const item = { type: 'reasoning', id: r.id, summary: [], content: [{ type: 'reasoning_text', text: r.text }] };
-    out.push(this.emit('response.reasoning_text.done', { item_id: r.id, output_index: r.index, content_index: 0, text: r.text }));
+    out.push(
+      this.emit('response.reasoning_text.done', {
+        item_id: r.id,
+        output_index: r.index,
+        content_index: 0,
+        text: r.text,
+      }),
+    );
     out.push(this.emit('response.output_item.done', { output_index: r.index, item }));
     this.output[r.index] = item;
     this.reasoning = null;
@@ -263,8 +318,22 @@ export class ChatToResponsesStream {
 
   private closeCalls(out: string[]): void {
     for (const c of this.calls.values()) {
-      const item = { type: 'function_call', id: c.id, call_id: c.callId, name: c.name, arguments: c.args, status: 'completed' };
-      out.push(this.emit('response.function_call_arguments.done', { item_id: c.id, output_index: c.index, name: c.name, arguments: c.args }));
+      const item = {
+        type: 'function_call',
+        id: c.id,
+        call_id: c.callId,
+        name: c.name,
+        arguments: c.args,
+        status: 'completed',
+      };
+      out.push(
+        this.emit('response.function_call_arguments.done', {
+          item_id: c.id,
+          output_index: c.index,
+          name: c.name,
+          arguments: c.args,
+        }),
+      );
       out.push(this.emit('response.output_item.done', { output_index: c.index, item }));
       this.output[c.index] = item;
     }
@@ -285,10 +354,22 @@ export class ChatToResponsesStream {
       if (!this.reasoning) {
         this.reasoning = { index: this.output.length, id: newId('rs'), text: '' };
         this.output.push({});
-        out.push(this.emit('response.output_item.added', { output_index: this.reasoning.index, item: { type: 'reasoning', id: this.reasoning.id, summary: [] } }));
+        out.push(
+          this.emit('response.output_item.added', {
+            output_index: this.reasoning.index,
+            item: { type: 'reasoning', id: this.reasoning.id, summary: [] },
+          }),
+        );
       }
       this.reasoning.text += reasoning;
-      out.push(this.emit('response.reasoning_text.delta', { item_id: this.reasoning.id, output_index: this.reasoning.index, content_index: 0, delta: reasoning }));
+      out.push(
+        this.emit('response.reasoning_text.delta', {
+          item_id: this.reasoning.id,
+          output_index: this.reasoning.index,
+          content_index: 0,
+          delta: reasoning,
+        }),
+      );
     }
     const content = str(delta['content']);
     if (content) {
@@ -297,11 +378,31 @@ export class ChatToResponsesStream {
         const t: OpenText = { index: this.output.length, id: newId('msg'), text: '' };
         this.text = t;
         this.output.push({});
-        out.push(this.emit('response.output_item.added', { output_index: t.index, item: { type: 'message', id: t.id, status: 'in_progress', role: 'assistant', content: [] } }));
-        out.push(this.emit('response.content_part.added', { item_id: t.id, output_index: t.index, content_index: 0, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } }));
+        out.push(
+          this.emit('response.output_item.added', {
+            output_index: t.index,
+            item: { type: 'message', id: t.id, status: 'in_progress', role: 'assistant', content: [] },
+          }),
+        );
+        out.push(
+          this.emit('response.content_part.added', {
+            item_id: t.id,
+            output_index: t.index,
+            content_index: 0,
+            part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
+          }),
+        );
       }
       this.text.text += content;
-      out.push(this.emit('response.output_text.delta', { item_id: this.text.id, output_index: this.text.index, content_index: 0, delta: content, logprobs: [] }));
+      out.push(
+        this.emit('response.output_text.delta', {
+          item_id: this.text.id,
+          output_index: this.text.index,
+          content_index: 0,
+          delta: content,
+          logprobs: [],
+        }),
+      );
     }
     const toolCalls = delta['tool_calls'];
     if (Array.isArray(toolCalls)) {
@@ -312,20 +413,39 @@ export class ChatToResponsesStream {
         const fn = (tc['function'] as Json | undefined) ?? {};
         let call = this.calls.get(key);
         if (!call) {
-          call = { index: this.output.length, id: newId('fc'), callId: str(tc['id']) ?? newId('call'), name: str(fn['name']) ?? '', args: '' };
+          call = {
+            index: this.output.length,
+            id: newId('fc'),
+            callId: str(tc['id']) ?? newId('call'),
+            name: str(fn['name']) ?? '',
+            args: '',
+          };
           this.calls.set(key, call);
           this.output.push({});
           out.push(
             this.emit('response.output_item.added', {
               output_index: call.index,
-              item: { type: 'function_call', id: call.id, call_id: call.callId, name: call.name, arguments: '', status: 'in_progress' },
+              item: {
+                type: 'function_call',
+                id: call.id,
+                call_id: call.callId,
+                name: call.name,
+                arguments: '',
+                status: 'in_progress',
+              },
             }),
           );
         }
         const args = str(fn['arguments']);
         if (args) {
           call.args += args;
-          out.push(this.emit('response.function_call_arguments.delta', { item_id: call.id, output_index: call.index, delta: args }));
+          out.push(
+            this.emit('response.function_call_arguments.delta', {
+              item_id: call.id,
+              output_index: call.index,
+              delta: args,
+            }),
+          );
         }
       }
     }

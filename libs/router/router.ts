@@ -91,16 +91,35 @@ export function createRouter(opts: RouterOptions): Router {
   };
 
   /** The prompt's size for routing, and the tokens the request needs with its answer. */
-  async function size(fleet: FleetConfig, messages: readonly Record<string, unknown>[], tools: readonly unknown[] | undefined, maxTokens: unknown, where: string): Promise<{ prompt: number; exact: boolean; need: number }> {
+  async function size(
+    fleet: FleetConfig,
+    messages: readonly Record<string, unknown>[],
+    tools: readonly unknown[] | undefined,
+    maxTokens: unknown,
+    where: string,
+  ): Promise<{ prompt: number; exact: boolean; need: number }> {
     const { tokenMarginPct, defaultMaxTokens } = fleet.thresholds;
     const allowance = typeof maxTokens === 'number' ? maxTokens : defaultMaxTokens;
-    const { prompt, exact, fallback } = await promptTokensForRouting(counter, messages, tools, tokenMarginPct, allowance, smallestWindow(fleet));
+    const { prompt, exact, fallback } = await promptTokensForRouting(
+      counter,
+      messages,
+      tools,
+      tokenMarginPct,
+      allowance,
+      smallestWindow(fleet),
+    );
     fellBack(fallback, where);
     return { prompt, exact, need: tokensNeeded(prompt, tokenMarginPct, allowance) };
   }
 
   /** Plans against the fleet's state now and dispatches to the first candidate that answers. */
-  async function route(fleet: FleetConfig, model: string, need: number, build: (server: Server) => UpstreamCall, signal: AbortSignal | undefined): Promise<Committed> {
+  async function route(
+    fleet: FleetConfig,
+    model: string,
+    need: number,
+    build: (server: Server) => UpstreamCall,
+    signal: AbortSignal | undefined,
+  ): Promise<Committed> {
     const freeGb = readsMemory(fleet) ? await memory() : null;
     const planned = plan({ model, need }, runtime.snapshot(fleet, freeGb));
     if (!planned.ok) throw planned.refusal;
@@ -111,10 +130,24 @@ export function createRouter(opts: RouterOptions): Router {
     async chatCompletions(body, signal) {
       const started = performance.now();
       const fleet = runtime.current();
-      const { prompt, exact, need } = await size(fleet, body.messages, body.tools, body.max_completion_tokens ?? body.max_tokens, 'chat completions prompt');
+      const { prompt, exact, need } = await size(
+        fleet,
+        body.messages,
+        body.tools,
+        body.max_completion_tokens ?? body.max_tokens,
+        'chat completions prompt',
+      );
       const stream = body.stream === true;
       const c = await route(fleet, body.model, need, (server) => chatCall(server, body, stream), signal);
-      const r: RequestLog = { api: 'chat', model: body.model, stream, promptTokensEstimate: prompt, promptTokensExact: exact, started, debugBody: body.messages };
+      const r: RequestLog = {
+        api: 'chat',
+        model: body.model,
+        stream,
+        promptTokensEstimate: prompt,
+        promptTokensExact: exact,
+        started,
+        debugBody: body.messages,
+      };
       const headers = routingHeaders(answers, c, body.model);
       if (!stream || c.clientError) return wholeAnswer(answers, c, r, headers);
       const rewriter = quirksFor(c.server.node.kind).normalise
@@ -129,7 +162,11 @@ export function createRouter(opts: RouterOptions): Router {
             },
           })
         : passthroughRewriter();
-      return { status: c.opened.status, headers: { ...headers, ...SSE_HEADERS }, body: streamAnswer(answers, c, r, rewriter) };
+      return {
+        status: c.opened.status,
+        headers: { ...headers, ...SSE_HEADERS },
+        body: streamAnswer(answers, c, r, rewriter),
+      };
     },
 
     async responses(body, signal) {
@@ -137,24 +174,61 @@ export function createRouter(opts: RouterOptions): Router {
       const fleet = runtime.current();
       const chat = responsesToChat(body);
       const messages = chat['messages'] as Record<string, unknown>[];
-      const { prompt, exact, need } = await size(fleet, messages, chat['tools'] as unknown[] | undefined, body.max_output_tokens, 'responses prompt');
+      const { prompt, exact, need } = await size(
+        fleet,
+        messages,
+        chat['tools'] as unknown[] | undefined,
+        body.max_output_tokens,
+        'responses prompt',
+      );
       const stream = body.stream === true;
       const c = await route(fleet, body.model, need, (server) => responsesCall(server, body, chat), signal);
-      const r: RequestLog = { api: 'responses', model: body.model, stream, promptTokensEstimate: prompt, promptTokensExact: exact, started, debugBody: body.input };
-      const headers = { ...routingHeaders(answers, c, body.model), 'x-handoff-translated': c.translate ? 'chat_completions' : 'no' };
+      const r: RequestLog = {
+        api: 'responses',
+        model: body.model,
+        stream,
+        promptTokensEstimate: prompt,
+        promptTokensExact: exact,
+        started,
+        debugBody: body.input,
+      };
+      const headers = {
+        ...routingHeaders(answers, c, body.model),
+        'x-handoff-translated': c.translate ? 'chat_completions' : 'no',
+      };
       if (!c.translate) {
         if (!stream || c.clientError) return wholeAnswer(answers, c, r, headers);
-        return { status: c.opened.status, headers: { ...headers, ...SSE_HEADERS }, body: streamAnswer(answers, c, r, passthroughRewriter()) };
+        return {
+          status: c.opened.status,
+          headers: { ...headers, ...SSE_HEADERS },
+          body: streamAnswer(answers, c, r, passthroughRewriter()),
+        };
       }
-      if (!stream || c.clientError) return wholeAnswer(answers, c, r, headers, c.clientError ? undefined : (json) => ({ ...chatToResponse(json, body), model: body.model }));
-      return { status: 200, headers: { ...headers, ...SSE_HEADERS }, body: streamAnswer(answers, c, r, responsesTranslator(body, c.server.model.id)) };
+      if (!stream || c.clientError)
+        return wholeAnswer(
+          answers,
+          c,
+          r,
+          headers,
+          c.clientError ? undefined : (json) => ({ ...chatToResponse(json, body), model: body.model }),
+        );
+      return {
+        status: 200,
+        headers: { ...headers, ...SSE_HEADERS },
+        body: streamAnswer(answers, c, r, responsesTranslator(body, c.server.model.id)),
+      };
     },
 
     models() {
       const names = modelNames(runtime.current());
       return {
         object: 'list',
-        data: [...names].map(([id, owners]) => ({ id, object: 'model' as const, created: 0, owned_by: owners.join(',') })),
+        data: [...names].map(([id, owners]) => ({
+          id,
+          object: 'model' as const,
+          created: 0,
+          owned_by: owners.join(','),
+        })),
       };
     },
 

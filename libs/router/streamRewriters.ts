@@ -87,8 +87,19 @@ export function chatNormaliser(opts: ChatNormaliserOptions): StreamRewriter {
     const counted = await opts.countUsage(written);
     usage = counted;
     const base = last ?? {};
-    const totals = { prompt_tokens: counted.prompt, completion_tokens: counted.completion, total_tokens: counted.prompt + counted.completion };
-    return sseData({ id: base['id'], object: 'chat.completion.chunk', created: base['created'], model: ctx.servedModel, choices: [], usage: totals });
+    const totals = {
+      prompt_tokens: counted.prompt,
+      completion_tokens: counted.completion,
+      total_tokens: counted.prompt + counted.completion,
+    };
+    return sseData({
+      id: base['id'],
+      object: 'chat.completion.chunk',
+      created: base['created'],
+      model: ctx.servedModel,
+      choices: [],
+      usage: totals,
+    });
   };
 
   return {
@@ -113,7 +124,9 @@ export function chatNormaliser(opts: ChatNormaliserOptions): StreamRewriter {
           continue;
         }
         if (json['error'] !== undefined && !Array.isArray(json['choices'])) {
-          out += sseData({ error: { ...(normaliseError(500, Buffer.from(ev.data))['error'] as object), type: 'upstream_error' } });
+          out += sseData({
+            error: { ...(normaliseError(500, Buffer.from(ev.data))['error'] as object), type: 'upstream_error' },
+          });
           continue;
         }
         if (json['usage']) {
@@ -129,8 +142,10 @@ export function chatNormaliser(opts: ChatNormaliserOptions): StreamRewriter {
         if (wantsUsage && !usageSeen) {
           for (const ch of (json['choices'] as { delta?: Json }[] | undefined) ?? []) {
             const d = ch.delta ?? {};
-            for (const k of ['content', 'reasoning_content', 'reasoning']) if (typeof d[k] === 'string') written += d[k];
-            for (const t of (d['tool_calls'] as { function?: { arguments?: string } }[] | undefined) ?? []) written += t.function?.arguments ?? '';
+            for (const k of ['content', 'reasoning_content', 'reasoning'])
+              if (typeof d[k] === 'string') written += d[k];
+            for (const t of (d['tool_calls'] as { function?: { arguments?: string } }[] | undefined) ?? [])
+              written += t.function?.arguments ?? '';
           }
         }
         out += sseData(normaliseAnswer(json, ctx));

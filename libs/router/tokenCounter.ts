@@ -135,7 +135,11 @@ export function createTokenCounter(opts: TokenCounterOptions = {}): TokenCounter
 
   return {
     count(texts) {
-      const bound = (fallback: TokenizeFallback): TokenCount => ({ tokens: texts.map(byteBound), exact: false, fallback });
+      const bound = (fallback: TokenizeFallback): TokenCount => ({
+        tokens: texts.map(byteBound),
+        exact: false,
+        fallback,
+      });
       if (closed) return Promise.resolve(bound('closed'));
       let chars = 0;
       for (const t of texts) chars += t.length;

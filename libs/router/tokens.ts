@@ -29,7 +29,10 @@ function messageText(m: Record<string, unknown>): string {
 }
 
 /** The texts a chat request is counted by, and the template tokens around them. */
-function chatTexts(messages: readonly Record<string, unknown>[], tools?: readonly unknown[]): { texts: string[]; overhead: number } {
+function chatTexts(
+  messages: readonly Record<string, unknown>[],
+  tools?: readonly unknown[],
+): { texts: string[]; overhead: number } {
   const texts: string[] = [];
   for (const m of messages) {
     const text = messageText(m);
@@ -49,7 +52,11 @@ export interface ChatTokenCount {
 }
 
 /** Counts with the real tokenizer in `counter`'s workers; the byte bound when it cannot in time. */
-export async function countChatTokens(counter: TokenCounter, messages: readonly Record<string, unknown>[], tools?: readonly unknown[]): Promise<ChatTokenCount> {
+export async function countChatTokens(
+  counter: TokenCounter,
+  messages: readonly Record<string, unknown>[],
+  tools?: readonly unknown[],
+): Promise<ChatTokenCount> {
   const { texts, overhead } = chatTexts(messages, tools);
   const counted = await counter.count(texts);
   return { tokens: overhead + sum(counted.tokens), exact: counted.exact, fallback: counted.fallback };

@@ -61,9 +61,13 @@ function classify(err: unknown, reason: unknown): UpstreamError {
   const e = err as { code?: string; message?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code ?? '';
   const message = e.message ?? String(err);
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return new UpstreamError('first_byte_timeout', 'no answer before the first-byte timeout');
-  if (code === 'UND_ERR_BODY_TIMEOUT') return new UpstreamError('idle_timeout', 'the answer stalled longer than the idle timeout');
-  if (['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].includes(code)) {
+  if (code === 'UND_ERR_HEADERS_TIMEOUT')
+    return new UpstreamError('first_byte_timeout', 'no answer before the first-byte timeout');
+  if (code === 'UND_ERR_BODY_TIMEOUT')
+    return new UpstreamError('idle_timeout', 'the answer stalled longer than the idle timeout');
+  if (
+    ['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].includes(code)
+  ) {
     return new UpstreamError('connect_failed', `cannot connect: ${code}`);
   }
   return new UpstreamError('dropped', `connection failed: ${code || message}`);
@@ -84,7 +88,8 @@ export async function openUpstream(
   init.signal?.addEventListener('abort', onCallerAbort, { once: true });
   const started = performance.now();
   const timer = setTimeout(
-    () => controller.abort(new UpstreamError('first_byte_timeout', `no first byte within ${node.timeouts.firstByteMs} ms`)),
+    () =>
+      controller.abort(new UpstreamError('first_byte_timeout', `no first byte within ${node.timeouts.firstByteMs} ms`)),
     node.timeouts.firstByteMs,
   );
   let res: Dispatcher.ResponseData;
@@ -115,7 +120,10 @@ export async function openUpstream(
     try {
       while (!done) {
         // The idle clock runs only while waiting for the node, never while a slow client holds us at `yield`.
-        const idle = setTimeout(() => controller.abort(new UpstreamError('idle_timeout', `no chunk for ${idleMs} ms`)), idleMs);
+        const idle = setTimeout(
+          () => controller.abort(new UpstreamError('idle_timeout', `no chunk for ${idleMs} ms`)),
+          idleMs,
+        );
         let next: IteratorResult<Buffer>;
         try {
           next = await iterator.next();

@@ -21,7 +21,16 @@ describe('command approvals list', () => {
     const big = 'x'.repeat(100_000);
     const made = [];
     for (let i = 0; i < 5; i++) {
-      made.push(await approvals.request({ sessionId: 's-paging', command: `echo ${i} ${big}`, cwd: '/w', rule: 'r', reason: 'why', timeoutMs: 600_000 }));
+      made.push(
+        await approvals.request({
+          sessionId: 's-paging',
+          command: `echo ${i} ${big}`,
+          cwd: '/w',
+          rule: 'r',
+          reason: 'why',
+          timeoutMs: 600_000,
+        }),
+      );
     }
     const seen: string[] = [];
     let cursor: string | undefined;
@@ -30,18 +39,37 @@ describe('command approvals list', () => {
       const page = await list({ state: 'pending', limit: 1000, cursor });
       pages++;
       assert.ok(Buffer.byteLength(JSON.stringify(page)) <= LIST_ANSWER_MAX_BYTES, 'each answer fits the byte cap');
-      for (const a of page.approvals) assert.equal(a.command.length, made.find((m) => m.id === a.id)!.command.length, 'commands come whole');
+      for (const a of page.approvals)
+        assert.equal(a.command.length, made.find((m) => m.id === a.id)!.command.length, 'commands come whole');
       seen.push(...page.approvals.map((a) => a.id));
       if (!page.nextCursor) break;
       cursor = page.nextCursor;
     }
     assert.ok(pages >= 2, `five 100 kB commands need more than one page (got ${pages})`);
-    assert.deepEqual(seen, made.map((a) => a.id), 'every approval once, in the order they were asked');
+    assert.deepEqual(
+      seen,
+      made.map((a) => a.id),
+      'every approval once, in the order they were asked',
+    );
   });
 
   test('any state is listed newest first; an id prefix finds one approval', async () => {
-    const a = await approvals.request({ sessionId: 's-order', command: 'echo a', cwd: '/w', rule: 'r', reason: 'why', timeoutMs: 600_000 });
-    const b = await approvals.request({ sessionId: 's-order', command: 'echo b', cwd: '/w', rule: 'r', reason: 'why', timeoutMs: 600_000 });
+    const a = await approvals.request({
+      sessionId: 's-order',
+      command: 'echo a',
+      cwd: '/w',
+      rule: 'r',
+      reason: 'why',
+      timeoutMs: 600_000,
+    });
+    const b = await approvals.request({
+      sessionId: 's-order',
+      command: 'echo b',
+      cwd: '/w',
+      rule: 'r',
+      reason: 'why',
+      timeoutMs: 600_000,
+    });
     const first = await list({ limit: 1 });
     assert.equal(first.approvals[0]?.id, b.id);
     const second = await list({ limit: 1, cursor: first.nextCursor });
@@ -49,7 +77,10 @@ describe('command approvals list', () => {
 
     const prefix = a.id.replaceAll('-', '').slice(0, 10);
     const found = await list({ idPrefix: prefix, limit: 5 });
-    assert.deepEqual(found.approvals.map((x) => x.id), [a.id]);
+    assert.deepEqual(
+      found.approvals.map((x) => x.id),
+      [a.id],
+    );
   });
 
   test('a cursor the API did not give out is refused naming the field', () => {

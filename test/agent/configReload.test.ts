@@ -42,7 +42,11 @@ test('a changed agent.json is in force for the next run without a restart', asyn
 test('a bad agent.json is refused and the last good one stays in force', async () => {
   writeFileSync(agentJson(), JSON.stringify({ maxTurns: 4 }));
   await waitFor('the good change', async () => (await maxTurnsInForce()) === 4, 10_000, 100);
-  for (const bad of ['{"maxTurns": 2, ', JSON.stringify({ maxTurns: 0 }), JSON.stringify({ maxTurns: 2, surprise: true })]) {
+  for (const bad of [
+    '{"maxTurns": 2, ',
+    JSON.stringify({ maxTurns: 0 }),
+    JSON.stringify({ maxTurns: 2, surprise: true }),
+  ]) {
     writeFileSync(agentJson(), bad);
     // several polling and settling intervals of the stack's 100 ms
     await sleep(600);

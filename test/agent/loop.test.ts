@@ -26,7 +26,8 @@ describe('agent loop', () => {
 
   const approveAll = (event: AgentEvent): Promise<void> => stack.approveAll(event);
 
-  const toolMessages = (messages: { role: string; content?: unknown; tool_call_id?: string }[]) => messages.filter((m) => m.role === 'tool');
+  const toolMessages = (messages: { role: string; content?: unknown; tool_call_id?: string }[]) =>
+    messages.filter((m) => m.role === 'tool');
 
   test('a multi-step file task really writes, edits and reads files and reports usage', async () => {
     const script = stack.model.script('[task:files]', [
@@ -37,12 +38,23 @@ describe('agent loop', () => {
           { id: 'b1', name: 'bash', arguments: { command: 'ls notes && cat notes/a.txt' } },
         ],
       },
-      { toolCalls: [{ id: 'e1', name: 'edit_file', arguments: { path: 'notes/a.txt', old_string: 'world', new_string: 'handoff' } }] },
+      {
+        toolCalls: [
+          {
+            id: 'e1',
+            name: 'edit_file',
+            arguments: { path: 'notes/a.txt', old_string: 'world', new_string: 'handoff' },
+          },
+        ],
+      },
       { toolCalls: [{ id: 'r1', name: 'read_file', arguments: { path: 'notes/a.txt' } }] },
       { text: 'Done: notes/a.txt says hello handoff.' },
     ]);
     mkdirSync(join(stack.workspace, 'files'), { recursive: true });
-    const { status, events } = await stack.run({ task: 'Write a note [task:files]', workingDir: 'files' }, { onEvent: approveAll });
+    const { status, events } = await stack.run(
+      { task: 'Write a note [task:files]', workingDir: 'files' },
+      { onEvent: approveAll },
+    );
     assert.equal(status, 200);
 
     assert.equal(readFileSync(join(stack.workspace, 'files/notes/a.txt'), 'utf8'), 'hello handoff\n');
@@ -50,20 +62,48 @@ describe('agent loop', () => {
     assert.equal(types[0], 'session_started');
     assert.equal(types.at(-1), 'done');
     const sessionId = events[0]!.sessionId;
-    assert.ok(events.every((e, i) => e.sessionId === sessionId && e.seq === i + 1), 'every event carries the session id and the next seq');
-    assert.equal(eventsOf(events, 'text_delta').map((e) => e.text).join(''), 'I will write the file and look at it.Done: notes/a.txt says hello handoff.');
+    assert.ok(
+      events.every((e, i) => e.sessionId === sessionId && e.seq === i + 1),
+      'every event carries the session id and the next seq',
+    );
+    assert.equal(
+      eventsOf(events, 'text_delta')
+        .map((e) => e.text)
+        .join(''),
+      'I will write the file and look at it.Done: notes/a.txt says hello handoff.',
+    );
 
     const results = eventsOf(events, 'tool_result');
-    assert.deepEqual(results.map((r) => [r.toolCallId, r.name, r.ok]), [['w1', 'write_file', true], ['b1', 'bash', true], ['e1', 'edit_file', true], ['r1', 'read_file', true]]);
+    assert.deepEqual(
+      results.map((r) => [r.toolCallId, r.name, r.ok]),
+      [
+        ['w1', 'write_file', true],
+        ['b1', 'bash', true],
+        ['e1', 'edit_file', true],
+        ['r1', 'read_file', true],
+      ],
+    );
     assert.equal(results[1]!.exitCode, 0);
 
     // What the model was sent back: each result under its call's id.
     const second = toolMessages(script.requests[1]!.messages);
-    assert.deepEqual(second.map((m) => m.tool_call_id), ['w1', 'b1']);
+    assert.deepEqual(
+      second.map((m) => m.tool_call_id),
+      ['w1', 'b1'],
+    );
     assert.match(String(second[1]!.content), /a\.txt\nhello world\n/);
     assert.match(String(toolMessages(script.requests[3]!.messages).at(-1)!.content), /hello handoff/);
     const tools = (script.requests[0]!.body['tools'] as { function: { name: string } }[]).map((t) => t.function.name);
-    assert.deepEqual(tools.sort(), ['bash', 'edit_file', 'glob', 'grep', 'intent_status', 'propose_intent', 'read_file', 'write_file']);
+    assert.deepEqual(tools.sort(), [
+      'bash',
+      'edit_file',
+      'glob',
+      'grep',
+      'intent_status',
+      'propose_intent',
+      'read_file',
+      'write_file',
+    ]);
 
     const done = eventsOf(events, 'done')[0]!;
     assert.equal(done.summary, 'Done: notes/a.txt says hello handoff.');
@@ -89,7 +129,10 @@ describe('agent loop', () => {
     const { events } = await stack.run({ task: 'be sloppy [task:malformed]', workingDir: 'malformed' });
     assert.equal(events.at(-1)!.type, 'done', JSON.stringify(events.at(-1)));
     const results = eventsOf(events, 'tool_result');
-    assert.deepEqual(results.map((r) => r.ok), [false, false, false, false, true]);
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      [false, false, false, false, true],
+    );
     const fed = toolMessages(script.requests[1]!.messages).map((m) => String(m.content));
     assert.match(fed[0]!, /not valid JSON/);
     assert.match(fed[1]!, /no tool "launch_rockets"/);
@@ -106,22 +149,36 @@ describe('agent loop', () => {
   test('a stop in the middle of a long command kills its whole process group and is audited', async () => {
     const marker = `${process.pid}${Date.now() % 100000}`;
     stack.model.script('[task:stop]', [
-      { toolCalls: [{ id: 'long', name: 'bash', arguments: { command: `sleep 3${marker} & sleep 4${marker} & wait; echo never` } }] },
+      {
+        toolCalls: [
+          {
+            id: 'long',
+            name: 'bash',
+            arguments: { command: `sleep 3${marker} & sleep 4${marker} & wait; echo never` },
+          },
+        ],
+      },
       { text: 'should not get here' },
     ]);
     let stopping: Promise<{ status: number; body: unknown }> | undefined;
-    const { events } = await stack.run({ task: 'wait forever [task:stop]' }, {
-      onEvent: async (event) => {
-        await approveAll(event);
-        // not awaited: the stream must keep flowing (an approval may come first)
-        if (event.type === 'tool_call') {
-          stopping = (async () => {
-            await waitFor('both sleeps to run', async () => sleepersWith(`3${marker}`).length > 0 && sleepersWith(`4${marker}`).length > 0);
-            return stack.api('POST', '/v1/agent/stop', { sessionId: event.sessionId });
-          })();
-        }
+    const { events } = await stack.run(
+      { task: 'wait forever [task:stop]' },
+      {
+        onEvent: async (event) => {
+          await approveAll(event);
+          // not awaited: the stream must keep flowing (an approval may come first)
+          if (event.type === 'tool_call') {
+            stopping = (async () => {
+              await waitFor(
+                'both sleeps to run',
+                async () => sleepersWith(`3${marker}`).length > 0 && sleepersWith(`4${marker}`).length > 0,
+              );
+              return stack.api('POST', '/v1/agent/stop', { sessionId: event.sessionId });
+            })();
+          }
+        },
       },
-    });
+    );
     const stopAnswer = await stopping;
     assert.equal(stopAnswer?.status, 200, JSON.stringify(stopAnswer?.body));
     const last = events.at(-1)!;
@@ -132,18 +189,27 @@ describe('agent loop', () => {
     assert.equal(result.ok, false);
     assert.match(result.output, /stopped/);
 
-    const rows = await stack.tdb.db.selectFrom('agent_audit').selectAll().where('session_id', '=', last.sessionId).execute();
+    const rows = await stack.tdb.db
+      .selectFrom('agent_audit')
+      .selectAll()
+      .where('session_id', '=', last.sessionId)
+      .execute();
     assert.equal(rows.length, 1);
     assert.equal(rows[0]!.decision, 'stopped');
     assert.equal(rows[0]!.tool_name, 'bash');
-    const lines = readFileSync(join(stack.home, 'agent-audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(join(stack.home, 'agent-audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const line = lines.find((l) => l['session_id'] === last.sessionId);
     assert.equal(line?.['decision'], 'stopped');
     assert.equal((line?.['args'] as { command: string }).command.includes(marker), true);
   });
 
   test('stopping an unknown session is a 404', async () => {
-    const res = await stack.api<{ error: { code: string } }>('POST', '/v1/agent/stop', { sessionId: '00000000-0000-4000-8000-000000000000' });
+    const res = await stack.api<{ error: { code: string } }>('POST', '/v1/agent/stop', {
+      sessionId: '00000000-0000-4000-8000-000000000000',
+    });
     assert.equal(res.status, 404);
     assert.equal(res.body.error.code, 'not_found');
   });
@@ -153,23 +219,30 @@ describe('agent loop', () => {
       { toolCalls: [{ id: 'rm', name: 'bash', arguments: { command: 'rm -rf /' } }] },
       { text: 'I will not do that.' },
     ]);
-    const { events } = await stack.run({ task: 'clean everything [task:blocked]' }, {
-      onEvent: async (event) => {
-        // The provisional guard asks (a person says no); the real guard denies outright.
-        if (event.type === 'approval_required') {
-          const res = await stack.cli(['reject', event.approvalId, '--reason', 'never']);
-          assert.equal(res.code, 0, res.stderr);
-          assert.match(res.stdout, /rejected command/);
-        }
+    const { events } = await stack.run(
+      { task: 'clean everything [task:blocked]' },
+      {
+        onEvent: async (event) => {
+          // The provisional guard asks (a person says no); the real guard denies outright.
+          if (event.type === 'approval_required') {
+            const res = await stack.cli(['reject', event.approvalId, '--reason', 'never']);
+            assert.equal(res.code, 0, res.stderr);
+            assert.match(res.stdout, /rejected command/);
+          }
+        },
       },
-    });
+    );
     assert.equal(events.at(-1)!.type, 'done');
     const blocked = eventsOf(events, 'blocked');
     assert.equal(blocked.length, 1);
     assert.equal(blocked[0]!.command, 'rm -rf /');
     assert.ok(['deny', 'rejected'].includes(blocked[0]!.decision));
     assert.match(String(toolMessages(script.requests[1]!.messages)[0]!.content), /blocked/);
-    const rows = await stack.tdb.db.selectFrom('agent_audit').selectAll().where('session_id', '=', events[0]!.sessionId).execute();
+    const rows = await stack.tdb.db
+      .selectFrom('agent_audit')
+      .selectAll()
+      .where('session_id', '=', events[0]!.sessionId)
+      .execute();
     assert.equal(rows.length, 1);
     assert.equal(rows[0]!.blocked, true);
     assert.ok(['deny', 'rejected'].includes(String(rows[0]!.decision)));
@@ -183,16 +256,19 @@ describe('agent loop', () => {
     ]);
     let cli: Promise<{ code: number | null; stdout: string; stderr: string }> | undefined;
     let pendingListing: Promise<{ code: number | null; stdout: string; stderr: string }> | undefined;
-    const { events } = await stack.run({ task: 'needs a person [task:approve]', workingDir: 'approve' }, {
-      onEvent: async (event) => {
-        if (event.type === 'approval_required') {
-          pendingListing = stack.cli(['pending']);
-          await pendingListing;
-          cli = stack.cli(['approve', event.approvalId, '--reason', 'looks fine']);
-          await cli;
-        }
+    const { events } = await stack.run(
+      { task: 'needs a person [task:approve]', workingDir: 'approve' },
+      {
+        onEvent: async (event) => {
+          if (event.type === 'approval_required') {
+            pendingListing = stack.cli(['pending']);
+            await pendingListing;
+            cli = stack.cli(['approve', event.approvalId, '--reason', 'looks fine']);
+            await cli;
+          }
+        },
       },
-    });
+    );
     const approval = eventsOf(events, 'approval_required')[0];
     assert.ok(approval, 'the command needed an approval');
     const listing = await pendingListing!;
@@ -204,23 +280,54 @@ describe('agent loop', () => {
     assert.match(approved.stdout, /approved command/);
     assert.equal(events.at(-1)!.type, 'done');
     assert.equal(readFileSync(join(stack.workspace, 'approve/proof.txt'), 'utf8'), 'approved-ran\n');
-    const row = await stack.tdb.db.selectFrom('command_approvals').selectAll().where('id', '=', approval.approvalId).executeTakeFirstOrThrow();
+    const row = await stack.tdb.db
+      .selectFrom('command_approvals')
+      .selectAll()
+      .where('id', '=', approval.approvalId)
+      .executeTakeFirstOrThrow();
     assert.equal(row.state, 'approved');
     assert.equal(row.decision_reason, 'looks fine');
     assert.equal(row.cwd, join(stack.workspace, 'approve'));
-    const audit = await stack.tdb.db.selectFrom('audit_log').selectAll().where('target', '=', approval.approvalId).execute();
-    assert.deepEqual(audit.map((a) => a.action), ['command.approve']);
-    const toolAudit = await stack.tdb.db.selectFrom('agent_audit').selectAll().where('session_id', '=', events[0]!.sessionId).executeTakeFirstOrThrow();
+    const audit = await stack.tdb.db
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('target', '=', approval.approvalId)
+      .execute();
+    assert.deepEqual(
+      audit.map((a) => a.action),
+      ['command.approve'],
+    );
+    const toolAudit = await stack.tdb.db
+      .selectFrom('agent_audit')
+      .selectAll()
+      .where('session_id', '=', events[0]!.sessionId)
+      .executeTakeFirstOrThrow();
     assert.equal(toolAudit.decision, 'approved');
     assert.equal(toolAudit.exit_code, 0);
     // decided once: a second decision is refused
-    const again = await stack.api<{ error: { code: string } }>('POST', `/v1/agent/approvals/${approval.approvalId}/reject`, { reason: 'too late' });
+    const again = await stack.api<{ error: { code: string } }>(
+      'POST',
+      `/v1/agent/approvals/${approval.approvalId}/reject`,
+      { reason: 'too late' },
+    );
     assert.equal(again.status, 409);
   });
 
   test('a proposed intent appears in `handoff pending`, and a replayed tool call proposes nothing twice', async () => {
-    const call = { id: 'same-call', name: 'propose_intent', arguments: { channel: 'noop', payload: { note: 'ship it', token: 'sk-abcdefghijklmnop' }, requires_approval: true } };
-    const script = stack.model.script('[task:intent]', [{ toolCalls: [call] }, { toolCalls: [call] }, { text: 'proposed' }]);
+    const call = {
+      id: 'same-call',
+      name: 'propose_intent',
+      arguments: {
+        channel: 'noop',
+        payload: { note: 'ship it', token: 'sk-abcdefghijklmnop' },
+        requires_approval: true,
+      },
+    };
+    const script = stack.model.script('[task:intent]', [
+      { toolCalls: [call] },
+      { toolCalls: [call] },
+      { text: 'proposed' },
+    ]);
     const { events } = await stack.run({ task: 'announce [task:intent]' });
     assert.equal(events.at(-1)!.type, 'done');
     const proposed = eventsOf(events, 'intent_proposed');
@@ -234,47 +341,74 @@ describe('agent loop', () => {
 
     const pending = await stack.cli(['pending', '--json']);
     assert.equal(pending.code, 0, pending.stderr);
-    const mine = (JSON.parse(pending.stdout) as { intents: { id: string; idempotencyKey: string }[] }).intents.filter((i) => i.idempotencyKey.startsWith(`agent:${events[0]!.sessionId}:`));
-    assert.deepEqual(mine.map((i) => [i.id, i.idempotencyKey]), [[proposed[0]!.intentId, `agent:${events[0]!.sessionId}:same-call`]]);
+    const mine = (JSON.parse(pending.stdout) as { intents: { id: string; idempotencyKey: string }[] }).intents.filter(
+      (i) => i.idempotencyKey.startsWith(`agent:${events[0]!.sessionId}:`),
+    );
+    assert.deepEqual(
+      mine.map((i) => [i.id, i.idempotencyKey]),
+      [[proposed[0]!.intentId, `agent:${events[0]!.sessionId}:same-call`]],
+    );
 
     // the audit never holds the secret-looking value
-    const rows = await stack.tdb.db.selectFrom('agent_audit').selectAll().where('session_id', '=', events[0]!.sessionId).execute();
+    const rows = await stack.tdb.db
+      .selectFrom('agent_audit')
+      .selectAll()
+      .where('session_id', '=', events[0]!.sessionId)
+      .execute();
     assert.equal(rows.length, 2);
     assert.doesNotMatch(JSON.stringify(rows.map((r) => r.args)), /sk-abcdefghijklmnop/);
     assert.doesNotMatch(readFileSync(join(stack.home, 'agent-audit.jsonl'), 'utf8'), /sk-abcdefghijklmnop/);
 
     // intent_status reads it back
-    stack.model.script('[task:status]', [{ toolCalls: [{ id: 's', name: 'intent_status', arguments: { intent_id: proposed[0]!.intentId } }] }, { text: 'ok' }]);
+    stack.model.script('[task:status]', [
+      { toolCalls: [{ id: 's', name: 'intent_status', arguments: { intent_id: proposed[0]!.intentId } }] },
+      { text: 'ok' },
+    ]);
     const status = await stack.run({ task: 'check [task:status]' });
     assert.match(eventsOf(status.events, 'tool_result')[0]!.output, /"state":"pending_approval"/);
   });
 
   test('a client that disconnects stops its run and the command it was running', async () => {
     const marker = `${process.pid}${(Date.now() + 7) % 100000}`;
-    stack.model.script('[task:disconnect]', [{ toolCalls: [{ id: 'long', name: 'bash', arguments: { command: `sleep 5${marker}` } }] }]);
+    stack.model.script('[task:disconnect]', [
+      { toolCalls: [{ id: 'long', name: 'bash', arguments: { command: `sleep 5${marker}` } }] },
+    ]);
     const controller = new AbortController();
     let sessionId = '';
-    await stack.run({ task: 'hang up [task:disconnect]' }, {
-      signal: controller.signal,
-      onEvent: async (event) => {
-        if (event.type === 'session_started') sessionId = event.sessionId;
-        await approveAll(event);
-        if (event.type === 'tool_call') {
-          void waitFor('the sleep to run', async () => sleepersWith(`5${marker}`).length > 0).then(() => controller.abort());
-        }
+    await stack.run(
+      { task: 'hang up [task:disconnect]' },
+      {
+        signal: controller.signal,
+        onEvent: async (event) => {
+          if (event.type === 'session_started') sessionId = event.sessionId;
+          await approveAll(event);
+          if (event.type === 'tool_call') {
+            void waitFor('the sleep to run', async () => sleepersWith(`5${marker}`).length > 0).then(() =>
+              controller.abort(),
+            );
+          }
+        },
       },
-    });
+    );
     await waitFor('the process to be gone', async () => processesWith(marker).length === 0);
     await waitFor('the session to end', async () => {
       const health = await stack.api<{ activeSessions: { sessionId: string }[] }>('GET', '/v1/agent/health');
       return !health.body.activeSessions.some((s) => s.sessionId === sessionId);
     });
-    const row = await waitFor('the audit row', () => stack.tdb.db.selectFrom('agent_audit').selectAll().where('session_id', '=', sessionId).executeTakeFirst());
+    const row = await waitFor('the audit row', () =>
+      stack.tdb.db.selectFrom('agent_audit').selectAll().where('session_id', '=', sessionId).executeTakeFirst(),
+    );
     assert.equal(row.decision, 'stopped');
   });
 
   test('health reports the loop: sandbox, isolation, guard, router', async () => {
-    const res = await stack.api<Record<string, unknown> & { router: { fleetSize: number; reachable: boolean; models: string[] }; isolation: string; sandboxRoot: string }>('GET', '/v1/agent/health');
+    const res = await stack.api<
+      Record<string, unknown> & {
+        router: { fleetSize: number; reachable: boolean; models: string[] };
+        isolation: string;
+        sandboxRoot: string;
+      }
+    >('GET', '/v1/agent/health');
     assert.equal(res.status, 200);
     assert.equal(res.body.sandboxRoot, stack.workspace);
     assert.ok(['bubblewrap', 'unshare', 'none'].includes(res.body.isolation));
@@ -294,7 +428,10 @@ describe('agent loop', () => {
       assert.equal(wider.error!.error.code, 'outside_sandbox');
       assert.match(JSON.stringify(wider.error!.error.details), /body\.workingDir/);
     }
-    const viewer = await stack.api<{ token: string }>('POST', '/v1/tokens', { role: 'viewer', name: 'agent-test-viewer' });
+    const viewer = await stack.api<{ token: string }>('POST', '/v1/tokens', {
+      role: 'viewer',
+      name: 'agent-test-viewer',
+    });
     assert.equal(viewer.status, 201, JSON.stringify(viewer.body));
     const asViewer = await fetch(`${stack.coordinator.url}/v1/agent/run`, {
       method: 'POST',
@@ -302,7 +439,9 @@ describe('agent loop', () => {
       body: JSON.stringify({ task: 'not allowed' }),
     });
     assert.equal(asViewer.status, 403);
-    const health = await fetch(`${stack.coordinator.url}/v1/agent/health`, { headers: { authorization: `Bearer ${viewer.body.token}` } });
+    const health = await fetch(`${stack.coordinator.url}/v1/agent/health`, {
+      headers: { authorization: `Bearer ${viewer.body.token}` },
+    });
     assert.equal(health.status, 200);
     mkdirSync(stack.workspace, { recursive: true });
     writeFileSync(join(stack.workspace, 'a-file'), '');
@@ -317,13 +456,22 @@ describe('agent loop', () => {
 
   test('`handoff agent run` streams the events, as JSON lines or readable lines', async () => {
     stack.model.script('[task:cli-json]', [
-      { text: 'writing', toolCalls: [{ id: 'w', name: 'write_file', arguments: { path: 'cli.txt', content: 'from the cli' } }] },
+      {
+        text: 'writing',
+        toolCalls: [{ id: 'w', name: 'write_file', arguments: { path: 'cli.txt', content: 'from the cli' } }],
+      },
       { text: 'all done' },
     ]);
     const asJson = await stack.cli(['agent', 'run', 'via the CLI [task:cli-json]', '--dir', 'cli', '--json']);
     assert.equal(asJson.code, 0, asJson.stderr);
-    const events = asJson.stdout.trim().split('\n').map((l) => JSON.parse(l) as AgentEvent);
-    assert.deepEqual([...new Set(events.map((e) => e.type))], ['session_started', 'text_delta', 'tool_call', 'tool_result', 'done']);
+    const events = asJson.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AgentEvent);
+    assert.deepEqual(
+      [...new Set(events.map((e) => e.type))],
+      ['session_started', 'text_delta', 'tool_call', 'tool_result', 'done'],
+    );
     assert.equal(readFileSync(join(stack.workspace, 'cli/cli.txt'), 'utf8'), 'from the cli');
 
     stack.model.script('[task:cli-text]', [
@@ -356,14 +504,18 @@ describe('agent loop', () => {
 
   test('Ctrl-C in `handoff agent run` stops the run and kills its command', async () => {
     const marker = `${process.pid}${(Date.now() + 13) % 100000}`;
-    stack.model.script('[task:ctrl-c]', [{ toolCalls: [{ id: 'long', name: 'bash', arguments: { command: `sleep 6${marker}` } }] }]);
+    stack.model.script('[task:ctrl-c]', [
+      { toolCalls: [{ id: 'long', name: 'bash', arguments: { command: `sleep 6${marker}` } }] },
+    ]);
     const child = stack.cli(['agent', 'run', 'interrupt me [task:ctrl-c]'], {
       onStdoutLine: (line) => {
         const approve = /approve: handoff approve (\S+)/.exec(line);
         if (approve) void stack.api('POST', `/v1/agent/approvals/${approve[1]}/approve`, {});
       },
       onSpawn: (proc) => {
-        void waitFor('the sleep to run', async () => sleepersWith(`6${marker}`).length > 0).then(() => proc.kill('SIGINT'));
+        void waitFor('the sleep to run', async () => sleepersWith(`6${marker}`).length > 0).then(() =>
+          proc.kill('SIGINT'),
+        );
       },
     });
     const result = await child;
@@ -413,7 +565,11 @@ describe('agent loop: short approval timeout, small token budget', () => {
     assert.equal(blocked?.decision, 'expired');
     assert.equal(blocked?.approvalId, approval.approvalId);
     assert.equal(existsSync(join(stack.workspace, 'never.txt')), false);
-    const row = await stack.tdb.db.selectFrom('command_approvals').selectAll().where('id', '=', approval.approvalId).executeTakeFirstOrThrow();
+    const row = await stack.tdb.db
+      .selectFrom('command_approvals')
+      .selectAll()
+      .where('id', '=', approval.approvalId)
+      .executeTakeFirstOrThrow();
     assert.equal(row.state, 'expired');
     // an expired approval cannot be approved afterwards
     const late = await stack.cli(['approve', approval.approvalId]);
@@ -429,21 +585,29 @@ describe('agent loop: shutdown', () => {
       const marker = `${process.pid}${(Date.now() + 21) % 100000}`;
       // Either the command runs (the real guard allows sleep) or it waits for an approval nobody gives:
       // both last until the coordinator closes.
-      stack.model.script('[task:shutdown]', [{ toolCalls: [{ id: 'cmd', name: 'bash', arguments: { command: `sleep 7${marker}` } }] }]);
+      stack.model.script('[task:shutdown]', [
+        { toolCalls: [{ id: 'cmd', name: 'bash', arguments: { command: `sleep 7${marker}` } }] },
+      ]);
       let closing: Promise<void> | undefined;
-      const { events } = await stack.run({ task: 'run until shutdown [task:shutdown]' }, {
-        onEvent: (event) => {
-          if (event.type === 'approval_required' || (event.type === 'tool_call' && !closing)) {
-            closing ??= (async () => {
-              if (event.type === 'tool_call') {
-                // give the guard a moment to decide; close once the command runs or an approval is asked
-                await waitFor('the command to run or wait', async () => sleepersWith(`7${marker}`).length > 0 || (await pendingCount(stack)) > 0);
-              }
-              await stack.coordinator.close();
-            })();
-          }
+      const { events } = await stack.run(
+        { task: 'run until shutdown [task:shutdown]' },
+        {
+          onEvent: (event) => {
+            if (event.type === 'approval_required' || (event.type === 'tool_call' && !closing)) {
+              closing ??= (async () => {
+                if (event.type === 'tool_call') {
+                  // give the guard a moment to decide; close once the command runs or an approval is asked
+                  await waitFor(
+                    'the command to run or wait',
+                    async () => sleepersWith(`7${marker}`).length > 0 || (await pendingCount(stack)) > 0,
+                  );
+                }
+                await stack.coordinator.close();
+              })();
+            }
+          },
         },
-      });
+      );
       await closing;
       const last = events.at(-1)!;
       assert.equal(last.type, 'error', JSON.stringify(last));

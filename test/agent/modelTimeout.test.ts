@@ -33,7 +33,9 @@ after(async () => {
   await slow?.close();
 });
 
-async function runAgainst(task: string): Promise<{ code: string; message: string; elapsedMs: number; textDeltas: number }> {
+async function runAgainst(
+  task: string,
+): Promise<{ code: string; message: string; elapsedMs: number; textDeltas: number }> {
   const started = Date.now();
   const { status, events } = await stack.run({ task, model: 'slow' });
   const elapsedMs = Date.now() - started;

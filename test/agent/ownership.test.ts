@@ -9,7 +9,13 @@ import type { AgentStack } from '../support/agent.ts';
 import { waitFor } from '../support/stack.ts';
 import { startPipeline } from '../support/pipeline.ts';
 import type { PipelineHarness } from '../support/pipeline.ts';
-import { createIntentBatcher, InvalidIntent, MAX_INTENT_PAYLOAD_BYTES, payloadHash, type NewIntent } from '@handoff/intents';
+import {
+  createIntentBatcher,
+  InvalidIntent,
+  MAX_INTENT_PAYLOAD_BYTES,
+  payloadHash,
+  type NewIntent,
+} from '@handoff/intents';
 // Not on the package's surface by name (it is one of TOOLS): the tool itself, driven directly.
 import { proposeIntentTool } from '../../libs/agent/tools/proposeIntent.ts';
 import type { ToolContext } from '@handoff/agent';
@@ -29,7 +35,10 @@ describe('agent ownership', () => {
     stack = await startAgentStack();
     for (const who of ['a', 'b'] as const) {
       // a hostile label: names are for display and decide nothing
-      const minted = await stack.api<{ id: string; token: string }>('POST', '/v1/tokens', { role: 'agent', name: `operator-${who}` });
+      const minted = await stack.api<{ id: string; token: string }>('POST', '/v1/tokens', {
+        role: 'agent',
+        name: `operator-${who}`,
+      });
       assert.equal(minted.status, 201, JSON.stringify(minted.body));
       tokens[who] = minted.body;
     }
@@ -39,7 +48,10 @@ describe('agent ownership', () => {
   });
 
   const approveAll = (event: AgentEvent): Promise<void> => stack.approveAll(event);
-  const stopAs = async (token: string, sessionId: string): Promise<{ status: number; body: { error?: { code: string } } }> => {
+  const stopAs = async (
+    token: string,
+    sessionId: string,
+  ): Promise<{ status: number; body: { error?: { code: string } } }> => {
     const res = await fetch(`${stack.coordinator.url}/v1/agent/stop`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -48,13 +60,22 @@ describe('agent ownership', () => {
     return { status: res.status, body: (await res.json()) as { error?: { code: string } } };
   };
   const active = async (sessionId: string): Promise<boolean> =>
-    (await stack.api<{ activeSessions: { sessionId: string }[] }>('GET', '/v1/agent/health')).body.activeSessions.some((s) => s.sessionId === sessionId);
+    (await stack.api<{ activeSessions: { sessionId: string }[] }>('GET', '/v1/agent/health')).body.activeSessions.some(
+      (s) => s.sessionId === sessionId,
+    );
 
   /** Runs a long sleep as `owner` and, once it sleeps, hands its session id to `whileRunning`; returns the run's events. */
-  async function longRun(owner: string, label: string, whileRunning: (sessionId: string) => Promise<void>): Promise<{ events: AgentEvent[]; during: Promise<void> }> {
+  async function longRun(
+    owner: string,
+    label: string,
+    whileRunning: (sessionId: string) => Promise<void>,
+  ): Promise<{ events: AgentEvent[]; during: Promise<void> }> {
     // digits only: it is part of sleep's argument
     const marker = `${process.pid}${label.length}${Date.now() % 100000}`;
-    stack.model.script(`[task:${label}]`, [{ toolCalls: [{ id: 'long', name: 'bash', arguments: { command: `sleep 6${marker}` } }] }, { text: 'slept' }]);
+    stack.model.script(`[task:${label}]`, [
+      { toolCalls: [{ id: 'long', name: 'bash', arguments: { command: `sleep 6${marker}` } }] },
+      { text: 'slept' },
+    ]);
     let during: Promise<void> = Promise.resolve();
     const { events } = await stack.run(
       { task: `sleep [task:${label}]` },
@@ -102,47 +123,93 @@ describe('agent ownership', () => {
   });
 
   /** One run as `token` whose model calls `calls` in one turn; the tool results in call order. */
-  async function toolRun(token: string, label: string, calls: { id: string; name: string; arguments: Record<string, unknown> }[]) {
+  async function toolRun(
+    token: string,
+    label: string,
+    calls: { id: string; name: string; arguments: Record<string, unknown> }[],
+  ) {
     stack.model.script(`[task:${label}]`, [{ toolCalls: calls }, { text: 'done' }]);
     const run = await stack.run({ task: `act [task:${label}]` }, { token, onEvent: approveAll });
     assert.equal(run.events.at(-1)?.type, 'done', JSON.stringify(run.events.at(-1)));
-    return { sessionId: run.events[0]!.sessionId, results: eventsOf(run.events, 'tool_result'), proposed: eventsOf(run.events, 'intent_proposed') };
+    return {
+      sessionId: run.events[0]!.sessionId,
+      results: eventsOf(run.events, 'tool_result'),
+      proposed: eventsOf(run.events, 'intent_proposed'),
+    };
   }
 
   test("A's model reads its own intents with intent_status, and not B's, the operator's or a made-up id", async () => {
-    const propose = { id: 'p', name: 'propose_intent', arguments: { channel: 'noop', payload: { note: 'mine' }, requires_approval: true } };
+    const propose = {
+      id: 'p',
+      name: 'propose_intent',
+      arguments: { channel: 'noop', payload: { note: 'mine' }, requires_approval: true },
+    };
     const ofA = await toolRun(tokens.a.token, 'status-a1', [propose]);
     const ofB = await toolRun(tokens.b.token, 'status-b1', [propose]);
     const mineId = ofA.proposed[0]!.intentId;
     const theirsId = ofB.proposed[0]!.intentId;
-    const operators = await stack.api<{ id: string }>('POST', '/v1/intents', { channel: 'noop', payload: { n: 1 }, idempotencyKey: `op-${randomUUID()}`, requiresApproval: true });
+    const operators = await stack.api<{ id: string }>('POST', '/v1/intents', {
+      channel: 'noop',
+      payload: { n: 1 },
+      idempotencyKey: `op-${randomUUID()}`,
+      requiresApproval: true,
+    });
     assert.equal(operators.status, 201);
     const madeUp = randomUUID();
 
-    const rows = await stack.tdb.db.selectFrom('intents').select(['id', 'created_by']).where('id', 'in', [mineId, theirsId]).execute();
-    assert.deepEqual(new Map(rows.map((r) => [r.id, r.created_by])), new Map([[mineId, `agent:${tokens.a.id}`], [theirsId, `agent:${tokens.b.id}`]]));
+    const rows = await stack.tdb.db
+      .selectFrom('intents')
+      .select(['id', 'created_by'])
+      .where('id', 'in', [mineId, theirsId])
+      .execute();
+    assert.deepEqual(
+      new Map(rows.map((r) => [r.id, r.created_by])),
+      new Map([
+        [mineId, `agent:${tokens.a.id}`],
+        [theirsId, `agent:${tokens.b.id}`],
+      ]),
+    );
 
     // a later session of the same token still reads what an earlier one proposed
     const check = await toolRun(
       tokens.a.token,
       'status-a2',
-      [mineId, theirsId, operators.body.id, madeUp].map((id, i) => ({ id: `s${i}`, name: 'intent_status', arguments: { intent_id: id } })),
+      [mineId, theirsId, operators.body.id, madeUp].map((id, i) => ({
+        id: `s${i}`,
+        name: 'intent_status',
+        arguments: { intent_id: id },
+      })),
     );
     const [mine, theirs, operatorsResult, missing] = check.results;
     assert.equal(mine!.ok, true, mine!.output);
     assert.match(mine!.output, new RegExp(`"id":"${mineId}".*"state":"pending_approval"`));
-    for (const [result, id] of [[theirs, theirsId], [operatorsResult, operators.body.id], [missing, madeUp]] as const) {
+    for (const [result, id] of [
+      [theirs, theirsId],
+      [operatorsResult, operators.body.id],
+      [missing, madeUp],
+    ] as const) {
       assert.equal(result!.ok, false, result!.output);
       // the same answer as for an id that does not exist: nothing about the intent leaks
       assert.equal(result!.output, `no intent ${id} of yours`);
     }
 
     // the tool-call audit names each session's token by role and id, never by the name "operator-a"
-    const audited = await stack.tdb.db.selectFrom('agent_audit').select(['session_id', 'actor']).where('session_id', 'in', [ofA.sessionId, ofB.sessionId, check.sessionId]).execute();
+    const audited = await stack.tdb.db
+      .selectFrom('agent_audit')
+      .select(['session_id', 'actor'])
+      .where('session_id', 'in', [ofA.sessionId, ofB.sessionId, check.sessionId])
+      .execute();
     assert.equal(audited.length, 6);
-    for (const row of audited) assert.equal(row.actor, `agent:${row.session_id === ofB.sessionId ? tokens.b.id : tokens.a.id}`);
-    const lines = readFileSync(join(stack.home, 'agent-audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { session_id: string; actor: string });
-    assert.deepEqual(new Set(lines.filter((l) => l.session_id === check.sessionId).map((l) => l.actor)), new Set([`agent:${tokens.a.id}`]));
+    for (const row of audited)
+      assert.equal(row.actor, `agent:${row.session_id === ofB.sessionId ? tokens.b.id : tokens.a.id}`);
+    const lines = readFileSync(join(stack.home, 'agent-audit.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { session_id: string; actor: string });
+    assert.deepEqual(
+      new Set(lines.filter((l) => l.session_id === check.sessionId).map((l) => l.actor)),
+      new Set([`agent:${tokens.a.id}`]),
+    );
   });
 
   test('propose_intent refuses what POST /v1/intents refuses, naming the field, and the good call in the same turn is written', async () => {
@@ -174,7 +241,11 @@ describe('agent ownership', () => {
       assert.match(r.output, pattern, id);
     }
     assert.equal(byId.get('good')!.ok, true, byId.get('good')!.output);
-    const written = await stack.tdb.db.selectFrom('intents').select(['idempotency_key', 'created_by']).where('idempotency_key', 'like', `agent:${sessionId}:%`).execute();
+    const written = await stack.tdb.db
+      .selectFrom('intents')
+      .select(['idempotency_key', 'created_by'])
+      .where('idempotency_key', 'like', `agent:${sessionId}:%`)
+      .execute();
     assert.deepEqual(written, [{ idempotency_key: `agent:${sessionId}:good`, created_by: `agent:${tokens.a.id}` }]);
   });
 });
@@ -214,14 +285,25 @@ describe('one bad create fails only itself', () => {
 
   test('a row Postgres refuses, written in the same group as good ones, fails alone with a 400', async () => {
     const insert = createIntentBatcher(pipeline.tdb.db, pipeline.boss);
-    const payloads: Record<string, string> = { 'good-1': '{"n":1}', nul: '{"note":"a\\u0000b"}', 'good-2': '{"n":2}', surrogate: '{"s":"\\ud800"}', broken: '{"n":', 'good-3': '{"n":3}' };
+    const payloads: Record<string, string> = {
+      'good-1': '{"n":1}',
+      nul: '{"note":"a\\u0000b"}',
+      'good-2': '{"n":2}',
+      surrogate: '{"s":"\\ud800"}',
+      broken: '{"n":',
+      'good-3': '{"n":3}',
+    };
     const creates = Object.entries(payloads).map(([label, json]) => row(label, json));
     // one tick: the batcher writes them as one group
     const outcomes = await Promise.allSettled(creates.map((c) => insert(c)));
     const byLabel = new Map(Object.keys(payloads).map((label, i) => [label, outcomes[i]!]));
     for (const good of ['good-1', 'good-2', 'good-3']) {
       const outcome = byLabel.get(good)!;
-      assert.equal(outcome.status, 'fulfilled', `${good}: ${outcome.status === 'rejected' ? String(outcome.reason) : ''}`);
+      assert.equal(
+        outcome.status,
+        'fulfilled',
+        `${good}: ${outcome.status === 'rejected' ? String(outcome.reason) : ''}`,
+      );
       assert.equal(outcome.status === 'fulfilled' && outcome.value.created, true);
     }
     for (const bad of ['nul', 'surrogate', 'broken']) {
@@ -233,20 +315,48 @@ describe('one bad create fails only itself', () => {
       assert.equal(err.code, 'validation_failed');
       assert.match(err.message, /^payload: Postgres cannot store this intent/);
     }
-    const written = await pipeline.tdb.db.selectFrom('intents').select('id').where('id', 'in', creates.map((c) => c.row.id)).execute();
+    const written = await pipeline.tdb.db
+      .selectFrom('intents')
+      .select('id')
+      .where(
+        'id',
+        'in',
+        creates.map((c) => c.row.id),
+      )
+      .execute();
     const goodIds = creates.filter((c) => c.row.idempotency_key.startsWith('batch-good-')).map((c) => c.row.id);
     assert.deepEqual(new Set(written.map((w) => w.id)), new Set(goodIds));
     // the good ones are approved at birth, so each has its wake-up ticket
-    const tickets = await pipeline.tdb.pool.query<{ n: string }>(`SELECT count(*) AS n FROM pgboss.job WHERE data->>'intentId' = ANY($1)`, [written.map((w) => w.id)]);
+    const tickets = await pipeline.tdb.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pgboss.job WHERE data->>'intentId' = ANY($1)`,
+      [written.map((w) => w.id)],
+    );
     assert.equal(Number(tickets.rows[0]!.n), 3);
   });
 
   test('propose_intent refuses a payload over the size an intent may hold, as the service does for every caller', async () => {
-    const ctx = { sessionId: randomUUID(), toolCallId: 'big', actor: 'agent:00000000-0000-4000-8000-000000000000', intents: pipeline.service, emit: () => {} } as unknown as ToolContext;
-    const big = await proposeIntentTool.run({ channel: 'noop', payload: { blob: 'z'.repeat(MAX_INTENT_PAYLOAD_BYTES) } }, ctx);
+    const ctx = {
+      sessionId: randomUUID(),
+      toolCallId: 'big',
+      actor: 'agent:00000000-0000-4000-8000-000000000000',
+      intents: pipeline.service,
+      emit: () => {},
+    } as unknown as ToolContext;
+    const big = await proposeIntentTool.run(
+      { channel: 'noop', payload: { blob: 'z'.repeat(MAX_INTENT_PAYLOAD_BYTES) } },
+      ctx,
+    );
     assert.equal(big.ok, false);
-    assert.match(big.output, new RegExp(`validation_failed\\): payload is ${MAX_INTENT_PAYLOAD_BYTES + 11} bytes of JSON; an intent holds at most ${MAX_INTENT_PAYLOAD_BYTES}`));
-    const fits = await proposeIntentTool.run({ channel: 'noop', payload: { blob: 'z'.repeat(MAX_INTENT_PAYLOAD_BYTES - 11) } }, { ...ctx, toolCallId: 'fits' });
+    assert.match(
+      big.output,
+      new RegExp(
+        `validation_failed\\): payload is ${MAX_INTENT_PAYLOAD_BYTES + 11} bytes of JSON; an intent holds at most ${MAX_INTENT_PAYLOAD_BYTES}`,
+      ),
+    );
+    const fits = await proposeIntentTool.run(
+      { channel: 'noop', payload: { blob: 'z'.repeat(MAX_INTENT_PAYLOAD_BYTES - 11) } },
+      { ...ctx, toolCallId: 'fits' },
+    );
     assert.equal(fits.ok, true, fits.output);
   });
 });

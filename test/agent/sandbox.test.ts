@@ -1,7 +1,16 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { detectIsolation, findTool, Sandbox, SandboxError } from '@handoff/agent';
@@ -111,7 +120,8 @@ describe('agent sandbox', () => {
   });
 
   test('edit_file refuses every escape and tells how often a string occurred', async () => {
-    for (const e of escapes()) await refused('edit_file', { path: e.path, old_string: 'SECRET', new_string: 'pwned' }, e.why);
+    for (const e of escapes())
+      await refused('edit_file', { path: e.path, old_string: 'SECRET', new_string: 'pwned' }, e.why);
     await refused('edit_file', { path: 'dangling', old_string: 'a', new_string: 'b' }, /symlink to a missing target/);
     outsideUntouched();
     writeFileSync(join(box, 'twice.txt'), 'a a');
@@ -192,7 +202,9 @@ describe('agent sandbox', () => {
     }
     // what the file tools make, the commands may change (under a root service both are the agent's user's)
     assert.equal((await run('write_file', { path: 'tools/made.txt', content: 'by the tool\n' })).ok, true);
-    const changed = await run('bash', { command: 'echo by bash >> tools/made.txt && echo x > tools/new.txt && cat tools/made.txt' });
+    const changed = await run('bash', {
+      command: 'echo by bash >> tools/made.txt && echo x > tools/new.txt && cat tools/made.txt',
+    });
     assert.equal(changed.exitCode, 0, changed.output);
     assert.match(changed.output, /by the tool\nby bash\n/);
     const big = await run('bash', { command: 'head -c 200000 /dev/zero | tr "\\0" a; echo; echo END' });
@@ -202,8 +214,11 @@ describe('agent sandbox', () => {
     assert.equal(timeout.ok, false);
     assert.match(timeout.output, /timed out after 300 ms/);
 
-    if (ctx.isolation.level !== 'bubblewrap' && ctx.isolation.level !== 'unshare') return t.skip(`isolation is ${ctx.isolation.level}: ${ctx.isolation.detail}`);
-    const escape = await run('bash', { command: `echo pwned > ${join(outside, 'new.txt')}; cat ${join(outside, 'secret.txt')}; echo pwned > inside-ok.txt` });
+    if (ctx.isolation.level !== 'bubblewrap' && ctx.isolation.level !== 'unshare')
+      return t.skip(`isolation is ${ctx.isolation.level}: ${ctx.isolation.detail}`);
+    const escape = await run('bash', {
+      command: `echo pwned > ${join(outside, 'new.txt')}; cat ${join(outside, 'secret.txt')}; echo pwned > inside-ok.txt`,
+    });
     assert.notEqual(escape.exitCode, null);
     outsideUntouched();
     assert.equal(readFileSync(join(box, 'inside-ok.txt'), 'utf8'), 'pwned\n');

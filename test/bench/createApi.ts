@@ -20,14 +20,18 @@ const CONNECTIONS = 50;
 const loadScript = fileURLToPath(new URL('./createApiLoad.ts', import.meta.url));
 
 async function load(spec: LoadSpec): Promise<LoadResult> {
-  const { stdout } = await promisify(execFile)(process.execPath, [loadScript, JSON.stringify(spec)], { timeout: (spec.durationSec + 120) * 1000 });
+  const { stdout } = await promisify(execFile)(process.execPath, [loadScript, JSON.stringify(spec)], {
+    timeout: (spec.durationSec + 120) * 1000,
+  });
   return JSON.parse(stdout.trim().split('\n').pop()!) as LoadResult;
 }
 
 async function committedTransactions(stack: Stack): Promise<number> {
   // statistics reach pg_stat_database within a second or so of each backend's commits
   await sleep(1500);
-  const { rows } = await sql<{ n: string }>`SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`.execute(stack.tdb.db);
+  const { rows } = await sql<{
+    n: string;
+  }>`SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`.execute(stack.tdb.db);
   await sql`SELECT pg_stat_clear_snapshot()`.execute(stack.tdb.db);
   return Number(rows[0]!.n);
 }
@@ -42,16 +46,36 @@ export async function createApiBench(opts: BenchOptions): Promise<BenchFigure[]>
   let perCreate: number;
   let intents: number;
   try {
-    const first = await stack.api<Intent>('POST', '/v1/intents', { channel: 'noop', idempotencyKey: 'sample', payload: { i: 0 } });
+    const first = await stack.api<Intent>('POST', '/v1/intents', {
+      channel: 'noop',
+      idempotencyKey: 'sample',
+      payload: { i: 0 },
+    });
     sample = first.body;
     progress(section, `warm-up, 1 s`);
-    await load({ url: `${stack.coordinator.url}/v1/intents`, token: stack.token, connections: CONNECTIONS, durationSec: 1, keyPrefix: 'warm' });
+    await load({
+      url: `${stack.coordinator.url}/v1/intents`,
+      token: stack.token,
+      connections: CONNECTIONS,
+      durationSec: 1,
+      keyPrefix: 'warm',
+    });
     const before = await committedTransactions(stack);
     progress(section, `handoff POST /v1/intents, ${CONNECTIONS} connections, ${durationSec} s`);
-    handoff = await load({ url: `${stack.coordinator.url}/v1/intents`, token: stack.token, connections: CONNECTIONS, durationSec, keyPrefix: 'load' });
+    handoff = await load({
+      url: `${stack.coordinator.url}/v1/intents`,
+      token: stack.token,
+      connections: CONNECTIONS,
+      durationSec,
+      keyPrefix: 'load',
+    });
     const after = await committedTransactions(stack);
     perCreate = (after - before - 1) / Math.max(1, handoff.ok);
-    const counted = await stack.tdb.db.selectFrom('intents').select((eb) => eb.fn.countAll<string>().as('n')).where('idempotency_key', 'like', 'load-%').executeTakeFirstOrThrow();
+    const counted = await stack.tdb.db
+      .selectFrom('intents')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('idempotency_key', 'like', 'load-%')
+      .executeTakeFirstOrThrow();
     intents = Number(counted.n);
   } finally {
     await stack.close();
@@ -60,12 +84,26 @@ export async function createApiBench(opts: BenchOptions): Promise<BenchFigure[]>
   progress(section, `trivial Fastify route, ${CONNECTIONS} connections, ${durationSec} s`);
   const app = Fastify({ logger: false });
   const body = JSON.stringify(sample);
-  app.post('/v1/intents', async (_request, reply) => reply.code(201).header('content-type', 'application/json').send(body));
+  app.post('/v1/intents', async (_request, reply) =>
+    reply.code(201).header('content-type', 'application/json').send(body),
+  );
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   let trivial: LoadResult;
   try {
-    await load({ url: `${address}/v1/intents`, token: 'x', connections: CONNECTIONS, durationSec: 1, keyPrefix: 'warm' });
-    trivial = await load({ url: `${address}/v1/intents`, token: 'x', connections: CONNECTIONS, durationSec, keyPrefix: 'load' });
+    await load({
+      url: `${address}/v1/intents`,
+      token: 'x',
+      connections: CONNECTIONS,
+      durationSec: 1,
+      keyPrefix: 'warm',
+    });
+    trivial = await load({
+      url: `${address}/v1/intents`,
+      token: 'x',
+      connections: CONNECTIONS,
+      durationSec,
+      keyPrefix: 'load',
+    });
   } finally {
     await app.close();
   }

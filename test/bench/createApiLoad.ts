@@ -49,7 +49,10 @@ const result = await autocannon({
       headers: { authorization: `Bearer ${spec.token}`, 'content-type': 'application/json' },
       setupRequest: (req: Record<string, unknown>) => {
         const i = n++;
-        return { ...req, body: JSON.stringify({ channel: 'noop', idempotencyKey: `${spec.keyPrefix}-${i}`, payload: { i } }) };
+        return {
+          ...req,
+          body: JSON.stringify({ channel: 'noop', idempotencyKey: `${spec.keyPrefix}-${i}`, payload: { i } }),
+        };
       },
     },
   ],

@@ -34,7 +34,9 @@ const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
 /** CPU seconds so far of the coordinator, the executors, this process, this database's Postgres backends and the machine. */
 async function cpuNow(db: Db, coordinator: number, executors: number[]) {
-  const { rows } = await sql<{ pid: number }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`.execute(db);
+  const { rows } = await sql<{
+    pid: number;
+  }>`SELECT pid FROM pg_stat_activity WHERE datname = current_database()`.execute(db);
   const usage = process.cpuUsage();
   return {
     coordinator: cpuSeconds(coordinator),
@@ -66,24 +68,37 @@ export async function footprintBench(opts: BenchOptions): Promise<BenchFigure[]>
     const token = readFileSync(join(home, 'operator.token'), 'utf8').trim();
     const executors = await Promise.all(
       Array.from({ length: EXECUTORS }, (_, i) =>
-        spawnNode([join(repo, 'apps/executor/main.ts')], { env: { ...env, HANDOFF_EXECUTOR_ID: `footprint-${i}` }, ready: /"executor started"/ }),
+        spawnNode([join(repo, 'apps/executor/main.ts')], {
+          env: { ...env, HANDOFF_EXECUTOR_ID: `footprint-${i}` },
+          ready: /"executor started"/,
+        }),
       ),
     );
     procs.push(...executors);
 
     progress(section, 'idle for 3 s');
     await sleep(3000);
-    const [bareIdle, coordIdle, ...execIdle] = await Promise.all([bare, coordinator, ...executors].map((p) => settledRss(p.pid)));
+    const [bareIdle, coordIdle, ...execIdle] = await Promise.all(
+      [bare, coordinator, ...executors].map((p) => settledRss(p.pid)),
+    );
 
     progress(section, `under load: ${n} noop intents, 50 concurrent creates, ${EXECUTORS} executors`);
     const sampler = sampleRss([coordinator.pid, ...executors.map((e) => e.pid)], 100);
-    const cpu0 = await cpuNow(tdb.db, coordinator.pid, executors.map((e) => e.pid));
+    const cpu0 = await cpuNow(
+      tdb.db,
+      coordinator.pid,
+      executors.map((e) => e.pid),
+    );
     const start = Date.now();
     const http = createOverHttp(url, token);
     await createNoopIntents(http.create, n, 50, 'fp').finally(() => http.close());
     await waitForSucceeded(tdb.db, n);
     const [coordPeak, ...execPeaks] = sampler.stop();
-    const cpu1 = await cpuNow(tdb.db, coordinator.pid, executors.map((e) => e.pid));
+    const cpu1 = await cpuNow(
+      tdb.db,
+      coordinator.pid,
+      executors.map((e) => e.pid),
+    );
     const perIntentMs = (a: number, b: number): number => round(((b - a) * 1000) / n, 2);
     const pgCpu = [...cpu1.postgres].reduce((sum, [pid, c]) => sum + (c - (cpu0.postgres.get(pid) ?? 0)), 0);
     const { lastReceiptAt } = await workWindow(tdb.db);
@@ -94,9 +109,29 @@ export async function footprintBench(opts: BenchOptions): Promise<BenchFigure[]>
     const note = 'ratio = handoff / bare node';
     return [
       withRatio({ section, name: 'coordinator RSS, idle', value: round(coordIdle!, 1), unit: 'MiB', baseline, note }),
-      withRatio({ section, name: 'executor RSS, idle (largest of 2)', value: round(Math.max(...execIdle), 1), unit: 'MiB', baseline }),
-      withRatio({ section, name: 'coordinator RSS, peak under the throughput run', value: round(coordPeak!, 1), unit: 'MiB', baseline, settings }),
-      withRatio({ section, name: 'executor RSS, peak under the throughput run (largest of 2)', value: round(Math.max(...execPeaks), 1), unit: 'MiB', baseline, settings }),
+      withRatio({
+        section,
+        name: 'executor RSS, idle (largest of 2)',
+        value: round(Math.max(...execIdle), 1),
+        unit: 'MiB',
+        baseline,
+      }),
+      withRatio({
+        section,
+        name: 'coordinator RSS, peak under the throughput run',
+        value: round(coordPeak!, 1),
+        unit: 'MiB',
+        baseline,
+        settings,
+      }),
+      withRatio({
+        section,
+        name: 'executor RSS, peak under the throughput run (largest of 2)',
+        value: round(Math.max(...execPeaks), 1),
+        unit: 'MiB',
+        baseline,
+        settings,
+      }),
       {
         section,
         name: 'end to end during this run (coordinator in its own process)',
@@ -106,10 +141,34 @@ export async function footprintBench(opts: BenchOptions): Promise<BenchFigure[]>
         settings,
       },
       // where the CPU went during the run: what limits end-to-end throughput on 2 cores
-      { section, name: 'CPU per intent: coordinator process', value: perIntentMs(cpu0.coordinator, cpu1.coordinator), unit: 'ms', settings },
-      { section, name: 'CPU per intent: executor processes (sum of 2)', value: perIntentMs(sum(cpu0.executors), sum(cpu1.executors)), unit: 'ms', settings },
-      { section, name: 'CPU per intent: Postgres backends of this database', value: round((pgCpu * 1000) / n, 2), unit: 'ms', settings },
-      { section, name: 'CPU per intent: load generator (bench process)', value: perIntentMs(cpu0.bench, cpu1.bench), unit: 'ms', settings },
+      {
+        section,
+        name: 'CPU per intent: coordinator process',
+        value: perIntentMs(cpu0.coordinator, cpu1.coordinator),
+        unit: 'ms',
+        settings,
+      },
+      {
+        section,
+        name: 'CPU per intent: executor processes (sum of 2)',
+        value: perIntentMs(sum(cpu0.executors), sum(cpu1.executors)),
+        unit: 'ms',
+        settings,
+      },
+      {
+        section,
+        name: 'CPU per intent: Postgres backends of this database',
+        value: round((pgCpu * 1000) / n, 2),
+        unit: 'ms',
+        settings,
+      },
+      {
+        section,
+        name: 'CPU per intent: load generator (bench process)',
+        value: perIntentMs(cpu0.bench, cpu1.bench),
+        unit: 'ms',
+        settings,
+      },
       {
         section,
         name: 'machine CPU busy during the run (all processes, all agents)',

@@ -4,7 +4,11 @@ import type { Db } from '../../libs/db/index.ts';
 import { runConcurrently, sleep } from './stats.ts';
 
 /** POSTs one create; resolves with the HTTP status. */
-export type CreateCall = (body: { channel: string; idempotencyKey: string; payload: Record<string, unknown> }) => Promise<number>;
+export type CreateCall = (body: {
+  channel: string;
+  idempotencyKey: string;
+  payload: Record<string, unknown>;
+}) => Promise<number>;
 
 /**
  * Creates over HTTP to a coordinator at `baseUrl` with `token`, through an undici connection pool
@@ -25,7 +29,12 @@ export function createOverHttp(baseUrl: string, token: string): { create: Create
 }
 
 /** n noop intents through `POST /v1/intents`, `concurrency` requests in flight; throws on any non-2xx. */
-export async function createNoopIntents(create: CreateCall, n: number, concurrency: number, prefix: string): Promise<void> {
+export async function createNoopIntents(
+  create: CreateCall,
+  n: number,
+  concurrency: number,
+  prefix: string,
+): Promise<void> {
   await runConcurrently(n, concurrency, async (i) => {
     const status = await create({ channel: 'noop', idempotencyKey: `${prefix}-${i}`, payload: { i } });
     if (status !== 200 && status !== 201) throw new Error(`create ${prefix}-${i} answered ${status}`);
@@ -33,7 +42,11 @@ export async function createNoopIntents(create: CreateCall, n: number, concurren
 }
 
 export async function countByState(db: Db): Promise<Record<string, number>> {
-  const rows = await db.selectFrom('intents').select(['state', (eb) => eb.fn.countAll<string>().as('n')]).groupBy('state').execute();
+  const rows = await db
+    .selectFrom('intents')
+    .select(['state', (eb) => eb.fn.countAll<string>().as('n')])
+    .groupBy('state')
+    .execute();
   return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
 }
 
@@ -45,7 +58,8 @@ export async function waitForSucceeded(db: Db, n: number, timeoutMs = 600_000): 
     if ((states.succeeded ?? 0) >= n) return;
     const bad = (states.dead ?? 0) + (states.in_doubt ?? 0) + (states.rejected ?? 0) + (states.expired ?? 0);
     if (bad > 0) throw new Error(`intents ended badly: ${JSON.stringify(states)}`);
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} succeeded intents: ${JSON.stringify(states)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${n} succeeded intents: ${JSON.stringify(states)}`);
     await sleep(100);
   }
 }

@@ -33,7 +33,9 @@ const cell = (pick: (f: BenchFigure) => number | undefined, k: string): string =
   runs.map((r) => formatNumber(pick(r.figures.find((f) => key(f) === k) ?? ({} as BenchFigure))) || '–').join(' / ');
 
 for (const [i, r] of runs.entries()) {
-  console.log(`Run ${i + 1}: ${r.startedAt}, ${r.machine.cpus} cores, node ${r.machine.node}, Postgres ${r.machine.postgres}`);
+  console.log(
+    `Run ${i + 1}: ${r.startedAt}, ${r.machine.cpus} cores, node ${r.machine.node}, Postgres ${r.machine.postgres}`,
+  );
 }
 for (const section of [...new Set(order.map((f) => f.section))]) {
   console.log(`\n### ${section}\n`);
@@ -42,6 +44,8 @@ for (const section of [...new Set(order.map((f) => f.section))]) {
   for (const f of order.filter((x) => x.section === section)) {
     const k = key(f);
     const ratio = f.baseline ? cell((x) => x.ratio, k) : '';
-    console.log(`| ${f.name} | ${cell((x) => x.value, k)} | ${f.unit} | ${f.baseline?.name ?? ''} | ${f.baseline ? cell((x) => x.baseline?.value, k) : ''} | ${ratio} |`);
+    console.log(
+      `| ${f.name} | ${cell((x) => x.value, k)} | ${f.unit} | ${f.baseline?.name ?? ''} | ${f.baseline ? cell((x) => x.baseline?.value, k) : ''} | ${ratio} |`,
+    );
   }
 }

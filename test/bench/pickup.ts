@@ -19,9 +19,14 @@ async function handoffPickups(stack: Stack, sink: RecordingSink, n: number, pref
   const latencies: number[] = [];
   for (let i = 0; i < n; i++) {
     const key = `${prefix}-${i}`;
-    const created = await stack.api<Intent>('POST', '/v1/intents', { channel: 'webhook', idempotencyKey: key, payload: { url: `${sink.url}/p`, body: {} } });
+    const created = await stack.api<Intent>('POST', '/v1/intents', {
+      channel: 'webhook',
+      idempotencyKey: key,
+      payload: { url: `${sink.url}/p`, body: {} },
+    });
     if (created.status !== 201) throw new Error(`create answered ${created.status}: ${JSON.stringify(created.body)}`);
-    if (created.body.state !== 'pending_approval') throw new Error(`webhook intent not held for approval (state ${created.body.state})`);
+    if (created.body.state !== 'pending_approval')
+      throw new Error(`webhook intent not held for approval (state ${created.body.state})`);
     const startWall = Date.now();
     const approved = await stack.api('POST', `/v1/intents/${created.body.id}/approve`, {});
     if (approved.status !== 200) throw new Error(`approve answered ${approved.status}`);
@@ -97,8 +102,15 @@ export async function pickupBench(opts: BenchOptions): Promise<BenchFigure[]> {
       return handoffPickups(stack, sink, n, 'idle10');
     });
 
-    const note = 'ratio = handoff / pg-boss (lower is better); handoff includes the approve HTTP call and the webhook round trip';
-    const pair = (what: string, handoff: number[], boss: number[], bossWhat: string, settings: BenchFigure['settings']): BenchFigure[] =>
+    const note =
+      'ratio = handoff / pg-boss (lower is better); handoff includes the approve HTTP call and the webhook round trip';
+    const pair = (
+      what: string,
+      handoff: number[],
+      boss: number[],
+      bossWhat: string,
+      settings: BenchFigure['settings'],
+    ): BenchFigure[] =>
       [50, 99].map((p) =>
         withRatio({
           section,
@@ -112,7 +124,11 @@ export async function pickupBench(opts: BenchOptions): Promise<BenchFigure[]> {
       );
     return [
       ...pair('idle, executor sweep 250 ms', idle, bossIdle, 'idle', { samples: n, sweepMs: 250, pgBossPollS: 2 }),
-      ...pair('idle, executor sweep 10 s', slowSweep, bossIdle, 'idle', { samples: n, sweepMs: 10_000, pgBossPollS: 2 }),
+      ...pair('idle, executor sweep 10 s', slowSweep, bossIdle, 'idle', {
+        samples: n,
+        sweepMs: 10_000,
+        pgBossPollS: 2,
+      }),
       ...pair(`under load, ${LOAD_PER_SEC} noop intents/s`, loaded, bossLoad, `under ${LOAD_PER_SEC} jobs/s`, {
         samples: n,
         loadPerSec: LOAD_PER_SEC,

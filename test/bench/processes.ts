@@ -20,12 +20,25 @@ export async function spawnNode(
   args: string[],
   opts: { env?: Record<string, string>; ready?: RegExp; timeoutMs?: number } = {},
 ): Promise<NodeProcess & { readyLine: string }> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output: string[] = [];
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)),
+  );
   const ready = new Promise<string>((resolve, reject) => {
     if (!opts.ready) resolve('');
-    const timer = setTimeout(() => reject(new Error(`node ${args.join(' ')} not ready after ${opts.timeoutMs ?? 60_000} ms:\n${output.slice(-20).join('\n')}`)), opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `node ${args.join(' ')} not ready after ${opts.timeoutMs ?? 60_000} ms:\n${output.slice(-20).join('\n')}`,
+          ),
+        ),
+      opts.timeoutMs ?? 60_000,
+    );
     onOutputLines([child.stdout, child.stderr], (line) => {
       if (output.length < 2000) output.push(line);
       if (opts.ready?.test(line)) {
@@ -35,7 +48,9 @@ export async function spawnNode(
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`node ${args.join(' ')} exited (${code}) before it was ready:\n${output.slice(-20).join('\n')}`));
+      reject(
+        new Error(`node ${args.join(' ')} exited (${code}) before it was ready:\n${output.slice(-20).join('\n')}`),
+      );
     });
   });
   const stop = async (graceMs = 10_000): Promise<void> => {

@@ -38,5 +38,7 @@ export const round = (x: number, digits = 2): number => Math.round(x * 10 ** dig
  */
 export function withRatio(figure: Omit<BenchFigure, 'ratio'>): BenchFigure {
   const b = figure.baseline;
-  return b && b.value > 0 && Number.isFinite(figure.value) ? { ...figure, ratio: round(figure.value / b.value, 3) } : { ...figure };
+  return b && b.value > 0 && Number.isFinite(figure.value)
+    ? { ...figure, ratio: round(figure.value / b.value, 3) }
+    : { ...figure };
 }

@@ -35,7 +35,11 @@ const repo = here('../..');
 type PathName = 'direct' | 'router' | 'router-vllm' | 'portkey';
 const PATHS: PathName[] = ['direct', 'router', 'router-vllm', 'portkey'];
 const PROXIES = ['router', 'router-vllm', 'portkey'] as const;
-const WHO: Record<(typeof PROXIES)[number], string> = { router: 'handoff router', 'router-vllm': 'handoff router (vllm kind)', portkey: 'Portkey' };
+const WHO: Record<(typeof PROXIES)[number], string> = {
+  router: 'handoff router',
+  'router-vllm': 'handoff router (vllm kind)',
+  portkey: 'Portkey',
+};
 
 interface Target {
   url: string;
@@ -76,14 +80,19 @@ const children: ChildProcess[] = [];
 
 /** A node child process; `quiet`: its stdout goes to /dev/null (the router's log lines). */
 function startChild(args: string[], quiet = false): ChildProcess {
-  const child = spawn(process.execPath, args, { cwd: repo, env: process.env, stdio: ['ignore', quiet ? 'ignore' : 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    cwd: repo,
+    env: process.env,
+    stdio: ['ignore', quiet ? 'ignore' : 'pipe', 'pipe'],
+  });
   children.push(child);
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
     stderr = (stderr + c.toString('utf8')).slice(-4000);
   });
   child.once('exit', (code, signal) => {
-    if (code !== 0 && signal === null && children.includes(child)) process.stderr.write(`bench: ${args.join(' ')} exited ${code}: ${stderr}\n`);
+    if (code !== 0 && signal === null && children.includes(child))
+      process.stderr.write(`bench: ${args.join(' ')} exited ${code}: ${stderr}\n`);
   });
   return child;
 }
@@ -106,7 +115,6 @@ function firstLine<T>(child: ChildProcess, what: string, timeoutMs = 60_000): Pr
   });
 }
 
-
 async function waitHttp(url: string, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -122,15 +130,22 @@ async function waitHttp(url: string, what: string, timeoutMs = 60_000): Promise<
 }
 
 const bodyOf = (stream: boolean, model = BENCH_MODEL): string =>
-  JSON.stringify({ model, messages: [{ role: 'user', content: 'Say hello in one short sentence.' }], max_tokens: 64, ...(stream ? { stream: true } : {}) });
+  JSON.stringify({
+    model,
+    messages: [{ role: 'user', content: 'Say hello in one short sentence.' }],
+    max_tokens: 64,
+    ...(stream ? { stream: true } : {}),
+  });
 
 /** One request of each kind through a path: a 200 and the upstream's answer, whole, or the error. */
 async function verify(name: PathName, t: Target): Promise<void> {
-  const post = (stream: boolean): Promise<Response> => fetch(t.url, { method: 'POST', headers: t.headers, body: bodyOf(stream, t.model) });
+  const post = (stream: boolean): Promise<Response> =>
+    fetch(t.url, { method: 'POST', headers: t.headers, body: bodyOf(stream, t.model) });
   const plain = await post(false);
   const text = await plain.text();
   if (plain.status !== 200) throw new Error(`${name}: non-streamed answer ${plain.status}: ${text.slice(0, 300)}`);
-  const content = (JSON.parse(text) as { choices?: { message?: { content?: string } }[] }).choices?.[0]?.message?.content;
+  const content = (JSON.parse(text) as { choices?: { message?: { content?: string } }[] }).choices?.[0]?.message
+    ?.content;
   if (content !== ANSWER_TEXT) throw new Error(`${name}: non-streamed content ${JSON.stringify(content)}`);
   const streamed = await post(true);
   const sse = await streamed.text();
@@ -139,7 +154,8 @@ async function verify(name: PathName, t: Target): Promise<void> {
     .split('\n')
     .filter((l) => l.startsWith('data:'))
     .map((l) => l.slice(5).trim());
-  if (data[data.length - 1] !== '[DONE]') throw new Error(`${name}: the stream does not end with [DONE]: ${sse.slice(-200)}`);
+  if (data[data.length - 1] !== '[DONE]')
+    throw new Error(`${name}: the stream does not end with [DONE]: ${sse.slice(-200)}`);
   const joined = data
     .slice(0, -1)
     .map((d) => (JSON.parse(d) as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta?.content ?? '')
@@ -149,7 +165,11 @@ async function verify(name: PathName, t: Target): Promise<void> {
 
 async function load(spec: LoadSpec): Promise<LoadResult> {
   const child = startChild([here('./routerBench/load.ts'), JSON.stringify(spec)]);
-  const result = await firstLine<LoadResult>(child, 'load generator', (spec.warmupSec + spec.durationSec) * 1000 + 120_000);
+  const result = await firstLine<LoadResult>(
+    child,
+    'load generator',
+    (spec.warmupSec + spec.durationSec) * 1000 + 120_000,
+  );
   await new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
   children.splice(children.indexOf(child), 1);
   return result;
@@ -165,12 +185,34 @@ function figuresOf(runs: Measured[], seconds: number): BenchFigure[] {
     const scenario = `${m.stream ? 'streamed' : 'non-streamed'}, ${m.connections} clients${m.rate ? ` at ${m.rate} req/s offered` : ''}`;
     out.push({ section: 'router', name: `direct p50 (${scenario})`, value: round(d.p50), unit: 'ms', settings });
     out.push({ section: 'router', name: `direct p99 (${scenario})`, value: round(d.p99), unit: 'ms', settings });
-    out.push({ section: 'router', name: `direct throughput (${scenario})`, value: round(d.rps, 0), unit: 'req/s', settings });
+    out.push({
+      section: 'router',
+      name: `direct throughput (${scenario})`,
+      value: round(d.rps, 0),
+      unit: 'req/s',
+      settings,
+    });
     for (const path of PROXIES) {
       const r = m.results[path];
       const who = WHO[path];
-      out.push({ section: 'router', name: `${who} p50 added (${scenario})`, value: round(r.p50 - d.p50), unit: 'ms', baseline: { name: 'direct p50', value: round(d.p50) }, note: `${who} p50 ${round(r.p50)} ms; value is the difference`, settings });
-      out.push({ section: 'router', name: `${who} p99 added (${scenario})`, value: round(r.p99 - d.p99), unit: 'ms', baseline: { name: 'direct p99', value: round(d.p99) }, note: `${who} p99 ${round(r.p99)} ms; value is the difference`, settings });
+      out.push({
+        section: 'router',
+        name: `${who} p50 added (${scenario})`,
+        value: round(r.p50 - d.p50),
+        unit: 'ms',
+        baseline: { name: 'direct p50', value: round(d.p50) },
+        note: `${who} p50 ${round(r.p50)} ms; value is the difference`,
+        settings,
+      });
+      out.push({
+        section: 'router',
+        name: `${who} p99 added (${scenario})`,
+        value: round(r.p99 - d.p99),
+        unit: 'ms',
+        baseline: { name: 'direct p99', value: round(d.p99) },
+        note: `${who} p99 ${round(r.p99)} ms; value is the difference`,
+        settings,
+      });
       out.push({
         section: 'router',
         name: `${who} throughput (${scenario})`,
@@ -178,7 +220,10 @@ function figuresOf(runs: Measured[], seconds: number): BenchFigure[] {
         unit: 'req/s',
         baseline: { name: 'direct', value: round(d.rps, 0) },
         ratio: round(r.rps / d.rps),
-        note: r.non2xx + r.errors + r.timeouts > 0 ? `${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts` : undefined,
+        note:
+          r.non2xx + r.errors + r.timeouts > 0
+            ? `${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`
+            : undefined,
         settings,
       });
       const cpu = m.cpu[path].proxy;
@@ -189,7 +234,9 @@ function figuresOf(runs: Measured[], seconds: number): BenchFigure[] {
           name: `${who} CPU per request (${scenario})`,
           value: round(cpu, 0),
           unit: 'µs',
-          ...(upstreamCpu !== null ? { baseline: { name: 'fake upstream CPU per request', value: round(upstreamCpu, 0) } } : {}),
+          ...(upstreamCpu !== null
+            ? { baseline: { name: 'fake upstream CPU per request', value: round(upstreamCpu, 0) } }
+            : {}),
           note: `user + system time of the ${who} process over the run / requests; 1e6 / value = req/s one core could serve`,
           settings,
         });
@@ -212,7 +259,10 @@ function table(runs: Measured[]): string {
     const scenario = `${m.stream ? 'streamed' : 'non-streamed'} x${m.connections}${m.rate ? ` @${m.rate}/s` : ''}`;
     for (const path of PATHS) {
       const r = m.results[path];
-      const added = path === 'direct' ? ['', '', ''] : [fix(r.p50 - d.p50, 3), fix(r.p99 - d.p99, 3), `${fix((100 * r.rps) / d.rps, 1)} %`];
+      const added =
+        path === 'direct'
+          ? ['', '', '']
+          : [fix(r.p50 - d.p50, 3), fix(r.p99 - d.p99, 3), `${fix((100 * r.rps) / d.rps, 1)} %`];
       lines.push(
         [
           (path === 'direct' ? scenario : '').padEnd(27),
@@ -239,34 +289,65 @@ export async function routerBenchRun(opts: BenchOptions): Promise<{ figures: Ben
   const warmup = Number(process.env.BENCH_ROUTER_WARMUP ?? (opts.quick ? 0.5 : 1));
   const connections = (process.env.BENCH_ROUTER_CONNECTIONS ?? '1,50,500').split(',').map(Number);
   // 50 clients at a rate every path can serve: the added latency without a saturated CPU (0: skip).
-  const rates = (process.env.BENCH_ROUTER_RATE ?? '400,1000').split(',').map(Number).filter((r) => r > 0);
+  const rates = (process.env.BENCH_ROUTER_RATE ?? '400,1000')
+    .split(',')
+    .map(Number)
+    .filter((r) => r > 0);
   const scenarios: { connections: number; rate?: number }[] = connections.map((c) => ({ connections: c }));
   for (const rate of rates) scenarios.push({ connections: 50, rate });
   const progress = (what: string): void => report('router', what);
   try {
     const upstream = startChild([here('./fakeUpstream.ts')]);
-    const pids: Record<PathName, number | undefined> = { direct: undefined, router: undefined, 'router-vllm': undefined, portkey: undefined };
+    const pids: Record<PathName, number | undefined> = {
+      direct: undefined,
+      router: undefined,
+      'router-vllm': undefined,
+      portkey: undefined,
+    };
     const upstreamPort = (await firstLine<{ port: number }>(upstream, 'fake upstream')).port;
     const upstreamBase = `http://127.0.0.1:${upstreamPort}/v1`;
     const prof = process.env.BENCH_ROUTER_PROF;
     const routerPort = await freePort();
-    const routerChild = startChild([...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), here('./routerBench/server.ts'), upstreamBase, String(routerPort)], true);
+    const routerChild = startChild(
+      [
+        ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []),
+        here('./routerBench/server.ts'),
+        upstreamBase,
+        String(routerPort),
+      ],
+      true,
+    );
     const portkeyPort = await freePort();
     pids.router = routerChild.pid;
     pids['router-vllm'] = routerChild.pid;
-    pids.portkey = startChild(['--import', here('./routerBench/portkeyShim.ts'), here('../../node_modules/@portkey-ai/gateway/build/start-server.js'), `--port=${portkeyPort}`, '--headless']).pid;
+    pids.portkey = startChild([
+      '--import',
+      here('./routerBench/portkeyShim.ts'),
+      here('../../node_modules/@portkey-ai/gateway/build/start-server.js'),
+      `--port=${portkeyPort}`,
+      '--headless',
+    ]).pid;
     await waitHttp(`http://127.0.0.1:${routerPort}/v1/models`, 'the router');
     await waitHttp(`http://127.0.0.1:${portkeyPort}/`, 'Portkey');
     const json = { 'content-type': 'application/json' };
     const targets: Record<PathName, Target> = {
       direct: { url: `${upstreamBase}/chat/completions`, headers: json, model: BENCH_MODEL },
       router: { url: `http://127.0.0.1:${routerPort}/v1/chat/completions`, headers: json, model: BENCH_MODEL },
-      'router-vllm': { url: `http://127.0.0.1:${routerPort}/v1/chat/completions`, headers: json, model: 'bench-model-vllm' },
+      'router-vllm': {
+        url: `http://127.0.0.1:${routerPort}/v1/chat/completions`,
+        headers: json,
+        model: 'bench-model-vllm',
+      },
       portkey: {
         model: BENCH_MODEL,
         url: `http://127.0.0.1:${portkeyPort}/v1/chat/completions`,
         // Portkey's OpenAI provider with a self-hosted base URL (docs: "custom host"); it wants a key.
-        headers: { ...json, 'x-portkey-provider': 'openai', 'x-portkey-custom-host': upstreamBase, authorization: 'Bearer sk-bench' },
+        headers: {
+          ...json,
+          'x-portkey-provider': 'openai',
+          'x-portkey-custom-host': upstreamBase,
+          authorization: 'Bearer sk-bench',
+        },
       },
     };
     for (const path of PATHS) await verify(path, targets[path]);
@@ -279,10 +360,22 @@ export async function routerBenchRun(opts: BenchOptions): Promise<{ figures: Ben
         for (const path of PATHS) {
           progress(`${stream ? 'streamed' : 'non-streamed'} x${c}${r ? ` @${r}/s` : ''} ${path}`);
           const before = { proxy: cpuSeconds(pids[path]), upstream: cpuSeconds(upstream.pid) };
-          results[path] = await load({ url: targets[path].url, headers: targets[path].headers, body: bodyOf(stream, targets[path].model), connections: c, warmupSec: warmup, durationSec: seconds, rate: r });
+          results[path] = await load({
+            url: targets[path].url,
+            headers: targets[path].headers,
+            body: bodyOf(stream, targets[path].model),
+            connections: c,
+            warmupSec: warmup,
+            durationSec: seconds,
+            rate: r,
+          });
           const n = results[path].allRequests;
-          const per = (a: number | null, b: number | null): number | null => (a === null || b === null || n === 0 ? null : ((b - a) * 1e6) / n);
-          cpu[path] = { proxy: per(before.proxy, cpuSeconds(pids[path])), upstream: per(before.upstream, cpuSeconds(upstream.pid)) };
+          const per = (a: number | null, b: number | null): number | null =>
+            a === null || b === null || n === 0 ? null : ((b - a) * 1e6) / n;
+          cpu[path] = {
+            proxy: per(before.proxy, cpuSeconds(pids[path])),
+            upstream: per(before.upstream, cpuSeconds(upstream.pid)),
+          };
         }
         runs.push({ stream, connections: c, rate: r, results, cpu });
       }

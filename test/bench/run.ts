@@ -40,7 +40,8 @@ const routerBench: BenchSection = async (opts) => {
   } catch (err) {
     throw new Error(`cannot load test/bench/router.ts: ${(err as Error).message}`, { cause: err });
   }
-  if (typeof mod.routerBench !== 'function') throw new Error('test/bench/router.ts does not export a function routerBench(opts)');
+  if (typeof mod.routerBench !== 'function')
+    throw new Error('test/bench/router.ts does not export a function routerBench(opts)');
   return (mod.routerBench as BenchSection)(opts);
 };
 
@@ -57,10 +58,16 @@ function parseArgs(argv: string[]): BenchOptions & { only: string[] } {
   let only = Object.keys(SECTIONS);
   for (const arg of argv) {
     if (arg.startsWith('--only=')) {
-      only = arg.slice('--only='.length).split(',').map((s) => s.trim()).filter(Boolean);
+      only = arg
+        .slice('--only='.length)
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const unknown = only.filter((s) => !(s in SECTIONS));
       if (unknown.length > 0 || only.length === 0) {
-        throw new Error(`--only: unknown section ${unknown.join(', ') || '(none given)'}; sections are ${Object.keys(SECTIONS).join(', ')}`);
+        throw new Error(
+          `--only: unknown section ${unknown.join(', ') || '(none given)'}; sections are ${Object.keys(SECTIONS).join(', ')}`,
+        );
       }
     } else if (!known.has(arg)) {
       throw new Error(`unknown argument ${arg}; use --json, --quick, --only=${Object.keys(SECTIONS).join(',')}`);
@@ -100,7 +107,9 @@ if (!process.env.DATABASE_URL) {
 const figures: BenchFigure[] = [];
 const errors: { section: string; message: string }[] = [];
 const startedAt = new Date();
-const postgres = await postgresVersion(process.env.DATABASE_URL).catch((err: unknown) => `unknown (${(err as Error).message})`);
+const postgres = await postgresVersion(process.env.DATABASE_URL).catch(
+  (err: unknown) => `unknown (${(err as Error).message})`,
+);
 try {
   for (const name of opts.only) {
     const t0 = performance.now();
@@ -120,9 +129,17 @@ try {
 
 const machine = { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, postgres };
 if (opts.json) {
-  console.log(JSON.stringify({ startedAt: startedAt.toISOString(), quick: opts.quick, sections: opts.only, machine, figures, errors }, null, 2));
+  console.log(
+    JSON.stringify(
+      { startedAt: startedAt.toISOString(), quick: opts.quick, sections: opts.only, machine, figures, errors },
+      null,
+      2,
+    ),
+  );
 } else {
-  console.log(`handoff bench, ${startedAt.toISOString()}: ${machine.cpus} cores, ${machine.memoryGiB} GiB, node ${machine.node}, Postgres ${postgres}${opts.quick ? ' (quick)' : ''}\n`);
+  console.log(
+    `handoff bench, ${startedAt.toISOString()}: ${machine.cpus} cores, ${machine.memoryGiB} GiB, node ${machine.node}, Postgres ${postgres}${opts.quick ? ' (quick)' : ''}\n`,
+  );
   console.log(renderTable(figures));
   for (const e of errors) console.log(`\nsection ${e.section} FAILED: ${e.message}`);
 }

@@ -15,7 +15,14 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 interface Report {
   machine: { cpus: number; postgres: string };
   sections: string[];
-  figures: { section: string; name: string; value: number; unit: string; baseline?: { name: string; value: number }; ratio?: number }[];
+  figures: {
+    section: string;
+    name: string;
+    value: number;
+    unit: string;
+    baseline?: { name: string; value: number };
+    ratio?: number;
+  }[];
   errors: { section: string; message: string }[];
 }
 
@@ -52,6 +59,9 @@ test('the quick bench prints valid JSON with every figure beside its baseline', 
   for (const f of handoff) assert.ok(f.baseline, `${f.name} has a baseline`);
   const baselines = new Set(report.figures.map((f) => f.baseline?.name ?? ''));
   for (const expected of [/pg-boss/, /bare SQL/, /graphile-worker/, /Fastify/]) {
-    assert.ok([...baselines].some((b) => expected.test(b)), `a ${expected.source} baseline`);
+    assert.ok(
+      [...baselines].some((b) => expected.test(b)),
+      `a ${expected.source} baseline`,
+    );
   }
 });

@@ -9,7 +9,11 @@ export function percentile(samples: readonly number[], p: number): number {
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs `work(i)` for i in 0..n-1 with at most `concurrency` in flight. */
-export async function runConcurrently(n: number, concurrency: number, work: (i: number) => Promise<void>): Promise<void> {
+export async function runConcurrently(
+  n: number,
+  concurrency: number,
+  work: (i: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(concurrency, n) }, async () => {

@@ -18,7 +18,11 @@ const CREATE_CONCURRENCY = 50;
 
 /** Executor settings: production defaults, unless BENCH_EXECUTOR_BATCH asks for another batch size. */
 function executorEnv(): Record<string, string> {
-  const env: Record<string, string> = { HANDOFF_SWEEP_MS: '2000', HANDOFF_HEARTBEAT_MS: '2000', HANDOFF_LOG_LEVEL: 'info' };
+  const env: Record<string, string> = {
+    HANDOFF_SWEEP_MS: '2000',
+    HANDOFF_HEARTBEAT_MS: '2000',
+    HANDOFF_LOG_LEVEL: 'info',
+  };
   if (process.env.BENCH_EXECUTOR_BATCH) env.HANDOFF_EXECUTOR_BATCH = process.env.BENCH_EXECUTOR_BATCH;
   return env;
 }
@@ -66,7 +70,8 @@ async function handoffDrain(n: number): Promise<{ perSec: number; wallPerSec: nu
 function pgBossSettings(quick: boolean): PgBossThroughputSettings[] {
   const all: PgBossThroughputSettings[] = [];
   for (const batchSize of quick ? [100] : [50, 100, 200]) {
-    for (const workers of quick ? [2] : [2, 4]) all.push({ batchSize, workers, burstWhenBatchFull: true, insertBatch: 500 });
+    for (const workers of quick ? [2] : [2, 4])
+      all.push({ batchSize, workers, burstWhenBatchFull: true, insertBatch: 500 });
   }
   if (!quick) all.push({ batchSize: 100, workers: 2, burstWhenBatchFull: false, insertBatch: 500 });
   return all;
@@ -154,7 +159,13 @@ export async function throughputBench(opts: BenchOptions): Promise<BenchFigure[]
   }
   // every setting tried, so the "best" above can be checked
   for (const b of boss) {
-    figures.push({ section, name: `bare pg-boss: ${describe(b.settings)}`, value: round(b.jobsPerSec, 0), unit: 'jobs/s', settings: { ...b.settings, jobs: baselineN } });
+    figures.push({
+      section,
+      name: `bare pg-boss: ${describe(b.settings)}`,
+      value: round(b.jobsPerSec, 0),
+      unit: 'jobs/s',
+      settings: { ...b.settings, jobs: baselineN },
+    });
   }
   for (const g of graphile) {
     figures.push({

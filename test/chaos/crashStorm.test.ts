@@ -64,7 +64,11 @@ test(`crash storm: ${N} intents, 3 executors, one SIGKILLed every 0.5-2 s: nothi
     const counts = sink.countByKey();
     const twice = [...counts.entries()].filter(([, c]) => c > 1);
     assert.deepEqual(twice, [], 'no key reached the sink twice');
-    const succeeded = await stack.tdb.db.selectFrom('intents').select('idempotency_key').where('state', '=', 'succeeded').execute();
+    const succeeded = await stack.tdb.db
+      .selectFrom('intents')
+      .select('idempotency_key')
+      .where('state', '=', 'succeeded')
+      .execute();
     const missing = succeeded.filter((r) => !counts.has(r.idempotency_key));
     assert.deepEqual(missing, [], 'every succeeded key reached the sink');
     assert.equal((states.succeeded ?? 0) + (states.in_doubt ?? 0) + (states.dead ?? 0), N);

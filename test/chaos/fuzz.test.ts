@@ -128,7 +128,16 @@ function requests(routes: SeenRoute[], ids: string[], tokens: Tokens): fc.Arbitr
       })),
     );
   const arbitraryJson = fc
-    .record({ route, params, auth, body: fc.oneof({ weight: 4, arbitrary: fc.jsonValue().map(json) }, { weight: 1, arbitrary: deepValue.map(json) }, { weight: 1, arbitrary: deepJsonText }) })
+    .record({
+      route,
+      params,
+      auth,
+      body: fc.oneof(
+        { weight: 4, arbitrary: fc.jsonValue().map(json) },
+        { weight: 1, arbitrary: deepValue.map(json) },
+        { weight: 1, arbitrary: deepJsonText },
+      ),
+    })
     .map(({ route: r, params: p, auth: a, body }) => ({
       kind: 'json',
       method: r.method,
@@ -137,7 +146,16 @@ function requests(routes: SeenRoute[], ids: string[], tokens: Tokens): fc.Arbitr
       body,
     }));
   const rawBytes = fc
-    .record({ route, params, auth, contentType: contentTypes, bytes: fc.oneof(fc.uint8Array({ maxLength: 4096 }), nastyString.map((s) => Buffer.from(s))) })
+    .record({
+      route,
+      params,
+      auth,
+      contentType: contentTypes,
+      bytes: fc.oneof(
+        fc.uint8Array({ maxLength: 4096 }),
+        nastyString.map((s) => Buffer.from(s)),
+      ),
+    })
     .map(({ route: r, params: p, auth: a, contentType, bytes }) => ({
       kind: 'bytes',
       method: r.method,
@@ -161,7 +179,9 @@ function requests(routes: SeenRoute[], ids: string[], tokens: Tokens): fc.Arbitr
       headers: a,
       ...(method === 'POST' || method === 'PUT' || method === 'PATCH' ? { body: json(seedBody(r.method, r.url)) } : {}),
     }))
-    .map((req) => (req.body === undefined ? req : { ...req, headers: { ...req.headers, 'content-type': 'application/json' } }));
+    .map((req) =>
+      req.body === undefined ? req : { ...req, headers: { ...req.headers, 'content-type': 'application/json' } },
+    );
   const unauthenticated = fc.record({ route, params, auth: badAuth }).map(({ route: r, params: p, auth: a }) => ({
     kind: 'auth',
     method: r.method,
@@ -188,36 +208,57 @@ interface RawCase {
 function rawCases(port: number, token: string): fc.Arbitrary<RawCase> {
   const auth = `Authorization: Bearer ${token}\r\n`;
   const body = JSON.stringify({ channel: 'webhook', idempotencyKey: 'raw', payload: { url: 'http://127.0.0.1:9/' } });
-  const head = (extra: string, path = '/v1/intents'): string => `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${auth}Content-Type: application/json\r\n${extra}`;
+  const head = (extra: string, path = '/v1/intents'): string =>
+    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${auth}Content-Type: application/json\r\n${extra}`;
   return fc.oneof(
     fc.record({ cut: fc.nat({ max: body.length - 1 }), end: fc.boolean() }).map(({ cut, end }) => ({
       name: 'truncated',
       bytes: [Buffer.from(`${head(`Content-Length: ${body.length}\r\n`)}\r\n${body.slice(0, cut)}`)],
       endAfter: end,
     })),
-    fc.record({ size: fc.constantFrom('zz', '-1', 'ffffffffffffffff', '', '1;ext=\u0000', '0x10'), end: fc.boolean() }).map(({ size, end }) => ({
-      name: 'bad-chunk',
-      bytes: [Buffer.from(`${head('Transfer-Encoding: chunked\r\n')}\r\n${size}\r\n${body}\r\n0\r\n\r\n`)],
-      endAfter: end,
-    })),
+    fc
+      .record({ size: fc.constantFrom('zz', '-1', 'ffffffffffffffff', '', '1;ext=\u0000', '0x10'), end: fc.boolean() })
+      .map(({ size, end }) => ({
+        name: 'bad-chunk',
+        bytes: [Buffer.from(`${head('Transfer-Encoding: chunked\r\n')}\r\n${size}\r\n${body}\r\n0\r\n\r\n`)],
+        endAfter: end,
+      })),
     fc.record({ n: fc.integer({ min: 1, max: 40 }), end: fc.boolean() }).map(({ n, end }) => ({
       name: 'chunk-cut',
       bytes: [Buffer.from(`${head('Transfer-Encoding: chunked\r\n')}\r\n${(body.length + n).toString(16)}\r\n${body}`)],
       endAfter: end,
     })),
     fc.constantFrom<RawCase>(
-      { name: 'cl-te', bytes: [Buffer.from(`${head(`Content-Length: 3\r\nTransfer-Encoding: chunked\r\n`)}\r\n0\r\n\r\n`)], endAfter: false },
-      { name: 'two-cl', bytes: [Buffer.from(`${head('Content-Length: 2\r\nContent-Length: 3\r\n')}\r\n{}x`)], endAfter: false },
+      {
+        name: 'cl-te',
+        bytes: [Buffer.from(`${head(`Content-Length: 3\r\nTransfer-Encoding: chunked\r\n`)}\r\n0\r\n\r\n`)],
+        endAfter: false,
+      },
+      {
+        name: 'two-cl',
+        bytes: [Buffer.from(`${head('Content-Length: 2\r\nContent-Length: 3\r\n')}\r\n{}x`)],
+        endAfter: false,
+      },
       { name: 'bad-line', bytes: [Buffer.from('GARBAGE / HTTP/9.9\r\n\r\n')], endAfter: false },
       { name: 'no-version', bytes: [Buffer.from('GET /healthz\r\n\r\n')], endAfter: false },
       { name: 'nul-path', bytes: [Buffer.from('GET /v1/intents/\u0000 HTTP/1.1\r\nHost: x\r\n\r\n')], endAfter: false },
-      { name: 'huge-header', bytes: [Buffer.from(`GET /v1/intents HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)], endAfter: false },
-      { name: 'header-nul', bytes: [Buffer.from(`GET /v1/intents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\u0000b\r\n\r\n`)], endAfter: false },
+      {
+        name: 'huge-header',
+        bytes: [Buffer.from(`GET /v1/intents HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)],
+        endAfter: false,
+      },
+      {
+        name: 'header-nul',
+        bytes: [Buffer.from(`GET /v1/intents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\u0000b\r\n\r\n`)],
+        endAfter: false,
+      },
       { name: 'neg-cl', bytes: [Buffer.from(`${head('Content-Length: -5\r\n')}\r\n{}`)], endAfter: false },
       { name: 'slow-nothing', bytes: [Buffer.from('POST /v1/intents HTTP/1.1\r\n')], endAfter: true },
       { name: 'empty', bytes: [Buffer.alloc(0)], endAfter: true },
     ),
-    fc.uint8Array({ minLength: 1, maxLength: 600 }).map((b) => ({ name: 'noise', bytes: [Buffer.from(b)], endAfter: true })),
+    fc
+      .uint8Array({ minLength: 1, maxLength: 600 })
+      .map((b) => ({ name: 'noise', bytes: [Buffer.from(b)], endAfter: true })),
   );
 }
 
@@ -241,7 +282,14 @@ async function fuzzConfigFiles(seed: number): Promise<{ tried: number; problems:
       rateLimits: { 'x:default': { capacity: 20, refillPerSecond: 20 } },
     };
     const fleetSeed = {
-      nodes: [{ id: 'n1', baseUrl: 'http://127.0.0.1:9/v1', kind: 'vllm', models: [{ id: 'm', contextWindow: 8192, aliases: ['small'] }] }],
+      nodes: [
+        {
+          id: 'n1',
+          baseUrl: 'http://127.0.0.1:9/v1',
+          kind: 'vllm',
+          models: [{ id: 'm', contextWindow: 8192, aliases: ['small'] }],
+        },
+      ],
       escalation: ['m'],
       thresholds: { quarantineAfterFailures: 3 },
     };
@@ -253,7 +301,21 @@ async function fuzzConfigFiles(seed: number): Promise<{ tried: number; problems:
         { weight: 2, arbitrary: fc.uint8Array({ maxLength: 2000 }).map((b) => Buffer.from(b)) },
         { weight: 1, arbitrary: deepValue.map(text) },
         { weight: 1, arbitrary: deepJsonText },
-        { weight: 1, arbitrary: fc.constantFrom<string | Buffer>('', ' ', '\ufeff{}', '{', '{"nodes": [}', 'null', '[]', '"x"', '1e999', Buffer.from([0xff, 0xfe, 0, 0])) },
+        {
+          weight: 1,
+          arbitrary: fc.constantFrom<string | Buffer>(
+            '',
+            ' ',
+            '\ufeff{}',
+            '{',
+            '{"nodes": [}',
+            'null',
+            '[]',
+            '"x"',
+            '1e999',
+            Buffer.from([0xff, 0xfe, 0, 0]),
+          ),
+        },
       );
     const files = [
       { name: 'policy.json', schema: Policy as unknown as Parameters<typeof readConfigFile>[1], seed: policySeed },
@@ -266,7 +328,8 @@ async function fuzzConfigFiles(seed: number): Promise<{ tried: number; problems:
         writeFileSync(path, input);
         try {
           const r = readConfigFile(path, f.schema, {});
-          if (!r.ok && (typeof r.message !== 'string' || !r.message.startsWith(`${f.name}:`))) problems.push(`${f.name}: refusal without a message: ${JSON.stringify(r)}`);
+          if (!r.ok && (typeof r.message !== 'string' || !r.message.startsWith(`${f.name}:`)))
+            problems.push(`${f.name}: refusal without a message: ${JSON.stringify(r)}`);
         } catch (err) {
           problems.push(`${f.name}: readConfigFile threw ${String(err)} on ${String(input).slice(0, 200)}`);
         }
@@ -279,14 +342,19 @@ async function fuzzConfigFiles(seed: number): Promise<{ tried: number; problems:
         try {
           load(dir).close();
         } catch (err) {
-          if (!(err instanceof ConfigFileError) || !err.message.startsWith(`${f.name}:`)) problems.push(`${f.name}: load threw ${String(err)}`);
+          if (!(err instanceof ConfigFileError) || !err.message.startsWith(`${f.name}:`))
+            problems.push(`${f.name}: load threw ${String(err)}`);
         }
       }
       // a running watcher: a bad change is refused through onError and the last good value stays
       writeFileSync(path, JSON.stringify(f.seed));
       const refusals: string[] = [];
       const changes: unknown[] = [];
-      const handlers = { intervalMs: 20, onError: (m: string) => refusals.push(m), onChange: (v: unknown) => changes.push(v) };
+      const handlers = {
+        intervalMs: 20,
+        onError: (m: string) => refusals.push(m),
+        onChange: (v: unknown) => changes.push(v),
+      };
       const watcher = f.name === 'policy.json' ? loadPolicy(dir, handlers) : loadFleet(dir, handlers);
       try {
         const good = JSON.stringify(watcher.current());
@@ -295,17 +363,32 @@ async function fuzzConfigFiles(seed: number): Promise<{ tried: number; problems:
           tried++;
           // back to the good file first (an accepted input changed it), then the input
           writeFileSync(path, seedText);
-          await waitFor(`${f.name}: the watcher to return to the good file`, async () => JSON.stringify(watcher.current()) === good, 5_000, 10);
+          await waitFor(
+            `${f.name}: the watcher to return to the good file`,
+            async () => JSON.stringify(watcher.current()) === good,
+            5_000,
+            10,
+          );
           await sleep(60);
           refusals.length = 0;
           changes.length = 0;
           writeFileSync(path, input);
           const text = Buffer.from(input).toString();
           if (text === seedText) continue; // not a change
-          const heard = await waitFor(`${f.name}: the watcher to answer`, async () => refusals.length + changes.length > 0, 5_000, 10).catch(() => false);
+          const heard = await waitFor(
+            `${f.name}: the watcher to answer`,
+            async () => refusals.length + changes.length > 0,
+            5_000,
+            10,
+          ).catch(() => false);
           if (!heard) problems.push(`${f.name}: the watcher said nothing about a changed file: ${text.slice(0, 100)}`);
-          else if (refusals.length > 0 && (!refusals[0]!.startsWith(`${f.name}:`) || JSON.stringify(watcher.current()) !== good)) {
-            problems.push(`${f.name}: a refused change must name the file and keep the last good value: ${refusals[0]}`);
+          else if (
+            refusals.length > 0 &&
+            (!refusals[0]!.startsWith(`${f.name}:`) || JSON.stringify(watcher.current()) !== good)
+          ) {
+            problems.push(
+              `${f.name}: a refused change must name the file and keep the last good value: ${refusals[0]}`,
+            );
           }
         }
       } finally {
@@ -333,13 +416,21 @@ test(`bad input: ${SECONDS} s of fuzzing every HTTP endpoint, and the policy and
     const s = stack;
     writeFileSync(
       join(s.home, 'nodes.json'),
-      JSON.stringify({ nodes: [{ id: 'fz', baseUrl: model.url, kind: 'vllm', models: [{ id: 'fz-model', contextWindow: 4096 }] }] }),
+      JSON.stringify({
+        nodes: [{ id: 'fz', baseUrl: model.url, kind: 'vllm', models: [{ id: 'fz-model', contextWindow: 4096 }] }],
+      }),
     );
-    await waitFor('the router to load nodes.json', async () => JSON.stringify((await s.api('GET', '/v1/models')).body).includes('fz-model'), 20_000, 100);
+    await waitFor(
+      'the router to load nodes.json',
+      async () => JSON.stringify((await s.api('GET', '/v1/models')).body).includes('fz-model'),
+      20_000,
+      100,
+    );
 
     const routes = [...new Map(seen.routes.map((r) => [`${r.method} ${r.url}`, r])).values()];
     assert.ok(routes.length >= 15, `saw ${routes.length} routes`);
-    const mint = async (role: string): Promise<string> => (await s.api<{ token: string }>('POST', '/v1/tokens', { role, name: `fz-${role}` })).body.token;
+    const mint = async (role: string): Promise<string> =>
+      (await s.api<{ token: string }>('POST', '/v1/tokens', { role, name: `fz-${role}` })).body.token;
     const tokens: Tokens = { operator: s.token, agent: await mint('agent'), viewer: await mint('viewer') };
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
@@ -383,7 +474,11 @@ test(`bad input: ${SECONDS} s of fuzzing every HTTP endpoint, and the policy and
         } catch (err) {
           // undici refuses some inputs itself (a path with spaces, a header with a newline): not the server's doing
           const code = (err as { code?: string }).code ?? '';
-          if (code.startsWith('UND_ERR_INVALID') || (err as Error).name === 'InvalidArgumentError' || (err as Error).name === 'TypeError') {
+          if (
+            code.startsWith('UND_ERR_INVALID') ||
+            (err as Error).name === 'InvalidArgumentError' ||
+            (err as Error).name === 'TypeError'
+          ) {
             clientRefused++;
             continue;
           }
@@ -406,10 +501,12 @@ test(`bad input: ${SECONDS} s of fuzzing every HTTP endpoint, and the policy and
           } catch {
             message = undefined;
           }
-          if (typeof message !== 'string' || /\n\s+at /.test(text)) unclear.push(`${status} ${what} -> ${text.slice(0, 200)}`);
+          if (typeof message !== 'string' || /\n\s+at /.test(text))
+            unclear.push(`${status} ${what} -> ${text.slice(0, 200)}`);
         }
         const after = await countRows(s);
-        if (after !== rows && (status < 200 || status >= 300)) rowsWritten.push(`${status} ${what}: rows ${rows} -> ${after}`);
+        if (after !== rows && (status < 200 || status >= 300))
+          rowsWritten.push(`${status} ${what}: rows ${rows} -> ${after}`);
         rows = after;
       }
     }
@@ -448,7 +545,10 @@ test(`bad input: ${SECONDS} s of fuzzing every HTTP endpoint, and the policy and
       client_refused: clientRefused,
       status_5xx: failures.length,
       rows_from_rejected: rowsWritten.length,
-      statuses: [...byStatus.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => `${k}:${v}`).join(','),
+      statuses: [...byStatus.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([k, v]) => `${k}:${v}`)
+        .join(','),
       per_second: (tried / SECONDS).toFixed(0),
     });
   } finally {

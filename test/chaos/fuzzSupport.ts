@@ -21,7 +21,12 @@ export function recordRoutes(): { routes: SeenRoute[]; stop(): void } {
     const app = (message as { fastify: FastifyInstance }).fastify;
     app.addHook('onRoute', (route: RouteOptions) => {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
-      for (const method of methods) routes.push({ method: String(method), url: route.url ?? '/', access: route.config?.access as string | undefined });
+      for (const method of methods)
+        routes.push({
+          method: String(method),
+          url: route.url ?? '/',
+          access: route.config?.access as string | undefined,
+        });
     });
   };
   subscribe('fastify.initialization', onInit);
@@ -29,7 +34,11 @@ export function recordRoutes(): { routes: SeenRoute[]; stop(): void } {
 }
 
 /** One raw exchange: returns the status code of the answer, or null when the server closed without one. */
-export function rawExchange(port: number, bytes: Buffer[], opts: { endAfter?: boolean; timeoutMs?: number } = {}): Promise<number | null> {
+export function rawExchange(
+  port: number,
+  bytes: Buffer[],
+  opts: { endAfter?: boolean; timeoutMs?: number } = {},
+): Promise<number | null> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     let data = '';
@@ -97,16 +106,23 @@ export const nastyNumber: fc.Arbitrary<number> = fc.oneof(
 );
 
 /** A value that is nested `depth` arrays or objects deep (JSON.stringify itself recurses, so at most 2,000). */
-export const deepValue: fc.Arbitrary<unknown> = fc.record({ depth: fc.integer({ min: 10, max: 2_000 }), obj: fc.boolean() }).map(({ depth, obj }) => {
-  let v: unknown = 1;
-  for (let i = 0; i < depth; i++) v = obj ? { a: v } : [v];
-  return v;
-});
+export const deepValue: fc.Arbitrary<unknown> = fc
+  .record({ depth: fc.integer({ min: 10, max: 2_000 }), obj: fc.boolean() })
+  .map(({ depth, obj }) => {
+    let v: unknown = 1;
+    for (let i = 0; i < depth; i++) v = obj ? { a: v } : [v];
+    return v;
+  });
 
 /** JSON text nested around the limits, or far deeper than any stringify could write (up to 100,000 levels). */
-export const deepJsonText: fc.Arbitrary<string> = fc.record({ depth: fc.oneof(fc.integer({ min: 50, max: 300 }), fc.integer({ min: 1_000, max: 100_000 })), obj: fc.boolean() }).map(({ depth, obj }) =>
-  obj ? '{"a":'.repeat(depth) + '1' + '}'.repeat(depth) : '['.repeat(depth) + '1' + ']'.repeat(depth),
-);
+export const deepJsonText: fc.Arbitrary<string> = fc
+  .record({
+    depth: fc.oneof(fc.integer({ min: 50, max: 300 }), fc.integer({ min: 1_000, max: 100_000 })),
+    obj: fc.boolean(),
+  })
+  .map(({ depth, obj }) =>
+    obj ? '{"a":'.repeat(depth) + '1' + '}'.repeat(depth) : '['.repeat(depth) + '1' + ']'.repeat(depth),
+  );
 
 /** Any replacement for one field. */
 export const fieldReplacement: fc.Arbitrary<unknown> = fc.oneof(
@@ -129,7 +145,12 @@ function pathsOf(value: unknown, prefix: (string | number)[] = [], depth = 0): (
   return out;
 }
 
-function setAt(value: unknown, path: (string | number)[], next: unknown, mode: 'replace' | 'delete' | 'extra'): unknown {
+function setAt(
+  value: unknown,
+  path: (string | number)[],
+  next: unknown,
+  mode: 'replace' | 'delete' | 'extra',
+): unknown {
   const copy = structuredClone(value) as Record<string | number, unknown>;
   let target = copy;
   for (const segment of path.slice(0, -1)) target = target[segment] as Record<string | number, unknown>;
@@ -231,6 +252,13 @@ export const weirdQuery: fc.Arbitrary<string> = fc.oneof(
     '?%',
   ),
   fc
-    .dictionary(fc.constantFrom('limit', 'state', 'channel', 'account', 'token', 'x', ''), fc.oneof(nastyString.map((s) => s.slice(0, 300)), fc.integer().map(String)), { maxKeys: 4 })
+    .dictionary(
+      fc.constantFrom('limit', 'state', 'channel', 'account', 'token', 'x', ''),
+      fc.oneof(
+        nastyString.map((s) => s.slice(0, 300)),
+        fc.integer().map(String),
+      ),
+      { maxKeys: 4 },
+    )
     .map((d) => '?' + new URLSearchParams(d as Record<string, string>).toString()),
 );

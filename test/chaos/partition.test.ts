@@ -84,9 +84,18 @@ test(
         // only the namespaced executor runs, so it takes the intent; the receiver holds its answer
         // long enough for the call to be in flight when the link goes down
         rs.respondWith((req) => (req.idempotencyKey === key ? { delayMs: 1500 } : undefined));
-        const created = await s.api<IntentDetail>('POST', '/v1/intents', { channel: 'webhook', idempotencyKey: key, payload: payload(key) });
+        const created = await s.api<IntentDetail>('POST', '/v1/intents', {
+          channel: 'webhook',
+          idempotencyKey: key,
+          payload: payload(key),
+        });
         assert.equal(created.status, 201);
-        await waitFor('the namespaced executor to call the sink', async () => rs.requests.find((r) => r.idempotencyKey === key), 60_000, 10);
+        await waitFor(
+          'the namespaced executor to call the sink',
+          async () => rs.requests.find((r) => r.idempotencyKey === key),
+          60_000,
+          10,
+        );
         const linesBefore = a.output.length;
         const heal = cut(MODES[round]!);
         const cutAt = Date.now();
@@ -111,13 +120,22 @@ test(
         assert.equal(detail.state, 'succeeded');
         assert.equal(detail.receipts[0]?.source, 'reconcile', 'the new holder reconciled; it did not call again');
         assert.notEqual(detail.receipts[0]?.executorId, a.id);
-        await waitFor('the healed holder to give up its write', async () => a.output.slice(linesBefore).some((l) => GAVE_UP.test(l)), 60_000, 50);
+        await waitFor(
+          'the healed holder to give up its write',
+          async () => a.output.slice(linesBefore).some((l) => GAVE_UP.test(l)),
+          60_000,
+          50,
+        );
         staleRejected++;
         await killExecutor(b);
         // the healed executor works again without a restart: it takes the next round's intent (or this probe)
         const probe = `part-probe-${round}`;
         rs.respondWith(null);
-        const probed = await s.api<IntentDetail>('POST', '/v1/intents', { channel: 'webhook', idempotencyKey: probe, payload: payload(probe) });
+        const probed = await s.api<IntentDetail>('POST', '/v1/intents', {
+          channel: 'webhook',
+          idempotencyKey: probe,
+          payload: payload(probe),
+        });
         assert.equal(probed.status, 201);
         const done = await waitFor(
           'the healed executor to run a new intent',
@@ -139,7 +157,12 @@ test(
       rs.respondWith(() => ({ delayMs: 50 }));
       const host = await s.spawnExecutor('part-host-load');
       const before = rs.requests.length;
-      const creating = createMany(s, LOAD, (i) => ({ channel: 'webhook', idempotencyKey: `part-load-${i}`, payload: payload(`part-load-${i}`) }), 10);
+      const creating = createMany(
+        s,
+        LOAD,
+        (i) => ({ channel: 'webhook', idempotencyKey: `part-load-${i}`, payload: payload(`part-load-${i}`) }),
+        10,
+      );
       // both must be busy when the cut comes; the namespaced one may still be waiting out TCP's backoff
       // from the last round's cut, so wait for it to start attempts of its own
       const attemptsOf = async (executorId: string): Promise<number> =>
@@ -153,7 +176,12 @@ test(
           ).n,
         );
       const nsAttemptsBefore = await attemptsOf(a.id);
-      await waitFor('work to flow on both executors', async () => rs.requests.length >= before + LOAD / 10 && (await attemptsOf(a.id)) >= nsAttemptsBefore + 5, 120_000, 20);
+      await waitFor(
+        'work to flow on both executors',
+        async () => rs.requests.length >= before + LOAD / 10 && (await attemptsOf(a.id)) >= nsAttemptsBefore + 5,
+        120_000,
+        20,
+      );
       const cutLines = a.output.length;
       const healLoad = cut('blackhole');
       try {
@@ -176,8 +204,16 @@ test(
       const counts = rs.countByKey();
       const twice = [...counts.entries()].filter(([, c]) => c > 1);
       assert.deepEqual(twice, [], 'no key reached the sink twice');
-      const succeeded = await s.tdb.db.selectFrom('intents').select('idempotency_key').where('state', '=', 'succeeded').execute();
-      assert.deepEqual(succeeded.filter((r) => !counts.has(r.idempotency_key)), [], 'every succeeded key reached the sink');
+      const succeeded = await s.tdb.db
+        .selectFrom('intents')
+        .select('idempotency_key')
+        .where('state', '=', 'succeeded')
+        .execute();
+      assert.deepEqual(
+        succeeded.filter((r) => !counts.has(r.idempotency_key)),
+        [],
+        'every succeeded key reached the sink',
+      );
       assert.equal((states.succeeded ?? 0) + (states.in_doubt ?? 0) + (states.dead ?? 0), total);
       const loadRejected = a.output.slice(cutLines).filter((l) => GAVE_UP.test(l)).length;
       assert.equal(a.child.exitCode, null, `the namespaced executor exited:\n${a.output.slice(-20).join('\n')}`);
@@ -202,7 +238,8 @@ test(
     } finally {
       sink?.respondWith(null);
       // CHAOS_PARTITION_LOG=file keeps the namespaced executor's log for a look afterwards
-      if (process.env.CHAOS_PARTITION_LOG) writeFileSync(process.env.CHAOS_PARTITION_LOG, nsExecutors.flatMap((e) => e.output).join('\n'));
+      if (process.env.CHAOS_PARTITION_LOG)
+        writeFileSync(process.env.CHAOS_PARTITION_LOG, nsExecutors.flatMap((e) => e.output).join('\n'));
       for (const e of nsExecutors) await killExecutor(e);
       await stack?.close();
       for (const p of proxies) await p.close();

@@ -12,7 +12,13 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
  * home, reaching Postgres at `databaseUrl` (a proxy on the host's veth address). `ip netns exec`
  * execs node, so the child's pid is the executor's and signals reach it directly.
  */
-export async function spawnExecutorInNetns(stack: Stack, ns: Netns, id: string, databaseUrl: string, env: Record<string, string> = {}): Promise<ExecutorProcess> {
+export async function spawnExecutorInNetns(
+  stack: Stack,
+  ns: Netns,
+  id: string,
+  databaseUrl: string,
+  env: Record<string, string> = {},
+): Promise<ExecutorProcess> {
   const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, join(repo, 'apps/executor/main.ts')], {
     env: {
       ...process.env,
@@ -27,13 +33,17 @@ export async function spawnExecutorInNetns(stack: Stack, ns: Netns, id: string, 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)),
+  );
   const ready = new Promise<void>((resolve, reject) => {
     onOutputLines([child.stdout, child.stderr], (line) => {
       output.push(line);
       if (line.includes('"executor started"')) resolve();
     });
-    void exited.then((code) => reject(new Error(`executor ${id} (in ${ns.name}) exited (${code}) before it was ready:\n${output.join('\n')}`)));
+    void exited.then((code) =>
+      reject(new Error(`executor ${id} (in ${ns.name}) exited (${code}) before it was ready:\n${output.join('\n')}`)),
+    );
   });
   const proc: ExecutorProcess = { id, child, output, exited, signal: (sig) => child.kill(sig) };
   try {

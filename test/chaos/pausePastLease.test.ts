@@ -31,10 +31,14 @@ test('pause past the lease: a SIGSTOPped holder is taken over, and after SIGCONT
       holder.signal('SIGSTOP');
       let detail: IntentDetail;
       try {
-        detail = await waitFor('the other executor to take over and settle it', async () => {
-          const d = (await stack.api<IntentDetail>('GET', `/v1/intents/${created.body.id}`)).body;
-          return d.state === 'succeeded' || d.state === 'in_doubt' ? d : null;
-        }, 20_000);
+        detail = await waitFor(
+          'the other executor to take over and settle it',
+          async () => {
+            const d = (await stack.api<IntentDetail>('GET', `/v1/intents/${created.body.id}`)).body;
+            return d.state === 'succeeded' || d.state === 'in_doubt' ? d : null;
+          },
+          20_000,
+        );
       } finally {
         holder.signal('SIGCONT');
       }
@@ -43,8 +47,11 @@ test('pause past the lease: a SIGSTOPped holder is taken over, and after SIGCONT
       assert.notEqual(detail.receipts[0]?.executorId, holder.id);
       // its write is refused by the epoch check ("stale lease holder"), or it learns first that the
       // lease is gone ("lease lost"), or its connection was ended while it was frozen ("ticket failed")
-      await waitFor('the woken holder to give up its write', async () =>
-        holder.output.slice(linesBefore).some((l) => /stale lease holder|lease lost|ticket failed/.test(l)), 20_000);
+      await waitFor(
+        'the woken holder to give up its write',
+        async () => holder.output.slice(linesBefore).some((l) => /stale lease holder|lease lost|ticket failed/.test(l)),
+        20_000,
+      );
       rejected++;
       await sleep(200);
       const after = (await stack.api<IntentDetail>('GET', `/v1/intents/${created.body.id}`)).body;

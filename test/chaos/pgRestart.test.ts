@@ -21,7 +21,9 @@ function steadyCreator(stack: Stack, make: (key: string) => Record<string, unkno
     while (running) {
       const key = `pgr-${next++}`;
       for (;;) {
-        const res = await stack.api('POST', '/v1/intents', make(key)).catch((err: unknown) => ({ status: -1, body: String(err) }));
+        const res = await stack
+          .api('POST', '/v1/intents', make(key))
+          .catch((err: unknown) => ({ status: -1, body: String(err) }));
         if (res.status === 200 || res.status === 201) {
           created.add(key);
           break;
@@ -56,14 +58,22 @@ async function probeWhileDown(stack: Stack, forMs: number, tag: string): Promise
       ['GET', '/v1/intents?limit=5'],
       ['GET', '/v1/live'],
       ['GET', '/v1/gates'],
-      ['POST', '/v1/intents', { channel: 'webhook', idempotencyKey: `down-${tag}-${i++}`, payload: { url: 'http://127.0.0.1:9/x' } }],
+      [
+        'POST',
+        '/v1/intents',
+        { channel: 'webhook', idempotencyKey: `down-${tag}-${i++}`, payload: { url: 'http://127.0.0.1:9/x' } },
+      ],
     ];
     for (const [method, path, body] of probes) {
       const started = Date.now();
       const res = await stack.api(method, path, body).catch((err: unknown) => ({ status: -1, body: String(err) }));
       const key = `${method} ${path.split('?')[0]} ${res.status}`;
       statuses.set(key, (statuses.get(key) ?? 0) + 1);
-      assert.equal(res.status, 503, `${method} ${path} while Postgres is down answered ${res.status} after ${Date.now() - started} ms: ${JSON.stringify(res.body)}`);
+      assert.equal(
+        res.status,
+        503,
+        `${method} ${path} while Postgres is down answered ${res.status} after ${Date.now() - started} ms: ${JSON.stringify(res.body)}`,
+      );
     }
     await sleep(200);
   }
@@ -105,7 +115,12 @@ test('Postgres restart mid-run: coordinator and executors reconnect by themselve
       await pg.start();
       const up = Date.now();
       // the coordinator answers again once its pool makes a new connection
-      await waitFor('the API to answer 200 again', async () => (await s.api('GET', '/v1/intents?limit=1')).status === 200, 60_000, 50);
+      await waitFor(
+        'the API to answer 200 again',
+        async () => (await s.api('GET', '/v1/intents?limit=1')).status === 200,
+        60_000,
+        50,
+      );
       const apiRecoveryMs = Date.now() - up;
       // the executors work again: a request reaches the sink after the restart
       const atUp = sink.requests.length;
@@ -118,14 +133,29 @@ test('Postgres restart mid-run: coordinator and executors reconnect by themselve
     const rows = await s.tdb.db.selectFrom('intents').select('idempotency_key').execute();
     const inDb = new Set(rows.map((r) => r.idempotency_key));
     const total = inDb.size;
-    assert.deepEqual([...creator.created].filter((k) => !inDb.has(k)), [], 'every create answered 2xx has its row');
-    assert.deepEqual([...inDb].filter((k) => k.startsWith('down-')), [], 'no create answered 503 wrote a row');
+    assert.deepEqual(
+      [...creator.created].filter((k) => !inDb.has(k)),
+      [],
+      'every create answered 2xx has its row',
+    );
+    assert.deepEqual(
+      [...inDb].filter((k) => k.startsWith('down-')),
+      [],
+      'no create answered 503 wrote a row',
+    );
 
     // the gate listeners re-established LISTEN: a gate closed now is heard by both executors
     const marks = executors.map((e) => e.output.length);
     assert.equal((await s.api('PUT', '/v1/gates/pgr-probe', { enabled: false, reason: 'listen check' })).status, 200);
-    await waitFor('both executors to hear the gate change', async () =>
-      executors.every((e, i) => e.output.slice(marks[i]).some((l) => l.includes('gates changed') && l.includes('pgr-probe'))), 30_000, 50);
+    await waitFor(
+      'both executors to hear the gate change',
+      async () =>
+        executors.every((e, i) =>
+          e.output.slice(marks[i]).some((l) => l.includes('gates changed') && l.includes('pgr-probe')),
+        ),
+      30_000,
+      50,
+    );
     assert.equal((await s.api('PUT', '/v1/gates/pgr-probe', { enabled: true })).status, 200);
 
     await waitFor(
@@ -143,23 +173,49 @@ test('Postgres restart mid-run: coordinator and executors reconnect by themselve
     for (let i = 0; i < 5; i++) {
       const key = `pgr-pickup-${i}`;
       const t0 = Date.now();
-      const res = await s.api('POST', '/v1/intents', { channel: 'webhook', idempotencyKey: key, payload: { url: `${sink.url}/pgr`, body: {}, statusUrl: sink.statusUrl } });
+      const res = await s.api('POST', '/v1/intents', {
+        channel: 'webhook',
+        idempotencyKey: key,
+        payload: { url: `${sink.url}/pgr`, body: {}, statusUrl: sink.statusUrl },
+      });
       assert.equal(res.status, 201);
-      await waitFor('the pickup probe to reach the sink', async () => sink.requests.some((r) => r.idempotencyKey === key), 30_000, 5);
+      await waitFor(
+        'the pickup probe to reach the sink',
+        async () => sink.requests.some((r) => r.idempotencyKey === key),
+        30_000,
+        5,
+      );
       pickups.push(Date.now() - t0);
     }
     pickups.sort((a, b) => a - b);
-    await waitFor('the pickup probes to settle', async () => {
-      const c = await countByState(s);
-      return (c.succeeded ?? 0) + (c.in_doubt ?? 0) + (c.dead ?? 0) === total + pickups.length;
-    }, 30_000, 100);
+    await waitFor(
+      'the pickup probes to settle',
+      async () => {
+        const c = await countByState(s);
+        return (c.succeeded ?? 0) + (c.in_doubt ?? 0) + (c.dead ?? 0) === total + pickups.length;
+      },
+      30_000,
+      100,
+    );
     const states = await countByState(s);
     const counts = sink.countByKey();
     const twice = [...counts.entries()].filter(([, c]) => c > 1);
     assert.deepEqual(twice, [], 'no key reached the sink twice');
-    const succeeded = await s.tdb.db.selectFrom('intents').select('idempotency_key').where('state', '=', 'succeeded').execute();
-    assert.deepEqual(succeeded.filter((r) => !counts.has(r.idempotency_key)), [], 'every succeeded key reached the sink');
-    assert.equal((states.succeeded ?? 0) + (states.in_doubt ?? 0) + (states.dead ?? 0), total + pickups.length, 'nothing lost');
+    const succeeded = await s.tdb.db
+      .selectFrom('intents')
+      .select('idempotency_key')
+      .where('state', '=', 'succeeded')
+      .execute();
+    assert.deepEqual(
+      succeeded.filter((r) => !counts.has(r.idempotency_key)),
+      [],
+      'every succeeded key reached the sink',
+    );
+    assert.equal(
+      (states.succeeded ?? 0) + (states.in_doubt ?? 0) + (states.dead ?? 0),
+      total + pickups.length,
+      'nothing lost',
+    );
     // nobody restarted our processes: the same executors are alive
     for (const [i, e] of executors.entries()) {
       assert.equal(e.child.exitCode, null, `executor ${e.id} exited:\n${e.output.slice(-20).join('\n')}`);
@@ -180,7 +236,10 @@ test('Postgres restart mid-run: coordinator and executors reconnect by themselve
       dead: states.dead ?? 0,
       keys_twice: twice.length,
       pickup_after_restart_ms_p50: pickups[2]!,
-      executor_tickets_failed: executors.reduce((n, e) => n + e.output.filter((l) => l.includes('ticket failed')).length, 0),
+      executor_tickets_failed: executors.reduce(
+        (n, e) => n + e.output.filter((l) => l.includes('ticket failed')).length,
+        0,
+      ),
       reconciles: sink.statusChecks(),
       seconds: ((Date.now() - started) / 1000).toFixed(1),
     });

@@ -85,17 +85,28 @@ async function startHandoff(policy: unknown): Promise<Handoff> {
   };
   delete env.DATABASE_URL;
   delete env.NODE_TEST_CONTEXT;
-  const child = spawn(process.execPath, [join(repo, 'apps/cli/src/main.ts'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(repo, 'apps/cli/src/main.ts'), 'start'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output: string[] = [];
   onOutputLines([child.stdout, child.stderr], (line) => output.push(line));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
     // running: the coordinator answers and the executor has started too
-    await waitFor('handoff start to be running', async () => {
-      if (child.exitCode !== null) throw new Error(`handoff start exited ${child.exitCode}:\n${output.join('\n')}`);
-      return output.some((l) => l.includes('handoff is running')) && (await fetch(`${baseUrl}/healthz`).catch(() => null))?.ok;
-    }, 90_000, 200);
+    await waitFor(
+      'handoff start to be running',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`handoff start exited ${child.exitCode}:\n${output.join('\n')}`);
+        return (
+          output.some((l) => l.includes('handoff is running')) &&
+          (await fetch(`${baseUrl}/healthz`).catch(() => null))?.ok
+        );
+      },
+      90_000,
+      200,
+    );
   } catch (err) {
     child.kill('SIGKILL');
     removeHome(home);
@@ -149,7 +160,9 @@ function steadyCreator(h: Handoff, make: (key: string) => Record<string, unknown
     while (running) {
       const key = `pgk-${next++}`;
       for (;;) {
-        const res = await h.api('POST', '/v1/intents', make(key)).catch((err: unknown) => ({ status: -1, body: String(err) }));
+        const res = await h
+          .api('POST', '/v1/intents', make(key))
+          .catch((err: unknown) => ({ status: -1, body: String(err) }));
         if (res.status === 200 || res.status === 201) {
           created.add(key);
           break;
@@ -198,14 +211,18 @@ test('Postgres SIGKILLed under load: handoff restarts it, every intent ends exac
       if (round === KILLS - 1) {
         // the last time, one of handoff's backends is frozen first: it cannot notice its postmaster's
         // death and stays attached to the old shared memory, which blocks a new server until it is gone
-        const [row] = await h.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'handoff%' AND pid <> pg_backend_pid() LIMIT 1");
+        const [row] = await h.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'handoff%' AND pid <> pg_backend_pid() LIMIT 1",
+        );
         assert.ok(row, 'handoff has a backend');
         frozen = row.pid;
         process.kill(frozen, 'SIGSTOP');
       }
       process.kill(victim, 'SIGKILL');
       const killedAt = Date.now();
-      await waitFor('/healthz to report the outage', async () => (await health(h)) === 503, 10_000, 20).catch(() => undefined);
+      await waitFor('/healthz to report the outage', async () => (await health(h)) === 503, 10_000, 20).catch(
+        () => undefined,
+      );
       await waitFor('/healthz to answer 200 again', async () => (await health(h)) === 200, 60_000, 50);
       const healthzMs = Date.now() - killedAt;
       const atUp = sink.requests.length;
@@ -216,40 +233,77 @@ test('Postgres SIGKILLed under load: handoff restarts it, every intent ends exac
       pids.push(pid);
     }
     assert.ok(gone(frozen), 'the frozen backend was killed before the restart');
-    assert.ok(h.output.some((l) => l.includes(`Postgres process(es) left by the dead server`) && l.includes(String(frozen))), 'and that was logged');
+    assert.ok(
+      h.output.some((l) => l.includes(`Postgres process(es) left by the dead server`) && l.includes(String(frozen))),
+      'and that was logged',
+    );
     await sleep(1000);
     await creator.stop();
     assert.deepEqual(creator.unexpected, [], 'every create answered 2xx, or 503 while Postgres was down');
 
     const total = creator.created.size;
     const counts = async (): Promise<Record<string, number>> =>
-      Object.fromEntries((await h.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM intents GROUP BY state')).map((r) => [r.state, Number(r.n)]));
-    await waitFor('every intent to end', async () => {
-      const c = await counts();
-      return (c.succeeded ?? 0) + (c.in_doubt ?? 0) + (c.dead ?? 0) === total;
-    }, 180_000, 250);
+      Object.fromEntries(
+        (await h.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM intents GROUP BY state')).map(
+          (r) => [r.state, Number(r.n)],
+        ),
+      );
+    await waitFor(
+      'every intent to end',
+      async () => {
+        const c = await counts();
+        return (c.succeeded ?? 0) + (c.in_doubt ?? 0) + (c.dead ?? 0) === total;
+      },
+      180_000,
+      250,
+    );
 
-    const rows = await h.query<{ idempotency_key: string; state: string }>('SELECT idempotency_key, state FROM intents');
+    const rows = await h.query<{ idempotency_key: string; state: string }>(
+      'SELECT idempotency_key, state FROM intents',
+    );
     const inDb = new Map(rows.map((r) => [r.idempotency_key, r.state]));
-    assert.deepEqual([...creator.created].filter((k) => !inDb.has(k)), [], 'every create answered 2xx has its row');
+    assert.deepEqual(
+      [...creator.created].filter((k) => !inDb.has(k)),
+      [],
+      'every create answered 2xx has its row',
+    );
     assert.equal(inDb.size, total, 'no row beyond the creates answered 2xx');
     const sinkCounts = sink.countByKey();
     const twice = [...sinkCounts.entries()].filter(([, n]) => n > 1);
     assert.deepEqual(twice, [], 'no key reached the receiver twice');
     const succeeded = [...inDb].filter(([, s]) => s === 'succeeded').map(([k]) => k);
-    assert.deepEqual(succeeded.filter((k) => sinkCounts.get(k) !== 1), [], 'every succeeded key reached the receiver exactly once');
+    assert.deepEqual(
+      succeeded.filter((k) => sinkCounts.get(k) !== 1),
+      [],
+      'every succeeded key reached the receiver exactly once',
+    );
     const states = await counts();
     assert.equal(states.dead ?? 0, 0, 'nothing dead: the receiver never refused');
-    assert.equal((states.succeeded ?? 0) + (states.in_doubt ?? 0), total, 'every intent succeeded or, at most, is in doubt (never delivered twice)');
+    assert.equal(
+      (states.succeeded ?? 0) + (states.in_doubt ?? 0),
+      total,
+      'every intent succeeded or, at most, is in doubt (never delivered twice)',
+    );
 
     // the LISTEN connections came back: a gate closed now is heard by the executor
     const mark = h.output.length;
     assert.equal((await h.api('PUT', '/v1/gates/pgk-probe', { enabled: false, reason: 'listen check' })).status, 200);
-    await waitFor('the executor to hear the gate change', async () =>
-      h.output.slice(mark).some((l) => l.includes('gates changed') && l.includes('pgk-probe')), 30_000, 50);
+    await waitFor(
+      'the executor to hear the gate change',
+      async () => h.output.slice(mark).some((l) => l.includes('gates changed') && l.includes('pgk-probe')),
+      30_000,
+      50,
+    );
     assert.equal((await h.api('PUT', '/v1/gates/pgk-probe', { enabled: true })).status, 200);
     // and the heartbeat writes again (the executor is not shown stale)
-    const beat = async (): Promise<number> => Number((await h.query<{ ms: string }>("SELECT extract(epoch FROM clock_timestamp() - max(heartbeat_at)) * 1000 AS ms FROM executors"))[0]?.ms ?? Infinity);
+    const beat = async (): Promise<number> =>
+      Number(
+        (
+          await h.query<{ ms: string }>(
+            'SELECT extract(epoch FROM clock_timestamp() - max(heartbeat_at)) * 1000 AS ms FROM executors',
+          )
+        )[0]?.ms ?? Infinity,
+      );
     await waitFor('a fresh executor heartbeat', async () => (await beat()) < 2000, 10_000, 100);
 
     // the same process throughout: handoff restarted Postgres, nobody restarted handoff
@@ -261,7 +315,8 @@ test('Postgres SIGKILLed under load: handoff restarts it, every intent ends exac
     report('postgres-killed', {
       intents: total,
       kills: KILLS,
-      leftover_backends_killed: h.output.filter((l) => l.includes('Postgres process(es) left by the dead server')).length,
+      leftover_backends_killed: h.output.filter((l) => l.includes('Postgres process(es) left by the dead server'))
+        .length,
       creates_retried: creator.retried(),
       healthz_back_ms: recoveries.map((r) => r.healthzMs).join(','),
       effects_back_ms: recoveries.map((r) => r.effectsMs).join(','),
@@ -276,7 +331,10 @@ test('Postgres SIGKILLed under load: handoff restarts it, every intent ends exac
     // and it still stops cleanly, the restarted Postgres last
     h.child.kill('SIGINT');
     assert.equal(await h.exited, 0, h.output.slice(-30).join('\n'));
-    assert.throws(() => readFileSync(join(h.home, 'pg', 'postmaster.pid')), 'the restarted Postgres was stopped with handoff');
+    assert.throws(
+      () => readFileSync(join(h.home, 'pg', 'postmaster.pid')),
+      'the restarted Postgres was stopped with handoff',
+    );
   } finally {
     await creator?.stop().catch(() => undefined);
     await stopHandoff(h);
@@ -301,11 +359,15 @@ test('Postgres that cannot come back: handoff exits 1 within a minute, saying wh
     assert.ok(seconds < 60, `exited ${seconds.toFixed(1)} s after the kill`);
     const line = h.output.find((l) => l.startsWith('handoff: the embedded Postgres died and could not be restarted'));
     assert.ok(line, `one clear line on stderr:\n${out.slice(-3000)}`);
-    assert.match(line, /permissions/, 'it names Postgres\'s reason');
+    assert.match(line, /permissions/, "it names Postgres's reason");
     assert.match(line, /service manager restarts handoff/);
     const attempts = h.output.filter((l) => l.includes('embedded Postgres restart attempt'));
     assert.ok(attempts.length >= 2, `restart attempts are logged:\n${attempts.join('\n')}`);
-    report('postgres-unrecoverable', { exit_code: String(code), exit_after_s: seconds.toFixed(1), restart_attempts: attempts.length });
+    report('postgres-unrecoverable', {
+      exit_code: String(code),
+      exit_after_s: seconds.toFixed(1),
+      restart_attempts: attempts.length,
+    });
   } finally {
     chmodSync(dataDir, 0o700);
     await stopHandoff(h);

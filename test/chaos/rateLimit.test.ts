@@ -26,7 +26,12 @@ test(`rate limit across 4 executors: ${N} intents on one key limited to ${RATE}/
       payload: { url: `${sink.url}/rl`, body: { i } },
     }));
     await Promise.all([0, 1, 2, 3].map((i) => stack.spawnExecutor(`rl-${i}`)));
-    await waitFor('every intent to succeed', async () => (await countByState(stack)).succeeded === N, (N / RATE) * 1000 + 120_000, 500);
+    await waitFor(
+      'every intent to succeed',
+      async () => (await countByState(stack)).succeeded === N,
+      (N / RATE) * 1000 + 120_000,
+      500,
+    );
     const busiestWindow = (times: number[]): number => {
       let most = 0;
       for (let i = 0, j = 0; i < times.length; i++) {

@@ -29,7 +29,8 @@ export async function createMany(
         const i = next++;
         if (perSecond) await sleep(started + (i * 1000) / perSecond - Date.now());
         const res = await stack.api<Intent>('POST', '/v1/intents', make(i));
-        if (res.status !== 201 && res.status !== 200) throw new Error(`create ${i} answered ${res.status}: ${JSON.stringify(res.body)}`);
+        if (res.status !== 201 && res.status !== 200)
+          throw new Error(`create ${i} answered ${res.status}: ${JSON.stringify(res.body)}`);
         out[i] = res.body;
       }
     }),

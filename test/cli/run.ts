@@ -16,10 +16,19 @@ export interface Run {
 
 /** Runs the CLI asynchronously (a coordinator in this process must keep answering meanwhile). */
 export function handoff(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  const childEnv: Record<string, string | undefined> = { ...process.env, NODE_TEST_CONTEXT: undefined, HANDOFF_TOKEN: undefined, ...env };
+  const childEnv: Record<string, string | undefined> = {
+    ...process.env,
+    NODE_TEST_CONTEXT: undefined,
+    HANDOFF_TOKEN: undefined,
+    ...env,
+  };
   for (const key of Object.keys(childEnv)) if (childEnv[key] === undefined) delete childEnv[key];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...args], { cwd: repo, env: childEnv as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [main, ...args], {
+      cwd: repo,
+      env: childEnv as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -50,4 +59,3 @@ export function lines(text: string): string[] {
 export function assertNoStack(text: string): void {
   assert.doesNotMatch(text, /^\s+at /m, `expected no stack trace, got:\n${text}`);
 }
-

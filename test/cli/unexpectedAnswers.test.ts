@@ -57,7 +57,9 @@ test('an answer that breaks the contract is one line naming the request and the 
     assert.equal(run.stdout, '', `${what} prints nothing of a broken answer`);
     assert.deepEqual(lines(run.stderr).length, 1, `${what}: ${run.stderr}`);
     assert.ok(
-      run.stderr.startsWith(`handoff: the coordinator at ${url} answered ${request} with something this CLI does not understand: `),
+      run.stderr.startsWith(
+        `handoff: the coordinator at ${url} answered ${request} with something this CLI does not understand: `,
+      ),
       `${what}: ${run.stderr}`,
     );
     assert.match(run.stderr, field, what);

@@ -15,7 +15,14 @@ import { CalendarPayload, calendarEventUid, createCalendarConnector } from '@han
 import type { CalendarCredentials } from '@handoff/connectors';
 // Not on the package's surface: the marker and the iCalendar text are tested where they are made.
 import { intentMarker } from '../../libs/connectors/calendar.ts';
-import { buildEvent, eventProperty, escapeText, foldLine, toInstant, unfold } from '../../libs/connectors/calendarIcs.ts';
+import {
+  buildEvent,
+  eventProperty,
+  escapeText,
+  foldLine,
+  toInstant,
+  unfold,
+} from '../../libs/connectors/calendarIcs.ts';
 import { processTicket } from '@handoff/executor';
 import { radicaleAvailable, startRadicale, type RadicalePeer } from '../support/radicale.ts';
 import { freePort } from '../support/ports.ts';
@@ -23,7 +30,12 @@ import { startPipeline, type PipelineHarness } from '../support/pipeline.ts';
 
 const PASS = `caldav-secret-${randomUUID()}`;
 const WRONG = `caldav-wrong-${randomUUID()}`;
-const SECRETS = [PASS, WRONG, Buffer.from(`cal:${PASS}`).toString('base64'), Buffer.from(`cal:${WRONG}`).toString('base64')];
+const SECRETS = [
+  PASS,
+  WRONG,
+  Buffer.from(`cal:${PASS}`).toString('base64'),
+  Buffer.from(`cal:${WRONG}`).toString('base64'),
+];
 
 const logLines: string[] = [];
 const log = pino(
@@ -58,15 +70,18 @@ async function startProxy(upstreamPort: number): Promise<Proxy> {
       return;
     }
     proxy.seen.push({ method: req.method ?? '', path: req.url ?? '' });
-    const up = httpRequest({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
-      if (mode === 'drop-after-forward' && req.method !== 'GET') {
-        upRes.resume();
-        upRes.on('end', () => req.socket.destroy());
-        return;
-      }
-      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      upRes.pipe(res);
-    });
+    const up = httpRequest(
+      { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers },
+      (upRes) => {
+        if (mode === 'drop-after-forward' && req.method !== 'GET') {
+          upRes.resume();
+          upRes.on('end', () => req.socket.destroy());
+          return;
+        }
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+      },
+    );
     up.on('error', () => req.socket.destroy());
     req.pipe(up);
   });
@@ -93,15 +108,40 @@ function creds(opts: { pass?: string; calendarUrl?: string | null } = {}): Calen
 }
 
 function ctx(c: CalendarCredentials | undefined, extra: Partial<ConnectorContext> = {}): ConnectorContext {
-  return { signal: new AbortController().signal, log, credentials: c as Record<string, unknown> | undefined, policy: Policy.parse({}), ...extra };
+  return {
+    signal: new AbortController().signal,
+    log,
+    credentials: c as Record<string, unknown> | undefined,
+    policy: Policy.parse({}),
+    ...extra,
+  };
 }
 
 /** An intent as the executor hands it over; the same `id` and `key` are the same intent's later attempt. */
-function cal(payload: unknown, key: string = randomUUID(), id: string = randomUUID()): ConnectorIntent<CalendarPayload> {
-  return { id, channel: 'calendar', account: 'main', idempotencyKey: key, payload: CalendarPayload.parse(payload), createdAt: new Date(), attemptNo: 1 };
+function cal(
+  payload: unknown,
+  key: string = randomUUID(),
+  id: string = randomUUID(),
+): ConnectorIntent<CalendarPayload> {
+  return {
+    id,
+    channel: 'calendar',
+    account: 'main',
+    idempotencyKey: key,
+    payload: CalendarPayload.parse(payload),
+    createdAt: new Date(),
+    attemptNo: 1,
+  };
 }
 
-const event = { op: 'create', summary: 'Planning, Q1; review', start: '2026-12-01T09:00:00Z', end: '2026-12-01T10:00:00Z', description: 'Line one\nLine two, with \\ backslash', location: 'Room 1' };
+const event = {
+  op: 'create',
+  summary: 'Planning, Q1; review',
+  start: '2026-12-01T09:00:00Z',
+  end: '2026-12-01T10:00:00Z',
+  description: 'Line one\nLine two, with \\ backslash',
+  location: 'Room 1',
+};
 
 async function rejectsWith<T extends Error>(fn: () => Promise<unknown>, type: new (...args: never[]) => T): Promise<T> {
   try {
@@ -115,7 +155,9 @@ async function rejectsWith<T extends Error>(fn: () => Promise<unknown>, type: ne
 }
 
 async function fetchObject(uid: string): Promise<{ status: number; body: string; etag?: string }> {
-  const res = await request(`${calUrl}${uid}.ics`, { headers: { authorization: `Basic ${Buffer.from(`cal:${PASS}`).toString('base64')}` } });
+  const res = await request(`${calUrl}${uid}.ics`, {
+    headers: { authorization: `Basic ${Buffer.from(`cal:${PASS}`).toString('base64')}` },
+  });
   const body = await res.body.text();
   const etag = res.headers.etag;
   return { status: res.statusCode, body, etag: Array.isArray(etag) ? etag[0] : etag };
@@ -125,7 +167,11 @@ async function fetchObject(uid: string): Promise<{ status: number; body: string;
 async function putRaw(uid: string, ics: string): Promise<number> {
   const res = await request(`${calUrl.replace(proxy.url, rad!.baseUrl)}${uid}.ics`, {
     method: 'PUT',
-    headers: { authorization: `Basic ${Buffer.from(`cal:${PASS}`).toString('base64')}`, 'if-none-match': '*', 'content-type': 'text/calendar' },
+    headers: {
+      authorization: `Basic ${Buffer.from(`cal:${PASS}`).toString('base64')}`,
+      'if-none-match': '*',
+      'content-type': 'text/calendar',
+    },
     body: ics,
   });
   await res.body.text();
@@ -155,9 +201,21 @@ after(async () => {
 describe('iCalendar text', () => {
   test('escapes TEXT, folds at 75 octets without splitting UTF-8, uses CRLF and UTC', () => {
     const summary = `Überraschung, ${'ä'.repeat(60)}; done\\ok\nnext`;
-    const ics = buildEvent({ uid: 'u1', sequence: 0, summary, start: new Date('2026-12-01T09:00:00+01:00'), end: new Date('2026-12-01T10:00:00+01:00'), marker: 'm', dtstamp: new Date('2026-11-22T00:00:00Z') });
+    const ics = buildEvent({
+      uid: 'u1',
+      sequence: 0,
+      summary,
+      start: new Date('2026-12-01T09:00:00+01:00'),
+      end: new Date('2026-12-01T10:00:00+01:00'),
+      marker: 'm',
+      dtstamp: new Date('2026-11-22T00:00:00Z'),
+    });
     assert.ok(ics.endsWith('\r\n'));
-    assert.equal(ics.split('\r\n').some((l) => l.includes('\n')), false, 'no bare LF');
+    assert.equal(
+      ics.split('\r\n').some((l) => l.includes('\n')),
+      false,
+      'no bare LF',
+    );
     for (const line of ics.split('\r\n')) assert.ok(Buffer.byteLength(line) <= 75, `line too long: ${line}`);
     assert.match(ics, /\r\nDTSTART:20261201T080000Z\r\n/);
     assert.match(ics, /\r\nDTSTAMP:20261122T000000Z\r\n/);
@@ -169,9 +227,24 @@ describe('iCalendar text', () => {
   test('local times need a timezone and are converted to UTC', () => {
     assert.equal(toInstant('2026-07-01T09:00:00', 'Europe/Berlin').toISOString(), '2026-07-01T07:00:00.000Z');
     assert.equal(toInstant('2026-01-15T09:00', 'America/New_York').toISOString(), '2026-01-15T14:00:00.000Z');
-    assert.equal(CalendarPayload.safeParse({ ...event, start: '2026-12-01T09:00:00', end: '2026-12-01T10:00:00' }).success, false);
-    assert.equal(CalendarPayload.safeParse({ ...event, start: '2026-12-01T09:00:00', end: '2026-12-01T10:00:00', timezone: 'Europe/Berlin' }).success, true);
-    assert.equal(CalendarPayload.safeParse({ ...event, end: '2026-12-01T08:00:00Z' }).success, false, 'end before start');
+    assert.equal(
+      CalendarPayload.safeParse({ ...event, start: '2026-12-01T09:00:00', end: '2026-12-01T10:00:00' }).success,
+      false,
+    );
+    assert.equal(
+      CalendarPayload.safeParse({
+        ...event,
+        start: '2026-12-01T09:00:00',
+        end: '2026-12-01T10:00:00',
+        timezone: 'Europe/Berlin',
+      }).success,
+      true,
+    );
+    assert.equal(
+      CalendarPayload.safeParse({ ...event, end: '2026-12-01T08:00:00Z' }).success,
+      false,
+      'end before start',
+    );
     assert.equal(CalendarPayload.safeParse({ op: 'cancel', uid: '../x' }).success, false);
     assert.equal(CalendarPayload.safeParse({ op: 'delete', uid: 'x' }).success, false);
   });
@@ -193,7 +266,15 @@ describe('calendar connector against Radicale', () => {
     assert.equal(eventProperty(obj.body, 'DESCRIPTION'), event.description);
 
     // the server itself refuses a second create of the same UID
-    const raw = await request(`${calUrl}${uid}.ics`, { method: 'PUT', headers: { authorization: `Basic ${Buffer.from(`cal:${PASS}`).toString('base64')}`, 'if-none-match': '*', 'content-type': 'text/calendar' }, body: obj.body });
+    const raw = await request(`${calUrl}${uid}.ics`, {
+      method: 'PUT',
+      headers: {
+        authorization: `Basic ${Buffer.from(`cal:${PASS}`).toString('base64')}`,
+        'if-none-match': '*',
+        'content-type': 'text/calendar',
+      },
+      body: obj.body,
+    });
     await raw.body.text();
     assert.equal(raw.statusCode, 412);
     // this intent's later attempt (its earlier answer lost) finds its own marker: success, unchanged
@@ -207,19 +288,40 @@ describe('calendar connector against Radicale', () => {
     if (!rad) return t.skip('radicale not installed (apt-get install radicale)');
     const { externalId: uid } = await connector.execute(cal(event), ctx(creds()));
     const original = await fetchObject(uid);
-    await connector.execute(cal({ op: 'update', uid, summary: 'Moved', start: '2026-12-02T09:00:00Z', end: '2026-12-02T10:00:00Z', attendees: ['ann@example.test'] }), ctx(creds()));
+    await connector.execute(
+      cal({
+        op: 'update',
+        uid,
+        summary: 'Moved',
+        start: '2026-12-02T09:00:00Z',
+        end: '2026-12-02T10:00:00Z',
+        attendees: ['ann@example.test'],
+      }),
+      ctx(creds()),
+    );
     const updated = await fetchObject(uid);
     assert.equal(eventProperty(updated.body, 'SUMMARY'), 'Moved');
     assert.equal(eventProperty(updated.body, 'SEQUENCE'), '1');
     assert.equal(eventProperty(updated.body, 'DTSTART'), '20261202T090000Z');
     assert.notEqual(updated.etag, original.etag);
     const err = await rejectsWith(
-      () => connector.execute(cal({ op: 'update', uid, etag: original.etag, summary: 'Lost update', start: event.start, end: event.end }), ctx(creds())),
+      () =>
+        connector.execute(
+          cal({ op: 'update', uid, etag: original.etag, summary: 'Lost update', start: event.start, end: event.end }),
+          ctx(creds()),
+        ),
       PermanentError,
     );
     assert.match(err.message, /412/);
     assert.equal(eventProperty((await fetchObject(uid)).body, 'SUMMARY'), 'Moved');
-    await rejectsWith(() => connector.execute(cal({ op: 'update', uid: 'handoff-nonexistent', summary: 'x', start: event.start, end: event.end }), ctx(creds())), PermanentError);
+    await rejectsWith(
+      () =>
+        connector.execute(
+          cal({ op: 'update', uid: 'handoff-nonexistent', summary: 'x', start: event.start, end: event.end }),
+          ctx(creds()),
+        ),
+      PermanentError,
+    );
   });
 
   test('cancel deletes the event (If-Match); cancelling an absent event is done', async (t) => {
@@ -236,7 +338,11 @@ describe('calendar connector against Radicale', () => {
     const create = cal(event, `cal-rec-${randomUUID()}`);
     assert.deepEqual(await connector.reconcile!(create, ctx(creds())), { status: 'not_done' });
     const made = await connector.execute(create, ctx(creds()));
-    assert.deepEqual(await connector.reconcile!(create, ctx(creds())), { status: 'done', externalId: made.externalId, url: made.url });
+    assert.deepEqual(await connector.reconcile!(create, ctx(creds())), {
+      status: 'done',
+      externalId: made.externalId,
+      url: made.url,
+    });
     const upd = cal({ op: 'update', uid: made.externalId, summary: 'U', start: event.start, end: event.end });
     assert.equal((await connector.reconcile!(upd, ctx(creds()))).status, 'not_done');
     await connector.execute(upd, ctx(creds()));
@@ -252,7 +358,14 @@ describe('calendar connector against Radicale', () => {
     // another handoff database on this calendar used the same idempotency key: same UID, its own intent
     const key = `cal-taken-${randomUUID()}`;
     const uid = calendarEventUid(key);
-    const theirs = buildEvent({ uid, sequence: 0, marker: intentMarker(randomUUID()), summary: 'Their event', start: new Date(event.start), end: new Date(event.end) });
+    const theirs = buildEvent({
+      uid,
+      sequence: 0,
+      marker: intentMarker(randomUUID()),
+      summary: 'Their event',
+      start: new Date(event.start),
+      end: new Date(event.end),
+    });
     assert.equal(await putRaw(uid, theirs), 201);
     const before = await fetchObject(uid);
     const ours = cal(event, key);
@@ -270,7 +383,14 @@ describe('calendar connector against Radicale', () => {
     if (!rad) return t.skip('radicale not installed (apt-get install radicale)');
     const key = `cal-unmarked-${randomUUID()}`;
     const uid = calendarEventUid(key);
-    const unmarked = buildEvent({ uid, sequence: 1, marker: 'x', summary: 'Edited elsewhere', start: new Date(event.start), end: new Date(event.end) }).replace(/X-HANDOFF-INTENT:x\r\n/, '');
+    const unmarked = buildEvent({
+      uid,
+      sequence: 1,
+      marker: 'x',
+      summary: 'Edited elsewhere',
+      start: new Date(event.start),
+      end: new Date(event.end),
+    }).replace(/X-HANDOFF-INTENT:x\r\n/, '');
     assert.equal(eventProperty(unmarked, 'X-HANDOFF-INTENT'), undefined);
     assert.equal(await putRaw(uid, unmarked), 201);
     const ours = cal(event, key);
@@ -283,7 +403,10 @@ describe('calendar connector against Radicale', () => {
     if (!rad) return t.skip('radicale not installed (apt-get install radicale)');
     const e401 = await rejectsWith(() => connector.execute(cal(event), ctx(creds({ pass: WRONG }))), PermanentError);
     assert.match(e401.message, /401/);
-    await rejectsWith(() => connector.execute(cal(event), ctx(creds({ calendarUrl: `${proxy.url}/cal/missing-${randomUUID()}/` }))), PermanentError);
+    await rejectsWith(
+      () => connector.execute(cal(event), ctx(creds({ calendarUrl: `${proxy.url}/cal/missing-${randomUUID()}/` }))),
+      PermanentError,
+    );
     proxy.mode = 'rate-limit';
     try {
       const limited = await rejectsWith(() => connector.execute(cal(event), ctx(creds())), RateLimitedError);
@@ -292,12 +415,22 @@ describe('calendar connector against Radicale', () => {
       proxy.mode = 'forward';
     }
     const dead = await freePort();
-    await rejectsWith(() => connector.execute(cal(event), ctx({ ...creds(), calendarUrl: `http://127.0.0.1:${dead}/cal/x/` })), RetryableError);
+    await rejectsWith(
+      () => connector.execute(cal(event), ctx({ ...creds(), calendarUrl: `http://127.0.0.1:${dead}/cal/x/` })),
+      RetryableError,
+    );
 
     const { externalId: uid } = await connector.execute(cal(event), ctx(creds()));
     proxy.mode = 'drop-after-forward';
     try {
-      await rejectsWith(() => connector.execute(cal({ op: 'update', uid, summary: 'cut', start: event.start, end: event.end }), ctx(creds())), UnknownOutcomeError);
+      await rejectsWith(
+        () =>
+          connector.execute(
+            cal({ op: 'update', uid, summary: 'cut', start: event.start, end: event.end }),
+            ctx(creds()),
+          ),
+        UnknownOutcomeError,
+      );
       // a create repeated after a cut is refused by the server itself: retryable, not unknown
       await rejectsWith(() => connector.execute(cal(event), ctx(creds())), RetryableError);
     } finally {
@@ -317,14 +450,22 @@ describe('calendar crash recovery through the real pipeline', () => {
   let seq = 0;
   async function crashedIntent(payload: Record<string, unknown>): Promise<{ id: string; key: string }> {
     const key = `cal-crash-${process.pid}-${++seq}-${randomUUID()}`;
-    const { intent } = await h.service.create({ channel: 'calendar', account: 'main', payload, idempotencyKey: key }, 'test');
+    const { intent } = await h.service.create(
+      { channel: 'calendar', account: 'main', payload, idempotencyKey: key },
+      'test',
+    );
     const a = await claimLease(h.tdb.db, { intentId: intent.id, owner: 'A', ttlSeconds: 5, heldKeys: ['calendar:*'] });
     assert.ok(a);
     assert.ok(await recordAttempt(h.tdb.db, { intentId: intent.id, epoch: a.epoch, executorId: 'A' }));
-    await h.tdb.db.updateTable('intents').set({ lease_expires_at: new Date(Date.now() - 1000) }).where('id', '=', intent.id).execute();
+    await h.tdb.db
+      .updateTable('intents')
+      .set({ lease_expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', intent.id)
+      .execute();
     return { id: intent.id, key };
   }
-  const executorB = (c: CalendarCredentials = creds()) => h.executor('B', { secrets: { calendar: { main: c as Record<string, unknown> } }, log });
+  const executorB = (c: CalendarCredentials = creds()) =>
+    h.executor('B', { secrets: { calendar: { main: c as Record<string, unknown> } }, log });
 
   test('created before the crash: reconcile done, no second PUT', async (t) => {
     if (!rad) return t.skip('radicale not installed (apt-get install radicale)');
@@ -368,7 +509,14 @@ describe('calendar crash recovery through the real pipeline', () => {
     if (!rad) return t.skip('radicale not installed (apt-get install radicale)');
     const { id, key } = await crashedIntent(event);
     const uid = calendarEventUid(key);
-    const theirs = buildEvent({ uid, sequence: 0, marker: intentMarker(randomUUID()), summary: 'Their event', start: new Date(event.start), end: new Date(event.end) });
+    const theirs = buildEvent({
+      uid,
+      sequence: 0,
+      marker: intentMarker(randomUUID()),
+      summary: 'Their event',
+      start: new Date(event.start),
+      end: new Date(event.end),
+    });
     assert.equal(await putRaw(uid, theirs), 201);
     assert.equal(await processTicket(executorB(), id), 'dead');
     const detail = await h.service.get(id);
@@ -394,7 +542,10 @@ describe('calendar crash recovery through the real pipeline', () => {
 
   test('wrong password through the pipeline: dead with a permanent receipt', async (t) => {
     if (!rad) return t.skip('radicale not installed (apt-get install radicale)');
-    const { intent } = await h.service.create({ channel: 'calendar', account: 'main', payload: event, idempotencyKey: `cal-auth-${randomUUID()}` }, 'test');
+    const { intent } = await h.service.create(
+      { channel: 'calendar', account: 'main', payload: event, idempotencyKey: `cal-auth-${randomUUID()}` },
+      'test',
+    );
     assert.equal(await processTicket(executorB(creds({ pass: WRONG })), intent.id), 'dead');
   });
 });
@@ -408,7 +559,10 @@ describe('calendar secrets', () => {
       dumps.push(...rows.map((r) => r.t));
     }
     assert.ok(logLines.length > 0 && errorsSeen.length > 0);
-    assert.ok(dumps.some((d) => d.includes('401')), 'the auth failure is on record');
+    assert.ok(
+      dumps.some((d) => d.includes('401')),
+      'the auth failure is on record',
+    );
     const everything = [...logLines, ...errorsSeen, ...dumps].join('\n');
     for (const secret of SECRETS) assert.equal(everything.includes(secret), false, 'a secret leaked');
   });

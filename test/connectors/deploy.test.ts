@@ -37,7 +37,9 @@ async function startDeployReceiver() {
         state.posts++;
         const key = String(req.headers['idempotency-key']);
         if (!done.has(key)) done.set(key, `dep-${done.size + 1}`);
-        res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ id: done.get(key), url: `http://r/deploys/${done.get(key)}` }));
+        res
+          .writeHead(202, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ id: done.get(key), url: `http://r/deploys/${done.get(key)}` }));
         return;
       }
       if (req.method === 'GET' && url.pathname.startsWith('/status')) {
@@ -46,10 +48,16 @@ async function startDeployReceiver() {
           res.writeHead(state.statusAnswer).end('{"error":"status store down"}');
           return;
         }
-        const key = url.pathname === '/status' ? String(req.headers['idempotency-key']) : decodeURIComponent(url.pathname.slice('/status/'.length));
+        const key =
+          url.pathname === '/status'
+            ? String(req.headers['idempotency-key'])
+            : decodeURIComponent(url.pathname.slice('/status/'.length));
         const id = done.get(key);
         if (!id) res.writeHead(404).end('{"exists":false}');
-        else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ exists: true, id, url: `http://r/deploys/${id}` }));
+        else
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ exists: true, id, url: `http://r/deploys/${id}` }));
         return;
       }
       res.writeHead(404).end();
@@ -58,7 +66,16 @@ async function startDeployReceiver() {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const address = server.address();
   assert.ok(address && typeof address === 'object');
-  return { base: `http://127.0.0.1:${address.port}`, done, state, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+  return {
+    base: `http://127.0.0.1:${address.port}`,
+    done,
+    state,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
 
 let gh: GithubFake;
@@ -79,12 +96,23 @@ after(async () => {
 
 const creds = (): Record<string, unknown> => ({ token: TOKEN, apiBaseUrl: gh.baseUrl });
 
-function ctx(credentials: Record<string, unknown> | undefined, extra: Partial<ConnectorContext> = {}): ConnectorContext {
+function ctx(
+  credentials: Record<string, unknown> | undefined,
+  extra: Partial<ConnectorContext> = {},
+): ConnectorContext {
   return { signal: new AbortController().signal, log: silent, credentials, policy, ...extra };
 }
 
 function intent(payload: unknown, key: string = randomUUID()): ConnectorIntent<DeployPayload> {
-  return { id: randomUUID(), channel: 'deploy', account: 'prod', idempotencyKey: key, payload: DeployPayload.parse(payload), createdAt: new Date(), attemptNo: 1 };
+  return {
+    id: randomUUID(),
+    channel: 'deploy',
+    account: 'prod',
+    idempotencyKey: key,
+    payload: DeployPayload.parse(payload),
+    createdAt: new Date(),
+    attemptNo: 1,
+  };
 }
 
 async function rejectsWith<T extends Error>(p: Promise<unknown>, type: new (...args: never[]) => T): Promise<T> {
@@ -97,14 +125,24 @@ async function rejectsWith<T extends Error>(p: Promise<unknown>, type: new (...a
   assert.fail(`expected ${type.name}, but the call succeeded`);
 }
 
-const ghPayload = (extra: Record<string, unknown> = {}) => ({ kind: 'github', owner: 'acme', repo: 'site', ref: 'main', environment: 'staging', ...extra });
+const ghPayload = (extra: Record<string, unknown> = {}) => ({
+  kind: 'github',
+  owner: 'acme',
+  repo: 'site',
+  ref: 'main',
+  environment: 'staging',
+  ...extra,
+});
 
 describe('deploy connector: GitHub deployments', () => {
   test('payload schema is discriminated by kind', () => {
     assert.ok(DeployPayload.safeParse(ghPayload()).success);
     assert.ok(!DeployPayload.safeParse({ kind: 'github', owner: 'a/b', repo: 'x', ref: 'main' }).success);
     assert.ok(!DeployPayload.safeParse({ kind: 'ftp', url: 'x' }).success);
-    assert.ok(DeployPayload.safeParse({ kind: 'webhook', url: 'http://127.0.0.1/x', statusUrl: 'http://127.0.0.1/s/{key}' }).success);
+    assert.ok(
+      DeployPayload.safeParse({ kind: 'webhook', url: 'http://127.0.0.1/x', statusUrl: 'http://127.0.0.1/s/{key}' })
+        .success,
+    );
   });
 
   test('creates a deployment with the key in its payload', async () => {
@@ -121,11 +159,21 @@ describe('deploy connector: GitHub deployments', () => {
   test('409 merge conflict and 422 (unknown ref, failing contexts) are permanent; 401 too', async () => {
     gh.refs.add('conflicted');
     gh.conflicts.add('conflicted');
-    assert.match((await rejectsWith(deploy.execute(intent(ghPayload({ ref: 'conflicted' })), ctx(creds())), PermanentError)).message, /409/);
-    assert.match((await rejectsWith(deploy.execute(intent(ghPayload({ ref: 'nope' })), ctx(creds())), PermanentError)).message, /422.*No ref found/);
+    assert.match(
+      (await rejectsWith(deploy.execute(intent(ghPayload({ ref: 'conflicted' })), ctx(creds())), PermanentError))
+        .message,
+      /409/,
+    );
+    assert.match(
+      (await rejectsWith(deploy.execute(intent(ghPayload({ ref: 'nope' })), ctx(creds())), PermanentError)).message,
+      /422.*No ref found/,
+    );
     gh.refs.add('red');
     gh.failingContexts.add('red');
-    assert.match((await rejectsWith(deploy.execute(intent(ghPayload({ ref: 'red' })), ctx(creds())), PermanentError)).message, /422/);
+    assert.match(
+      (await rejectsWith(deploy.execute(intent(ghPayload({ ref: 'red' })), ctx(creds())), PermanentError)).message,
+      /422/,
+    );
     await rejectsWith(deploy.execute(intent(ghPayload()), ctx({ ...creds(), token: 'ghp_wrong' })), PermanentError);
   });
 
@@ -141,16 +189,43 @@ describe('deploy connector: GitHub deployments', () => {
 
   test('rate limits: primary (remaining 0 → until reset), secondary (Retry-After; or a minute), 429', async () => {
     const reset = Math.ceil(Date.now() / 1000) + 600;
-    gh.script('POST /repos/:owner/:repo/deployments', { status: 403, headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) }, body: { message: 'API rate limit exceeded for user ID 1.' } });
+    gh.script('POST /repos/:owner/:repo/deployments', {
+      status: 403,
+      headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) },
+      body: { message: 'API rate limit exceeded for user ID 1.' },
+    });
     const primary = await rejectsWith(deploy.execute(intent(ghPayload()), ctx(creds())), RateLimitedError);
     assert.ok(primary.retryAfterMs > 590_000 && primary.retryAfterMs <= 601_000, String(primary.retryAfterMs));
-    gh.script('POST /repos/:owner/:repo/deployments', { status: 403, headers: { 'retry-after': '30' }, body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' } });
-    assert.equal((await rejectsWith(deploy.execute(intent(ghPayload()), ctx(creds())), RateLimitedError)).retryAfterMs, 30_000);
-    gh.script('POST /repos/:owner/:repo/deployments', { status: 403, body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' } });
-    assert.equal((await rejectsWith(deploy.execute(intent(ghPayload()), ctx(creds())), RateLimitedError)).retryAfterMs, 60_000);
-    gh.script('POST /repos/:owner/:repo/deployments', { status: 429, headers: { 'retry-after': '5' }, body: { message: 'Too many requests' } });
-    assert.equal((await rejectsWith(deploy.execute(intent(ghPayload()), ctx(creds())), RateLimitedError)).retryAfterMs, 5000);
-    gh.script('POST /repos/:owner/:repo/deployments', { status: 403, body: { message: 'Resource not accessible by integration' } });
+    gh.script('POST /repos/:owner/:repo/deployments', {
+      status: 403,
+      headers: { 'retry-after': '30' },
+      body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' },
+    });
+    assert.equal(
+      (await rejectsWith(deploy.execute(intent(ghPayload()), ctx(creds())), RateLimitedError)).retryAfterMs,
+      30_000,
+    );
+    gh.script('POST /repos/:owner/:repo/deployments', {
+      status: 403,
+      body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.' },
+    });
+    assert.equal(
+      (await rejectsWith(deploy.execute(intent(ghPayload()), ctx(creds())), RateLimitedError)).retryAfterMs,
+      60_000,
+    );
+    gh.script('POST /repos/:owner/:repo/deployments', {
+      status: 429,
+      headers: { 'retry-after': '5' },
+      body: { message: 'Too many requests' },
+    });
+    assert.equal(
+      (await rejectsWith(deploy.execute(intent(ghPayload()), ctx(creds())), RateLimitedError)).retryAfterMs,
+      5000,
+    );
+    gh.script('POST /repos/:owner/:repo/deployments', {
+      status: 403,
+      body: { message: 'Resource not accessible by integration' },
+    });
     await rejectsWith(deploy.execute(intent(ghPayload()), ctx(creds())), PermanentError);
   });
 
@@ -164,20 +239,35 @@ describe('deploy connector: GitHub deployments', () => {
   test('reconcile by key: done, not_done, unknown on failure; default environment is production', async () => {
     const it = intent(ghPayload({ environment: undefined }));
     const made = await deploy.execute(it, ctx(creds()));
-    assert.deepEqual(await deploy.reconcile!(it, ctx(creds())), { status: 'done', externalId: made.externalId, url: made.url });
+    assert.deepEqual(await deploy.reconcile!(it, ctx(creds())), {
+      status: 'done',
+      externalId: made.externalId,
+      url: made.url,
+    });
     assert.deepEqual(await deploy.reconcile!(intent(ghPayload()), ctx(creds())), { status: 'not_done' });
     gh.script('GET /repos/:owner/:repo/deployments', { status: 500, body: { message: 'Server Error' } });
     assert.equal((await deploy.reconcile!(it, ctx(creds()))).status, 'unknown');
-    assert.equal((await deploy.reconcile!(it, ctx({ ...creds(), apiBaseUrl: 'http://127.0.0.1:1' }))).status, 'unknown');
+    assert.equal(
+      (await deploy.reconcile!(it, ctx({ ...creds(), apiBaseUrl: 'http://127.0.0.1:1' }))).status,
+      'unknown',
+    );
   });
 });
 
 describe('deploy connector: generic deploy webhook', () => {
-  const hook = (extra: Record<string, unknown> = {}) => ({ kind: 'webhook', url: `${receiver.base}/deploy`, body: { service: 'api' }, ...extra });
+  const hook = (extra: Record<string, unknown> = {}) => ({
+    kind: 'webhook',
+    url: `${receiver.base}/deploy`,
+    body: { service: 'api' },
+    ...extra,
+  });
 
   test('posts with Idempotency-Key; the id comes from the body', async () => {
     const it = intent(hook());
-    const result = await deploy.execute(it, ctx({ hosts: ['127.0.0.1'], headers: { authorization: 'Bearer hook-secret-abcdefgh' } }));
+    const result = await deploy.execute(
+      it,
+      ctx({ hosts: ['127.0.0.1'], headers: { authorization: 'Bearer hook-secret-abcdefgh' } }),
+    );
     assert.equal(result.externalId, receiver.done.get(it.idempotencyKey));
     assert.ok(receiver.state.authSeen.includes('Bearer hook-secret-abcdefgh'));
   });
@@ -186,7 +276,11 @@ describe('deploy connector: generic deploy webhook', () => {
     const it = intent(hook({ statusUrl: `${receiver.base}/status/{key}` }));
     assert.deepEqual(await deploy.reconcile!(it, ctx({})), { status: 'not_done' });
     const made = await deploy.execute(it, ctx({}));
-    assert.deepEqual(await deploy.reconcile!(it, ctx({})), { status: 'done', externalId: made.externalId, url: made.url });
+    assert.deepEqual(await deploy.reconcile!(it, ctx({})), {
+      status: 'done',
+      externalId: made.externalId,
+      url: made.url,
+    });
     const byHeader = intent(hook({ statusUrl: `${receiver.base}/status` }), it.idempotencyKey);
     assert.equal((await deploy.reconcile!(byHeader, ctx({}))).status, 'done');
     receiver.state.statusAnswer = 503;
@@ -206,7 +300,10 @@ describe('deploy connector: generic deploy webhook', () => {
     assert.equal(refused.status, 'unknown');
     assert.match((refused as { reason: string }).reason, /allowedHosts/);
     const wide = Policy.parse({ webhook: { allowedHosts: ['127.0.0.1', 'localhost'] } });
-    const bound = await deploy.reconcile!(it, { ...ctx({ hosts: [new URL(receiver.base).host], headers: { authorization: 'Bearer hook-secret-abcdefgh' } }), policy: wide });
+    const bound = await deploy.reconcile!(it, {
+      ...ctx({ hosts: [new URL(receiver.base).host], headers: { authorization: 'Bearer hook-secret-abcdefgh' } }),
+      policy: wide,
+    });
     assert.match((bound as { reason: string }).reason, /not among the hosts the credentials of deploy:/);
     assert.equal(receiver.state.statusCalls, before);
   });
@@ -217,7 +314,11 @@ describe('deploy connector in the executor pipeline', () => {
   before(async () => {
     h = await startPipeline({
       connectors: [deploy],
-      policy: { approval: { rules: [{ channel: 'deploy', requireApproval: false }] }, lease: { ttlSeconds: 5 }, webhook: { allowedHosts: ['127.0.0.1'] } },
+      policy: {
+        approval: { rules: [{ channel: 'deploy', requireApproval: false }] },
+        lease: { ttlSeconds: 5 },
+        webhook: { allowedHosts: ['127.0.0.1'] },
+      },
     });
   });
   after(async () => {
@@ -226,13 +327,21 @@ describe('deploy connector in the executor pipeline', () => {
 
   async function crashed(payload: Record<string, unknown>) {
     const key = randomUUID();
-    const { intent: created } = await h.service.create({ channel: 'deploy', account: 'prod', payload, idempotencyKey: key }, 'test');
+    const { intent: created } = await h.service.create(
+      { channel: 'deploy', account: 'prod', payload, idempotencyKey: key },
+      'test',
+    );
     const a = await claimLease(h.tdb.db, { intentId: created.id, owner: 'A', ttlSeconds: 5, heldKeys: ['deploy:*'] });
     assert.ok(a);
     assert.ok(await recordAttempt(h.tdb.db, { intentId: created.id, epoch: a.epoch, executorId: 'A' }));
     return { id: created.id, key };
   }
-  const expire = (id: string) => h.tdb.db.updateTable('intents').set({ lease_expires_at: new Date(Date.now() - 1000) }).where('id', '=', id).execute();
+  const expire = (id: string) =>
+    h.tdb.db
+      .updateTable('intents')
+      .set({ lease_expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', id)
+      .execute();
   const B = (credentials: Record<string, unknown>) => h.executor('B', { secrets: { deploy: { prod: credentials } } });
 
   const kinds: Array<{
@@ -252,12 +361,22 @@ describe('deploy connector in the executor pipeline', () => {
     },
     {
       name: 'webhook',
-      payload: () => ({ kind: 'webhook', url: `${receiver.base}/deploy`, body: {}, statusUrl: `${receiver.base}/status/{key}` }),
+      payload: () => ({
+        kind: 'webhook',
+        url: `${receiver.base}/deploy`,
+        body: {},
+        statusUrl: `${receiver.base}/status/{key}`,
+      }),
       calls: () => receiver.state.posts,
       creds: () => ({}),
       down: () => ({}),
       // the status endpoint unreachable (nothing listens on port 1)
-      downPayload: () => ({ kind: 'webhook', url: `${receiver.base}/deploy`, body: {}, statusUrl: 'http://127.0.0.1:1/status/{key}' }),
+      downPayload: () => ({
+        kind: 'webhook',
+        url: `${receiver.base}/deploy`,
+        body: {},
+        statusUrl: 'http://127.0.0.1:1/status/{key}',
+      }),
     },
   ];
 
@@ -294,7 +413,15 @@ describe('deploy connector in the executor pipeline', () => {
 
   test('the GitHub token never appears in logs, errors, or any intent, attempt or receipt row', async () => {
     const lines: string[] = [];
-    const log = pino({ level: 'trace' }, new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } }));
+    const log = pino(
+      { level: 'trace' },
+      new Writable({
+        write(chunk, _e, cb) {
+          lines.push(String(chunk));
+          cb();
+        },
+      }),
+    );
     const wrong = `ghp_wrong${randomUUID().replaceAll('-', '')}`;
     const hookSecret = `hook-${randomUUID()}`;
     const secrets = [TOKEN, wrong, hookSecret];
@@ -302,7 +429,10 @@ describe('deploy connector in the executor pipeline', () => {
     gh.echoTokens = true;
     try {
       const run = async (payload: Record<string, unknown>, credentials: Record<string, unknown>) => {
-        const { intent: created } = await h.service.create({ channel: 'deploy', account: 'prod', payload, idempotencyKey: randomUUID() }, 'test');
+        const { intent: created } = await h.service.create(
+          { channel: 'deploy', account: 'prod', payload, idempotencyKey: randomUUID() },
+          'test',
+        );
         await processTicket(h.executor('S', { log, secrets: { deploy: { prod: credentials } } }), created.id);
       };
       await run(ghPayload(), creds());
@@ -310,8 +440,14 @@ describe('deploy connector in the executor pipeline', () => {
       await run(ghPayload({ ref: 'nope' }), creds());
       gh.script('POST /repos/:owner/:repo/deployments', { status: 500, body: { message: `oops ${TOKEN}` } });
       await run(ghPayload(), creds());
-      await run({ kind: 'webhook', url: `${receiver.base}/nowhere`, body: {} }, { hosts: ['127.0.0.1'], headers: { authorization: `Bearer ${hookSecret}` } });
-      for (const c of [{ ...creds(), token: wrong }, { ...creds(), apiBaseUrl: 'http://127.0.0.1:1' }]) {
+      await run(
+        { kind: 'webhook', url: `${receiver.base}/nowhere`, body: {} },
+        { hosts: ['127.0.0.1'], headers: { authorization: `Bearer ${hookSecret}` } },
+      );
+      for (const c of [
+        { ...creds(), token: wrong },
+        { ...creds(), apiBaseUrl: 'http://127.0.0.1:1' },
+      ]) {
         try {
           await deploy.execute(intent(ghPayload()), ctx(c, { log }));
         } catch (err) {
@@ -330,7 +466,10 @@ describe('deploy connector in the executor pipeline', () => {
     assert.match(haystack, /answered 404/, 'the webhook failure was recorded');
     for (const s of secrets) {
       const at = haystack.indexOf(s);
-      assert.ok(at < 0, `a secret leaked: …${haystack.slice(Math.max(0, at - 300), at + 50).replaceAll(s, '<SECRET>')}`);
+      assert.ok(
+        at < 0,
+        `a secret leaked: …${haystack.slice(Math.max(0, at - 300), at + 50).replaceAll(s, '<SECRET>')}`,
+      );
     }
   });
 });

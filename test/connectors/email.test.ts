@@ -37,22 +37,52 @@ const errorsSeen: string[] = [];
 let smtp: SmtpPeer;
 let imap: ImapPeer | undefined;
 let h: PipelineHarness;
-const connector = createEmailConnector({ connectionTimeoutMs: 3_000, greetingTimeoutMs: 3_000, socketTimeoutMs: 3_000, imapTimeoutMs: 3_000, reconcileMinAgeMs: 0 });
+const connector = createEmailConnector({
+  connectionTimeoutMs: 3_000,
+  greetingTimeoutMs: 3_000,
+  socketTimeoutMs: 3_000,
+  imapTimeoutMs: 3_000,
+  reconcileMinAgeMs: 0,
+});
 
 function creds(opts: { pass?: string; imap?: boolean } = {}): EmailCredentials {
   return {
-    smtp: { host: '127.0.0.1', port: smtp.port, secure: false, requireTLS: true, user: smtp.user, pass: opts.pass ?? SMTP_PASS, tls: { rejectUnauthorized: false } },
+    smtp: {
+      host: '127.0.0.1',
+      port: smtp.port,
+      secure: false,
+      requireTLS: true,
+      user: smtp.user,
+      pass: opts.pass ?? SMTP_PASS,
+      tls: { rejectUnauthorized: false },
+    },
     from: FROM,
-    ...(opts.imap !== false && imap ? { imap: { host: '127.0.0.1', port: imap.port, secure: false, user: imap.user, pass: IMAP_PASS } } : {}),
+    ...(opts.imap !== false && imap
+      ? { imap: { host: '127.0.0.1', port: imap.port, secure: false, user: imap.user, pass: IMAP_PASS } }
+      : {}),
   };
 }
 
 function ctx(credentials: EmailCredentials | undefined, extra: Partial<ConnectorContext> = {}): ConnectorContext {
-  return { signal: new AbortController().signal, log, credentials: credentials as Record<string, unknown> | undefined, policy: Policy.parse({}), ...extra };
+  return {
+    signal: new AbortController().signal,
+    log,
+    credentials: credentials as Record<string, unknown> | undefined,
+    policy: Policy.parse({}),
+    ...extra,
+  };
 }
 
 function mail(payload: unknown, key: string = randomUUID()): ConnectorIntent<EmailPayload> {
-  return { id: randomUUID(), channel: 'email', account: 'main', idempotencyKey: key, payload: EmailPayload.parse(payload), createdAt: new Date(), attemptNo: 1 };
+  return {
+    id: randomUUID(),
+    channel: 'email',
+    account: 'main',
+    idempotencyKey: key,
+    payload: EmailPayload.parse(payload),
+    createdAt: new Date(),
+    attemptNo: 1,
+  };
 }
 
 const basic = { to: 'alice@example.test', subject: 'Hello', text: 'Hi Alice' };
@@ -71,7 +101,13 @@ async function rejectsWith<T extends Error>(fn: () => Promise<unknown>, type: ne
 /** The raw sources of the messages in Sent with this Message-ID. */
 async function inSent(messageId: string): Promise<string[]> {
   assert.ok(imap);
-  const c = new ImapFlow({ host: '127.0.0.1', port: imap.port, secure: false, auth: { user: imap.user, pass: IMAP_PASS }, logger: false });
+  const c = new ImapFlow({
+    host: '127.0.0.1',
+    port: imap.port,
+    secure: false,
+    auth: { user: imap.user, pass: IMAP_PASS },
+    logger: false,
+  });
   await c.connect();
   try {
     const lock = await c.getMailboxLock('Sent');
@@ -111,14 +147,30 @@ describe('email connector against a real SMTP server', () => {
     assert.equal(EmailPayload.safeParse({ to: 'a@b.test', subject: 's' }).success, false);
     assert.equal(EmailPayload.safeParse({ to: 'not-an-email', subject: 's', text: 't' }).success, false);
     assert.equal(EmailPayload.safeParse({ to: 'a@b.test', subject: 's\r\nBcc: x@y.test', text: 't' }).success, false);
-    assert.equal(EmailPayload.safeParse({ to: ['a@b.test', 'c@d.test'], cc: 'e@f.test', subject: 's', html: '<p>x</p>' }).success, true);
+    assert.equal(
+      EmailPayload.safeParse({ to: ['a@b.test', 'c@d.test'], cc: 'e@f.test', subject: 's', html: '<p>x</p>' }).success,
+      true,
+    );
   });
 
   test('delivers over STARTTLS with auth; the Message-ID derives from the idempotency key', async () => {
     const key = `mail-${randomUUID()}`;
     const before = smtp.received.length;
     const result = await connector.execute(
-      mail({ to: ['alice@example.test'], cc: 'carol@example.test', bcc: 'dave@example.test', subject: 'Quarterly report', text: 'Numbers attached.', html: '<p>Numbers attached.</p>', replyTo: 'ops@example.test', inReplyTo: '<prev@example.test>', references: ['<root@example.test>', '<prev@example.test>'] }, key),
+      mail(
+        {
+          to: ['alice@example.test'],
+          cc: 'carol@example.test',
+          bcc: 'dave@example.test',
+          subject: 'Quarterly report',
+          text: 'Numbers attached.',
+          html: '<p>Numbers attached.</p>',
+          replyTo: 'ops@example.test',
+          inReplyTo: '<prev@example.test>',
+          references: ['<root@example.test>', '<prev@example.test>'],
+        },
+        key,
+      ),
       ctx(creds()),
     );
     const expectedId = emailMessageId(key, FROM);
@@ -142,7 +194,10 @@ describe('email connector against a real SMTP server', () => {
   });
 
   test('wrong password: permanent, and the message names no credential', async () => {
-    const err = await rejectsWith(() => connector.execute(mail(basic), ctx(creds({ pass: WRONG_PASS }))), PermanentError);
+    const err = await rejectsWith(
+      () => connector.execute(mail(basic), ctx(creds({ pass: WRONG_PASS }))),
+      PermanentError,
+    );
     assert.match(err.message, /authentication failed \(535\)/);
   });
 
@@ -176,11 +231,16 @@ describe('email connector against a real SMTP server', () => {
     if (!imap) return t.skip('dovecot not installed (apt-get install dovecot-imapd)');
     const patient = createEmailConnector({ reconcileMinAgeMs: 400, imapTimeoutMs: 3_000 });
     const t0 = Date.now();
-    assert.deepEqual(await patient.reconcile!(mail(basic), ctx(creds(), { attemptStartedAt: new Date() })), { status: 'not_done' });
+    assert.deepEqual(await patient.reconcile!(mail(basic), ctx(creds(), { attemptStartedAt: new Date() })), {
+      status: 'not_done',
+    });
     assert.ok(Date.now() - t0 >= 350, 'waited for the attempt to settle');
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 50);
-    const verdict = await patient.reconcile!(mail(basic), ctx(creds(), { attemptStartedAt: new Date(), signal: ac.signal }));
+    const verdict = await patient.reconcile!(
+      mail(basic),
+      ctx(creds(), { attemptStartedAt: new Date(), signal: ac.signal }),
+    );
     assert.equal(verdict.status, 'unknown');
   });
 
@@ -203,17 +263,29 @@ describe('email crash recovery through the real pipeline', () => {
   let seq = 0;
   async function crashedIntent(account: string): Promise<{ id: string; key: string }> {
     const key = `email-crash-${process.pid}-${++seq}-${randomUUID()}`;
-    const { intent } = await h.service.create({ channel: 'email', account, payload: { ...basic, subject: `crash ${seq}` }, idempotencyKey: key }, 'test');
+    const { intent } = await h.service.create(
+      { channel: 'email', account, payload: { ...basic, subject: `crash ${seq}` }, idempotencyKey: key },
+      'test',
+    );
     const a = await claimLease(h.tdb.db, { intentId: intent.id, owner: 'A', ttlSeconds: 5, heldKeys: ['email:*'] });
     assert.ok(a);
     assert.ok(await recordAttempt(h.tdb.db, { intentId: intent.id, epoch: a.epoch, executorId: 'A' }));
     return { id: intent.id, key };
   }
   async function expire(id: string): Promise<void> {
-    await h.tdb.db.updateTable('intents').set({ lease_expires_at: new Date(Date.now() - 1000) }).where('id', '=', id).execute();
+    await h.tdb.db
+      .updateTable('intents')
+      .set({ lease_expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', id)
+      .execute();
   }
   function executorB(credentials: EmailCredentials) {
-    return h.executor('B', { secrets: { email: { main: credentials as Record<string, unknown>, noimap: credentials as Record<string, unknown> } }, log });
+    return h.executor('B', {
+      secrets: {
+        email: { main: credentials as Record<string, unknown>, noimap: credentials as Record<string, unknown> },
+      },
+      log,
+    });
   }
 
   test('sent before the crash: reconcile finds it in Sent, no second send', async (t) => {
@@ -265,12 +337,21 @@ describe('email crash recovery through the real pipeline', () => {
   });
 
   test('a fresh intent through the pipeline: succeeded; a dropped DATA: in_doubt', async () => {
-    const { intent } = await h.service.create({ channel: 'email', account: 'main', payload: basic, idempotencyKey: `email-ok-${randomUUID()}` }, 'test');
+    const { intent } = await h.service.create(
+      { channel: 'email', account: 'main', payload: basic, idempotencyKey: `email-ok-${randomUUID()}` },
+      'test',
+    );
     assert.equal(await processTicket(executorB(creds()), intent.id), 'succeeded');
     smtp.next.push({ kind: 'drop' });
-    const { intent: dropped } = await h.service.create({ channel: 'email', account: 'main', payload: basic, idempotencyKey: `email-drop-${randomUUID()}` }, 'test');
+    const { intent: dropped } = await h.service.create(
+      { channel: 'email', account: 'main', payload: basic, idempotencyKey: `email-drop-${randomUUID()}` },
+      'test',
+    );
     assert.equal(await processTicket(executorB(creds()), dropped.id), 'in_doubt');
-    const { intent: denied } = await h.service.create({ channel: 'email', account: 'main', payload: basic, idempotencyKey: `email-auth-${randomUUID()}` }, 'test');
+    const { intent: denied } = await h.service.create(
+      { channel: 'email', account: 'main', payload: basic, idempotencyKey: `email-auth-${randomUUID()}` },
+      'test',
+    );
     assert.equal(await processTicket(executorB(creds({ pass: WRONG_PASS })), denied.id), 'dead');
   });
 });
@@ -285,7 +366,10 @@ describe('email secrets', () => {
     }
     assert.ok(logLines.length > 0, 'the run logged something');
     assert.ok(errorsSeen.length > 0, 'errors were collected');
-    assert.ok(dumps.some((d) => d.includes('authentication failed')), 'the auth failure is on record');
+    assert.ok(
+      dumps.some((d) => d.includes('authentication failed')),
+      'the auth failure is on record',
+    );
     const everything = [...logLines, ...errorsSeen, ...dumps].join('\n');
     for (const secret of SECRETS) assert.equal(everything.includes(secret), false, 'a secret leaked');
   });

@@ -36,11 +36,25 @@ const silent = pino({ level: 'silent' });
 const LOOPBACK: PolicyInput = { webhook: { allowedHosts: ['127.0.0.1'] } };
 
 function ctx(policy: PolicyInput = LOOPBACK, extra: Partial<ConnectorContext> = {}): ConnectorContext {
-  return { signal: new AbortController().signal, log: silent, credentials: undefined, policy: Policy.parse(policy), ...extra };
+  return {
+    signal: new AbortController().signal,
+    log: silent,
+    credentials: undefined,
+    policy: Policy.parse(policy),
+    ...extra,
+  };
 }
 
 function intent<P>(payload: P, idempotencyKey: string = randomUUID()): ConnectorIntent<P> {
-  return { id: randomUUID(), channel: 'webhook', account: 'default', idempotencyKey, payload, createdAt: new Date(), attemptNo: 1 };
+  return {
+    id: randomUUID(),
+    channel: 'webhook',
+    account: 'default',
+    idempotencyKey,
+    payload,
+    createdAt: new Date(),
+    attemptNo: 1,
+  };
 }
 
 function hook(payload: unknown, key?: string): ConnectorIntent<WebhookPayload> {
@@ -219,7 +233,10 @@ describe('webhook connector', () => {
         await new Promise((r) => setTimeout(r, 20)); // undici frees the connection a moment after the answer
         proxy.freeze();
         const controller = new AbortController();
-        const call = connector.execute(hook({ url: `http://127.0.0.1:${proxy.port}/late`, body: { key } }, key), ctx({}, { signal: controller.signal }));
+        const call = connector.execute(
+          hook({ url: `http://127.0.0.1:${proxy.port}/late`, body: { key } }, key),
+          ctx({}, { signal: controller.signal }),
+        );
         await new Promise((r) => setTimeout(r, 100));
         controller.abort(new Error('lease lost'));
         await assert.rejects(call);
@@ -239,14 +256,18 @@ describe('webhook connector', () => {
 
   test('policy webhook.allowedHosts refuses other hosts permanently, before any request', async () => {
     const err = await rejectsWith(
-      () => webhook.execute(hook({ url: sink.url, body: {} }), ctx({ webhook: { allowedHosts: ['hooks.example.com'] } })),
+      () =>
+        webhook.execute(hook({ url: sink.url, body: {} }), ctx({ webhook: { allowedHosts: ['hooks.example.com'] } })),
       PermanentError,
     );
     assert.match(err.message, /allowedHosts/);
     assert.equal(sink.requests.length, 0);
     // Listed by host name, or by host:port.
     await webhook.execute(hook({ url: sink.url, body: {} }), ctx({ webhook: { allowedHosts: ['127.0.0.1'] } }));
-    await webhook.execute(hook({ url: sink.url, body: {} }), ctx({ webhook: { allowedHosts: [`127.0.0.1:${sink.port}`] } }));
+    await webhook.execute(
+      hook({ url: sink.url, body: {} }),
+      ctx({ webhook: { allowedHosts: [`127.0.0.1:${sink.port}`] } }),
+    );
     assert.equal(sink.requests.length, 2);
   });
 
@@ -271,7 +292,10 @@ describe('webhook connector', () => {
 
     for (const status of [400, 503, 429]) {
       sink.respondWith(echo(status));
-      const err = await rejectsWith(() => webhook.execute(hook({ url: sink.url, body: {} }), withCreds), ConnectorError);
+      const err = await rejectsWith(
+        () => webhook.execute(hook({ url: sink.url, body: {} }), withCreds),
+        ConnectorError,
+      );
       assert.ok(!err.message.includes('s3cr3t'), `secret leaked into the ${status} message: ${err.message}`);
       assert.ok(!classifyError(err).message.includes('s3cr3t'));
     }
@@ -284,12 +308,20 @@ describe('webhook connector', () => {
 
   test('malformed credentials are refused without echoing them', async () => {
     const err = await rejectsWith(
-      () => webhook.execute(hook({ url: sink.url, body: {} }), ctx(LOOPBACK, { credentials: { hosts: ['127.0.0.1'], headers: { Authorization: 12345678 } } })),
+      () =>
+        webhook.execute(
+          hook({ url: sink.url, body: {} }),
+          ctx(LOOPBACK, { credentials: { hosts: ['127.0.0.1'], headers: { Authorization: 12345678 } } }),
+        ),
       PermanentError,
     );
     assert.ok(!err.message.includes('12345678'));
     const forbidden = await rejectsWith(
-      () => webhook.execute(hook({ url: sink.url, body: {} }), ctx(LOOPBACK, { credentials: { hosts: ['127.0.0.1'], headers: { Host: 'evil.example' } } })),
+      () =>
+        webhook.execute(
+          hook({ url: sink.url, body: {} }),
+          ctx(LOOPBACK, { credentials: { hosts: ['127.0.0.1'], headers: { Host: 'evil.example' } } }),
+        ),
       PermanentError,
     );
     assert.ok(!forbidden.message.includes('evil.example'));
@@ -313,13 +345,19 @@ describe('credentials bound to hosts', () => {
 
   test('a credentialed webhook call to a host its account does not name is refused before any request', async () => {
     const creds = { hosts: ['hooks.example.com'], headers: { authorization: secret } };
-    const err = await rejectsWith(() => webhook.execute(hook({ url: `${sink.url}/x`, body: {} }), ctx(LOOPBACK, { credentials: creds })), PermanentError);
+    const err = await rejectsWith(
+      () => webhook.execute(hook({ url: `${sink.url}/x`, body: {} }), ctx(LOOPBACK, { credentials: creds })),
+      PermanentError,
+    );
     assert.match(err.message, /webhook:default/);
     assert.match(err.message, /"hosts"/);
     assert.ok(!err.message.includes('bound-to-hosts'));
     assert.equal(sink.requests.length, 0);
     // named by host:port, the same call goes through with the header
-    await webhook.execute(hook({ url: `${sink.url}/x`, body: {} }), ctx(LOOPBACK, { credentials: { ...creds, hosts: [`127.0.0.1:${sink.port}`] } }));
+    await webhook.execute(
+      hook({ url: `${sink.url}/x`, body: {} }),
+      ctx(LOOPBACK, { credentials: { ...creds, hosts: [`127.0.0.1:${sink.port}`] } }),
+    );
     assert.equal(sink.requests[0]!.headers.authorization, secret);
   });
 
@@ -355,7 +393,11 @@ describe('secrets.json: every credentialed account names its hosts', () => {
   test('a credentialed account without hosts is refused at start in one sentence naming channel:account, never a value', () => {
     const value = 'Bearer never-echo-this-0123456789';
     withSecrets({ webhook: { ops: { headers: { authorization: value } } } }, (home) => {
-      assert.throws(() => loadSecrets(home), (err: Error) => /webhook:ops holds credentials but names no "hosts"/.test(err.message) && !err.message.includes('never-echo'));
+      assert.throws(
+        () => loadSecrets(home),
+        (err: Error) =>
+          /webhook:ops holds credentials but names no "hosts"/.test(err.message) && !err.message.includes('never-echo'),
+      );
       // the standalone executor says it and exits before it touches Postgres
       const run = spawnSync(process.execPath, [join(import.meta.dirname, '../../apps/executor/main.ts')], {
         env: { ...process.env, HANDOFF_HOME: home, DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' },
@@ -366,9 +408,16 @@ describe('secrets.json: every credentialed account names its hosts', () => {
       assert.match(run.stderr, /webhook:ops holds credentials but names no "hosts"/);
       assert.ok(!run.stderr.includes('never-echo') && !run.stdout.includes('never-echo'));
     });
-    withSecrets({ webhook: { ops: { hosts: ['hooks.example.com', 'ci.example.com:8443', '[::1]:9000'], headers: { authorization: value } } } }, (home) => {
-      assert.ok(loadSecrets(home).webhook?.ops);
-    });
+    withSecrets(
+      {
+        webhook: {
+          ops: { hosts: ['hooks.example.com', 'ci.example.com:8443', '[::1]:9000'], headers: { authorization: value } },
+        },
+      },
+      (home) => {
+        assert.ok(loadSecrets(home).webhook?.ops);
+      },
+    );
     withSecrets({ webhook: { ops: { hosts: ['https://hooks.example.com/x'], headers: {} } } }, (home) => {
       assert.throws(() => loadSecrets(home), /ops\.hosts\.0/);
     });
@@ -385,7 +434,9 @@ describe('secrets.json: every credentialed account names its hosts', () => {
       },
       (home) => assert.ok(loadSecrets(home)),
     );
-    withSecrets({ deploy: { hook: { headers: { 'x-key': 'k-0123456789' } } } }, (home) => assert.throws(() => loadSecrets(home), /deploy:hook/));
+    withSecrets({ deploy: { hook: { headers: { 'x-key': 'k-0123456789' } } } }, (home) =>
+      assert.throws(() => loadSecrets(home), /deploy:hook/),
+    );
   });
 });
 
@@ -408,7 +459,9 @@ describe('the shared redaction', () => {
       b64(`xy:${secret}:tail`),
       b64(`Bearer ${secret}`),
       [...Buffer.from(secret)].map((b) => `%${b.toString(16).toUpperCase()}`).join(''),
-      JSON.stringify(secret).slice(1, -1).replace(/./g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+      JSON.stringify(secret)
+        .slice(1, -1)
+        .replace(/./g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
     ];
     for (const form of forms) {
       assert.ok(r.finds(`id=${form};`), form);
@@ -437,7 +490,8 @@ describe('connector registry', () => {
 
   test('lists the built-in connectors', () => {
     assert.deepEqual(registry.names(), ['calendar', 'deploy', 'email', 'noop', 'webhook', 'x']);
-    for (const name of ['calendar', 'deploy', 'email', 'webhook', 'x']) assert.equal(registry.get(name)?.externalEffect, true, name);
+    for (const name of ['calendar', 'deploy', 'email', 'webhook', 'x'])
+      assert.equal(registry.get(name)?.externalEffect, true, name);
     assert.equal(registry.get('noop')?.externalEffect, false);
     assert.equal(registry.get('nope'), undefined);
   });
@@ -454,10 +508,21 @@ describe('connector registry', () => {
     assert.ok(!badMethod.ok && badMethod.issues.some((i) => i.path === 'payload.method'));
 
     for (const name of ['Idempotency-Key', 'Host', 'content-length', 'Connection', 'Transfer-Encoding']) {
-      const res = registry.validatePayload('webhook', { url: 'https://example.com', headers: { [name]: 'x' }, body: {} });
-      assert.ok(!res.ok && res.issues.some((i) => i.path === `payload.headers.${name}`), `${name}: ${JSON.stringify(res)}`);
+      const res = registry.validatePayload('webhook', {
+        url: 'https://example.com',
+        headers: { [name]: 'x' },
+        body: {},
+      });
+      assert.ok(
+        !res.ok && res.issues.some((i) => i.path === `payload.headers.${name}`),
+        `${name}: ${JSON.stringify(res)}`,
+      );
     }
-    const injected = registry.validatePayload('webhook', { url: 'https://example.com', headers: { 'x-a': 'a\r\nx-b: b' }, body: {} });
+    const injected = registry.validatePayload('webhook', {
+      url: 'https://example.com',
+      headers: { 'x-a': 'a\r\nx-b: b' },
+      body: {},
+    });
     assert.ok(!injected.ok && injected.issues.some((i) => i.path === 'payload.headers.x-a'));
 
     const extra = registry.validatePayload('webhook', { url: 'https://example.com', body: {}, header: {} });
@@ -482,7 +547,11 @@ describe('noop connector', () => {
     assert.equal(a.url, null);
     assert.equal(again.externalId, a.externalId);
     assert.notEqual(b.externalId, a.externalId);
-    assert.deepEqual(await noopConnector.reconcile?.(intent({}, 'key-1'), ctx()), { status: 'done', externalId: a.externalId, url: null });
+    assert.deepEqual(await noopConnector.reconcile?.(intent({}, 'key-1'), ctx()), {
+      status: 'done',
+      externalId: a.externalId,
+      url: null,
+    });
   });
 });
 

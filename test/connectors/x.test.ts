@@ -55,12 +55,23 @@ function account(opts: { confidential?: boolean; withUserId?: boolean } = {}) {
   return { ...u, name: `acct${++seq}`, credentials };
 }
 
-function ctx(credentials: Record<string, unknown> | undefined, extra: Partial<ConnectorContext> = {}): ConnectorContext {
+function ctx(
+  credentials: Record<string, unknown> | undefined,
+  extra: Partial<ConnectorContext> = {},
+): ConnectorContext {
   return { signal: new AbortController().signal, log: silent, credentials, policy, ...extra };
 }
 
 function intent(acct: string, payload: unknown, createdAt = new Date()): ConnectorIntent<XPayload> {
-  return { id: randomUUID(), channel: 'x', account: acct, idempotencyKey: randomUUID(), payload: XPayload.parse(payload), createdAt, attemptNo: 1 };
+  return {
+    id: randomUUID(),
+    channel: 'x',
+    account: acct,
+    idempotencyKey: randomUUID(),
+    payload: XPayload.parse(payload),
+    createdAt,
+    attemptNo: 1,
+  };
 }
 
 async function rejectsWith<T extends Error>(p: Promise<unknown>, type: new (...args: never[]) => T): Promise<T> {
@@ -76,7 +87,7 @@ async function rejectsWith<T extends Error>(p: Promise<unknown>, type: new (...a
 const unique = (): string => `handoff test post ${randomUUID()}`;
 
 describe('x connector against the X API fake', () => {
-  test('payload schema: text weighs 1..280 by X\'s count, ids are digits, at most 4 media', () => {
+  test("payload schema: text weighs 1..280 by X's count, ids are digits, at most 4 media", () => {
     assert.ok(XPayload.safeParse({ text: 'a'.repeat(280) }).success);
     assert.ok(!XPayload.safeParse({ text: 'a'.repeat(281) }).success);
     assert.ok(!XPayload.safeParse({ text: '  ' }).success);
@@ -110,7 +121,10 @@ describe('x connector against the X API fake', () => {
     assert.equal([...atLimit].length, 297);
     assert.equal(xWeightedLength(atLimit), 280);
     assert.ok(XPayload.safeParse({ text: atLimit }).success);
-    assert.ok(XPayload.safeParse({ text: `${'漢'.repeat(100)}${'a'.repeat(80)}` }).success, 'a mix weighing exactly 280');
+    assert.ok(
+      XPayload.safeParse({ text: `${'漢'.repeat(100)}${'a'.repeat(80)}` }).success,
+      'a mix weighing exactly 280',
+    );
   });
 
   test('posts, and names the post by id and url', async () => {
@@ -124,7 +138,10 @@ describe('x connector against the X API fake', () => {
 
   test('maps reply, quote and media to the v2 body', async () => {
     const a = account();
-    const result = await x.execute(intent(a.name, { text: unique(), replyTo: '123', quoteOf: '456', mediaIds: ['7', '8'] }), ctx(a.credentials));
+    const result = await x.execute(
+      intent(a.name, { text: unique(), replyTo: '123', quoteOf: '456', mediaIds: ['7', '8'] }),
+      ctx(a.credentials),
+    );
     const body = fake.tweets.find((t) => t.id === result.externalId)?.body;
     assert.deepEqual(body?.reply, { in_reply_to_tweet_id: '123' });
     assert.equal(body?.quote_tweet_id, '456');
@@ -147,7 +164,9 @@ describe('x connector against the X API fake', () => {
     fake.expire(first.accessToken);
     await x.execute(intent(a.name, { text: unique() }), ctx(a.credentials));
     assert.equal(refreshed.length, before + 2);
-    const lastForm = new URLSearchParams(fake.requests.filter((r) => r.route === 'POST /2/oauth2/token').at(-1)?.body ?? '');
+    const lastForm = new URLSearchParams(
+      fake.requests.filter((r) => r.route === 'POST /2/oauth2/token').at(-1)?.body ?? '',
+    );
     assert.equal(lastForm.get('refresh_token'), first.refreshToken);
   });
 
@@ -170,7 +189,9 @@ describe('x connector against the X API fake', () => {
     const a = account();
     fake.expire(a.accessToken);
     const before = fake.count('POST /2/oauth2/token');
-    const results = await Promise.all([1, 2, 3].map(() => x.execute(intent(a.name, { text: unique() }), ctx(a.credentials))));
+    const results = await Promise.all(
+      [1, 2, 3].map(() => x.execute(intent(a.name, { text: unique() }), ctx(a.credentials))),
+    );
     assert.equal(results.length, 3);
     assert.equal(fake.count('POST /2/oauth2/token') - before, 1);
   });
@@ -178,23 +199,35 @@ describe('x connector against the X API fake', () => {
   test('expiresAt in the past refreshes before posting (public client: client_id in the form)', async () => {
     const a = account();
     const before = fake.count('POST /2/tweets');
-    await x.execute(intent(a.name, { text: unique() }), ctx({ ...a.credentials, expiresAt: new Date(Date.now() - 1000).toISOString() }));
+    await x.execute(
+      intent(a.name, { text: unique() }),
+      ctx({ ...a.credentials, expiresAt: new Date(Date.now() - 1000).toISOString() }),
+    );
     assert.equal(fake.count('POST /2/tweets') - before, 1, 'no wasted 401 round trip');
-    const form = new URLSearchParams(fake.requests.filter((r) => r.route === 'POST /2/oauth2/token').at(-1)?.body ?? '');
+    const form = new URLSearchParams(
+      fake.requests.filter((r) => r.route === 'POST /2/oauth2/token').at(-1)?.body ?? '',
+    );
     assert.equal(form.get('client_id'), a.clientId);
   });
 
   test('a refused refresh is permanent: re-authorise', async () => {
     const a = account();
     fake.expire(a.accessToken);
-    const err = await rejectsWith(x.execute(intent(a.name, { text: unique() }), ctx({ ...a.credentials, refreshToken: 'rt-not-valid-anymore' })), PermanentError);
+    const err = await rejectsWith(
+      x.execute(intent(a.name, { text: unique() }), ctx({ ...a.credentials, refreshToken: 'rt-not-valid-anymore' })),
+      PermanentError,
+    );
     assert.match(err.message, /re-authorise/);
   });
 
   test('429 with x-rate-limit-reset → RateLimitedError until the reset', async () => {
     const a = account();
     const reset = Math.ceil(Date.now() / 1000) + 120;
-    fake.script('POST /2/tweets', { status: 429, headers: { 'x-rate-limit-limit': '100', 'x-rate-limit-remaining': '0', 'x-rate-limit-reset': String(reset) }, body: { title: 'Too Many Requests', detail: 'Too Many Requests', type: 'about:blank', status: 429 } });
+    fake.script('POST /2/tweets', {
+      status: 429,
+      headers: { 'x-rate-limit-limit': '100', 'x-rate-limit-remaining': '0', 'x-rate-limit-reset': String(reset) },
+      body: { title: 'Too Many Requests', detail: 'Too Many Requests', type: 'about:blank', status: 429 },
+    });
     const err = await rejectsWith(x.execute(intent(a.name, { text: unique() }), ctx(a.credentials)), RateLimitedError);
     assert.ok(err.retryAfterMs > 115_000 && err.retryAfterMs <= 121_000, `retryAfterMs ${err.retryAfterMs}`);
   });
@@ -205,7 +238,10 @@ describe('x connector against the X API fake', () => {
     try {
       await x.execute(intent(a.name, { text: unique() }), ctx(a.credentials));
       const before = fake.count('POST /2/tweets');
-      const err = await rejectsWith(x.execute(intent(a.name, { text: unique() }), ctx(a.credentials)), RateLimitedError);
+      const err = await rejectsWith(
+        x.execute(intent(a.name, { text: unique() }), ctx(a.credentials)),
+        RateLimitedError,
+      );
       assert.ok(err.retryAfterMs > 800_000);
       assert.equal(fake.count('POST /2/tweets'), before);
     } finally {
@@ -220,7 +256,11 @@ describe('x connector against the X API fake', () => {
     const first = await x.execute(it, ctx(a.credentials));
     const again = await x.execute({ ...it, attemptNo: 2 }, ctx(a.credentials));
     assert.equal(again.externalId, first.externalId);
-    assert.equal(again.url, `https://x.com/${a.user.username}/status/${first.externalId}`, 'username learned from /2/users/me');
+    assert.equal(
+      again.url,
+      `https://x.com/${a.user.username}/status/${first.externalId}`,
+      'username learned from /2/users/me',
+    );
   });
 
   test('duplicate-content 403 for a post made before the intent is permanent with a clear message', async () => {
@@ -233,10 +273,21 @@ describe('x connector against the X API fake', () => {
 
   test('400 is permanent, 5xx retryable, both with the problem detail', async () => {
     const a = account();
-    fake.script('POST /2/tweets', { status: 400, body: { errors: [{ message: 'bad reply id' }], title: 'Invalid Request', detail: 'One or more parameters to your request was invalid.', type: 'https://api.twitter.com/2/problems/invalid-request' } });
+    fake.script('POST /2/tweets', {
+      status: 400,
+      body: {
+        errors: [{ message: 'bad reply id' }],
+        title: 'Invalid Request',
+        detail: 'One or more parameters to your request was invalid.',
+        type: 'https://api.twitter.com/2/problems/invalid-request',
+      },
+    });
     const p = await rejectsWith(x.execute(intent(a.name, { text: unique() }), ctx(a.credentials)), PermanentError);
     assert.match(p.message, /400.*invalid/i);
-    fake.script('POST /2/tweets', { status: 503, body: { title: 'Service Unavailable', detail: 'Service Unavailable', type: 'about:blank', status: 503 } });
+    fake.script('POST /2/tweets', {
+      status: 503,
+      body: { title: 'Service Unavailable', detail: 'Service Unavailable', type: 'about:blank', status: 503 },
+    });
     await rejectsWith(x.execute(intent(a.name, { text: unique() }), ctx(a.credentials)), RetryableError);
   });
 
@@ -244,7 +295,10 @@ describe('x connector against the X API fake', () => {
     const a = account();
     fake.drop('POST /2/tweets', 'after-effect');
     await rejectsWith(x.execute(intent(a.name, { text: unique() }), ctx(a.credentials)), UnknownOutcomeError);
-    await rejectsWith(x.execute(intent(a.name, { text: unique() }), ctx({ ...a.credentials, apiBaseUrl: 'http://127.0.0.1:1' })), RetryableError);
+    await rejectsWith(
+      x.execute(intent(a.name, { text: unique() }), ctx({ ...a.credentials, apiBaseUrl: 'http://127.0.0.1:1' })),
+      RetryableError,
+    );
   });
 
   test('a slow X (latency beyond the timeout) is an unknown outcome; reconcile then finds the post', async () => {
@@ -268,10 +322,28 @@ describe('x connector against the X API fake', () => {
   test('writeBackToSecretsFile rewrites the account atomically with mode 0600', () => {
     const dir = mkdtempSync(join(tmpdir(), 'handoff-x-'));
     const file = join(dir, 'secrets.json');
-    writeFileSync(file, JSON.stringify({ x: { main: { accessToken: 'a', refreshToken: 'r', clientId: 'c' } }, webhook: { w: { headers: {} } } }), { mode: 0o600 });
-    writeBackToSecretsFile(file)({ channel: 'x', account: 'main', accessToken: 'a2', refreshToken: 'r2', expiresAt: '2030-01-01T00:00:00.000Z' });
+    writeFileSync(
+      file,
+      JSON.stringify({
+        x: { main: { accessToken: 'a', refreshToken: 'r', clientId: 'c' } },
+        webhook: { w: { headers: {} } },
+      }),
+      { mode: 0o600 },
+    );
+    writeBackToSecretsFile(file)({
+      channel: 'x',
+      account: 'main',
+      accessToken: 'a2',
+      refreshToken: 'r2',
+      expiresAt: '2030-01-01T00:00:00.000Z',
+    });
     const data = JSON.parse(readFileSync(file, 'utf8'));
-    assert.deepEqual(data.x.main, { accessToken: 'a2', refreshToken: 'r2', clientId: 'c', expiresAt: '2030-01-01T00:00:00.000Z' });
+    assert.deepEqual(data.x.main, {
+      accessToken: 'a2',
+      refreshToken: 'r2',
+      clientId: 'c',
+      expiresAt: '2030-01-01T00:00:00.000Z',
+    });
     assert.deepEqual(data.webhook, { w: { headers: {} } });
     assert.equal(statSync(file).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(dir), ['secrets.json'], 'no temporary file left');
@@ -284,18 +356,31 @@ describe('x connector against the X API fake', () => {
     const it = intent(a.name, { text });
     const started = new Date();
     const posted = await x.execute(it, ctx(a.credentials));
-    assert.deepEqual(await x.reconcile!(it, ctx(a.credentials, { attemptStartedAt: started })), { status: 'done', externalId: posted.externalId, url: posted.url });
-    assert.deepEqual(await x.reconcile!(intent(a.name, { text: unique() }), ctx(a.credentials, { attemptStartedAt: started })), { status: 'not_done' });
+    assert.deepEqual(await x.reconcile!(it, ctx(a.credentials, { attemptStartedAt: started })), {
+      status: 'done',
+      externalId: posted.externalId,
+      url: posted.url,
+    });
+    assert.deepEqual(
+      await x.reconcile!(intent(a.name, { text: unique() }), ctx(a.credentials, { attemptStartedAt: started })),
+      { status: 'not_done' },
+    );
     const withUrl = intent(a.name, { text: `${unique()} https://example.com/page` });
     await x.execute(withUrl, ctx(a.credentials));
     const u = await x.reconcile!(withUrl, ctx(a.credentials, { attemptStartedAt: started }));
     assert.equal(u.status, 'unknown');
-    const down = await x.reconcile!(it, ctx({ ...a.credentials, apiBaseUrl: 'http://127.0.0.1:1' }, { attemptStartedAt: started }));
+    const down = await x.reconcile!(
+      it,
+      ctx({ ...a.credentials, apiBaseUrl: 'http://127.0.0.1:1' }, { attemptStartedAt: started }),
+    );
     assert.equal(down.status, 'unknown');
     // A post older than the attempt window does not count.
     const old = unique();
     fake.seed(a.user.id, old, new Date(Date.now() - 3_600_000));
-    assert.deepEqual(await x.reconcile!(intent(a.name, { text: old }), ctx(a.credentials, { attemptStartedAt: started })), { status: 'not_done' });
+    assert.deepEqual(
+      await x.reconcile!(intent(a.name, { text: old }), ctx(a.credentials, { attemptStartedAt: started })),
+      { status: 'not_done' },
+    );
   });
 });
 
@@ -312,14 +397,21 @@ describe('x connector in the executor pipeline', () => {
   });
 
   async function crashedAttempt(acct: string, text: string) {
-    const { intent: created } = await h.service.create({ channel: 'x', account: acct, payload: { text }, idempotencyKey: randomUUID() }, 'test');
+    const { intent: created } = await h.service.create(
+      { channel: 'x', account: acct, payload: { text }, idempotencyKey: randomUUID() },
+      'test',
+    );
     const a = await claimLease(h.tdb.db, { intentId: created.id, owner: 'A', ttlSeconds: 5, heldKeys: ['x:*'] });
     assert.ok(a);
     assert.ok(await recordAttempt(h.tdb.db, { intentId: created.id, epoch: a.epoch, executorId: 'A' }));
     return created;
   }
   async function expire(id: string) {
-    await h.tdb.db.updateTable('intents').set({ lease_expires_at: new Date(Date.now() - 1000) }).where('id', '=', id).execute();
+    await h.tdb.db
+      .updateTable('intents')
+      .set({ lease_expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', id)
+      .execute();
   }
 
   test('effect happened before the crash → reconciled done, no second post', async () => {
@@ -355,14 +447,25 @@ describe('x connector in the executor pipeline', () => {
     const it = await crashedAttempt(a.name, unique());
     await expire(it.id);
     const before = fake.count('POST /2/tweets');
-    const outcome = await processTicket(h.executor('B', { secrets: { x: { [a.name]: { ...a.credentials, apiBaseUrl: 'http://127.0.0.1:1' } } } }), it.id);
+    const outcome = await processTicket(
+      h.executor('B', { secrets: { x: { [a.name]: { ...a.credentials, apiBaseUrl: 'http://127.0.0.1:1' } } } }),
+      it.id,
+    );
     assert.equal(outcome, 'in_doubt');
     assert.equal(fake.count('POST /2/tweets'), before);
   });
 
   test('no credential appears in logs, errors, or any intent, attempt or receipt row', async () => {
     const lines: string[] = [];
-    const log = pino({ level: 'trace' }, new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } }));
+    const log = pino(
+      { level: 'trace' },
+      new Writable({
+        write(chunk, _enc, cb) {
+          lines.push(String(chunk));
+          cb();
+        },
+      }),
+    );
     const a = account({ confidential: true });
     const secrets = [a.accessToken, a.refreshToken, a.clientSecret!];
     const errors: string[] = [];
@@ -370,7 +473,10 @@ describe('x connector in the executor pipeline', () => {
     try {
       const deps = (creds: Record<string, unknown>) => h.executor('S', { log, secrets: { x: { [a.name]: creds } } });
       const run = async (text: string, creds: Record<string, unknown> = a.credentials) => {
-        const { intent: created } = await h.service.create({ channel: 'x', account: a.name, payload: { text }, idempotencyKey: randomUUID() }, 'test');
+        const { intent: created } = await h.service.create(
+          { channel: 'x', account: a.name, payload: { text }, idempotencyKey: randomUUID() },
+          'test',
+        );
         await processTicket(deps(creds), created.id);
         return created.id;
       };
@@ -380,11 +486,22 @@ describe('x connector in the executor pipeline', () => {
       const rotated = refreshed.filter((r) => r.account === a.name);
       for (const r of rotated) secrets.push(r.accessToken, r.refreshToken!);
       // 401 that echoes the token, then a refused refresh → permanent
-      const badCreds = { ...a.credentials, accessToken: `at-bogus-${randomUUID()}`, refreshToken: `rt-bogus-${randomUUID()}` };
+      const badCreds = {
+        ...a.credentials,
+        accessToken: `at-bogus-${randomUUID()}`,
+        refreshToken: `rt-bogus-${randomUUID()}`,
+      };
       secrets.push(badCreds.accessToken as string, badCreds.refreshToken as string);
       await run(unique(), badCreds);
       // 400 whose body echoes a token, 503, duplicate from someone else
-      fake.script('POST /2/tweets', { status: 400, body: { title: 'Invalid Request', detail: `bad request with ${rotated.at(-1)?.accessToken}`, type: 'about:blank' } });
+      fake.script('POST /2/tweets', {
+        status: 400,
+        body: {
+          title: 'Invalid Request',
+          detail: `bad request with ${rotated.at(-1)?.accessToken}`,
+          type: 'about:blank',
+        },
+      });
       await run(unique());
       fake.script('POST /2/tweets', { status: 503, body: { title: 'Service Unavailable', detail: 'down' } });
       await run(unique());
@@ -411,7 +528,10 @@ describe('x connector in the executor pipeline', () => {
     assert.match(haystack, /answered 400/, 'the failures were recorded');
     for (const s of secrets) {
       const at = haystack.indexOf(s);
-      assert.ok(at < 0, `a secret (${s.slice(0, 6)}…) leaked: …${haystack.slice(Math.max(0, at - 300), at + 50).replaceAll(s, "<SECRET>")}`);
+      assert.ok(
+        at < 0,
+        `a secret (${s.slice(0, 6)}…) leaked: …${haystack.slice(Math.max(0, at - 300), at + 50).replaceAll(s, '<SECRET>')}`,
+      );
     }
   });
 });
@@ -434,7 +554,8 @@ describe('creating an x intent over HTTP', () => {
     if (home) rmSync(home, { recursive: true, force: true });
   });
 
-  async function create(text: string): Promise<{ status: number; json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  async function create(text: string): Promise<{ status: number; json: any }> {
     const res = await fetch(`${coordinator.url}/v1/intents`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -453,7 +574,10 @@ describe('creating an x intent over HTTP', () => {
       assert.equal(answer.status, 400, JSON.stringify(answer.json));
       assert.equal(answer.json.error.code, 'validation_failed');
       assert.match(answer.json.error.message, new RegExp(`payload\\.text: weighs ${weight}\\b`));
-      assert.deepEqual(answer.json.error.details.map((d: { path: string }) => d.path), ['payload.text']);
+      assert.deepEqual(
+        answer.json.error.details.map((d: { path: string }) => d.path),
+        ['payload.text'],
+      );
     }
     const rows = await database.db.selectFrom('intents').select('id').where('channel', '=', 'x').execute();
     assert.equal(rows.length, 0, 'no intent was written');

@@ -60,7 +60,10 @@ describe('configuration files', () => {
       },
     );
     await writeFile(path, '{ not json');
-    assert.throws(() => loadPolicy(dir), (err: Error) => err.message.startsWith('policy.json: invalid JSON'));
+    assert.throws(
+      () => loadPolicy(dir),
+      (err: Error) => err.message.startsWith('policy.json: invalid JSON'),
+    );
     await unlink(path);
   });
 
@@ -111,7 +114,10 @@ describe('coordinator and policy.json', () => {
   });
 
   test('a coordinator refuses to start with a bad policy.json, naming the field', async () => {
-    await writeFile(join(home, 'policy.json'), JSON.stringify({ rateLimits: { 'x:@a': { capacity: -1, refillPerSecond: 1 } } }));
+    await writeFile(
+      join(home, 'policy.json'),
+      JSON.stringify({ rateLimits: { 'x:@a': { capacity: -1, refillPerSecond: 1 } } }),
+    );
     await assert.rejects(
       startCoordinator({ home, databaseUrl: database.url, port: 0, log: silent }),
       /policy\.json: rateLimits\.x:@a\.capacity: Too small/,
@@ -119,9 +125,13 @@ describe('coordinator and policy.json', () => {
   });
 
   test('rate limits are applied at start and again when policy.json changes', async () => {
-    await writeFile(join(home, 'policy.json'), JSON.stringify({ rateLimits: { 'webhook:ci': { capacity: 5, refillPerSecond: 1 } } }));
+    await writeFile(
+      join(home, 'policy.json'),
+      JSON.stringify({ rateLimits: { 'webhook:ci': { capacity: 5, refillPerSecond: 1 } } }),
+    );
     coordinator = await buildCoordinator({ home, databaseUrl: database.url, log: silent });
-    const bucket = () => database.db.selectFrom('rate_buckets').selectAll().where('key', '=', 'webhook:ci').executeTakeFirst();
+    const bucket = () =>
+      database.db.selectFrom('rate_buckets').selectAll().where('key', '=', 'webhook:ci').executeTakeFirst();
     assert.equal((await bucket())?.capacity, 5);
 
     // relax approval for webhook:ci and raise the limit; the running coordinator follows the file
@@ -139,7 +149,12 @@ describe('coordinator and policy.json', () => {
       method: 'POST',
       url: '/v1/intents',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      payload: JSON.stringify({ channel: 'webhook', account: 'ci', payload: { url: 'http://127.0.0.1:9/', body: null }, idempotencyKey: 'ci-1' }),
+      payload: JSON.stringify({
+        channel: 'webhook',
+        account: 'ci',
+        payload: { url: 'http://127.0.0.1:9/', body: null },
+        idempotencyKey: 'ci-1',
+      }),
     });
     const intent = res.json<{ state: string }>();
     assert.equal(res.statusCode, 201);
@@ -152,7 +167,12 @@ describe('coordinator and policy.json', () => {
       method: 'POST',
       url: '/v1/intents',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      payload: JSON.stringify({ channel: 'webhook', account: 'ci', payload: { url: 'http://127.0.0.1:9/', body: 2 }, idempotencyKey: 'ci-2' }),
+      payload: JSON.stringify({
+        channel: 'webhook',
+        account: 'ci',
+        payload: { url: 'http://127.0.0.1:9/', body: 2 },
+        idempotencyKey: 'ci-2',
+      }),
     });
     assert.equal(again.json<{ state: string }>().state, 'approved');
   });
@@ -169,7 +189,11 @@ describe('when Postgres is unreachable', () => {
       const health = await app.inject({ method: 'GET', url: '/healthz' });
       assert.equal(health.statusCode, 503);
       assert.deepEqual(health.json(), { ok: false, db: 'down' });
-      const list = await app.inject({ method: 'GET', url: '/v1/intents', headers: { authorization: `Bearer hnd_${'C'.repeat(43)}` } });
+      const list = await app.inject({
+        method: 'GET',
+        url: '/v1/intents',
+        headers: { authorization: `Bearer hnd_${'C'.repeat(43)}` },
+      });
       assert.equal(list.statusCode, 503, list.body);
       assert.equal(list.json().error.code, 'unavailable');
       const metrics = await app.inject({ method: 'GET', url: '/metrics' });
@@ -183,7 +207,13 @@ describe('when Postgres is unreachable', () => {
   test('/metrics needs a token when the coordinator is bound beyond loopback', async () => {
     const pool = createPool('postgres://postgres@127.0.0.1:9/none', { onError: () => {} });
     const db = createDb(pool);
-    const app = await buildServer({ db, intents: {} as IntentService, log: silent, home: tmpdir(), bindHost: '0.0.0.0' });
+    const app = await buildServer({
+      db,
+      intents: {} as IntentService,
+      log: silent,
+      home: tmpdir(),
+      bindHost: '0.0.0.0',
+    });
     try {
       const answer = await app.inject({ method: 'GET', url: '/metrics' });
       assert.equal(answer.statusCode, 401);

@@ -51,7 +51,12 @@ describe('coordinator HTTP API', () => {
       body = JSON.stringify(opts.body);
       headers['content-type'] = 'application/json';
     }
-    const res = await coordinator.app.inject({ method: method as 'GET', url: path, headers, ...(body === undefined ? {} : { payload: body }) });
+    const res = await coordinator.app.inject({
+      method: method as 'GET',
+      url: path,
+      headers,
+      ...(body === undefined ? {} : { payload: body }),
+    });
     const text = res.body;
     let json: unknown;
     try {
@@ -60,7 +65,8 @@ describe('coordinator HTTP API', () => {
       json = undefined;
     }
     const answerHeaders = new Headers();
-    for (const [name, value] of Object.entries(res.headers)) if (value !== undefined) answerHeaders.set(name, String(value));
+    for (const [name, value] of Object.entries(res.headers))
+      if (value !== undefined) answerHeaders.set(name, String(value));
     return { status: res.statusCode, headers: answerHeaders, text, json };
   }
 
@@ -131,7 +137,10 @@ describe('coordinator HTTP API', () => {
 
     test('a viewer may read but not decide, create or mint tokens (403)', async () => {
       assert.equal((await call('GET', '/v1/intents', { token: viewer })).status, 200);
-      const created = await call('POST', '/v1/intents', { token: agent, body: noop('viewer-target', { requiresApproval: true }) });
+      const created = await call('POST', '/v1/intents', {
+        token: agent,
+        body: noop('viewer-target', { requiresApproval: true }),
+      });
       assert.equal(created.status, 201, created.text);
       assertError(await call('POST', `/v1/intents/${created.json.id}/approve`, { token: viewer }), 403, 'forbidden');
       assertError(await call('POST', '/v1/intents', { token: viewer, body: noop('viewer-create') }), 403, 'forbidden');
@@ -140,7 +149,10 @@ describe('coordinator HTTP API', () => {
     });
 
     test('an agent may create intents but not approve them', async () => {
-      const created = await call('POST', '/v1/intents', { token: agent, body: noop('agent', { requiresApproval: true }) });
+      const created = await call('POST', '/v1/intents', {
+        token: agent,
+        body: noop('agent', { requiresApproval: true }),
+      });
       assert.equal(created.status, 201, created.text);
       // the token's role and id, not its name (test/coordinator/tokenIdentity.test.ts)
       assert.match(created.json.createdBy, /^agent:[0-9a-f-]{36}$/);
@@ -153,10 +165,17 @@ describe('coordinator HTTP API', () => {
       assert.match(minted.json.token, /^hnd_[A-Za-z0-9_-]{43}$/);
       assert.equal(minted.json.role, 'viewer');
       assert.equal((await call('GET', '/v1/gates', { token: minted.json.token })).status, 200);
-      const audit = await database.db.selectFrom('audit_log').selectAll().where('target', '=', minted.json.id).execute();
+      const audit = await database.db
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('target', '=', minted.json.id)
+        .execute();
       assert.equal(audit.length, 1);
       assert.equal(audit[0]?.action, 'token.create');
-      assert.ok(!JSON.stringify(audit[0]?.details).includes(minted.json.token), 'the audit row must not hold the token');
+      assert.ok(
+        !JSON.stringify(audit[0]?.details).includes(minted.json.token),
+        'the audit row must not hold the token',
+      );
     });
 
     test('operator.token is written with mode 0600 and kept across restarts while it is valid', async () => {
@@ -210,7 +229,11 @@ describe('coordinator HTTP API', () => {
 
     test('a webhook intent waits for a person (draft-only by default)', async () => {
       const created = await call('POST', '/v1/intents', {
-        body: { channel: 'webhook', payload: { url: 'http://127.0.0.1:9/hook', body: { a: 1 } }, idempotencyKey: key('hook') },
+        body: {
+          channel: 'webhook',
+          payload: { url: 'http://127.0.0.1:9/hook', body: { a: 1 } },
+          idempotencyKey: key('hook'),
+        },
       });
       assert.equal(created.status, 201, created.text);
       assert.equal(created.json.state, 'pending_approval');
@@ -258,10 +281,15 @@ describe('coordinator HTTP API', () => {
       const missing = await call('POST', `/v1/intents/${created.json.id}/reject`, { body: {} });
       assertError(missing, 400, 'validation_failed');
       assert.match(missing.json.error.message, /reason/);
-      assert.ok(missing.json.error.details.some((d: { path: string }) => d.path === 'body.reason'), missing.text);
+      assert.ok(
+        missing.json.error.details.some((d: { path: string }) => d.path === 'body.reason'),
+        missing.text,
+      );
       const noBody = await call('POST', `/v1/intents/${created.json.id}/reject`);
       assert.equal(noBody.status, 400, noBody.text);
-      const rejected = await call('POST', `/v1/intents/${created.json.id}/reject`, { body: { reason: 'wrong audience' } });
+      const rejected = await call('POST', `/v1/intents/${created.json.id}/reject`, {
+        body: { reason: 'wrong audience' },
+      });
       assert.equal(rejected.status, 200, rejected.text);
       assert.equal(rejected.json.state, 'rejected');
     });
@@ -269,9 +297,15 @@ describe('coordinator HTTP API', () => {
     test('an in-doubt intent can be resolved by an operator, another retried', async () => {
       const a = await call('POST', '/v1/intents', { body: noop('resolve') });
       const b = await call('POST', '/v1/intents', { body: noop('retry') });
-      await database.db.updateTable('intents').set({ state: 'in_doubt' }).where('id', 'in', [a.json.id, b.json.id]).execute();
+      await database.db
+        .updateTable('intents')
+        .set({ state: 'in_doubt' })
+        .where('id', 'in', [a.json.id, b.json.id])
+        .execute();
       assertError(await call('POST', `/v1/intents/${a.json.id}/resolve`, { body: {} }), 400, 'validation_failed');
-      const resolved = await call('POST', `/v1/intents/${a.json.id}/resolve`, { body: { externalId: 'ext-1', url: 'https://example.test/1' } });
+      const resolved = await call('POST', `/v1/intents/${a.json.id}/resolve`, {
+        body: { externalId: 'ext-1', url: 'https://example.test/1' },
+      });
       assert.equal(resolved.status, 200, resolved.text);
       assert.equal(resolved.json.state, 'succeeded');
       const retried = await call('POST', `/v1/intents/${b.json.id}/retry`);
@@ -302,7 +336,10 @@ describe('coordinator HTTP API', () => {
       const prompt = { model: 'any', messages: [{ role: 'user', content: 'x'.repeat(8 * 1024 * 1024) }] };
       const answer = await call('POST', '/v1/chat/completions', { body: prompt });
       assertError(answer, 413, 'payload_too_large');
-      assert.equal(answer.json.error.message, 'request body is larger than 8 MiB, the limit of POST /v1/chat/completions');
+      assert.equal(
+        answer.json.error.message,
+        'request body is larger than 8 MiB, the limit of POST /v1/chat/completions',
+      );
     });
 
     test('a wrong type names the field', async () => {
@@ -370,7 +407,11 @@ describe('coordinator HTTP API', () => {
       assert.equal(answer.status, 200, answer.text);
       assert.ok(Array.isArray(answer.json.intents));
       assert.ok(answer.json.intents.some((i: { id: string }) => i.id === pending.json.id));
-      assert.ok(answer.json.intents.every((i: { state: string; channel: string }) => i.state === 'pending_approval' && i.channel === 'noop'));
+      assert.ok(
+        answer.json.intents.every(
+          (i: { state: string; channel: string }) => i.state === 'pending_approval' && i.channel === 'noop',
+        ),
+      );
     });
 
     test('the list shows an excerpt of each payload, not the payload, and pages by cursor newest first, each intent once', async () => {
@@ -387,9 +428,16 @@ describe('coordinator HTTP API', () => {
       let cursor: string | null = null;
       let pages = 0;
       do {
-        const answer = await call('GET', `/v1/intents?account=${account}&limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: viewer });
+        const answer = await call(
+          'GET',
+          `/v1/intents?account=${account}&limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+          { token: viewer },
+        );
         assert.equal(answer.status, 200, answer.text);
-        assert.ok(answer.text.length < 10_000, `a page of three is small (${answer.text.length} bytes), though each payload is 100 KB`);
+        assert.ok(
+          answer.text.length < 10_000,
+          `a page of three is small (${answer.text.length} bytes), though each payload is 100 KB`,
+        );
         for (const i of answer.json.intents) {
           assert.equal('payload' in i, false);
           assert.equal(i.payloadExcerpt.length, 200);
@@ -401,7 +449,11 @@ describe('coordinator HTTP API', () => {
         pages++;
       } while (cursor !== null);
       assert.equal(pages, 3);
-      assert.deepEqual(seen.map((i) => i.id), [...created].reverse(), 'newest first, every intent exactly once');
+      assert.deepEqual(
+        seen.map((i) => i.id),
+        [...created].reverse(),
+        'newest first, every intent exactly once',
+      );
       const full = await call('GET', `/v1/intents/${created[0]}`, { token: viewer });
       assert.equal(full.json.payload.blob.length, 100_000, 'GET /v1/intents/:id still has the whole payload');
     });
@@ -411,15 +463,27 @@ describe('coordinator HTTP API', () => {
       // ~1.3 KB a row (a 255-character key, an excerpt of 200): 300 rows are more than the 256 KiB cap
       await Promise.all(
         Array.from({ length: 300 }, (_, i) =>
-          call('POST', '/v1/intents', { body: { channel: 'noop', account, idempotencyKey: `${'k'.repeat(240)}-${process.pid}-${i}`, payload: { text: 'z'.repeat(400) } } }),
+          call('POST', '/v1/intents', {
+            body: {
+              channel: 'noop',
+              account,
+              idempotencyKey: `${'k'.repeat(240)}-${process.pid}-${i}`,
+              payload: { text: 'z'.repeat(400) },
+            },
+          }),
         ),
       );
       const first = await call('GET', `/v1/intents?account=${account}&limit=1000`, { token: viewer });
       assert.equal(first.status, 200, first.text);
       assert.ok(Buffer.byteLength(first.text) <= 256 * 1024, `the answer is ${Buffer.byteLength(first.text)} bytes`);
-      assert.ok(first.json.intents.length < 300 && first.json.intents.length > 100, `${first.json.intents.length} rows on the first page`);
+      assert.ok(
+        first.json.intents.length < 300 && first.json.intents.length > 100,
+        `${first.json.intents.length} rows on the first page`,
+      );
       assert.equal(typeof first.json.nextCursor, 'string');
-      const rest = await call('GET', `/v1/intents?account=${account}&limit=1000&cursor=${first.json.nextCursor}`, { token: viewer });
+      const rest = await call('GET', `/v1/intents?account=${account}&limit=1000&cursor=${first.json.nextCursor}`, {
+        token: viewer,
+      });
       assert.equal(rest.json.nextCursor, null);
       assert.equal(new Set([...first.json.intents, ...rest.json.intents].map((i: { id: string }) => i.id)).size, 300);
     });
@@ -462,7 +526,9 @@ describe('coordinator HTTP API', () => {
 
     test('/live renders HTML that escapes what intents carry, and takes ?token= (only there)', async () => {
       const evil = `<script>alert("x")</script>-${key('live')}`;
-      const created = await call('POST', '/v1/intents', { body: { channel: 'noop', payload: {}, idempotencyKey: evil } });
+      const created = await call('POST', '/v1/intents', {
+        body: { channel: 'noop', payload: {}, idempotencyKey: evil },
+      });
       assert.equal(created.status, 201, created.text);
       // make it show on the page: in-doubt intents are listed there
       await database.db
@@ -478,7 +544,11 @@ describe('coordinator HTTP API', () => {
       assert.ok(!page.text.includes('<script'), 'no script tag reaches the page');
       assert.ok(!page.text.includes('<img'), 'no markup from data reaches the page');
       assert.ok(!page.text.includes(viewer), 'the page does not repeat the token');
-      assertError(await call('GET', `/v1/live?token=${encodeURIComponent(viewer)}`, { token: null }), 401, 'unauthorized');
+      assertError(
+        await call('GET', `/v1/live?token=${encodeURIComponent(viewer)}`, { token: null }),
+        401,
+        'unauthorized',
+      );
     });
 
     test('/metrics serves Prometheus text without a token on a loopback bind', async () => {
@@ -486,7 +556,10 @@ describe('coordinator HTTP API', () => {
       assert.equal(answer.status, 200, answer.text);
       assert.match(answer.headers.get('content-type') ?? '', /^text\/plain/);
       assert.match(answer.text, /^# TYPE handoff_http_requests_total counter$/m);
-      assert.match(answer.text, /^handoff_http_requests_total\{route="\/v1\/intents",method="POST",status="201"\} \d+$/m);
+      assert.match(
+        answer.text,
+        /^handoff_http_requests_total\{route="\/v1\/intents",method="POST",status="201"\} \d+$/m,
+      );
       assert.match(answer.text, /^handoff_http_request_duration_seconds_bucket\{/m);
       assert.match(answer.text, /^handoff_intents\{state="approved",channel="noop"\} [1-9]\d*$/m);
       assert.match(answer.text, /^handoff_executors_alive \d+$/m);

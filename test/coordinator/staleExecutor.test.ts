@@ -33,14 +33,22 @@ test('an executor whose heartbeat is older than the threshold is flagged stale i
   exec.signal('SIGSTOP');
   try {
     const frozenAt = Date.now();
-    const flagged = await waitFor('the executor to be flagged stale', async () => {
-      const e = await seen('stale-candidate');
-      if (!e?.stale) {
-        assert.ok(Date.now() - frozenAt < (HEARTBEAT_STALE_SECONDS + 5) * 1000, 'flagged within the threshold and a few seconds');
-        return null;
-      }
-      return { e, after: Date.now() - frozenAt };
-    }, (HEARTBEAT_STALE_SECONDS + 10) * 1000, 200);
+    const flagged = await waitFor(
+      'the executor to be flagged stale',
+      async () => {
+        const e = await seen('stale-candidate');
+        if (!e?.stale) {
+          assert.ok(
+            Date.now() - frozenAt < (HEARTBEAT_STALE_SECONDS + 5) * 1000,
+            'flagged within the threshold and a few seconds',
+          );
+          return null;
+        }
+        return { e, after: Date.now() - frozenAt };
+      },
+      (HEARTBEAT_STALE_SECONDS + 10) * 1000,
+      200,
+    );
     // not before its last heartbeat (at most one 500 ms interval before the freeze) is that old
     const tooSoon = `flagged ${flagged.after} ms after the freeze, before its heartbeat was ${HEARTBEAT_STALE_SECONDS} s old`;
     assert.ok(flagged.after >= (HEARTBEAT_STALE_SECONDS - 1) * 1000, tooSoon);
@@ -54,5 +62,10 @@ test('an executor whose heartbeat is older than the threshold is flagged stale i
   } finally {
     exec.signal('SIGCONT');
   }
-  await waitFor('the executor to beat again', async () => (await seen('stale-candidate'))?.stale === false, 10_000, 100);
+  await waitFor(
+    'the executor to beat again',
+    async () => (await seen('stale-candidate'))?.stale === false,
+    10_000,
+    100,
+  );
 });

@@ -34,7 +34,11 @@ describe('token identity and names', () => {
   let home: string;
   let operator: string;
 
-  async function call(method: string, path: string, opts: { token?: string; body?: unknown } = {}): Promise<{ status: number; json: Json }> {
+  async function call(
+    method: string,
+    path: string,
+    opts: { token?: string; body?: unknown } = {},
+  ): Promise<{ status: number; json: Json }> {
     const headers: Record<string, string> = { authorization: `Bearer ${opts.token ?? operator}` };
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     const res = await coordinator.app.inject({
@@ -48,7 +52,8 @@ describe('token identity and names', () => {
   }
 
   const operatorId = async (): Promise<string> =>
-    (await database.db.selectFrom('api_tokens').select('id').where('name', '=', 'operator').executeTakeFirstOrThrow()).id;
+    (await database.db.selectFrom('api_tokens').select('id').where('name', '=', 'operator').executeTakeFirstOrThrow())
+      .id;
 
   before(async () => {
     database = await createTestDatabase();
@@ -70,7 +75,11 @@ describe('token identity and names', () => {
       assert.equal(answer.json.error.code, 'name_taken');
       assert.match(answer.json.error.message, /^name: /);
     }
-    const named = await database.db.selectFrom('api_tokens').select(['role']).where((eb) => eb(eb.fn('lower', ['name']), '=', 'operator')).execute();
+    const named = await database.db
+      .selectFrom('api_tokens')
+      .select(['role'])
+      .where((eb) => eb(eb.fn('lower', ['name']), '=', 'operator'))
+      .execute();
     assert.deepEqual(named, [{ role: 'operator' }], 'only the bootstrap operator token holds the name');
   });
 
@@ -91,14 +100,25 @@ describe('token identity and names', () => {
     assert.equal(created.status, 201, JSON.stringify(created.json));
     assert.equal(created.json.createdBy, `agent:${agentId}`);
     // it may not approve its own intent, whatever it is called
-    assert.equal((await call('POST', `/v1/intents/${created.json.id}/approve`, { token: minted.json.token, body: {} })).status, 403);
+    assert.equal(
+      (await call('POST', `/v1/intents/${created.json.id}/approve`, { token: minted.json.token, body: {} })).status,
+      403,
+    );
 
     const approved = await call('POST', `/v1/intents/${created.json.id}/approve`, { body: { reason: 'looked at it' } });
     assert.equal(approved.status, 200, JSON.stringify(approved.json));
 
-    const row = await database.db.selectFrom('intents').select(['created_by', 'approved_by']).where('id', '=', created.json.id).executeTakeFirstOrThrow();
+    const row = await database.db
+      .selectFrom('intents')
+      .select(['created_by', 'approved_by'])
+      .where('id', '=', created.json.id)
+      .executeTakeFirstOrThrow();
     assert.deepEqual(row, { created_by: `agent:${agentId}`, approved_by: `operator:${opId}` });
-    const approvals = await database.db.selectFrom('approvals').select(['actor', 'decision']).where('intent_id', '=', created.json.id).execute();
+    const approvals = await database.db
+      .selectFrom('approvals')
+      .select(['actor', 'decision'])
+      .where('intent_id', '=', created.json.id)
+      .execute();
     assert.deepEqual(approvals, [{ actor: `operator:${opId}`, decision: 'approve' }]);
     const detail = await call('GET', `/v1/intents/${created.json.id}`);
     assert.equal(detail.json.createdBy, `agent:${agentId}`);
@@ -106,7 +126,11 @@ describe('token identity and names', () => {
 
     // the audit: the operator's approval and mint under its id; no row records the agent's chosen name as an actor
     const audit = await database.db.selectFrom('audit_log').select(['actor', 'action', 'target', 'details']).execute();
-    assert.ok(audit.some((a) => a.action === 'intent.approve' && a.target === created.json.id && a.actor === `operator:${opId}`));
+    assert.ok(
+      audit.some(
+        (a) => a.action === 'intent.approve' && a.target === created.json.id && a.actor === `operator:${opId}`,
+      ),
+    );
     assert.ok(audit.some((a) => a.action === 'token.create' && a.target === agentId && a.actor === `operator:${opId}`));
     const mint = audit.find((a) => a.action === 'token.create' && a.target === agentId)!;
     assert.equal((mint.details as { name: string }).name, disguise, 'the audit keeps the name as a detail');
@@ -116,15 +140,26 @@ describe('token identity and names', () => {
   test('a second operator token with its own name is recorded by its id, and may not reuse a name', async () => {
     const root = await call('POST', '/v1/tokens', { body: { role: 'operator', name: 'root' } });
     assert.equal(root.status, 201, JSON.stringify(root.json));
-    const viewer = await call('POST', '/v1/tokens', { token: root.json.token, body: { role: 'viewer', name: 'dashboard' } });
+    const viewer = await call('POST', '/v1/tokens', {
+      token: root.json.token,
+      body: { role: 'viewer', name: 'dashboard' },
+    });
     assert.equal(viewer.status, 201);
-    const audit = await database.db.selectFrom('audit_log').select('actor').where('target', '=', viewer.json.id).executeTakeFirstOrThrow();
+    const audit = await database.db
+      .selectFrom('audit_log')
+      .select('actor')
+      .where('target', '=', viewer.json.id)
+      .executeTakeFirstOrThrow();
     assert.equal(audit.actor, `operator:${root.json.id}`);
-    const again = await call('POST', '/v1/tokens', { token: root.json.token, body: { role: 'viewer', name: 'Dashboard' } });
+    const again = await call('POST', '/v1/tokens', {
+      token: root.json.token,
+      body: { role: 'viewer', name: 'Dashboard' },
+    });
     assert.equal(again.status, 409);
     assert.equal(again.json.error.code, 'name_taken');
     // unnamed tokens are as many as wanted
-    for (let i = 0; i < 2; i++) assert.equal((await call('POST', '/v1/tokens', { body: { role: 'viewer' } })).status, 201);
+    for (let i = 0; i < 2; i++)
+      assert.equal((await call('POST', '/v1/tokens', { body: { role: 'viewer' } })).status, 201);
   });
 
   test('GET /v1/tokens shows each token with the actor its rows record, never a secret; operators only', async () => {
@@ -138,7 +173,10 @@ describe('token identity and names', () => {
     );
     assert.equal(mine.createdBy, `operator:${await operatorId()}`);
     const text = JSON.stringify(list.json);
-    assert.ok(!text.includes(minted.json.token) && !text.includes('token_hash') && !text.includes('hnd_'), 'no secret or hash in the list');
+    assert.ok(
+      !text.includes(minted.json.token) && !text.includes('token_hash') && !text.includes('hnd_'),
+      'no secret or hash in the list',
+    );
     assert.equal((await call('GET', '/v1/tokens', { token: minted.json.token })).status, 403);
   });
 
@@ -177,8 +215,17 @@ describe('token identity and names', () => {
       await writeFile(join(otherHome, 'operator.token'), `hnd_${'D'.repeat(43)}\n`, { mode: 0o600 });
       const second = await ensureOperatorToken(database.db, otherHome);
       assert.equal(first.created && second.created, true);
-      const names = await database.db.selectFrom('api_tokens').select('name').where('name', 'like', 'operator%').where('role', '=', 'operator').orderBy('created_at').execute();
-      assert.deepEqual(names.map((n) => n.name), ['operator', 'operator-2', 'operator-3']);
+      const names = await database.db
+        .selectFrom('api_tokens')
+        .select('name')
+        .where('name', 'like', 'operator%')
+        .where('role', '=', 'operator')
+        .orderBy('created_at')
+        .execute();
+      assert.deepEqual(
+        names.map((n) => n.name),
+        ['operator', 'operator-2', 'operator-3'],
+      );
     } finally {
       await rm(otherHome, { recursive: true, force: true });
     }
@@ -199,26 +246,53 @@ describe('migration 003_token_names', () => {
         { name: 'ops-2', at: '2026-01-04T00:00:00Z' },
         { name: null, at: '2026-01-05T00:00:00Z' },
         { name: null, at: '2026-01-06T00:00:00Z' },
-      ].map((t) => ({ id: randomUUID(), name: t.name, role: 'agent' as const, token_hash: randomUUID(), created_by: 'test', created_at: t.at }));
+      ].map((t) => ({
+        id: randomUUID(),
+        name: t.name,
+        role: 'agent' as const,
+        token_hash: randomUUID(),
+        created_by: 'test',
+        created_at: t.at,
+      }));
       await database.db.insertInto('api_tokens').values(tokens).execute();
 
       const { applied } = await migrate(database.pool);
       assert.ok(applied.includes('003_token_names.sql'), applied.join(','));
       const after = await database.db.selectFrom('api_tokens').select(['id', 'name']).orderBy('created_at').execute();
-      assert.deepEqual(after.map((t) => t.name), ['ops', 'ops-3', 'OPS-4', 'ops-2', null, null]);
-      assert.deepEqual(after.map((t) => t.id), tokens.map((t) => t.id), 'every token survives, under its id');
-
-      const renames = await database.db.selectFrom('audit_log').select(['target', 'details', 'action']).orderBy('id').execute();
       assert.deepEqual(
-        renames.map((r) => [r.action, r.target, (r.details as { from: string }).from, (r.details as { to: string }).to]),
+        after.map((t) => t.name),
+        ['ops', 'ops-3', 'OPS-4', 'ops-2', null, null],
+      );
+      assert.deepEqual(
+        after.map((t) => t.id),
+        tokens.map((t) => t.id),
+        'every token survives, under its id',
+      );
+
+      const renames = await database.db
+        .selectFrom('audit_log')
+        .select(['target', 'details', 'action'])
+        .orderBy('id')
+        .execute();
+      assert.deepEqual(
+        renames.map((r) => [
+          r.action,
+          r.target,
+          (r.details as { from: string }).from,
+          (r.details as { to: string }).to,
+        ]),
         [
           ['token.rename', tokens[1]!.id, 'ops', 'ops-3'],
           ['token.rename', tokens[2]!.id, 'OPS', 'OPS-4'],
         ],
       );
       await assert.rejects(
-        database.db.insertInto('api_tokens').values({ id: randomUUID(), name: 'Ops', role: 'viewer', token_hash: randomUUID(), created_by: 'test' }).execute(),
-        (err: { code?: string; constraint?: string }) => err.code === '23505' && err.constraint === 'api_tokens_name_unique',
+        database.db
+          .insertInto('api_tokens')
+          .values({ id: randomUUID(), name: 'Ops', role: 'viewer', token_hash: randomUUID(), created_by: 'test' })
+          .execute(),
+        (err: { code?: string; constraint?: string }) =>
+          err.code === '23505' && err.constraint === 'api_tokens_name_unique',
       );
     } finally {
       await database.drop();

@@ -28,7 +28,10 @@ describe('groupRequests (group commit)', () => {
   test('an Error answers only its own request; a failed write rejects only its group', async () => {
     const check = groupRequests<number, number>(async (xs) => xs.map((x) => (x < 0 ? new Error(`negative: ${x}`) : x)));
     const results = await Promise.allSettled([check(1), check(-1), check(2)]);
-    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
 
     let calls = 0;
     const flaky = groupRequests<number, number>(async (xs) => {
@@ -42,12 +45,21 @@ describe('groupRequests (group commit)', () => {
 
   test('no more than maxBatch requests share one group', async () => {
     const sizes: number[] = [];
-    const echo = groupRequests<number, number>(async (xs) => {
-      sizes.push(xs.length);
-      return [...xs];
-    }, { maxBatch: 3, maxConcurrent: 1 });
+    const echo = groupRequests<number, number>(
+      async (xs) => {
+        sizes.push(xs.length);
+        return [...xs];
+      },
+      { maxBatch: 3, maxConcurrent: 1 },
+    );
     await Promise.all(Array.from({ length: 10 }, (_, i) => echo(i)));
-    assert.ok(sizes.every((n) => n <= 3), `group sizes ${sizes.join(',')}`);
-    assert.equal(sizes.reduce((a, b) => a + b, 0), 10);
+    assert.ok(
+      sizes.every((n) => n <= 3),
+      `group sizes ${sizes.join(',')}`,
+    );
+    assert.equal(
+      sizes.reduce((a, b) => a + b, 0),
+      10,
+    );
   });
 });

@@ -27,14 +27,21 @@ describe('migrations', () => {
   test('migrations apply once and are recorded', async () => {
     const tdb = await createTestDatabase();
     cleanups.push(tdb.drop);
-    const files = readdirSync(MIGRATIONS).filter((f) => f.endsWith('.sql')).sort();
+    const files = readdirSync(MIGRATIONS)
+      .filter((f) => f.endsWith('.sql'))
+      .sort();
     const rows = await query<{ name: string; checksum: string; applied_at: Date }>(
       tdb.url,
       'SELECT name, checksum, applied_at FROM handoff_migrations ORDER BY name',
     );
-    assert.deepEqual(rows.map((r) => r.name), files);
+    assert.deepEqual(
+      rows.map((r) => r.name),
+      files,
+    );
     for (const r of rows) {
-      const sum = createHash('sha256').update(readFileSync(path.join(MIGRATIONS, r.name))).digest('hex');
+      const sum = createHash('sha256')
+        .update(readFileSync(path.join(MIGRATIONS, r.name)))
+        .digest('hex');
       assert.equal(r.checksum, sum);
       assert.ok(r.applied_at instanceof Date);
     }
@@ -67,14 +74,19 @@ describe('migrations', () => {
     const applied = results.flatMap((r) => r.applied).sort();
     assert.deepEqual(applied, files, 'every file applied exactly once across the three callers');
     const rows = await query<{ name: string }>(tdb.url, 'SELECT name FROM handoff_migrations ORDER BY name');
-    assert.deepEqual(rows.map((r) => r.name), files);
+    assert.deepEqual(
+      rows.map((r) => r.name),
+      files,
+    );
   });
 
   test('a changed migration file is refused', async () => {
     const tdb = await createTestDatabase({ migrate: false });
     cleanups.push(tdb.drop);
     const dir = copyMigrations();
-    const [first] = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
+    const [first] = readdirSync(dir)
+      .filter((f) => f.endsWith('.sql'))
+      .sort();
     assert.ok(first);
     await migrate(tdb.pool, { dir });
 

@@ -22,7 +22,6 @@ import type { FakeOpenAI } from '../fakes/openaiServer.ts';
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const HEALTHZ_BUDGET_MS = 100;
 
-
 describe('a prompt cannot freeze the coordinator', () => {
   let database: TestDatabase;
   let upstream: FakeOpenAI;
@@ -37,12 +36,27 @@ describe('a prompt cannot freeze the coordinator', () => {
     database = await createTestDatabase();
     upstream = await startFakeOpenAI({ models: [{ id: 'small', contextWindow: 131_072 }] });
     home = mkdtempSync(join(tmpdir(), 'handoff-freeze-'));
-    writeFileSync(join(home, 'nodes.json'), JSON.stringify({ nodes: [{ id: 'fake', baseUrl: upstream.url, kind: 'openai', models: [{ id: 'small', contextWindow: 131_072 }] }] }));
+    writeFileSync(
+      join(home, 'nodes.json'),
+      JSON.stringify({
+        nodes: [
+          { id: 'fake', baseUrl: upstream.url, kind: 'openai', models: [{ id: 'small', contextWindow: 131_072 }] },
+        ],
+      }),
+    );
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    const env: NodeJS.ProcessEnv = { ...process.env, HANDOFF_HOME: home, HANDOFF_PORT: String(port), DATABASE_URL: database.url };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      HANDOFF_HOME: home,
+      HANDOFF_PORT: String(port),
+      DATABASE_URL: database.url,
+    };
     delete env.NODE_TEST_CONTEXT;
-    child = spawn(process.execPath, [join(repo, 'apps/cli/src/main.ts'), 'coordinator'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [join(repo, 'apps/cli/src/main.ts'), 'coordinator'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
     exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
@@ -54,7 +68,11 @@ describe('a prompt cannot freeze the coordinator', () => {
     }
     assert.equal(child.exitCode, null, `the coordinator did not start:\n${output}`);
     const operator = readFileSync(join(home, 'operator.token'), 'utf8').trim();
-    const created = await fetch(`${url}/v1/tokens`, { method: 'POST', headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' }, body: JSON.stringify({ role: 'agent', name: 'freezer' }) });
+    const created = await fetch(`${url}/v1/tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ role: 'agent', name: 'freezer' }),
+    });
     assert.equal(created.status, 201);
     token = ((await created.json()) as { token: string }).token;
   });
@@ -68,7 +86,11 @@ describe('a prompt cannot freeze the coordinator', () => {
 
   /** `body` may come serialised already, so that the timed part does no big JSON.stringify here. */
   const post = (path: string, body: unknown): Promise<Response> =>
-    fetch(url + path, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(url + path, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   /** Times GET /healthz back to back until `stop` resolves; every answer's time in ms. */
   async function timeHealthz(stop: Promise<unknown>): Promise<number[]> {
@@ -86,48 +108,58 @@ describe('a prompt cannot freeze the coordinator', () => {
     return times;
   }
 
-  test('5 MB and 1 MB whitespace-free prompts are answered while /healthz keeps answering within 100 ms', { timeout: 120_000 }, async () => {
-    // warm up: an ordinary prompt goes through to the node
-    const ok = await post('/v1/chat/completions', { model: 'small', messages: [{ role: 'user', content: 'hello' }] });
-    assert.equal(ok.status, 200, await ok.clone().text());
+  test(
+    '5 MB and 1 MB whitespace-free prompts are answered while /healthz keeps answering within 100 ms',
+    { timeout: 120_000 },
+    async () => {
+      // warm up: an ordinary prompt goes through to the node
+      const ok = await post('/v1/chat/completions', { model: 'small', messages: [{ role: 'user', content: 'hello' }] });
+      assert.equal(ok.status, 200, await ok.clone().text());
 
-    const fiveMb = 'a'.repeat(5 * 1024 * 1024);
-    const oneMb = 'a'.repeat(1024 * 1024);
-    const bodies = [
-      // past the tokenizer's size cap: the byte bound at once, far past the node's window
-      ['/v1/chat/completions', JSON.stringify({ model: 'small', messages: [{ role: 'user', content: fiveMb }] })],
-      ['/v1/responses', JSON.stringify({ model: 'small', input: fiveMb })],
-      // under the size cap: counted in a worker until the time cap, then the byte bound
-      ['/v1/chat/completions', JSON.stringify({ model: 'small', messages: [{ role: 'user', content: oneMb }] })],
-    ] as const;
-    await fetch(`${url}/metrics`).then((r) => r.text()); // prom-client resets its event-loop histogram at each scrape
-    const started = performance.now();
-    const work = Promise.all(bodies.map(([path, body]) => post(path, body)));
-    const [times, answers] = await Promise.all([timeHealthz(work), work]);
-    const tookMs = performance.now() - started;
-    for (const answer of answers) {
-      const body = (await answer.json()) as { error?: { code: string; message: string } };
-      assert.equal(answer.status, 400, JSON.stringify(body));
-      assert.equal(body.error?.code, 'bad_request');
-      assert.match(body.error?.message ?? '', /needs \d+ tokens/);
-    }
-    const metrics = await (await fetch(`${url}/metrics`)).text();
-    const loopMax = Number(/^nodejs_eventloop_lag_max_seconds (\S+)/m.exec(metrics)?.[1]) * 1000;
-    const worst = Math.max(...times);
-    process.stdout.write(
-      `# ${times.length} /healthz during ${Math.round(tookMs)} ms of freezing prompts: worst ${worst.toFixed(1)} ms, median ${times.sort((a, b) => a - b)[times.length >> 1]?.toFixed(1)} ms; the coordinator's worst event-loop delay ${loopMax.toFixed(1)} ms\n`,
-    );
-    assert.ok(times.length >= 5, `/healthz was timed ${times.length} times`);
-    assert.ok(worst < HEALTHZ_BUDGET_MS, `the slowest /healthz took ${worst.toFixed(1)} ms`);
+      const fiveMb = 'a'.repeat(5 * 1024 * 1024);
+      const oneMb = 'a'.repeat(1024 * 1024);
+      const bodies = [
+        // past the tokenizer's size cap: the byte bound at once, far past the node's window
+        ['/v1/chat/completions', JSON.stringify({ model: 'small', messages: [{ role: 'user', content: fiveMb }] })],
+        ['/v1/responses', JSON.stringify({ model: 'small', input: fiveMb })],
+        // under the size cap: counted in a worker until the time cap, then the byte bound
+        ['/v1/chat/completions', JSON.stringify({ model: 'small', messages: [{ role: 'user', content: oneMb }] })],
+      ] as const;
+      await fetch(`${url}/metrics`).then((r) => r.text()); // prom-client resets its event-loop histogram at each scrape
+      const started = performance.now();
+      const work = Promise.all(bodies.map(([path, body]) => post(path, body)));
+      const [times, answers] = await Promise.all([timeHealthz(work), work]);
+      const tookMs = performance.now() - started;
+      for (const answer of answers) {
+        const body = (await answer.json()) as { error?: { code: string; message: string } };
+        assert.equal(answer.status, 400, JSON.stringify(body));
+        assert.equal(body.error?.code, 'bad_request');
+        assert.match(body.error?.message ?? '', /needs \d+ tokens/);
+      }
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      const loopMax = Number(/^nodejs_eventloop_lag_max_seconds (\S+)/m.exec(metrics)?.[1]) * 1000;
+      const worst = Math.max(...times);
+      process.stdout.write(
+        `# ${times.length} /healthz during ${Math.round(tookMs)} ms of freezing prompts: worst ${worst.toFixed(1)} ms, median ${times.sort((a, b) => a - b)[times.length >> 1]?.toFixed(1)} ms; the coordinator's worst event-loop delay ${loopMax.toFixed(1)} ms\n`,
+      );
+      assert.ok(times.length >= 5, `/healthz was timed ${times.length} times`);
+      assert.ok(worst < HEALTHZ_BUDGET_MS, `the slowest /healthz took ${worst.toFixed(1)} ms`);
 
-    // the event-loop delay is on /metrics, and the fallbacks are counted
-    assert.ok(Number.isFinite(loopMax), 'nodejs_eventloop_lag_max_seconds is on /metrics');
-    assert.match(metrics, /^handoff_router_tokenizer_fallbacks_total\{reason="too_large"\} [1-9]/m);
-    assert.match(metrics, /^handoff_router_tokenizer_fallbacks_total\{reason="timeout"\} [1-9]/m);
-  });
+      // the event-loop delay is on /metrics, and the fallbacks are counted
+      assert.ok(Number.isFinite(loopMax), 'nodejs_eventloop_lag_max_seconds is on /metrics');
+      assert.match(metrics, /^handoff_router_tokenizer_fallbacks_total\{reason="too_large"\} [1-9]/m);
+      assert.match(metrics, /^handoff_router_tokenizer_fallbacks_total\{reason="timeout"\} [1-9]/m);
+    },
+  );
 
   test('SIGTERM with a count in flight: the coordinator exits promptly and cleanly', { timeout: 60_000 }, async () => {
-    const inFlight = post('/v1/chat/completions', { model: 'small', messages: [{ role: 'user', content: 'a'.repeat(1024 * 1024) }] }).then((r) => r.text(), () => null);
+    const inFlight = post('/v1/chat/completions', {
+      model: 'small',
+      messages: [{ role: 'user', content: 'a'.repeat(1024 * 1024) }],
+    }).then(
+      (r) => r.text(),
+      () => null,
+    );
     await new Promise((r) => setTimeout(r, 300));
     const signalled = Date.now();
     child.kill('SIGTERM');

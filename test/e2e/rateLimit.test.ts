@@ -20,7 +20,10 @@ describe('per-token request limits', () => {
   const call = async (token: string, method: string, path: string, body?: unknown) => {
     const res = await fetch(coordinator.url + path, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
@@ -37,7 +40,10 @@ describe('per-token request limits', () => {
   before(async () => {
     database = await createTestDatabase();
     home = await mkdtemp(join(tmpdir(), 'handoff-ratelimit-'));
-    await writeFile(join(home, 'policy.json'), JSON.stringify({ requests: { createsPerMinute: 5, routerCallsPerMinute: 3 } }));
+    await writeFile(
+      join(home, 'policy.json'),
+      JSON.stringify({ requests: { createsPerMinute: 5, routerCallsPerMinute: 3 } }),
+    );
     coordinator = await startCoordinator({ home, databaseUrl: database.url, port: 0, log: pino({ level: 'silent' }) });
     operator = (await readFile(join(home, 'operator.token'), 'utf8')).trim();
   });

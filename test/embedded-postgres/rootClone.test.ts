@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -49,41 +60,63 @@ function rootStateDir(home: string): string {
 }
 
 describe('embedded Postgres from a clone the postgres user cannot reach', () => {
-  test('as root, a clone inside a 0700 directory starts, running the binaries from a copy the postgres user can reach', { skip: root ? false : 'needs root: only root runs Postgres as another user' }, async () => {
-    const { packageDir, home } = await cloneInPrivateDir();
-    const server = await startEmbeddedPostgres({ home, binaries: packageDir });
-    atEnd(() => server.stop());
-    // the reproduction holds (checked once the start has made the postgres user, when it was missing)
-    const reach = spawnSync(path.join(packageDir, 'native', 'bin', 'postgres'), ['-V'], { ...postgresIds(), cwd: '/' });
-    assert.equal((reach.error as NodeJS.ErrnoException | undefined)?.code, 'EACCES', "the postgres user cannot run the clone's own binaries");
-    assert.equal(server.fresh, true);
-    assert.deepEqual(await query(server.url, 'SELECT 1 AS one'), [{ one: 1 }]);
-    const exe = readlinkSync(`/proc/${server.pid}/exe`);
-    assert.ok(exe.startsWith(`${rootStateDir(home)}/postgres-`), `the postmaster runs ${exe}`);
-    assert.ok(server.dataDir.startsWith(`${rootStateDir(home)}/`), `data in ${server.dataDir}`);
-    await server.stop();
+  test(
+    'as root, a clone inside a 0700 directory starts, running the binaries from a copy the postgres user can reach',
+    { skip: root ? false : 'needs root: only root runs Postgres as another user' },
+    async () => {
+      const { packageDir, home } = await cloneInPrivateDir();
+      const server = await startEmbeddedPostgres({ home, binaries: packageDir });
+      atEnd(() => server.stop());
+      // the reproduction holds (checked once the start has made the postgres user, when it was missing)
+      const reach = spawnSync(path.join(packageDir, 'native', 'bin', 'postgres'), ['-V'], {
+        ...postgresIds(),
+        cwd: '/',
+      });
+      assert.equal(
+        (reach.error as NodeJS.ErrnoException | undefined)?.code,
+        'EACCES',
+        "the postgres user cannot run the clone's own binaries",
+      );
+      assert.equal(server.fresh, true);
+      assert.deepEqual(await query(server.url, 'SELECT 1 AS one'), [{ one: 1 }]);
+      const exe = readlinkSync(`/proc/${server.pid}/exe`);
+      assert.ok(exe.startsWith(`${rootStateDir(home)}/postgres-`), `the postmaster runs ${exe}`);
+      assert.ok(server.dataDir.startsWith(`${rootStateDir(home)}/`), `data in ${server.dataDir}`);
+      await server.stop();
 
-    const again = await startEmbeddedPostgres({ home, binaries: packageDir });
-    atEnd(() => again.stop());
-    assert.equal(again.fresh, false, 'the cluster made from the copy starts again');
-    assert.deepEqual(await query(again.url, 'SELECT 1 AS one'), [{ one: 1 }]);
-    await again.stop();
-  });
+      const again = await startEmbeddedPostgres({ home, binaries: packageDir });
+      atEnd(() => again.stop());
+      assert.equal(again.fresh, false, 'the cluster made from the copy starts again');
+      assert.deepEqual(await query(again.url, 'SELECT 1 AS one'), [{ one: 1 }]);
+      await again.stop();
+    },
+  );
 
   test('a first start that fails says what to do and leaves nothing behind, so the next start begins clean', async () => {
     const { packageDir, home } = await cloneInPrivateDir();
     const initdb = path.join(packageDir, 'native', 'bin', 'initdb');
     const realInitdb = `${initdb}.real`;
     copyFileSync(initdb, realInitdb);
-    writeFileSync(initdb, '#!/bin/sh\necho "initdb: error: could not create directory: No space left on device" >&2\nexit 1\n', { mode: 0o755 });
+    writeFileSync(
+      initdb,
+      '#!/bin/sh\necho "initdb: error: could not create directory: No space left on device" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
     chmodSync(initdb, 0o755);
 
     await assert.rejects(startEmbeddedPostgres({ home, binaries: packageDir }), (err: Error) => {
-      assert.match(err.message, /^embedded Postgres could not create its cluster in .*: could not create directory: No space left on device; fix that and start handoff again, or set DATABASE_URL to use your own Postgres$/);
+      assert.match(
+        err.message,
+        /^embedded Postgres could not create its cluster in .*: could not create directory: No space left on device; fix that and start handoff again, or set DATABASE_URL to use your own Postgres$/,
+      );
       return true;
     });
     for (const left of ['pg', 'pg.json', 'pg.lock', 'pg.owner']) {
-      assert.equal(lstatSync(path.join(home, left), { throwIfNoEntry: false }), undefined, `${left} was left in the home`);
+      assert.equal(
+        lstatSync(path.join(home, left), { throwIfNoEntry: false }),
+        undefined,
+        `${left} was left in the home`,
+      );
     }
     assert.equal(existsSync(rootStateDir(home)), false, `${rootStateDir(home)} was left behind`);
 

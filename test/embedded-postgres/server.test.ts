@@ -48,17 +48,24 @@ describe('embedded Postgres', () => {
     assert.ok(warmMs < 10_000, `warm start took ${Math.round(warmMs)} ms`);
   });
 
-  test('a home deleted and made again at the same path starts afresh, its old cluster kept aside', { skip: process.getuid?.() === 0 ? false : 'only root keeps data outside the home' }, async () => {
-    const home = tempHome();
-    const first = await start(home);
-    await first.stop();
-    // the home goes (with pg.json and the pg symlink), the data under /var/lib/handoff stays
-    rmSync(home, { recursive: true, force: true });
-    const again = await start(home);
-    assert.equal(again.fresh, true, "a new cluster, since nobody holds the old one's password");
-    assert.ok(existsSync(path.join(path.dirname(again.dataDir), 'pg.orphaned', 'PG_VERSION')), 'the old cluster is kept aside');
-    await again.stop();
-  });
+  test(
+    'a home deleted and made again at the same path starts afresh, its old cluster kept aside',
+    { skip: process.getuid?.() === 0 ? false : 'only root keeps data outside the home' },
+    async () => {
+      const home = tempHome();
+      const first = await start(home);
+      await first.stop();
+      // the home goes (with pg.json and the pg symlink), the data under /var/lib/handoff stays
+      rmSync(home, { recursive: true, force: true });
+      const again = await start(home);
+      assert.equal(again.fresh, true, "a new cluster, since nobody holds the old one's password");
+      assert.ok(
+        existsSync(path.join(path.dirname(again.dataDir), 'pg.orphaned', 'PG_VERSION')),
+        'the old cluster is kept aside',
+      );
+      await again.stop();
+    },
+  );
 
   test('a second launcher on the same home reuses the running server', async () => {
     const home = tempHome();
@@ -128,7 +135,11 @@ describe('embedded Postgres', () => {
     proc.child.kill('SIGTERM');
     assert.equal(await proc.exit, 128 + 15);
     await waitFor('the postmaster to exit', () => !isAlive(info.pid));
-    assert.equal(existsSync(path.join(info.dataDir, 'postmaster.pid')), false, 'a clean shutdown removes postmaster.pid');
+    assert.equal(
+      existsSync(path.join(info.dataDir, 'postmaster.pid')),
+      false,
+      'a clean shutdown removes postmaster.pid',
+    );
   });
 
   test('a server whose owner was killed (SIGKILL) is taken over by the next launcher, which stops it', async () => {
@@ -157,7 +168,8 @@ describe('embedded Postgres', () => {
     const client = new pg.Client({ connectionString: s.url });
     client.on('error', () => {});
     await client.connect();
-    const [{ pid: backend } = { pid: 0 }] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows;
+    const [{ pid: backend } = { pid: 0 }] = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))
+      .rows;
     // a stopped backend cannot notice its postmaster's death: it stays attached to the old shared memory
     process.kill(backend, 'SIGSTOP');
     atEnd(() => {

@@ -14,17 +14,33 @@ describe('supervised embedded Postgres', () => {
     // Not the default port: another test's server may take that one while this one is down.
     const first = await startEmbeddedPostgres({ home, port: await freePort() });
     const lines: string[] = [];
-    const log = { debug: () => {}, info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m) };
+    const log = {
+      debug: () => {},
+      info: (m: string) => lines.push(m),
+      warn: (m: string) => lines.push(m),
+      error: (m: string) => lines.push(m),
+    };
     let lost: (err: Error) => void = () => {};
     const lostErr = new Promise<Error>((resolve) => (lost = resolve));
-    const supervised = superviseEmbeddedPostgres(first, { home, log, onLost: (err) => lost(err), attempts: 2, firstDelayMs: 50 });
+    const supervised = superviseEmbeddedPostgres(first, {
+      home,
+      log,
+      onLost: (err) => lost(err),
+      attempts: 2,
+      firstDelayMs: 50,
+    });
     try {
       process.kill(first.pid, 'SIGKILL');
       const deadline = Date.now() + 30_000;
       for (;;) {
         // Postgres may accept connections a moment before the supervisor's start() resolves and it says so
         const back = lines.some((l) => l.includes('embedded Postgres is back'));
-        const ok = back && (await query(supervised.url, 'SELECT 1 AS one').then(() => true, () => false));
+        const ok =
+          back &&
+          (await query(supervised.url, 'SELECT 1 AS one').then(
+            () => true,
+            () => false,
+          ));
         if (ok) break;
         if (Date.now() > deadline) assert.fail(`not back within 30 s:\n${lines.join('\n')}`);
         await sleep(50);
@@ -48,7 +64,13 @@ describe('supervised embedded Postgres', () => {
     const log = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
     let lost: (err: Error) => void = () => {};
     const lostErr = new Promise<Error>((resolve) => (lost = resolve));
-    const supervised = superviseEmbeddedPostgres(first, { home, log, onLost: (err) => lost(err), firstDelayMs: 20, maxDeathsInWindow: 2 });
+    const supervised = superviseEmbeddedPostgres(first, {
+      home,
+      log,
+      onLost: (err) => lost(err),
+      firstDelayMs: 20,
+      maxDeathsInWindow: 2,
+    });
     const pidFile = path.join(first.dataDir, 'postmaster.pid');
     try {
       let victim = first.pid;
@@ -57,7 +79,14 @@ describe('supervised embedded Postgres', () => {
         const deadline = Date.now() + 30_000;
         for (;;) {
           const pid = existsSync(pidFile) ? Number.parseInt(readFileSync(pidFile, 'utf8'), 10) : 0;
-          if (pid !== victim && pid > 0 && (await query(supervised.url, 'SELECT 1').then(() => true, () => false))) {
+          if (
+            pid !== victim &&
+            pid > 0 &&
+            (await query(supervised.url, 'SELECT 1').then(
+              () => true,
+              () => false,
+            ))
+          ) {
             victim = pid;
             break;
           }

@@ -22,7 +22,11 @@ describe('batched writes against scripted statements', () => {
       recordAttempts: (requests) => {
         statements.push(requests.map((r) => r.intentId));
         // `c` is fenced out (a newer epoch holds it): neither recorded nor limited
-        const recorded = new Map(requests.filter((r) => r.intentId !== 'c').map((r, i) => [r.intentId, { attemptNo: i + 1, startedAt: new Date() }]));
+        const recorded = new Map(
+          requests
+            .filter((r) => r.intentId !== 'c')
+            .map((r, i) => [r.intentId, { attemptNo: i + 1, startedAt: new Date() }]),
+        );
         return Promise.resolve({ recorded, limited: [] });
       },
       recordAttempt: unused,
@@ -30,7 +34,10 @@ describe('batched writes against scripted statements', () => {
     });
     const answers = await Promise.all(['a', 'b', 'c', 'd'].map((id) => writes.recordAttempt(attempt(id))));
     assert.deepEqual(statements, [['a', 'b', 'c', 'd']]);
-    assert.deepEqual(answers.map((a) => (a && 'attemptNo' in a ? a.attemptNo : a)), [1, 2, null, 3]);
+    assert.deepEqual(
+      answers.map((a) => (a && 'attemptNo' in a ? a.attemptNo : a)),
+      [1, 2, null, 3],
+    );
   });
 
   test('requests made while a group is being written wait and form the next group', async () => {
@@ -39,7 +46,10 @@ describe('batched writes against scripted statements', () => {
       recordAttempts: async (requests) => {
         statements.push(requests.length);
         await sleep(50);
-        return { recorded: new Map(requests.map((r) => [r.intentId, { attemptNo: 1, startedAt: new Date() }])), limited: [] };
+        return {
+          recorded: new Map(requests.map((r) => [r.intentId, { attemptNo: 1, startedAt: new Date() }])),
+          limited: [],
+        };
       },
       recordAttempt: unused,
       appendSuccessReceipts: unused,
@@ -50,7 +60,11 @@ describe('batched writes against scripted statements', () => {
     await sleep(10);
     const third = Array.from({ length: 5 }, (_, i) => writes.recordAttempt(attempt(`5-${i}`)));
     await Promise.all([...first, ...second, ...third]);
-    assert.deepEqual(statements, [2, 2, 5], 'two groups in flight at most; the third waited and took every later request');
+    assert.deepEqual(
+      statements,
+      [2, 2, 5],
+      'two groups in flight at most; the third waited and took every later request',
+    );
   });
 
   test('an intent whose bucket had no token at hand takes its token alone, one caller of a key at a time', async () => {
@@ -63,7 +77,10 @@ describe('batched writes against scripted statements', () => {
         const now = (running.get(request.rateKey) ?? 0) + 1;
         running.set(request.rateKey, now);
         most.set(request.rateKey, Math.max(most.get(request.rateKey) ?? 0, now));
-        acrossKeys = Math.max(acrossKeys, [...running.values()].reduce((a, b) => a + b, 0));
+        acrossKeys = Math.max(
+          acrossKeys,
+          [...running.values()].reduce((a, b) => a + b, 0),
+        );
         await sleep(20);
         running.set(request.rateKey, now - 1);
         return { rateLimitedMs: 250 };
@@ -74,9 +91,13 @@ describe('batched writes against scripted statements', () => {
       ...['a1', 'a2', 'a3'].map((id) => writes.recordAttempt(attempt(id, 'scripted:a'))),
       ...['b1', 'b2'].map((id) => writes.recordAttempt(attempt(id, 'scripted:b'))),
     ]);
-    assert.deepEqual(answers, Array.from({ length: 5 }, () => ({ rateLimitedMs: 250 })), 'the single write\'s answer reaches its caller');
+    assert.deepEqual(
+      answers,
+      Array.from({ length: 5 }, () => ({ rateLimitedMs: 250 })),
+      "the single write's answer reaches its caller",
+    );
     assert.deepEqual(Object.fromEntries(most), { 'scripted:a': 1, 'scripted:b': 1 }, 'one token taker per key');
-    assert.equal(acrossKeys, 2, 'the keys\' lines do not wait for each other');
+    assert.equal(acrossKeys, 2, "the keys' lines do not wait for each other");
   });
 
   test('success receipts are written as one statement, and a caller whose epoch was overtaken is told so alone', async () => {
@@ -89,7 +110,12 @@ describe('batched writes against scripted statements', () => {
         return Promise.resolve(new Set(receipts.map((r) => r.fence.intentId).filter((id) => id !== 'stale')));
       },
     });
-    const receipt = (intentId: string) => ({ fence: { intentId, epoch: 1, channel: 'scripted' }, attemptNo: 1, externalId: `ext-${intentId}`, url: null });
+    const receipt = (intentId: string) => ({
+      fence: { intentId, epoch: 1, channel: 'scripted' },
+      attemptNo: 1,
+      externalId: `ext-${intentId}`,
+      url: null,
+    });
     const written = await Promise.all(['x', 'stale', 'y'].map((id) => writes.appendSuccessReceipt(receipt(id))));
     assert.deepEqual(statements, [['x', 'stale', 'y']]);
     assert.deepEqual(written, [true, false, true]);
@@ -109,7 +135,12 @@ describe('batched writes through the executor store, against Postgres', () => {
     const ids: string[] = [];
     for (const n of [1, 2, 3]) {
       const { intent } = await h.service.create(
-        { channel: 'webhook', account: 'default', idempotencyKey: `grouped-${process.pid}-${n}`, payload: { url: 'http://127.0.0.1:9/hook', body: { n } } },
+        {
+          channel: 'webhook',
+          account: 'default',
+          idempotencyKey: `grouped-${process.pid}-${n}`,
+          payload: { url: 'http://127.0.0.1:9/hook', body: { n } },
+        },
         'test',
       );
       ids.push(intent.id);
@@ -118,8 +149,13 @@ describe('batched writes through the executor store, against Postgres', () => {
     const b = createExecutorStore({ db: h.tdb.db, boss: h.boss, executorId: 'B' });
     const leases = await a.claimLeases(ids, { ttlSeconds: 1, heldKeys: ['webhook:*'] });
     assert.equal(leases.length, 3);
-    const attempts = await Promise.all(leases.map((l) => a.recordAttempt({ intentId: l.intent.id, epoch: l.epoch, rateKey: 'webhook:default' })));
-    assert.ok(attempts.every((x) => x && 'attemptNo' in x && x.attemptNo === 1), 'each intent has its write-ahead attempt');
+    const attempts = await Promise.all(
+      leases.map((l) => a.recordAttempt({ intentId: l.intent.id, epoch: l.epoch, rateKey: 'webhook:default' })),
+    );
+    assert.ok(
+      attempts.every((x) => x && 'attemptNo' in x && x.attemptNo === 1),
+      'each intent has its write-ahead attempt',
+    );
 
     // the third intent's lease lapses and B takes it over
     await sleep(1_100);
@@ -128,15 +164,38 @@ describe('batched writes through the executor store, against Postgres', () => {
     assert.ok(taken && taken.epoch > overtaken.epoch);
 
     const written = await Promise.all(
-      leases.map((l) => a.appendSuccessReceipt({ fence: { intentId: l.intent.id, epoch: l.epoch, channel: 'webhook' }, attemptNo: 1, externalId: `ext-${l.intent.id}`, url: null })),
+      leases.map((l) =>
+        a.appendSuccessReceipt({
+          fence: { intentId: l.intent.id, epoch: l.epoch, channel: 'webhook' },
+          attemptNo: 1,
+          externalId: `ext-${l.intent.id}`,
+          url: null,
+        }),
+      ),
     );
     assert.deepEqual(written, [true, true, false]);
-    const rows = await h.tdb.db.selectFrom('intents').select(['id', 'state', 'lease_owner']).where('id', 'in', ids).execute();
+    const rows = await h.tdb.db
+      .selectFrom('intents')
+      .select(['id', 'state', 'lease_owner'])
+      .where('id', 'in', ids)
+      .execute();
     const byId = new Map(rows.map((r) => [r.id, r]));
     assert.equal(byId.get(leases[0]!.intent.id)?.state, 'succeeded');
     assert.equal(byId.get(leases[1]!.intent.id)?.state, 'succeeded');
-    assert.deepEqual({ ...byId.get(overtaken.intent.id) }, { id: overtaken.intent.id, state: 'running', lease_owner: 'B' }, 'the takeover is untouched');
-    const receipts = await h.tdb.db.selectFrom('receipts').select(['intent_id', 'executor_id']).where('intent_id', 'in', ids).execute();
-    assert.deepEqual(receipts.map((r) => r.executor_id).sort(), ['A', 'A'], 'the store writes its own executor id on each receipt');
+    assert.deepEqual(
+      { ...byId.get(overtaken.intent.id) },
+      { id: overtaken.intent.id, state: 'running', lease_owner: 'B' },
+      'the takeover is untouched',
+    );
+    const receipts = await h.tdb.db
+      .selectFrom('receipts')
+      .select(['intent_id', 'executor_id'])
+      .where('intent_id', 'in', ids)
+      .execute();
+    assert.deepEqual(
+      receipts.map((r) => r.executor_id).sort(),
+      ['A', 'A'],
+      'the store writes its own executor id on each receipt',
+    );
   });
 });

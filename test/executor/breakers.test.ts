@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PolicyInput } from '@handoff/contracts';
-import { deployConnector, PermanentError, RateLimitedError, RetryableError, webhookConnector } from '@handoff/connectors';
+import {
+  deployConnector,
+  PermanentError,
+  RateLimitedError,
+  RetryableError,
+  webhookConnector,
+} from '@handoff/connectors';
 import { BreakerRegistry, startExecutor, type RunningExecutor } from '@handoff/executor';
 import { buildLiveReport } from '@handoff/intents';
 import { quietLog, startPipeline, withLoopbackReceivers, type PipelineHarness } from '../support/pipeline.ts';
@@ -38,7 +44,14 @@ before(async () => {
   h = await startPipeline({ policy });
   home = mkdtempSync(join(tmpdir(), 'handoff-breakers-'));
   writeFileSync(join(home, 'policy.json'), JSON.stringify(policy));
-  executor = await startExecutor({ home, databaseUrl: h.tdb.url, executorId: 'breakers', channels: ['webhook'], heartbeatIntervalMs: 100, log: quietLog });
+  executor = await startExecutor({
+    home,
+    databaseUrl: h.tdb.url,
+    executorId: 'breakers',
+    channels: ['webhook'],
+    heartbeatIntervalMs: 100,
+    log: quietLog,
+  });
 });
 
 after(async () => {
@@ -51,36 +64,57 @@ after(async () => {
 async function send(to: RecordingSink): Promise<{ id: string; key: string; at: number }> {
   const key = `breakers-${process.pid}-${++n}`;
   const at = Date.now();
-  const { intent } = await h.service.create({ channel: 'webhook', account: 'default', idempotencyKey: key, payload: { url: `${to.url}/hook?n=${n}`, body: { n } } }, 'test');
+  const { intent } = await h.service.create(
+    {
+      channel: 'webhook',
+      account: 'default',
+      idempotencyKey: key,
+      payload: { url: `${to.url}/hook?n=${n}`, body: { n } },
+    },
+    'test',
+  );
   return { id: intent.id, key, at };
 }
 
 const row = (id: string) => h.tdb.db.selectFrom('intents').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 
 describe('webhook breakers', () => {
-  test('one dead receiver opens only its own breaker: the same account\'s other receiver keeps succeeding at once', async () => {
+  test("one dead receiver opens only its own breaker: the same account's other receiver keeps succeeding at once", async () => {
     const deadKey = `webhook:default@127.0.0.1:${dead.port}`;
     const healthyKey = `webhook:default@127.0.0.1:${healthy.port}`;
 
     const failing = await Promise.all([send(dead), send(dead), send(dead)]);
     // once the breaker opens, the dead receiver's intents are put off, not failed
-    await waitFor('every dead-receiver intent to be rescheduled behind an open breaker', async () => {
-      const rows = await Promise.all(failing.map((f) => row(f.id)));
-      return rows.every((r) => r.state === 'approved' && r.state_reason?.startsWith('breaker open for'));
-    }, 10_000, 50);
+    await waitFor(
+      'every dead-receiver intent to be rescheduled behind an open breaker',
+      async () => {
+        const rows = await Promise.all(failing.map((f) => row(f.id)));
+        return rows.every((r) => r.state === 'approved' && r.state_reason?.startsWith('breaker open for'));
+      },
+      10_000,
+      50,
+    );
     for (const f of failing) {
       const r = await row(f.id);
-      assert.ok(r.run_after && new Date(r.run_after).getTime() > Date.now() + 30_000, 'it comes back when the breaker lets a trial through');
+      assert.ok(
+        r.run_after && new Date(r.run_after).getTime() > Date.now() + 30_000,
+        'it comes back when the breaker lets a trial through',
+      );
       assert.ok(r.failed_attempts < r.max_attempts);
     }
     const deadCalls = dead.requests.length;
 
     const fine = await Promise.all(Array.from({ length: 5 }, () => send(healthy)));
     for (const f of fine) {
-      const done = await waitFor(`healthy intent ${f.id} to succeed`, async () => {
-        const r = await row(f.id);
-        return r.state === 'succeeded' ? r : null;
-      }, 5_000, 20);
+      const done = await waitFor(
+        `healthy intent ${f.id} to succeed`,
+        async () => {
+          const r = await row(f.id);
+          return r.state === 'succeeded' ? r : null;
+        },
+        5_000,
+        20,
+      );
       const took = new Date(done.updated_at).getTime() - f.at;
       assert.ok(took < 3_000, `a healthy receiver's intent took ${took} ms beside an open breaker`);
     }
@@ -89,10 +123,15 @@ describe('webhook breakers', () => {
     assert.equal(dead.requests.length, deadCalls, 'nothing reaches the dead receiver while its breaker is open');
 
     // the heartbeat publishes each receiver's breaker under its own key
-    const report = await waitFor('a heartbeat showing both receivers\' breakers', async () => {
-      const r = await buildLiveReport(h.tdb.db);
-      return r.breakers.some((b) => b.key === healthyKey && b.executorId === 'breakers') ? r : null;
-    }, 5_000, 50);
+    const report = await waitFor(
+      "a heartbeat showing both receivers' breakers",
+      async () => {
+        const r = await buildLiveReport(h.tdb.db);
+        return r.breakers.some((b) => b.key === healthyKey && b.executorId === 'breakers') ? r : null;
+      },
+      5_000,
+      50,
+    );
     for (const f of failing) assert.equal((await row(f.id)).state_reason, `breaker open for ${deadKey}`);
     const mine = report.breakers.filter((b) => b.executorId === 'breakers');
     assert.equal(mine.find((b) => b.key === deadKey)?.state, 'open');
@@ -110,26 +149,49 @@ describe('webhook breakers', () => {
   });
 
   test('a payload names its receiver as host:port only, and deploy does so for its webhook kind, never for GitHub', () => {
-    assert.equal(webhookConnector.breakerTarget?.({ url: 'https://hooks.example/a/b?token=s3cret', method: 'POST', body: {} }), 'hooks.example:443');
-    assert.equal(webhookConnector.breakerTarget?.({ url: 'http://hooks.example:8080/', method: 'POST', body: {} }), 'hooks.example:8080');
+    assert.equal(
+      webhookConnector.breakerTarget?.({ url: 'https://hooks.example/a/b?token=s3cret', method: 'POST', body: {} }),
+      'hooks.example:443',
+    );
+    assert.equal(
+      webhookConnector.breakerTarget?.({ url: 'http://hooks.example:8080/', method: 'POST', body: {} }),
+      'hooks.example:8080',
+    );
     assert.equal(webhookConnector.breakerTarget?.({ url: 'http://[::1]/x', method: 'POST', body: {} }), '[::1]:80');
-    assert.equal(deployConnector.breakerTarget?.({ kind: 'webhook', url: 'https://deploy.example/hooks/api' }), 'deploy.example:443');
+    assert.equal(
+      deployConnector.breakerTarget?.({ kind: 'webhook', url: 'https://deploy.example/hooks/api' }),
+      'deploy.example:443',
+    );
     assert.equal(deployConnector.breakerTarget?.({ kind: 'github', owner: 'o', repo: 'r', ref: 'main' }), undefined);
   });
 });
 
 describe('BreakerRegistry', () => {
-  const settings = { errorThresholdPercentage: 50, volumeThreshold: 2, resetTimeoutMs: 300, rollingCountTimeoutMs: 10_000 };
+  const settings = {
+    errorThresholdPercentage: 50,
+    volumeThreshold: 2,
+    resetTimeoutMs: 300,
+    rollingCountTimeoutMs: 10_000,
+  };
 
   test('only failures that say the provider is unhealthy count: permanent errors and 429s never open a breaker', async () => {
     const breakers = new BreakerRegistry(() => settings);
     try {
       for (let i = 0; i < 5; i++) {
-        await assert.rejects(breakers.fire('webhook:a', () => Promise.reject(new PermanentError('400 bad payload'))), PermanentError);
-        await assert.rejects(breakers.fire('webhook:a', () => Promise.reject(new RateLimitedError('429', 1000))), RateLimitedError);
+        await assert.rejects(
+          breakers.fire('webhook:a', () => Promise.reject(new PermanentError('400 bad payload'))),
+          PermanentError,
+        );
+        await assert.rejects(
+          breakers.fire('webhook:a', () => Promise.reject(new RateLimitedError('429', 1000))),
+          RateLimitedError,
+        );
       }
       assert.equal(breakers.retryAt('webhook:a'), null, 'still closed');
-      assert.deepEqual(breakers.snapshot().map((b) => [b.key, b.state]), [['webhook:a', 'closed']]);
+      assert.deepEqual(
+        breakers.snapshot().map((b) => [b.key, b.state]),
+        [['webhook:a', 'closed']],
+      );
       await assert.rejects(breakers.fire('webhook:b', () => Promise.reject(new RetryableError('503'))));
       await assert.rejects(breakers.fire('webhook:b', () => Promise.reject(new Error('socket hang up'))));
       assert.ok(breakers.retryAt('webhook:b'), 'retryable and unknown outcomes open it');
@@ -141,11 +203,15 @@ describe('BreakerRegistry', () => {
   test('an open breaker refuses calls without making them, names when a trial goes through, and a good trial closes it', async () => {
     const breakers = new BreakerRegistry(() => settings);
     try {
-      for (let i = 0; i < 2; i++) await assert.rejects(breakers.fire('webhook:a', () => Promise.reject(new RetryableError('503'))));
+      for (let i = 0; i < 2; i++)
+        await assert.rejects(breakers.fire('webhook:a', () => Promise.reject(new RetryableError('503'))));
       const openedAt = Date.now();
       const at = breakers.retryAt('webhook:a');
       assert.ok(at, 'open');
-      assert.ok(at.getTime() > openedAt && at.getTime() <= openedAt + 350, `trial at +${at.getTime() - openedAt} ms for a 300 ms reset`);
+      assert.ok(
+        at.getTime() > openedAt && at.getTime() <= openedAt + 350,
+        `trial at +${at.getTime() - openedAt} ms for a 300 ms reset`,
+      );
       let made = 0;
       await assert.rejects(
         breakers.fire('webhook:a', () => Promise.resolve(made++)),
@@ -165,15 +231,25 @@ describe('BreakerRegistry', () => {
   });
 
   test('a breaker unused for a rolling window is dropped unless it is holding calls back', async () => {
-    const breakers = new BreakerRegistry(() => ({ errorThresholdPercentage: 50, volumeThreshold: 1, resetTimeoutMs: 60_000, rollingCountTimeoutMs: 1000 }));
+    const breakers = new BreakerRegistry(() => ({
+      errorThresholdPercentage: 50,
+      volumeThreshold: 1,
+      resetTimeoutMs: 60_000,
+      rollingCountTimeoutMs: 1000,
+    }));
     try {
       await breakers.fire('webhook:a@idle.example:443', () => Promise.resolve('ok'));
-      await assert.rejects(breakers.fire('webhook:a@down.example:443', () => Promise.reject(new RetryableError('500'))));
+      await assert.rejects(
+        breakers.fire('webhook:a@down.example:443', () => Promise.reject(new RetryableError('500'))),
+      );
       assert.ok(breakers.retryAt('webhook:a@down.example:443'), 'open');
       await sleep(1_100);
       await breakers.fire('webhook:a@busy.example:443', () => Promise.resolve('ok'));
       assert.deepEqual(
-        breakers.snapshot().map((b) => [b.key, b.state]).sort(),
+        breakers
+          .snapshot()
+          .map((b) => [b.key, b.state])
+          .sort(),
         [
           ['webhook:a@busy.example:443', 'closed'],
           ['webhook:a@down.example:443', 'open'],

@@ -22,7 +22,8 @@ after(async () => {
   await h?.close();
 });
 
-const setGate = (scope: string, enabled: boolean) => h.service.setGate(scope, { enabled, reason: enabled ? undefined : 'test' }, 'test');
+const setGate = (scope: string, enabled: boolean) =>
+  h.service.setGate(scope, { enabled, reason: enabled ? undefined : 'test' }, 'test');
 /** Within a second: a NOTIFY, not the 5 s refresh that backs it up. */
 const heard = (what: string, check: () => boolean) => waitFor(what, async () => check(), 1_000, 10);
 
@@ -55,7 +56,7 @@ describe('GateListener', () => {
     const cut = await sql<{ ok: boolean }>`
       SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
       WHERE application_name = 'handoff-gates' AND datname = current_database()`.execute(h.tdb.db);
-    assert.ok(cut.rows.length >= 1 && cut.rows.every((r) => r.ok), 'the listener\'s connection was cut');
+    assert.ok(cut.rows.length >= 1 && cut.rows.every((r) => r.ok), "the listener's connection was cut");
     await setGate('webhook:cut', false);
     await waitFor('the reconnected listener to see the gate', async () => gates.covers('webhook', 'cut'), 5_000, 20);
     await setGate('webhook:cut', true);

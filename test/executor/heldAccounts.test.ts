@@ -24,7 +24,11 @@ function executorHome(accounts: string[]): string {
   const home = mkdtempSync(join(tmpdir(), 'handoff-held-'));
   homes.push(home);
   copyFileSync(join(stack.home, 'policy.json'), join(home, 'policy.json'));
-  writeFileSync(join(home, 'secrets.json'), JSON.stringify({ deploy: Object.fromEntries(accounts.map((a) => [a, {}])) }), { mode: 0o600 });
+  writeFileSync(
+    join(home, 'secrets.json'),
+    JSON.stringify({ deploy: Object.fromEntries(accounts.map((a) => [a, {}])) }),
+    { mode: 0o600 },
+  );
   return home;
 }
 
@@ -32,7 +36,9 @@ before(async () => {
   sink = await startRecordingSink();
   stack = await startStack({
     policy: {
-      approval: { rules: ['alpha', 'beta', 'gamma'].map((account) => ({ channel: 'deploy', account, requireApproval: false })) },
+      approval: {
+        rules: ['alpha', 'beta', 'gamma'].map((account) => ({ channel: 'deploy', account, requireApproval: false })),
+      },
       lease: { ttlSeconds: 2 },
     },
   });
@@ -40,8 +46,16 @@ before(async () => {
     stack.spawnExecutor('holds-alpha', { HANDOFF_HOME: executorHome(['alpha']), HANDOFF_CHANNELS: 'deploy' }),
     stack.spawnExecutor('holds-beta', { HANDOFF_HOME: executorHome(['beta']), HANDOFF_CHANNELS: 'deploy' }),
   ]);
-  assert.ok(alpha.output.some((l) => l.includes('"executor started"') && l.includes('deploy:alpha') && !l.includes('deploy:beta')));
-  assert.ok(beta.output.some((l) => l.includes('"executor started"') && l.includes('deploy:beta') && !l.includes('deploy:alpha')));
+  assert.ok(
+    alpha.output.some(
+      (l) => l.includes('"executor started"') && l.includes('deploy:alpha') && !l.includes('deploy:beta'),
+    ),
+  );
+  assert.ok(
+    beta.output.some(
+      (l) => l.includes('"executor started"') && l.includes('deploy:beta') && !l.includes('deploy:alpha'),
+    ),
+  );
 });
 
 after(async () => {
@@ -63,14 +77,16 @@ async function create(account: string): Promise<Intent> {
   return res.body;
 }
 
-const state = async (id: string): Promise<string> => (await stack.api<IntentDetail>('GET', `/v1/intents/${id}`)).body.state;
+const state = async (id: string): Promise<string> =>
+  (await stack.api<IntentDetail>('GET', `/v1/intents/${id}`)).body.state;
 
 test('each intent is performed only by the executor holding its account; an account nobody holds is left waiting', async () => {
   const alpha = await Promise.all(Array.from({ length: 3 }, () => create('alpha')));
   const beta = await Promise.all(Array.from({ length: 3 }, () => create('beta')));
   const gamma = await create('gamma');
   const all = [...alpha, ...beta];
-  const allSucceeded = async (): Promise<boolean> => (await Promise.all(all.map((i) => state(i.id)))).every((s) => s === 'succeeded');
+  const allSucceeded = async (): Promise<boolean> =>
+    (await Promise.all(all.map((i) => state(i.id)))).every((s) => s === 'succeeded');
   // a ticket taken by the executor that lacks its account is dropped and re-issued by the sweeper
   // after its 5 s grace, so each misdelivery costs seconds: room for several in a row
   await waitFor('every alpha and beta intent to succeed', allSucceeded, 90_000, 100);
@@ -78,7 +94,11 @@ test('each intent is performed only by the executor holding its account; an acco
   const attempts = await stack.tdb.db
     .selectFrom('attempts')
     .select(['intent_id', 'executor_id'])
-    .where('intent_id', 'in', [...all, gamma].map((i) => i.id))
+    .where(
+      'intent_id',
+      'in',
+      [...all, gamma].map((i) => i.id),
+    )
     .execute();
   const performer = new Map(attempts.map((a) => [a.intent_id, a.executor_id]));
   assert.equal(attempts.length, all.length, 'one attempt per intent, none for gamma');

@@ -55,7 +55,9 @@ describe('keepLease against a scripted store', () => {
   });
 
   test('a failed renewal is tried again on the next tick, and the lease is kept if that one succeeds in time', async () => {
-    const { renewals, store } = fakeStore((n) => (n === 1 ? Promise.reject(new Error('connection reset')) : Promise.resolve(true)));
+    const { renewals, store } = fakeStore((n) =>
+      n === 1 ? Promise.reject(new Error('connection reset')) : Promise.resolve(true),
+    );
     const keeper = keepLease(store, { intentId: 'i-4', epoch: 1, ttlSeconds: 0.9, log: quietLog });
     await sleep(1_300);
     assert.ok(renewals.length >= 3);
@@ -73,9 +75,14 @@ describe('keepLease against Postgres', () => {
     await h?.close();
   });
 
-  test('a kept lease cannot be taken over; once it lapses and another executor takes it, the first holder\'s effect is aborted', async () => {
+  test("a kept lease cannot be taken over; once it lapses and another executor takes it, the first holder's effect is aborted", async () => {
     const { intent } = await h.service.create(
-      { channel: 'webhook', account: 'default', idempotencyKey: `keeper-${process.pid}`, payload: { url: 'http://127.0.0.1:9/hook', body: {} } },
+      {
+        channel: 'webhook',
+        account: 'default',
+        idempotencyKey: `keeper-${process.pid}`,
+        payload: { url: 'http://127.0.0.1:9/hook', body: {} },
+      },
       'test',
     );
     const a = createExecutorStore({ db: h.tdb.db, boss: h.boss, executorId: 'A' });
@@ -86,14 +93,14 @@ describe('keepLease against Postgres', () => {
 
     const keeper = keepLease(a, { intentId: intent.id, epoch: lease.epoch, ttlSeconds: 1, log: quietLog });
     await sleep(1_500);
-    assert.deepEqual(await b.claimLeases([intent.id], claim), [], 'a renewed lease is still A\'s after its TTL');
+    assert.deepEqual(await b.claimLeases([intent.id], claim), [], "a renewed lease is still A's after its TTL");
     keeper.stop();
 
     await sleep(1_200);
     const [taken] = await b.claimLeases([intent.id], claim);
     assert.ok(taken && taken.epoch > lease.epoch, 'B takes over the lapsed lease with a newer epoch');
     const late = keepLease(a, { intentId: intent.id, epoch: lease.epoch, ttlSeconds: 1, log: quietLog });
-    await waitFor('A\'s effect to be aborted', async () => late.signal.aborted, 3_000, 20);
+    await waitFor("A's effect to be aborted", async () => late.signal.aborted, 3_000, 20);
     assert.match((late.signal.reason as Error).message, /lease lost/);
   });
 });

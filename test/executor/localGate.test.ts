@@ -38,7 +38,12 @@ async function create(count: number): Promise<Intent[]> {
   return Promise.all(
     Array.from({ length: count }, async () => {
       const key = `local-gate-${process.pid}-${++n}`;
-      const body = { channel: 'webhook', account: 'auto', idempotencyKey: key, payload: { url: `${sink.url}/gated`, body: { key } } };
+      const body = {
+        channel: 'webhook',
+        account: 'auto',
+        idempotencyKey: key,
+        payload: { url: `${sink.url}/gated`, body: { key } },
+      };
       const res = await stack.api<Intent>('POST', '/v1/intents', body);
       assert.equal(res.status, 201, JSON.stringify(res.body));
       assert.equal(res.body.state, 'approved');
@@ -57,20 +62,44 @@ async function executorInLive(id: string): Promise<LiveReport['executors'][numbe
 async function assertUntouched(intents: Intent[]): Promise<void> {
   const counts = sink.countByKey();
   for (const i of intents) assert.equal(counts.get(i.idempotencyKey), undefined, `${i.idempotencyKey} was not sent`);
-  const attempts = await stack.tdb.db.selectFrom('attempts').select('intent_id').where('intent_id', 'in', intents.map((i) => i.id)).execute();
+  const attempts = await stack.tdb.db
+    .selectFrom('attempts')
+    .select('intent_id')
+    .where(
+      'intent_id',
+      'in',
+      intents.map((i) => i.id),
+    )
+    .execute();
   assert.equal(attempts.length, 0, 'no attempt was recorded');
-  for (const i of intents) assert.equal((await stack.api<IntentDetail>('GET', `/v1/intents/${i.id}`)).body.state, 'approved');
+  for (const i of intents)
+    assert.equal((await stack.api<IntentDetail>('GET', `/v1/intents/${i.id}`)).body.state, 'approved');
 }
 
 /** Every intent succeeded with exactly one call, performed by `executorId`. */
 async function assertDoneBy(intents: Intent[], executorId: string): Promise<void> {
-  await waitFor('the held-back intents to succeed', async () => {
-    const states = await Promise.all(intents.map(async (i) => (await stack.api<IntentDetail>('GET', `/v1/intents/${i.id}`)).body.state));
-    return states.every((s) => s === 'succeeded');
-  }, 30_000, 100);
+  await waitFor(
+    'the held-back intents to succeed',
+    async () => {
+      const states = await Promise.all(
+        intents.map(async (i) => (await stack.api<IntentDetail>('GET', `/v1/intents/${i.id}`)).body.state),
+      );
+      return states.every((s) => s === 'succeeded');
+    },
+    30_000,
+    100,
+  );
   const counts = sink.countByKey();
   for (const i of intents) assert.equal(counts.get(i.idempotencyKey), 1);
-  const owners = await stack.tdb.db.selectFrom('attempts').select('executor_id').where('intent_id', 'in', intents.map((i) => i.id)).execute();
+  const owners = await stack.tdb.db
+    .selectFrom('attempts')
+    .select('executor_id')
+    .where(
+      'intent_id',
+      'in',
+      intents.map((i) => i.id),
+    )
+    .execute();
   assert.deepEqual([...new Set(owners.map((o) => o.executor_id))], [executorId]);
 }
 
@@ -105,19 +134,27 @@ describe('executor_gate.json, the local kill switch', () => {
       const viaProxy = new URL(stack.tdb.url);
       viaProxy.port = String(proxy.port);
       const exec = await stack.spawnExecutor('local-gated-partitioned', { DATABASE_URL: viaProxy.toString() });
-      await waitFor('the executor to run', async () => (await executorInLive('local-gated-partitioned'))?.status === 'running');
+      await waitFor(
+        'the executor to run',
+        async () => (await executorInLive('local-gated-partitioned'))?.status === 'running',
+      );
 
       proxy.freeze();
       const mark = exec.output.length;
       writeFileSync(gateFile, JSON.stringify({ enabled: false }));
       // heard with every Postgres connection black-holed: nothing but the file was read
-      const heard = async (): Promise<boolean> => exec.output.slice(mark).some((l) => l.includes('local executor gate changed'));
+      const heard = async (): Promise<boolean> =>
+        exec.output.slice(mark).some((l) => l.includes('local executor gate changed'));
       await waitFor('the executor to hear the local gate without Postgres', heard, 5_000);
       const held = await create(5);
       await sleep(500);
       proxy.thaw();
 
-      await waitFor('the paused executor to report in', async () => (await executorInLive('local-gated-partitioned'))?.localGateEnabled === false, 20_000);
+      await waitFor(
+        'the paused executor to report in',
+        async () => (await executorInLive('local-gated-partitioned'))?.localGateEnabled === false,
+        20_000,
+      );
       await sleep(6_000);
       await assertUntouched(held);
 

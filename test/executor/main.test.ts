@@ -20,10 +20,19 @@ before(async () => {
   sink = await startRecordingSink();
   stack = await startStack({
     policy: {
-      approval: { rules: [{ channel: 'webhook', account: 'auto', requireApproval: false }, { channel: 'webhook', account: 'limited', requireApproval: false }, { channel: 'webhook', account: 'slow', requireApproval: false }] },
+      approval: {
+        rules: [
+          { channel: 'webhook', account: 'auto', requireApproval: false },
+          { channel: 'webhook', account: 'limited', requireApproval: false },
+          { channel: 'webhook', account: 'slow', requireApproval: false },
+        ],
+      },
       lease: { ttlSeconds: 2 },
       retry: { maxAttempts: 3, baseDelayMs: 50, maxDelayMs: 200 },
-      rateLimits: { 'webhook:limited': { capacity: 5, refillPerSecond: 5 }, 'webhook:slow': { capacity: 1, refillPerSecond: 4 } },
+      rateLimits: {
+        'webhook:limited': { capacity: 5, refillPerSecond: 5 },
+        'webhook:slow': { capacity: 1, refillPerSecond: 4 },
+      },
     },
   });
   [execA, execB] = await Promise.all([stack.spawnExecutor('exec-a'), stack.spawnExecutor('exec-b')]);
@@ -34,13 +43,20 @@ after(async () => {
   await sink.close();
 });
 
-async function create(account: string, extra: { key?: string; path?: string; statusUrl?: boolean } = {}): Promise<Intent> {
+async function create(
+  account: string,
+  extra: { key?: string; path?: string; statusUrl?: boolean } = {},
+): Promise<Intent> {
   const key = extra.key ?? `exec-test-${process.pid}-${++n}`;
   const res = await stack.api<Intent>('POST', '/v1/intents', {
     channel: 'webhook',
     account,
     idempotencyKey: key,
-    payload: { url: `${sink.url}${extra.path ?? '/hook'}`, body: { key }, ...(extra.statusUrl ? { statusUrl: sink.statusUrl } : {}) },
+    payload: {
+      url: `${sink.url}${extra.path ?? '/hook'}`,
+      body: { key },
+      ...(extra.statusUrl ? { statusUrl: sink.statusUrl } : {}),
+    },
   });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return res.body;
@@ -50,7 +66,10 @@ async function detail(id: string): Promise<IntentDetail> {
   return (await stack.api<IntentDetail>('GET', `/v1/intents/${id}`)).body;
 }
 
-async function settled(id: string, states = ['succeeded', 'dead', 'in_doubt', 'rejected', 'expired']): Promise<IntentDetail> {
+async function settled(
+  id: string,
+  states = ['succeeded', 'dead', 'in_doubt', 'rejected', 'expired'],
+): Promise<IntentDetail> {
   return waitFor(`intent ${id} to settle`, async () => {
     const d = await detail(id);
     return states.includes(d.state) ? d : null;
@@ -88,14 +107,33 @@ describe('intents through real executor processes', () => {
   test('two executors never run the same intent', async () => {
     const before = sink.requests.length;
     const intents = await Promise.all(Array.from({ length: 150 }, () => create('auto')));
-    await waitFor('all 150 intents to succeed', async () => {
-      const res = await stack.api<{ intents: Intent[] }>('GET', '/v1/intents?channel=webhook&account=auto&state=succeeded&limit=1000');
-      return res.body.intents.length >= 150;
-    }, 30_000, 100);
+    await waitFor(
+      'all 150 intents to succeed',
+      async () => {
+        const res = await stack.api<{ intents: Intent[] }>(
+          'GET',
+          '/v1/intents?channel=webhook&account=auto&state=succeeded&limit=1000',
+        );
+        return res.body.intents.length >= 150;
+      },
+      30_000,
+      100,
+    );
     const counts = sink.countByKey();
-    for (const i of intents) assert.equal(counts.get(i.idempotencyKey), 1, `key ${i.idempotencyKey} reached the sink once`);
+    for (const i of intents)
+      assert.equal(counts.get(i.idempotencyKey), 1, `key ${i.idempotencyKey} reached the sink once`);
     const owners = new Set(
-      (await stack.tdb.db.selectFrom('attempts').select('executor_id').where('intent_id', 'in', intents.map((i) => i.id)).execute()).map((r) => r.executor_id),
+      (
+        await stack.tdb.db
+          .selectFrom('attempts')
+          .select('executor_id')
+          .where(
+            'intent_id',
+            'in',
+            intents.map((i) => i.id),
+          )
+          .execute()
+      ).map((r) => r.executor_id),
     );
     assert.ok(sink.requests.length - before >= 150);
     assert.ok(owners.size >= 1);
@@ -105,7 +143,11 @@ describe('intents through real executor processes', () => {
     const start = sink.requests.length;
     const intents = await Promise.all(Array.from({ length: 30 }, () => create('limited', { path: '/limited' })));
     await Promise.all(intents.map((i) => settled(i.id)));
-    const times = sink.requests.slice(start).filter((r) => r.path === '/limited').map((r) => r.receivedAt.getTime()).sort((a, b) => a - b);
+    const times = sink.requests
+      .slice(start)
+      .filter((r) => r.path === '/limited')
+      .map((r) => r.receivedAt.getTime())
+      .sort((a, b) => a - b);
     assert.equal(times.length, 30);
     let busiest = 0;
     for (let i = 0; i < times.length; i++) {
@@ -116,7 +158,7 @@ describe('intents through real executor processes', () => {
     // capacity 5 + 5 refilled within any one second
     assert.ok(busiest <= 10, `busiest 1 s window had ${busiest} calls`);
     const span = times.at(-1)! - times[0]!;
-    assert.ok(span >= (30 - 5) / 5 * 1000 * 0.9, `30 calls at 5/s after a burst of 5 took ${span} ms`);
+    assert.ok(span >= ((30 - 5) / 5) * 1000 * 0.9, `30 calls at 5/s after a burst of 5 took ${span} ms`);
   });
 
   test('a closed gate stops new work within a second, and opening it resumes', async () => {
@@ -150,7 +192,9 @@ describe('intents through real executor processes', () => {
       assert.equal(sink.countByKey().get(key), 1, 'the webhook was called exactly once');
       assert.match(done.lastError ?? '', /cannot reconcile|unknown/);
       // the operator decides: resolve it with the id the receiver shows
-      const resolved = await stack.api<Intent>('POST', `/v1/intents/${intent.id}/resolve`, { externalId: 'seen-in-receiver' });
+      const resolved = await stack.api<Intent>('POST', `/v1/intents/${intent.id}/resolve`, {
+        externalId: 'seen-in-receiver',
+      });
       assert.equal(resolved.body.state, 'succeeded');
       // bring the killed executor back for later tests
       if (victim === execA) execA = await stack.spawnExecutor('exec-a');
@@ -198,7 +242,11 @@ describe('intents through real executor processes', () => {
       } finally {
         frozen.signal('SIGCONT');
       }
-      await waitFor('the woken holder to give up its write', async () => frozen.output.some((l) => /stale lease holder|lease lost|ticket failed/.test(l)), 10_000);
+      await waitFor(
+        'the woken holder to give up its write',
+        async () => frozen.output.some((l) => /stale lease holder|lease lost|ticket failed/.test(l)),
+        10_000,
+      );
       const after = await detail(intent.id);
       assert.equal(after.state, 'in_doubt', 'the stale holder changed nothing');
       assert.equal(after.receipts.length, 1);
@@ -222,7 +270,11 @@ describe('intents through real executor processes', () => {
       const d = await detail(intent.id);
       assert.equal(d.state, 'succeeded', 'the receipt was written before exit');
       assert.equal(sink.countByKey().get(key), 1);
-      const row = await stack.tdb.db.selectFrom('executors').select('status').where('id', '=', victim.id).executeTakeFirstOrThrow();
+      const row = await stack.tdb.db
+        .selectFrom('executors')
+        .select('status')
+        .where('id', '=', victim.id)
+        .executeTakeFirstOrThrow();
       assert.equal(row.status, 'stopped');
     } finally {
       sink.respondWith(null);

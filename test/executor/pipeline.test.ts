@@ -33,7 +33,12 @@ before(async () => {
   h = await startPipeline({
     connectors: [scripted],
     policy: {
-      approval: { rules: [{ channel: 'scripted', requireApproval: false }, { channel: 'scripted', account: 'manual', requireApproval: true }] },
+      approval: {
+        rules: [
+          { channel: 'scripted', requireApproval: false },
+          { channel: 'scripted', account: 'manual', requireApproval: true },
+        ],
+      },
       rateLimits: { 'scripted:limited': { capacity: 1, refillPerSecond: 0.1 } },
     },
   });
@@ -45,15 +50,26 @@ after(async () => {
 
 async function newIntent(name: string, opts: { account?: string; hold?: boolean } = {}): Promise<string> {
   const { intent } = await h.service.create(
-    { channel: 'scripted', account: opts.account ?? 'default', idempotencyKey: `batch-${process.pid}-${++n}`, payload: { name, ...(opts.hold ? { hold: true } : {}) } },
+    {
+      channel: 'scripted',
+      account: opts.account ?? 'default',
+      idempotencyKey: `batch-${process.pid}-${++n}`,
+      payload: { name, ...(opts.hold ? { hold: true } : {}) },
+    },
     'test',
   );
   return intent.id;
 }
 
-const row = (id: string) => h.tdb.db.selectFrom('intents').select(['state', 'lease_owner', 'state_reason']).where('id', '=', id).executeTakeFirstOrThrow();
+const row = (id: string) =>
+  h.tdb.db
+    .selectFrom('intents')
+    .select(['state', 'lease_owner', 'state_reason'])
+    .where('id', '=', id)
+    .executeTakeFirstOrThrow();
 const pending = Symbol('pending');
-const settledYet = <T>(p: Promise<T>) => Promise.race([p, new Promise<typeof pending>((r) => setImmediate(() => r(pending)))]);
+const settledYet = <T>(p: Promise<T>) =>
+  Promise.race([p, new Promise<typeof pending>((r) => setImmediate(() => r(pending)))]);
 
 describe('runTicketBatch', () => {
   test('a batch leases only the intents eligible here, answers the rest not_claimed, and runs each lease on its own', async () => {
@@ -84,7 +100,10 @@ describe('runTicketBatch', () => {
   test('a claim that fails rejects the batch and leases nothing', async () => {
     const id = await newIntent('claim-fails');
     const deps = h.executor('E');
-    const failing: PipelineDeps = { ...deps, store: { ...deps.store, claimLeases: () => Promise.reject(new Error('Postgres unreachable')) } };
+    const failing: PipelineDeps = {
+      ...deps,
+      store: { ...deps.store, claimLeases: () => Promise.reject(new Error('Postgres unreachable')) },
+    };
     await assert.rejects(runTicketBatch(failing, [id]), /Postgres unreachable/);
     const after = await row(id);
     assert.equal(after.state, 'approved');
@@ -94,7 +113,10 @@ describe('runTicketBatch', () => {
   test('Postgres trouble after the claim is an `error` outcome, never a rejection, and the lease is left to expire', async () => {
     const id = await newIntent('write-fails');
     const deps = h.executor('E');
-    const failing: PipelineDeps = { ...deps, store: { ...deps.store, recordAttempt: () => Promise.reject(new Error('connection reset')) } };
+    const failing: PipelineDeps = {
+      ...deps,
+      store: { ...deps.store, recordAttempt: () => Promise.reject(new Error('connection reset')) },
+    };
     const before = calls.length;
     const { settled } = await runTicketBatch(failing, [id]);
     assert.equal((await settled).get(id), 'error');
@@ -110,17 +132,24 @@ describe('runTicketBatch', () => {
     const { settled } = await runTicketBatch(h.executor('E', { mayStart: () => false }), [id]);
     assert.equal((await settled).get(id), 'paused');
     assert.equal(calls.length, before, 'the connector was not called');
-    assert.deepEqual({ ...(await row(id)) }, { state: 'approved', lease_owner: null, state_reason: 'paused: gate closed or executor draining' });
+    assert.deepEqual(
+      { ...(await row(id)) },
+      { state: 'approved', lease_owner: null, state_reason: 'paused: gate closed or executor draining' },
+    );
   });
 
-  test('an intent rescheduled for later asks the executor to wake its channel\'s worker when it is due', async () => {
+  test("an intent rescheduled for later asks the executor to wake its channel's worker when it is due", async () => {
     const wakes: { channel: string; at: Date }[] = [];
     const deps = h.executor('E', { wakeAt: (channel, at) => wakes.push({ channel, at }) });
     const first = await newIntent('limited-1', { account: 'limited' });
     const second = await newIntent('limited-2', { account: 'limited' });
     assert.equal((await (await runTicketBatch(deps, [first])).settled).get(first), 'succeeded');
     const startedAt = Date.now();
-    assert.equal((await (await runTicketBatch(deps, [second])).settled).get(second), 'rescheduled', 'no token: put off, not failed');
+    assert.equal(
+      (await (await runTicketBatch(deps, [second])).settled).get(second),
+      'rescheduled',
+      'no token: put off, not failed',
+    );
     assert.equal(wakes.length, 1);
     assert.equal(wakes[0]!.channel, 'scripted');
     const inMs = wakes[0]!.at.getTime() - startedAt;

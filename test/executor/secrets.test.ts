@@ -23,7 +23,10 @@ let home: string;
 before(async () => {
   tdb = await createTestDatabase();
   home = mkdtempSync(join(tmpdir(), 'handoff-secrets-mode-'));
-  writeFileSync(join(home, 'secrets.json'), JSON.stringify({ webhook: { ops: { hosts: ['hooks.example.com'], headers: { authorization: VALUE } } } }));
+  writeFileSync(
+    join(home, 'secrets.json'),
+    JSON.stringify({ webhook: { ops: { hosts: ['hooks.example.com'], headers: { authorization: VALUE } } } }),
+  );
 });
 
 after(async () => {
@@ -33,7 +36,13 @@ after(async () => {
 
 function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const child = spawnSync(process.execPath, args, {
-    env: { ...process.env, HANDOFF_HOME: home, DATABASE_URL: tdb.url, HANDOFF_EXECUTOR_ID: 'secrets-mode', HANDOFF_LOG_LEVEL: 'info' },
+    env: {
+      ...process.env,
+      HANDOFF_HOME: home,
+      DATABASE_URL: tdb.url,
+      HANDOFF_EXECUTOR_ID: 'secrets-mode',
+      HANDOFF_LOG_LEVEL: 'info',
+    },
     encoding: 'utf8',
     timeout: 30_000,
   });
@@ -65,11 +74,19 @@ describe('secrets.json must be 0600', () => {
   test('the same file at 0600 starts the executor', async () => {
     chmodSync(join(home, 'secrets.json'), 0o600);
     const child = spawn(process.execPath, [EXECUTOR], {
-      env: { ...process.env, HANDOFF_HOME: home, DATABASE_URL: tdb.url, HANDOFF_EXECUTOR_ID: 'secrets-mode', HANDOFF_LOG_LEVEL: 'info' },
+      env: {
+        ...process.env,
+        HANDOFF_HOME: home,
+        DATABASE_URL: tdb.url,
+        HANDOFF_EXECUTOR_ID: 'secrets-mode',
+        HANDOFF_LOG_LEVEL: 'info',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const output: string[] = [];
-    const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+    const exited = new Promise<number | string>((resolve) =>
+      child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)),
+    );
     await new Promise<void>((resolve, reject) => {
       onOutputLines([child.stdout, child.stderr], (line) => {
         output.push(line);
@@ -77,7 +94,10 @@ describe('secrets.json must be 0600', () => {
       });
       void exited.then((code) => reject(new Error(`exited (${code}) before it started:\n${output.join('\n')}`)));
     });
-    assert.ok(output.some((l) => l.includes('webhook:*')), 'it holds its channels');
+    assert.ok(
+      output.some((l) => l.includes('webhook:*')),
+      'it holds its channels',
+    );
     child.kill('SIGKILL');
     await exited;
     assert.ok(!output.join('\n').includes('refused-secret'));

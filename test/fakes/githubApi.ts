@@ -106,7 +106,12 @@ export async function startGithubFake(): Promise<GithubFake> {
   }
 
   function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-github-api-version-selected': '2022-11-28', ...rateHeaders(), ...headers });
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'x-github-api-version-selected': '2022-11-28',
+      ...rateHeaders(),
+      ...headers,
+    });
     res.end(body === undefined ? '' : JSON.stringify(body));
   }
 
@@ -133,11 +138,20 @@ export async function startGithubFake(): Promise<GithubFake> {
     const auth = req.headers.authorization ?? '';
     const presented = auth.replace(/^(Bearer|token) /, '');
     if (!fake.tokens.has(presented)) {
-      send(res, 401, { message: fake.echoTokens ? `Bad credentials: ${presented}` : 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' });
+      send(res, 401, {
+        message: fake.echoTokens ? `Bad credentials: ${presented}` : 'Bad credentials',
+        documentation_url: 'https://docs.github.com/rest',
+        status: '401',
+      });
       return;
     }
     if (fake.remaining <= 0) {
-      send(res, 403, { message: 'API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: '403' });
+      send(res, 403, {
+        message:
+          'API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID.',
+        documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api',
+        status: '403',
+      });
       return;
     }
     fake.remaining--;
@@ -153,7 +167,11 @@ export async function startGithubFake(): Promise<GithubFake> {
       }
       const ref = body.ref;
       if (typeof ref !== 'string' || ref === '') {
-        send(res, 422, { message: 'Invalid request.\n\n"ref" wasn\'t supplied.', documentation_url: DOCS, status: '422' });
+        send(res, 422, {
+          message: 'Invalid request.\n\n"ref" wasn\'t supplied.',
+          documentation_url: DOCS,
+          status: '422',
+        });
         return;
       }
       if (!fake.refs.has(ref)) {
@@ -172,7 +190,19 @@ export async function startGithubFake(): Promise<GithubFake> {
       }
       const contexts = body.required_contexts;
       if (fake.failingContexts.has(ref) && !(Array.isArray(contexts) && contexts.length === 0)) {
-        send(res, 422, { message: 'Conflict: Commit status checks failed for ' + ref + '.', errors: [{ contexts: [{ context: 'ci', state: 'failure' }], resource: 'Deployment', field: 'required_contexts', code: 'invalid' }], documentation_url: DOCS, status: '422' });
+        send(res, 422, {
+          message: 'Conflict: Commit status checks failed for ' + ref + '.',
+          errors: [
+            {
+              contexts: [{ context: 'ci', state: 'failure' }],
+              resource: 'Deployment',
+              field: 'required_contexts',
+              code: 'invalid',
+            },
+          ],
+          documentation_url: DOCS,
+          status: '422',
+        });
         return;
       }
       let payload: Record<string, unknown> = {};
@@ -182,7 +212,8 @@ export async function startGithubFake(): Promise<GithubFake> {
         } catch {
           payload = {};
         }
-      } else if (typeof body.payload === 'object' && body.payload !== null) payload = body.payload as Record<string, unknown>;
+      } else if (typeof body.payload === 'object' && body.payload !== null)
+        payload = body.payload as Record<string, unknown>;
       const id = ++nextId;
       const env = typeof body.environment === 'string' ? body.environment : 'production';
       const base = `${fake.baseUrl}/repos/${owner}/${repo}`;
@@ -221,7 +252,13 @@ export async function startGithubFake(): Promise<GithubFake> {
       const ref = url.searchParams.get('ref');
       const env = url.searchParams.get('environment');
       const list = fake.deployments
-        .filter((d) => d.owner === owner && d.repo === repo && (ref === null || d.ref === ref) && (env === null || d.environment === env))
+        .filter(
+          (d) =>
+            d.owner === owner &&
+            d.repo === repo &&
+            (ref === null || d.ref === ref) &&
+            (env === null || d.environment === env),
+        )
         .sort((a, b) => b.id - a.id);
       send(res, 200, list.slice((page - 1) * perPage, page * perPage).map(view));
       return;

@@ -53,9 +53,19 @@ export interface FakeServerStyle {
 export const FAKE_STYLES: Record<'openai' | 'vllm' | 'mlx' | 'ollama' | 'lmstudio' | 'llamacpp', FakeServerStyle> = {
   openai: {},
   vllm: { errorStyle: 'vllm_flat', reasoningField: 'reasoning', maxTokensField: 'both' },
-  mlx: { errorStyle: 'html', echoModel: '/Users/me/models/mlx-community/Qwen3-4bit', maxTokensField: 'max_tokens', rejectNulls: true },
+  mlx: {
+    errorStyle: 'html',
+    echoModel: '/Users/me/models/mlx-community/Qwen3-4bit',
+    maxTokensField: 'max_tokens',
+    rejectNulls: true,
+  },
   ollama: { reasoningField: 'reasoning', maxTokensField: 'max_tokens' },
-  lmstudio: { errorStyle: 'lmstudio_string', streamUsage: 'never', maxTokensField: 'max_tokens', rejectJsonObject: true },
+  lmstudio: {
+    errorStyle: 'lmstudio_string',
+    streamUsage: 'never',
+    maxTokensField: 'max_tokens',
+    rejectJsonObject: true,
+  },
   llamacpp: { echoModel: 'gpt-3.5-turbo', maxTokensField: 'max_tokens', toolsNeedJinja: true },
 };
 
@@ -106,7 +116,11 @@ function plan(body: Json): { text: string | null; tool: { name: string; args: st
   const tools = (body['tools'] as Json[] | undefined) ?? [];
   if (last?.['role'] === 'tool') return { text: `tool said: ${String(last['content'])}`, tool: null };
   const first = tools[0]?.['function'] as Json | undefined;
-  if (first) return { text: null, tool: { name: String(first['name']), args: JSON.stringify({ city: 'Paris', unit: 'celsius' }) } };
+  if (first)
+    return {
+      text: null,
+      tool: { name: String(first['name']), args: JSON.stringify({ city: 'Paris', unit: 'celsius' }) },
+    };
   return { text: `echo: ${lastUserText(messages)}`, tool: null };
 }
 
@@ -166,7 +180,9 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions): Promise<FakeOpen
       return fail(res, 400, "'response_format.type' must be 'json_schema' or 'text'");
     }
     if (style.toolsNeedJinja && Array.isArray(body['tools']) && body['tools'].length > 0) {
-      return json(res, 500, { error: { code: 500, message: 'tools param requires --jinja flag', type: 'server_error' } });
+      return json(res, 500, {
+        error: { code: 500, message: 'tools param requires --jinja flag', type: 'server_error' },
+      });
     }
     if (behavior.kind === 'badRequest') return fail(res, 400, behavior.message);
     if (behavior.kind === 'errorAs200') return json(res, 200, { error: behavior.message });
@@ -174,10 +190,18 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions): Promise<FakeOpen
     const reasoningField = style.reasoningField ?? 'reasoning_content';
     const promptTokens = countTokens(JSON.stringify(body['messages'] ?? []));
     const limitOf = (v: unknown): number | null => (typeof v === 'number' ? v : null);
-    const limit = style.maxTokensField === 'max_tokens' ? limitOf(body['max_tokens']) : (limitOf(body['max_completion_tokens']) ?? limitOf(body['max_tokens']));
+    const limit =
+      style.maxTokensField === 'max_tokens'
+        ? limitOf(body['max_tokens'])
+        : (limitOf(body['max_completion_tokens']) ?? limitOf(body['max_tokens']));
     const maxTokens = limit ?? 0;
     if (promptTokens + maxTokens > model.contextWindow) {
-      return fail(res, 400, `This model's maximum context length is ${model.contextWindow} tokens. However, you requested ${promptTokens + maxTokens} tokens.`, 'context_length_exceeded');
+      return fail(
+        res,
+        400,
+        `This model's maximum context length is ${model.contextWindow} tokens. However, you requested ${promptTokens + maxTokens} tokens.`,
+        'context_length_exceeded',
+      );
     }
     const planned = plan(body);
     const tool = planned.tool;
@@ -187,13 +211,20 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions): Promise<FakeOpen
     const id = `chatcmpl-${Math.random().toString(36).slice(2)}`;
     const created = Math.floor(Date.now() / 1000);
     const completionTokens = countTokens(text ?? tool?.args ?? '');
-    const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+    const usage = {
+      prompt_tokens: promptTokens,
+      completion_tokens: completionTokens,
+      total_tokens: promptTokens + completionTokens,
+    };
 
     if (body['stream'] !== true) {
       if (behavior.kind === 'slowFirstToken') await sleep(behavior.ms);
       const message: Json = { role: 'assistant', content: text };
       if (opts.reasoning) message[reasoningField] = opts.reasoning;
-      if (tool) message['tool_calls'] = [{ id: 'call_1', type: 'function', function: { name: tool.name, arguments: tool.args } }];
+      if (tool)
+        message['tool_calls'] = [
+          { id: 'call_1', type: 'function', function: { name: tool.name, arguments: tool.args } },
+        ];
       return json(res, 200, {
         id,
         object: 'chat.completion',
@@ -212,12 +243,20 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions): Promise<FakeOpen
     if (opts.reasoning) for (const p of pieces(opts.reasoning, 6)) frames.push(chunk({ [reasoningField]: p }));
     if (text) for (const p of pieces(text, 4)) frames.push(chunk({ content: p }));
     if (tool) {
-      frames.push(chunk({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: tool.name, arguments: '' } }] }));
-      for (const p of pieces(tool.args, 7)) frames.push(chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] }));
+      frames.push(
+        chunk({
+          tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: tool.name, arguments: '' } }],
+        }),
+      );
+      for (const p of pieces(tool.args, 7))
+        frames.push(chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] }));
     }
     frames.push(chunk({}, tool ? 'tool_calls' : cut ? 'length' : 'stop'));
     const streamOptions = body['stream_options'] as Json | undefined;
-    if (streamOptions?.['include_usage'] && style.streamUsage !== 'never') frames.push(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: servedName, choices: [], usage })}\n\n`);
+    if (streamOptions?.['include_usage'] && style.streamUsage !== 'never')
+      frames.push(
+        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: servedName, choices: [], usage })}\n\n`,
+      );
     frames.push('data: [DONE]\n\n');
 
     if (behavior.kind === 'slowFirstToken') await sleep(behavior.ms);
@@ -228,7 +267,10 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions): Promise<FakeOpen
       }
       if (behavior.kind === 'stallMidStream' && i === behavior.afterChunks) return; // silent, socket open
       if (behavior.kind === 'errorMidStream' && i === behavior.afterChunks) {
-        const e = style.errorStyle === 'lmstudio_string' ? { error: behavior.message } : { error: { code: 500, message: behavior.message, type: 'server_error' } };
+        const e =
+          style.errorStyle === 'lmstudio_string'
+            ? { error: behavior.message }
+            : { error: { code: 500, message: behavior.message, type: 'server_error' } };
         res.end(`data: ${JSON.stringify(e)}\n\n`);
         return;
       }
@@ -247,7 +289,15 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions): Promise<FakeOpen
       created_at: Math.floor(Date.now() / 1000),
       status: 'completed',
       model: body['model'],
-      output: [{ type: 'message', id: 'msg_native', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] }],
+      output: [
+        {
+          type: 'message',
+          id: 'msg_native',
+          status: 'completed',
+          role: 'assistant',
+          content: [{ type: 'output_text', text, annotations: [] }],
+        },
+      ],
       usage: { input_tokens: 3, output_tokens: 2, total_tokens: 5 },
     };
     json(res, 200, response);
@@ -261,7 +311,10 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions): Promise<FakeOpen
       if (req.method === 'GET' && path === '/v1/models') {
         fake.probes += 1;
         if (fake.probeFails) return json(res, 500, { error: { message: 'down' } });
-        return json(res, 200, { object: 'list', data: opts.models.map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: 'fake' })) });
+        return json(res, 200, {
+          object: 'list',
+          data: opts.models.map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: 'fake' })),
+        });
       }
       let body: Json;
       try {
@@ -273,7 +326,9 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions): Promise<FakeOpen
       const behavior = fake.queue.shift() ?? fake.defaultBehavior;
       if (behavior.kind === 'hang') return;
       if (behavior.kind === 'status') {
-        return json(res, behavior.status, { error: { message: behavior.status === 429 ? 'rate limited' : 'internal error', type: 'server_error' } });
+        return json(res, behavior.status, {
+          error: { message: behavior.status === 429 ? 'rate limited' : 'internal error', type: 'server_error' },
+        });
       }
       if (path === '/v1/chat/completions') {
         chat(req, res, body, behavior).catch(() => res.destroy());

@@ -58,7 +58,9 @@ function pieces(text: string, size: number): string[] {
   return out;
 }
 
-export async function startScriptedModel(opts: { modelId?: string; chunkDelayMs?: number } = {}): Promise<ScriptedModel> {
+export async function startScriptedModel(
+  opts: { modelId?: string; chunkDelayMs?: number } = {},
+): Promise<ScriptedModel> {
   const modelId = opts.modelId ?? 'scripted';
   const chunkDelay = opts.chunkDelayMs ?? 1;
   const scripts: Script[] = [];
@@ -76,7 +78,9 @@ export async function startScriptedModel(opts: { modelId?: string; chunkDelayMs?
     const created = Math.floor(Date.now() / 1000);
     const frames: string[] = [];
     const chunk = (delta: Json, finish: string | null = null): void => {
-      frames.push(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: modelId, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`);
+      frames.push(
+        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: modelId, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`,
+      );
     };
     chunk({ role: 'assistant', content: '' });
     for (const p of pieces(turn.text ?? '', 5)) chunk({ content: p });
@@ -93,7 +97,9 @@ export async function startScriptedModel(opts: { modelId?: string; chunkDelayMs?
     if (turn.usage !== false && streamOptions?.['include_usage']) {
       const prompt = JSON.stringify(body['messages']).length >> 2;
       const completion = ((turn.text ?? '').length + JSON.stringify(turn.toolCalls ?? []).length) >> 2;
-      frames.push(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: modelId, choices: [], usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } })}\n\n`);
+      frames.push(
+        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: modelId, choices: [], usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } })}\n\n`,
+      );
     }
     frames.push('data: [DONE]\n\n');
 
@@ -101,9 +107,22 @@ export async function startScriptedModel(opts: { modelId?: string; chunkDelayMs?
       // Not used by the agent, but a fake must not lie: answer a whole message.
       const message: Json = { role: 'assistant', content: turn.text ?? null };
       if (turn.toolCalls?.length) {
-        message['tool_calls'] = turn.toolCalls.map((c, i) => ({ id: c.id ?? `call_${i}`, type: 'function', function: { name: c.name, arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments) } }));
+        message['tool_calls'] = turn.toolCalls.map((c, i) => ({
+          id: c.id ?? `call_${i}`,
+          type: 'function',
+          function: {
+            name: c.name,
+            arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments),
+          },
+        }));
       }
-      return json(res, 200, { id, object: 'chat.completion', created, model: modelId, choices: [{ index: 0, message, finish_reason: turn.toolCalls?.length ? 'tool_calls' : 'stop' }] });
+      return json(res, 200, {
+        id,
+        object: 'chat.completion',
+        created,
+        model: modelId,
+        choices: [{ index: 0, message, finish_reason: turn.toolCalls?.length ? 'tool_calls' : 'stop' }],
+      });
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     res.flushHeaders();
@@ -121,16 +140,23 @@ export async function startScriptedModel(opts: { modelId?: string; chunkDelayMs?
     req.on('end', () => {
       const path = (req.url ?? '').split('?')[0] ?? '';
       if (req.method === 'GET' && path === '/v1/models') {
-        return json(res, 200, { object: 'list', data: [{ id: modelId, object: 'model', created: 0, owned_by: 'fake' }] });
+        return json(res, 200, {
+          object: 'list',
+          data: [{ id: modelId, object: 'model', created: 0, owned_by: 'fake' }],
+        });
       }
-      if (req.method !== 'POST' || path !== '/v1/chat/completions') return json(res, 404, { error: { message: `no route ${path}` } });
+      if (req.method !== 'POST' || path !== '/v1/chat/completions')
+        return json(res, 404, { error: { message: `no route ${path}` } });
       let body: Json;
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Json;
       } catch {
         return json(res, 400, { error: { message: 'invalid JSON', type: 'invalid_request_error' } });
       }
-      if (body['model'] !== modelId) return json(res, 404, { error: { message: `model ${String(body['model'])} not found`, code: 'model_not_found' } });
+      if (body['model'] !== modelId)
+        return json(res, 404, {
+          error: { message: `model ${String(body['model'])} not found`, code: 'model_not_found' },
+        });
       const messages = (body['messages'] as RecordedRequest['messages'] | undefined) ?? [];
       const recorded: RecordedRequest = { body, messages };
       const task = String(messages.find((m) => m.role === 'user')?.content ?? '');
@@ -141,7 +167,10 @@ export async function startScriptedModel(opts: { modelId?: string; chunkDelayMs?
       }
       const turn = script.turns[script.requests.length] ?? { text: '(script exhausted)' };
       script.requests.push(recorded);
-      if (turn.status) return json(res, turn.status, { error: { message: turn.status === 429 ? 'rate limited' : 'internal error', type: 'server_error' } });
+      if (turn.status)
+        return json(res, turn.status, {
+          error: { message: turn.status === 429 ? 'rate limited' : 'internal error', type: 'server_error' },
+        });
       answer(res, body, turn).catch(() => res.destroy());
     });
   });
@@ -162,7 +191,9 @@ export async function startScriptedModel(opts: { modelId?: string; chunkDelayMs?
       scripts.push(script);
       return script;
     },
-    fleet: () => ({ nodes: [{ id: 'scripted', baseUrl: url, kind: 'llamacpp', models: [{ id: modelId, contextWindow: 131072 }] }] }),
+    fleet: () => ({
+      nodes: [{ id: 'scripted', baseUrl: url, kind: 'llamacpp', models: [{ id: modelId, contextWindow: 131072 }] }],
+    }),
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -74,7 +74,12 @@ export interface XFake {
 
 const DUPLICATE_DETAIL = 'You are not allowed to create a Tweet with duplicate content.';
 
-function problem(status: number, title: string, detail: string, type = 'about:blank'): { title: string; detail: string; type: string; status: number } {
+function problem(
+  status: number,
+  title: string,
+  detail: string,
+  type = 'about:blank',
+): { title: string; detail: string; type: string; status: number } {
   return { title, detail, type, status };
 }
 
@@ -136,7 +141,13 @@ export async function startXFake(): Promise<XFake> {
       drops.set(route, list);
     },
     seed(userId, text, createdAt = new Date()) {
-      const t: FakeTweet = { id: newId(), text: fake.shortenUrls ? shorten(text) : text, authorId: userId, createdAt, body: { text } };
+      const t: FakeTweet = {
+        id: newId(),
+        text: fake.shortenUrls ? shorten(text) : text,
+        authorId: userId,
+        createdAt,
+        body: { text },
+      };
       tweets.push(t);
       return t;
     },
@@ -232,12 +243,32 @@ export async function startXFake(): Promise<XFake> {
       try {
         json = JSON.parse(body) as Record<string, unknown>;
       } catch {
-        send(res, 400, { errors: [{ message: 'Request body is not valid JSON' }], title: 'Invalid Request', detail: 'One or more parameters to your request was invalid.', type: 'https://api.twitter.com/2/problems/invalid-request' }, rateHeaders(userId));
+        send(
+          res,
+          400,
+          {
+            errors: [{ message: 'Request body is not valid JSON' }],
+            title: 'Invalid Request',
+            detail: 'One or more parameters to your request was invalid.',
+            type: 'https://api.twitter.com/2/problems/invalid-request',
+          },
+          rateHeaders(userId),
+        );
         return;
       }
       const text = json.text;
       if (typeof text !== 'string' || text.length === 0) {
-        send(res, 400, { errors: [{ parameters: { text: [] }, message: 'text is required unless media or poll is present' }], title: 'Invalid Request', detail: 'One or more parameters to your request was invalid.', type: 'https://api.twitter.com/2/problems/invalid-request' }, rateHeaders(userId));
+        send(
+          res,
+          400,
+          {
+            errors: [{ parameters: { text: [] }, message: 'text is required unless media or poll is present' }],
+            title: 'Invalid Request',
+            detail: 'One or more parameters to your request was invalid.',
+            type: 'https://api.twitter.com/2/problems/invalid-request',
+          },
+          rateHeaders(userId),
+        );
         return;
       }
       const stored = fake.shortenUrls ? shorten(text) : text;
@@ -260,23 +291,57 @@ export async function startXFake(): Promise<XFake> {
       if (!userId) return;
       const pathUser = url.pathname.split('/')[3]!;
       if (!users.has(pathUser)) {
-        send(res, 200, { errors: [{ value: pathUser, detail: `Could not find user with id: [${pathUser}].`, title: 'Not Found Error', resource_type: 'user', parameter: 'id', resource_id: pathUser, type: 'https://api.twitter.com/2/problems/resource-not-found' }] });
+        send(res, 200, {
+          errors: [
+            {
+              value: pathUser,
+              detail: `Could not find user with id: [${pathUser}].`,
+              title: 'Not Found Error',
+              resource_type: 'user',
+              parameter: 'id',
+              resource_id: pathUser,
+              type: 'https://api.twitter.com/2/problems/resource-not-found',
+            },
+          ],
+        });
         return;
       }
       const max = Number(url.searchParams.get('max_results') ?? '10');
       if (!(max >= 5 && max <= 100)) {
-        send(res, 400, { errors: [{ parameters: { max_results: [String(max)] }, message: 'The `max_results` query parameter value is not between 5 and 100' }], title: 'Invalid Request', detail: 'One or more parameters to your request was invalid.', type: 'https://api.twitter.com/2/problems/invalid-request' });
+        send(res, 400, {
+          errors: [
+            {
+              parameters: { max_results: [String(max)] },
+              message: 'The `max_results` query parameter value is not between 5 and 100',
+            },
+          ],
+          title: 'Invalid Request',
+          detail: 'One or more parameters to your request was invalid.',
+          type: 'https://api.twitter.com/2/problems/invalid-request',
+        });
         return;
       }
       const start = url.searchParams.get('start_time');
       if (start !== null && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(start)) {
-        send(res, 400, { errors: [{ parameters: { start_time: [start] }, message: 'Invalid \'start_time\':\'' + start + '\'. \'start_time\' must be a valid ISO 8601 date' }], title: 'Invalid Request', detail: 'One or more parameters to your request was invalid.', type: 'https://api.twitter.com/2/problems/invalid-request' });
+        send(res, 400, {
+          errors: [
+            {
+              parameters: { start_time: [start] },
+              message: "Invalid 'start_time':'" + start + "'. 'start_time' must be a valid ISO 8601 date",
+            },
+          ],
+          title: 'Invalid Request',
+          detail: 'One or more parameters to your request was invalid.',
+          type: 'https://api.twitter.com/2/problems/invalid-request',
+        });
         return;
       }
       const fields = (url.searchParams.get('tweet.fields') ?? '').split(',');
       const since = start ? Date.parse(start) : 0;
       // Newest first, as the timeline endpoint returns them.
-      const mine = tweets.filter((t) => t.authorId === pathUser && t.createdAt.getTime() >= since).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (BigInt(b.id) > BigInt(a.id) ? 1 : -1));
+      const mine = tweets
+        .filter((t) => t.authorId === pathUser && t.createdAt.getTime() >= since)
+        .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (BigInt(b.id) > BigInt(a.id) ? 1 : -1));
       const offset = Number(url.searchParams.get('pagination_token') ?? '0');
       const page = mine.slice(offset, offset + max);
       const data = page.map((t) => ({
@@ -300,7 +365,9 @@ export async function startXFake(): Promise<XFake> {
   function tokenEndpoint(req: IncomingMessage, res: ServerResponse, body: string): void {
     const form = new URLSearchParams(body);
     let clientId = form.get('client_id') ?? undefined;
-    const basic = req.headers.authorization?.startsWith('Basic ') ? Buffer.from(req.headers.authorization.slice(6), 'base64').toString('utf8') : undefined;
+    const basic = req.headers.authorization?.startsWith('Basic ')
+      ? Buffer.from(req.headers.authorization.slice(6), 'base64').toString('utf8')
+      : undefined;
     if (basic) {
       const [id, secret] = basic.split(':').map((p) => decodeURIComponent(p));
       if (!id || !clients.has(id) || clients.get(id) !== secret) {
@@ -325,7 +392,13 @@ export async function startXFake(): Promise<XFake> {
     const refreshToken = token('rt');
     access.set(accessToken, { userId: entry.userId, expiresAt: Date.now() + entry.accessTtlMs });
     refresh.set(refreshToken, entry);
-    send(res, 200, { token_type: 'bearer', expires_in: Math.floor(entry.accessTtlMs / 1000), access_token: accessToken, scope: 'tweet.read tweet.write users.read offline.access', refresh_token: refreshToken });
+    send(res, 200, {
+      token_type: 'bearer',
+      expires_in: Math.floor(entry.accessTtlMs / 1000),
+      access_token: accessToken,
+      scope: 'tweet.read tweet.write users.read offline.access',
+      refresh_token: refreshToken,
+    });
   }
 
   const server: Server = createServer((req, res) => {

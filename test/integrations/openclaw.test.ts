@@ -40,7 +40,12 @@ async function openclawInternal<T>(prefix: string, name: string): Promise<T> {
 interface LoadedTool {
   name: string;
   parameters: Record<string, unknown>;
-  execute(id: string, params: unknown, signal?: AbortSignal, onUpdate?: (u: unknown) => void): Promise<{ content: { text: string }[]; details: Record<string, unknown> }>;
+  execute(
+    id: string,
+    params: unknown,
+    signal?: AbortSignal,
+    onUpdate?: (u: unknown) => void,
+  ): Promise<{ content: { text: string }[]; details: Record<string, unknown> }>;
 }
 interface Registry {
   plugins: { id: string; status: string; error?: string; toolNames: string[] }[];
@@ -48,7 +53,9 @@ interface Registry {
   typedHooks: { pluginId: string; hookName: string }[];
   diagnostics: { level: string; message: string }[];
 }
-type HookRunner = { runBeforeToolCall(event: unknown, ctx: unknown): Promise<{ block?: boolean; blockReason?: string } | undefined> };
+type HookRunner = {
+  runBeforeToolCall(event: unknown, ctx: unknown): Promise<{ block?: boolean; blockReason?: string } | undefined>;
+};
 
 let stack: Stack;
 let sink: RecordingSink;
@@ -62,13 +69,19 @@ describe('the OpenClaw plugin in the real openclaw package', () => {
     stack = await startStack();
     sink = await startRecordingSink();
     await stack.spawnExecutor('openclaw-exec');
-    const minted = await stack.api<{ token: string }>('POST', '/v1/tokens', { role: 'agent', name: `openclaw-${randomUUID().slice(0, 8)}` });
+    const minted = await stack.api<{ token: string }>('POST', '/v1/tokens', {
+      role: 'agent',
+      name: `openclaw-${randomUUID().slice(0, 8)}`,
+    });
     agentToken = minted.body.token;
     // OpenClaw keeps its state (plugin source captures, SQLite) here, not in the real home
     stateDir = mkdtempSync(join(tmpdir(), 'handoff-openclaw-'));
     process.env.OPENCLAW_STATE_DIR = stateDir;
 
-    const loadOpenClawPlugins = await openclawInternal<(options: unknown) => Registry>('loader-runtime-load-', 'loadOpenClawPlugins');
+    const loadOpenClawPlugins = await openclawInternal<(options: unknown) => Registry>(
+      'loader-runtime-load-',
+      'loadOpenClawPlugins',
+    );
     registry = loadOpenClawPlugins({
       config: {
         plugins: {
@@ -106,28 +119,47 @@ describe('the OpenClaw plugin in the real openclaw package', () => {
   test("OpenClaw's plugin loader loads the plugin: its four tools and its before_tool_call hook, with no error", () => {
     const plugin = registry.plugins.find((p) => p.id === 'handoff');
     assert.equal(plugin?.status, 'loaded', `${plugin?.error ?? ''} ${JSON.stringify(registry.diagnostics)}`);
-    assert.deepEqual([...plugin.toolNames].sort(), ['intent_status', 'list_channels', 'propose_intent', 'wait_for_intent']);
-    assert.deepEqual(registry.typedHooks.filter((h) => h.pluginId === 'handoff').map((h) => h.hookName), ['before_tool_call']);
-    assert.deepEqual(registry.diagnostics.filter((d) => d.level === 'error'), []);
+    assert.deepEqual([...plugin.toolNames].sort(), [
+      'intent_status',
+      'list_channels',
+      'propose_intent',
+      'wait_for_intent',
+    ]);
+    assert.deepEqual(
+      registry.typedHooks.filter((h) => h.pluginId === 'handoff').map((h) => h.hookName),
+      ['before_tool_call'],
+    );
+    assert.deepEqual(
+      registry.diagnostics.filter((d) => d.level === 'error'),
+      [],
+    );
     const propose = tools.get('propose_intent')!;
     assert.equal((propose.parameters as { type: string }).type, 'object');
   });
 
   test('a tool call reaches the live coordinator: propose (same key, same intent; other payload, idempotency_conflict), approve, wait for the receipt', async () => {
     const key = `openclaw-${randomUUID()}`;
-    const params = { channel: 'webhook', payload: { url: `${sink.url}/openclaw-tool`, body: { text: 'from openclaw' } }, idempotencyKey: key };
+    const params = {
+      channel: 'webhook',
+      payload: { url: `${sink.url}/openclaw-tool`, body: { text: 'from openclaw' } },
+      idempotencyKey: key,
+    };
     const first = await tools.get('propose_intent')!.execute('call-1', params);
     assert.equal(first.details.state, 'pending_approval');
     const again = await tools.get('propose_intent')!.execute('call-2', params);
     assert.equal(again.details.id, first.details.id);
     await assert.rejects(
-      tools.get('propose_intent')!.execute('call-3', { ...params, payload: { ...params.payload, body: { text: 'changed' } } }),
+      tools
+        .get('propose_intent')!
+        .execute('call-3', { ...params, payload: { ...params.payload, body: { text: 'changed' } } }),
       /^Error: idempotency_conflict: /,
     );
     const approved = await stack.api('POST', `/v1/intents/${String(first.details.id)}/approve`, {});
     assert.equal(approved.status, 200);
     const updates: unknown[] = [];
-    const waited = await tools.get('wait_for_intent')!.execute('call-4', { idempotencyKey: key, timeoutSeconds: 60 }, undefined, (u) => updates.push(u));
+    const waited = await tools
+      .get('wait_for_intent')!
+      .execute('call-4', { idempotencyKey: key, timeoutSeconds: 60 }, undefined, (u) => updates.push(u));
     assert.equal(waited.details.state, 'succeeded', waited.content[0]?.text);
     assert.ok((waited.details.receipt as { externalId: string }).externalId);
     const status = await tools.get('intent_status')!.execute('call-5', { id: first.details.id });
@@ -138,11 +170,18 @@ describe('the OpenClaw plugin in the real openclaw package', () => {
   });
 
   test("OpenClaw's hook runner turns a message send into one handoff intent, blocks the send, and a replayed send finds the same intent", async () => {
-    const initializeGlobalHookRunner = await openclawInternal<(registry: Registry) => void>('hook-runner-global-', 'initializeGlobalHookRunner');
+    const initializeGlobalHookRunner = await openclawInternal<(registry: Registry) => void>(
+      'hook-runner-global-',
+      'initializeGlobalHookRunner',
+    );
     const getGlobalHookRunner = await openclawInternal<() => HookRunner>('hook-runner-global-', 'getGlobalHookRunner');
     initializeGlobalHookRunner(registry);
     const runner = getGlobalHookRunner();
-    const send = { toolName: 'message', params: { action: 'send', channel: 'telegram', target: '@team', message: `release ${randomUUID()}` }, toolCallId: 't1' };
+    const send = {
+      toolName: 'message',
+      params: { action: 'send', channel: 'telegram', target: '@team', message: `release ${randomUUID()}` },
+      toolCallId: 't1',
+    };
     const ctx = { agentId: 'main', sessionKey: 'agent:main:release' };
 
     const first = await runner.runBeforeToolCall(send, ctx);
@@ -153,20 +192,40 @@ describe('the OpenClaw plugin in the real openclaw package', () => {
     const replay = await runner.runBeforeToolCall({ ...send, toolCallId: 't2' }, ctx);
     assert.match(replay?.blockReason ?? '', new RegExp(`intent ${id}`));
     // other tools and other message actions pass through
-    assert.equal((await runner.runBeforeToolCall({ toolName: 'message', params: { action: 'read' } }, ctx))?.block, undefined);
-    assert.equal((await runner.runBeforeToolCall({ toolName: 'web_search', params: { query: 'x' } }, ctx))?.block, undefined);
+    assert.equal(
+      (await runner.runBeforeToolCall({ toolName: 'message', params: { action: 'read' } }, ctx))?.block,
+      undefined,
+    );
+    assert.equal(
+      (await runner.runBeforeToolCall({ toolName: 'web_search', params: { query: 'x' } }, ctx))?.block,
+      undefined,
+    );
 
     const approved = await stack.api('POST', `/v1/intents/${id}/approve`, {});
     assert.equal(approved.status, 200);
-    await waitFor('the send to succeed', async () => (await stack.api<{ state: string }>('GET', `/v1/intents/${id}`)).body.state === 'succeeded');
+    await waitFor(
+      'the send to succeed',
+      async () => (await stack.api<{ state: string }>('GET', `/v1/intents/${id}`)).body.state === 'succeeded',
+    );
     const delivered = sink.requests.filter((r) => r.path === '/openclaw-send');
     assert.equal(delivered.length, 1, 'sent exactly once');
-    assert.deepEqual(JSON.parse(delivered[0]!.body), { channel: 'telegram', target: '@team', message: send.params.message });
+    assert.deepEqual(JSON.parse(delivered[0]!.body), {
+      channel: 'telegram',
+      target: '@team',
+      message: send.params.message,
+    });
   });
 
   test('the plugin holds an agent token only: with an operator token every tool call is refused', async () => {
-    const withOperator = openClawTool(proposeIntentTool(), backendFor({ url: stack.coordinator.url, token: stack.token }));
-    const params = { channel: 'webhook', payload: { url: `${sink.url}/never`, body: {} }, idempotencyKey: `op-${randomUUID()}` };
+    const withOperator = openClawTool(
+      proposeIntentTool(),
+      backendFor({ url: stack.coordinator.url, token: stack.token }),
+    );
+    const params = {
+      channel: 'webhook',
+      payload: { url: `${sink.url}/never`, body: {} },
+      idempotencyKey: `op-${randomUUID()}`,
+    };
     await assert.rejects(withOperator.execute('call-op', params), /^Error: operator_token_refused: /);
     await assert.rejects(withOperator.execute('call-op-2', params), /^Error: operator_token_refused: /);
     assert.equal(sink.requests.filter((r) => r.path === '/never').length, 0);
@@ -176,7 +235,9 @@ describe('the OpenClaw plugin in the real openclaw package', () => {
 
   test("the plugin type-checks against openclaw's published plugin SDK types", async () => {
     const tsc = join(repo, 'node_modules/typescript/bin/tsc');
-    const run = await promisify(execFile)(process.execPath, [tsc, '--noEmit', '-p', join(pluginDir, 'tsconfig.json')], { cwd: repo }).then(
+    const run = await promisify(execFile)(process.execPath, [tsc, '--noEmit', '-p', join(pluginDir, 'tsconfig.json')], {
+      cwd: repo,
+    }).then(
       () => ({ ok: true, out: '' }),
       (err: { stdout?: string }) => ({ ok: false, out: err.stdout ?? String(err) }),
     );

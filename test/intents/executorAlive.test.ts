@@ -34,12 +34,18 @@ describe('executor alive (one definition for /metrics and the live report)', () 
       .execute();
 
     const alive = await db.selectFrom('executors').select('id').where(executorAlive()).execute();
-    assert.deepEqual(alive.map((e) => e.id), ['fresh']);
+    assert.deepEqual(
+      alive.map((e) => e.id),
+      ['fresh'],
+    );
 
     const report = await buildLiveReport(db);
     assert.deepEqual(
       report.executors.map((e) => [e.id, e.stale]),
-      [['fresh', false], ['silent', true]],
+      [
+        ['fresh', false],
+        ['silent', true],
+      ],
     );
   });
 });

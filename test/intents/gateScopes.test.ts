@@ -44,7 +44,10 @@ describe('gate scopes (one scopesCovering for the SQL and the executor)', () => 
     const { db } = testDb;
     await sql`DELETE FROM gates`.execute(db);
     await db.insertInto('gates').values({ scope: 'global', enabled: true, reason: null, updated_by: 'test' }).execute();
-    const paused = await sql`SELECT 1 FROM (VALUES ('x', 'a')) AS i(channel, account) WHERE NOT ${noClosedGateCovers('i')}`.execute(db);
+    const paused =
+      await sql`SELECT 1 FROM (VALUES ('x', 'a')) AS i(channel, account) WHERE NOT ${noClosedGateCovers('i')}`.execute(
+        db,
+      );
     assert.equal(paused.rows.length, 0);
   });
 });

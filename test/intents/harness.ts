@@ -15,7 +15,8 @@ function scriptedConnector() {
   const state = {
     executeCalls: 0,
     reconcileCalls: 0,
-    execute: (): Promise<{ externalId: string; url?: string | null }> => Promise.resolve({ externalId: 'ext-1', url: 'https://example.test/1' }),
+    execute: (): Promise<{ externalId: string; url?: string | null }> =>
+      Promise.resolve({ externalId: 'ext-1', url: 'https://example.test/1' }),
     reconcile: undefined as undefined | (() => Promise<ReconcileResult>),
   };
   const connector: Connector<Record<string, unknown>> = {
@@ -72,11 +73,19 @@ export function useIntentsHarness(): IntentsHarness {
       return intent;
     },
     async stateOf(id) {
-      const row = await harness.h.tdb.db.selectFrom('intents').select('state').where('id', '=', id).executeTakeFirstOrThrow();
+      const row = await harness.h.tdb.db
+        .selectFrom('intents')
+        .select('state')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
       return row.state;
     },
     async expireLease(id) {
-      await harness.h.tdb.db.updateTable('intents').set({ lease_expires_at: new Date(Date.now() - 1000) }).where('id', '=', id).execute();
+      await harness.h.tdb.db
+        .updateTable('intents')
+        .set({ lease_expires_at: new Date(Date.now() - 1000) })
+        .where('id', '=', id)
+        .execute();
     },
     async makeRunnable(id) {
       await harness.h.tdb.db.updateTable('intents').set({ run_after: null }).where('id', '=', id).execute();

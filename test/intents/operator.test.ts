@@ -25,7 +25,11 @@ describe("the operator's transitions (approve, reject, retry, resolve)", () => {
           const result = await run(intent.id);
           assert.equal(result.state, transitions[name as keyof typeof operations].to, `${name} from ${from}`);
         } else {
-          await assert.rejects(run(intent.id), (err: { code?: string }) => err.code === 'invalid_state', `${name} from ${from} must be refused`);
+          await assert.rejects(
+            run(intent.id),
+            (err: { code?: string }) => err.code === 'invalid_state',
+            `${name} from ${from} must be refused`,
+          );
           assert.equal(await t.stateOf(intent.id), from);
         }
       }
@@ -44,8 +48,16 @@ describe("the operator's transitions (approve, reject, retry, resolve)", () => {
 
   test('a decision on an intent that does not exist is an IntentNotFound', async () => {
     const id = '00000000-0000-4000-8000-000000000000';
-    for (const decide of [() => t.h.service.approve(id, 'op'), () => t.h.service.retry(id, 'op'), () => t.h.service.reject(id, 'op', 'no')]) {
-      await assert.rejects(decide(), (err: unknown) => err instanceof IntentNotFound && err.code === 'not_found' && err.message === `no intent with id ${id}`);
+    for (const decide of [
+      () => t.h.service.approve(id, 'op'),
+      () => t.h.service.retry(id, 'op'),
+      () => t.h.service.reject(id, 'op', 'no'),
+    ]) {
+      await assert.rejects(
+        decide(),
+        (err: unknown) =>
+          err instanceof IntentNotFound && err.code === 'not_found' && err.message === `no intent with id ${id}`,
+      );
     }
   });
 
@@ -60,10 +72,17 @@ describe("the operator's transitions (approve, reject, retry, resolve)", () => {
     assert.equal(retried.state, 'approved');
     assert.equal(retried.runAfter, null);
     assert.equal(retried.approvedBy, 'op');
-    const row = await t.h.tdb.db.selectFrom('intents').selectAll().where('id', '=', intent.id).executeTakeFirstOrThrow();
+    const row = await t.h.tdb.db
+      .selectFrom('intents')
+      .selectAll()
+      .where('id', '=', intent.id)
+      .executeTakeFirstOrThrow();
     assert.equal(row.failed_attempts, 0);
     assert.equal(row.approved_payload_hash, row.payload_hash);
     const detail = await t.h.service.get(intent.id);
-    assert.deepEqual(detail?.approvals.map((a) => [a.decision, a.reason]), [['approve', 'retry']]);
+    assert.deepEqual(
+      detail?.approvals.map((a) => [a.decision, a.reason]),
+      [['approve', 'retry']],
+    );
   });
 });

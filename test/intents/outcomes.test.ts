@@ -17,7 +17,11 @@ describe("what each connector outcome does to the intent (the executor pipeline'
     assert.equal(detail?.receipts.length, 1);
     assert.equal(detail?.receipts[0]?.externalId, 'ok-1');
     assert.equal(detail?.attempts[0]?.outcome, 'succeeded');
-    assert.equal(await processTicket(t.h.executor('E2'), intent.id), 'not_claimed', 'a second ticket finds nothing to do');
+    assert.equal(
+      await processTicket(t.h.executor('E2'), intent.id),
+      'not_claimed',
+      'a second ticket finds nothing to do',
+    );
   });
 
   test('retryable failures back off, then the intent is dead after max_attempts', async () => {
@@ -52,25 +56,44 @@ describe("what each connector outcome does to the intent (the executor pipeline'
     t.scripted.execute = () => Promise.reject(new RateLimitedError('429', 5000));
     const intent = await t.newIntent({ account: 'limited' });
     assert.equal(await processTicket(t.h.executor('E'), intent.id), 'rescheduled');
-    const row = await t.h.tdb.db.selectFrom('intents').selectAll().where('id', '=', intent.id).executeTakeFirstOrThrow();
+    const row = await t.h.tdb.db
+      .selectFrom('intents')
+      .selectAll()
+      .where('id', '=', intent.id)
+      .executeTakeFirstOrThrow();
     assert.equal(row.state, 'approved');
     assert.equal(row.failed_attempts, 0);
     assert.ok(row.run_after && new Date(row.run_after).getTime() > Date.now() + 3000);
-    const bucket = await t.h.tdb.db.selectFrom('rate_buckets').selectAll().where('key', '=', 'scripted:limited').executeTakeFirstOrThrow();
+    const bucket = await t.h.tdb.db
+      .selectFrom('rate_buckets')
+      .selectAll()
+      .where('key', '=', 'scripted:limited')
+      .executeTakeFirstOrThrow();
     assert.ok(bucket.blocked_until && new Date(bucket.blocked_until).getTime() > Date.now() + 3000);
   });
 
   test('no rate-limit token reschedules for when one exists, never fails', async () => {
     t.scripted.execute = () => Promise.resolve({ externalId: 'x' });
-    await t.h.tdb.db.updateTable('rate_buckets').set({ blocked_until: null, tokens: 1, refill_per_second: 2 }).where('key', '=', 'scripted:limited').execute();
+    await t.h.tdb.db
+      .updateTable('rate_buckets')
+      .set({ blocked_until: null, tokens: 1, refill_per_second: 2 })
+      .where('key', '=', 'scripted:limited')
+      .execute();
     const first = await t.newIntent({ account: 'limited' });
     const second = await t.newIntent({ account: 'limited' });
     assert.equal(await processTicket(t.h.executor('E'), first.id), 'succeeded');
     assert.equal(await processTicket(t.h.executor('E'), second.id), 'rescheduled');
-    const row = await t.h.tdb.db.selectFrom('intents').selectAll().where('id', '=', second.id).executeTakeFirstOrThrow();
+    const row = await t.h.tdb.db
+      .selectFrom('intents')
+      .selectAll()
+      .where('id', '=', second.id)
+      .executeTakeFirstOrThrow();
     assert.equal(row.state, 'approved');
     assert.equal(row.attempt_count, 0);
-    assert.ok(row.run_after && new Date(row.run_after).getTime() <= Date.now() + 1000, 'it comes back when the next token exists (2/s)');
+    assert.ok(
+      row.run_after && new Date(row.run_after).getTime() <= Date.now() + 1000,
+      'it comes back when the next token exists (2/s)',
+    );
   });
 
   test('an open breaker reschedules without calling the connector', async () => {

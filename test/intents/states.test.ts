@@ -6,7 +6,10 @@ import { NEEDS_PERSON_STATES, QUEUED_STATES, transitions } from '@handoff/intent
 import { createTestDatabase } from '../support/database.ts';
 
 /** The quoted values of a CHECK constraint as Postgres prints it: `CHECK ((x = ANY (ARRAY['a'::text, ...])))`. */
-async function checkValues(db: Awaited<ReturnType<typeof createTestDatabase>>['db'], constraint: string): Promise<string[]> {
+async function checkValues(
+  db: Awaited<ReturnType<typeof createTestDatabase>>['db'],
+  constraint: string,
+): Promise<string[]> {
   const row = await sql<{ def: string }>`
     SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = ${constraint}`.execute(db);
   assert.equal(row.rows.length, 1, `constraint ${constraint} exists`);

@@ -15,13 +15,24 @@ describe('a takeover of an attempt left open (the executor pipeline after claimL
   ] as const) {
     test(`a takeover of an attempt without a receipt reconciles: "${verdict}" ends ${expected} with ${calls} more call(s)`, async () => {
       const intent = await t.newIntent();
-      const a = await claimLease(t.h.tdb.db, { intentId: intent.id, owner: 'A', ttlSeconds: 1, heldKeys: ['scripted:*'] });
+      const a = await claimLease(t.h.tdb.db, {
+        intentId: intent.id,
+        owner: 'A',
+        ttlSeconds: 1,
+        heldKeys: ['scripted:*'],
+      });
       assert.ok(a);
       assert.ok(await recordAttempt(t.h.tdb.db, { intentId: intent.id, epoch: a.epoch, executorId: 'A' }));
       // A dies here, mid-effect
       await t.expireLease(intent.id);
       t.scripted.reconcile = () =>
-        Promise.resolve(verdict === 'done' ? { status: 'done', externalId: 'found-1', url: null } : verdict === 'not_done' ? { status: 'not_done' } : { status: 'unknown', reason: 'provider cannot say' });
+        Promise.resolve(
+          verdict === 'done'
+            ? { status: 'done', externalId: 'found-1', url: null }
+            : verdict === 'not_done'
+              ? { status: 'not_done' }
+              : { status: 'unknown', reason: 'provider cannot say' },
+        );
       t.scripted.execute = () => Promise.resolve({ externalId: 'second-call' });
       const before = t.scripted.executeCalls;
       await processTicket(t.h.executor('B'), intent.id);
@@ -50,14 +61,26 @@ describe('a takeover of an attempt left open (the executor pipeline after claimL
     const sink = await startRecordingSink();
     try {
       for (const received of [false, true]) {
-        const intent = await t.newIntent({ channel: 'webhook', payload: { url: `${sink.url}/w`, body: {}, statusUrl: sink.statusUrl } });
+        const intent = await t.newIntent({
+          channel: 'webhook',
+          payload: { url: `${sink.url}/w`, body: {}, statusUrl: sink.statusUrl },
+        });
         await t.h.service.approve(intent.id, 'op');
-        const a = await claimLease(t.h.tdb.db, { intentId: intent.id, owner: 'A', ttlSeconds: 1, heldKeys: ['webhook:*'] });
+        const a = await claimLease(t.h.tdb.db, {
+          intentId: intent.id,
+          owner: 'A',
+          ttlSeconds: 1,
+          heldKeys: ['webhook:*'],
+        });
         assert.ok(a);
         assert.ok(await recordAttempt(t.h.tdb.db, { intentId: intent.id, epoch: a.epoch, executorId: 'A' }));
         // A crashes either before its request left (received=false) or after the receiver got it
         if (received) {
-          await fetch(`${sink.url}/w`, { method: 'POST', headers: { 'idempotency-key': intent.idempotencyKey }, body: '{}' });
+          await fetch(`${sink.url}/w`, {
+            method: 'POST',
+            headers: { 'idempotency-key': intent.idempotencyKey },
+            body: '{}',
+          });
         }
         await t.expireLease(intent.id);
         const outcome = await processTicket(t.h.executor('B'), intent.id);

@@ -10,11 +10,22 @@ import { startStack, type Stack } from '../support/stack.ts';
 
 let stack: Stack;
 
-type ChannelList = { channels: { channel: string; externalEffect: boolean; needsApproval: boolean; accounts: unknown[] }[] };
+type ChannelList = {
+  channels: { channel: string; externalEffect: boolean; needsApproval: boolean; accounts: unknown[] }[];
+};
 
 describe('GET /v1/channels and GET /v1/intents/by-key', () => {
   before(async () => {
-    stack = await startStack({ policy: { approval: { rules: [{ channel: 'webhook', requireApproval: false }, { channel: 'noop', requireApproval: true }] } } });
+    stack = await startStack({
+      policy: {
+        approval: {
+          rules: [
+            { channel: 'webhook', requireApproval: false },
+            { channel: 'noop', requireApproval: true },
+          ],
+        },
+      },
+    });
   });
   after(async () => {
     await stack?.close();
@@ -34,14 +45,24 @@ describe('GET /v1/channels and GET /v1/intents/by-key', () => {
 
   test('by-key answers the intent a key names, 404 for a key nobody used, 400 without a key', async () => {
     const key = `by-key/${randomUUID()} with spaces & symbols?`;
-    const created = await stack.api<{ id: string }>('POST', '/v1/intents', { channel: 'noop', payload: { n: 1 }, idempotencyKey: key });
+    const created = await stack.api<{ id: string }>('POST', '/v1/intents', {
+      channel: 'noop',
+      payload: { n: 1 },
+      idempotencyKey: key,
+    });
     assert.equal(created.status, 201);
-    const found = await stack.api<{ id: string; idempotencyKey: string; receipts: unknown[] }>('GET', `/v1/intents/by-key?idempotencyKey=${encodeURIComponent(key)}`);
+    const found = await stack.api<{ id: string; idempotencyKey: string; receipts: unknown[] }>(
+      'GET',
+      `/v1/intents/by-key?idempotencyKey=${encodeURIComponent(key)}`,
+    );
     assert.equal(found.status, 200);
     assert.equal(found.body.id, created.body.id);
     assert.equal(found.body.idempotencyKey, key);
     assert.ok(Array.isArray(found.body.receipts));
-    const missing = await stack.api<{ error: { code: string } }>('GET', `/v1/intents/by-key?idempotencyKey=nobody-${randomUUID()}`);
+    const missing = await stack.api<{ error: { code: string } }>(
+      'GET',
+      `/v1/intents/by-key?idempotencyKey=nobody-${randomUUID()}`,
+    );
     assert.equal(missing.status, 404);
     assert.equal(missing.body.error.code, 'not_found');
     const bad = await stack.api<{ error: { code: string } }>('GET', '/v1/intents/by-key');

@@ -26,7 +26,10 @@ let agentToken: string;
 let viewerToken: string;
 
 async function mintToken(role: string): Promise<string> {
-  const res = await stack.api<{ token: string }>('POST', '/v1/tokens', { role, name: `mcp-${role}-${randomUUID().slice(0, 8)}` });
+  const res = await stack.api<{ token: string }>('POST', '/v1/tokens', {
+    role,
+    name: `mcp-${role}-${randomUUID().slice(0, 8)}`,
+  });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return res.body.token;
 }
@@ -51,17 +54,25 @@ function stdioClient(token: string): { client: Client; transport: StdioClientTra
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [cliMain, 'mcp'],
-    env: { ...(process.env as Record<string, string>), HANDOFF_URL: stack.coordinator.url, HANDOFF_TOKEN: token, HANDOFF_HOME: stack.home },
+    env: {
+      ...(process.env as Record<string, string>),
+      HANDOFF_URL: stack.coordinator.url,
+      HANDOFF_TOKEN: token,
+      HANDOFF_HOME: stack.home,
+    },
     stderr: 'pipe',
   });
   return { client: new Client({ name: 'handoff-test', version: '1.0.0' }), transport };
 }
 
 function httpTransport(token: string): StreamableHTTPClientTransport {
-  return new StreamableHTTPClientTransport(new URL(`${stack.coordinator.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+  return new StreamableHTTPClientTransport(new URL(`${stack.coordinator.url}/mcp`), {
+    requestInit: { headers: { authorization: `Bearer ${token}` } },
+  });
 }
 
-const text = (result: CallToolResult): string => result.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
+const text = (result: CallToolResult): string =>
+  result.content.map((c) => (c.type === 'text' ? c.text : '')).join('\n');
 const structured = <T = Record<string, unknown>>(result: CallToolResult): T => result.structuredContent as T;
 
 /**
@@ -71,18 +82,29 @@ const structured = <T = Record<string, unknown>>(result: CallToolResult): T => r
  */
 async function proposeApproveAndWait(client: Client, label: string): Promise<void> {
   const tools = await client.listTools();
-  assert.deepEqual(tools.tools.map((t) => t.name).sort(), ['intent_status', 'list_channels', 'propose_intent', 'wait_for_intent']);
+  assert.deepEqual(tools.tools.map((t) => t.name).sort(), [
+    'intent_status',
+    'list_channels',
+    'propose_intent',
+    'wait_for_intent',
+  ]);
 
   const key = `mcp-${label}-${randomUUID()}`;
   const payload = { url: `${sink.url}/hook/${label}`, body: { text: `hello from ${label}` } };
-  const first = (await client.callTool({ name: 'propose_intent', arguments: { channel: 'webhook', payload, idempotencyKey: key } })) as CallToolResult;
+  const first = (await client.callTool({
+    name: 'propose_intent',
+    arguments: { channel: 'webhook', payload, idempotencyKey: key },
+  })) as CallToolResult;
   assert.equal(first.isError, undefined, text(first));
   const proposed = structured<{ id: string; state: string; created: boolean }>(first);
   assert.equal(proposed.state, 'pending_approval');
   assert.equal(proposed.created, true);
   assert.match(text(first), /approve/);
 
-  const again = (await client.callTool({ name: 'propose_intent', arguments: { channel: 'webhook', payload, idempotencyKey: key } })) as CallToolResult;
+  const again = (await client.callTool({
+    name: 'propose_intent',
+    arguments: { channel: 'webhook', payload, idempotencyKey: key },
+  })) as CallToolResult;
   assert.equal(again.isError, undefined, text(again));
   assert.equal(structured<{ id: string }>(again).id, proposed.id, 'the same key answers the same intent');
   assert.equal(structured<{ created: boolean }>(again).created, false);
@@ -106,14 +128,23 @@ async function proposeApproveAndWait(client: Client, label: string): Promise<voi
     { timeout: 90_000, resetTimeoutOnProgress: true, onprogress: (p) => progress.push(p.message ?? '') },
   )) as CallToolResult;
   assert.equal(waited.isError, undefined, text(waited));
-  const outcome = structured<{ done: boolean; state: string; receipt: { kind: string; externalId: string } | null }>(waited);
+  const outcome = structured<{ done: boolean; state: string; receipt: { kind: string; externalId: string } | null }>(
+    waited,
+  );
   assert.equal(outcome.done, true);
   assert.equal(outcome.state, 'succeeded', text(waited));
   assert.equal(outcome.receipt?.kind, 'success');
-  assert.deepEqual(structured<{ receipts: { kind: string }[] }>(waited).receipts.map((r) => r.kind), ['success']);
+  assert.deepEqual(
+    structured<{ receipts: { kind: string }[] }>(waited).receipts.map((r) => r.kind),
+    ['success'],
+  );
   assert.ok(outcome.receipt?.externalId, 'the success receipt names the external id');
   assert.match(text(waited), /succeeded/);
-  assert.equal(sink.requests.filter((r) => r.path === `/hook/${label}`).length, 1, 'the webhook was called exactly once');
+  assert.equal(
+    sink.requests.filter((r) => r.path === `/hook/${label}`).length,
+    1,
+    'the webhook was called exactly once',
+  );
 }
 
 describe('handoff MCP server', () => {
@@ -156,11 +187,17 @@ describe('handoff MCP server', () => {
     try {
       const { tools } = await client.listTools();
       const propose = tools.find((t) => t.name === 'propose_intent')!;
-      const props = propose.inputSchema.properties as Record<string, { enum?: string[]; anyOf?: { title: string; properties?: Record<string, unknown> }[] }>;
+      const props = propose.inputSchema.properties as Record<
+        string,
+        { enum?: string[]; anyOf?: { title: string; properties?: Record<string, unknown> }[] }
+      >;
       assert.deepEqual(propose.inputSchema.required?.sort(), ['channel', 'idempotencyKey', 'payload']);
       assert.ok(props.channel?.enum?.includes('webhook'));
       const webhook = props.payload?.anyOf?.find((v) => v.title === 'webhook payload');
-      assert.ok(webhook?.properties && 'url' in webhook.properties && 'body' in webhook.properties, JSON.stringify(props.payload));
+      assert.ok(
+        webhook?.properties && 'url' in webhook.properties && 'body' in webhook.properties,
+        JSON.stringify(props.payload),
+      );
       assert.ok(props.payload?.anyOf?.some((v) => v.title === 'x payload'));
       assert.match(propose.description ?? '', /same key/i);
       assert.match(propose.description ?? '', /approve/i);
@@ -180,10 +217,16 @@ describe('handoff MCP server', () => {
       })) as CallToolResult;
       const id = structured<{ id: string }>(proposed).id;
 
-      const byKey = (await client.callTool({ name: 'intent_status', arguments: { idempotencyKey: key } })) as CallToolResult;
+      const byKey = (await client.callTool({
+        name: 'intent_status',
+        arguments: { idempotencyKey: key },
+      })) as CallToolResult;
       assert.equal(structured<{ id: string; state: string }>(byKey).id, id);
       assert.equal(structured<{ state: string }>(byKey).state, 'pending_approval');
-      const unknown = (await client.callTool({ name: 'intent_status', arguments: { idempotencyKey: `nope-${randomUUID()}` } })) as CallToolResult;
+      const unknown = (await client.callTool({
+        name: 'intent_status',
+        arguments: { idempotencyKey: `nope-${randomUUID()}` },
+      })) as CallToolResult;
       assert.equal(unknown.isError, true);
       assert.match(text(unknown), /^not_found: /);
       const neither = (await client.callTool({ name: 'intent_status', arguments: {} })) as CallToolResult;
@@ -191,9 +234,13 @@ describe('handoff MCP server', () => {
       assert.match(text(neither), /exactly one of id and idempotencyKey/);
 
       const progress: number[] = [];
-      const waited = (await client.callTool({ name: 'wait_for_intent', arguments: { idempotencyKey: key, timeoutSeconds: 3 } }, undefined, {
-        onprogress: (p) => progress.push(p.progress),
-      })) as CallToolResult;
+      const waited = (await client.callTool(
+        { name: 'wait_for_intent', arguments: { idempotencyKey: key, timeoutSeconds: 3 } },
+        undefined,
+        {
+          onprogress: (p) => progress.push(p.progress),
+        },
+      )) as CallToolResult;
       assert.equal(waited.isError, undefined);
       assert.equal(structured<{ done: boolean }>(waited).done, false);
       assert.equal(structured<{ outcome: string }>(waited).outcome, 'timeout');
@@ -201,7 +248,13 @@ describe('handoff MCP server', () => {
       assert.match(text(waited), /do not propose it again/);
 
       const channels = (await client.callTool({ name: 'list_channels', arguments: {} })) as CallToolResult;
-      const list = structured<{ channels: { channel: string; needsApproval: boolean; accounts: { account: string; needsApproval: boolean; executors: string[] }[] }[] }>(channels);
+      const list = structured<{
+        channels: {
+          channel: string;
+          needsApproval: boolean;
+          accounts: { account: string; needsApproval: boolean; executors: string[] }[];
+        }[];
+      }>(channels);
       const webhook = list.channels.find((c) => c.channel === 'webhook');
       assert.deepEqual(webhook?.accounts, [{ account: '*', needsApproval: true, executors: ['mcp-exec'] }]);
       assert.equal(list.channels.find((c) => c.channel === 'noop')?.needsApproval, false);
@@ -230,11 +283,20 @@ describe('handoff MCP server', () => {
   });
 
   test('POST /mcp refuses a missing, forged or viewer token before any tool runs', async () => {
-    const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
+    const initialize = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+    };
     const post = (authorization?: string) =>
       fetch(`${stack.coordinator.url}/mcp`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(authorization ? { authorization } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...(authorization ? { authorization } : {}),
+        },
         body: JSON.stringify(initialize),
       });
     assert.equal((await post()).status, 401);
@@ -250,7 +312,9 @@ describe('handoff MCP server', () => {
     assert.equal(operator.status, 200);
     await operator.body?.cancel();
     // stateless: no stream to open, no session to end
-    const get = await fetch(`${stack.coordinator.url}/mcp`, { headers: { authorization: `Bearer ${agentToken}`, accept: 'text/event-stream' } });
+    const get = await fetch(`${stack.coordinator.url}/mcp`, {
+      headers: { authorization: `Bearer ${agentToken}`, accept: 'text/event-stream' },
+    });
     assert.equal(get.status, 405);
     assert.equal(get.headers.get('allow'), 'POST');
     await get.body?.cancel();
@@ -258,18 +322,30 @@ describe('handoff MCP server', () => {
 
   test('a second, independent MCP client (@ai-sdk/mcp) lists the tools and proposes through POST /mcp', async () => {
     const client = await createMCPClient({
-      transport: { type: 'http', url: `${stack.coordinator.url}/mcp`, headers: { authorization: `Bearer ${agentToken}` } },
+      transport: {
+        type: 'http',
+        url: `${stack.coordinator.url}/mcp`,
+        headers: { authorization: `Bearer ${agentToken}` },
+      },
     });
     try {
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((t) => t.name).sort(), ['intent_status', 'list_channels', 'propose_intent', 'wait_for_intent']);
+      assert.deepEqual(tools.map((t) => t.name).sort(), [
+        'intent_status',
+        'list_channels',
+        'propose_intent',
+        'wait_for_intent',
+      ]);
       const key = `aisdk-${randomUUID()}`;
       const args = { channel: 'webhook', payload: { url: `${sink.url}/aisdk`, body: { n: 1 } }, idempotencyKey: key };
       const first = await client.callTool({ name: 'propose_intent', arguments: args });
       const again = await client.callTool({ name: 'propose_intent', arguments: args });
       const firstId = (first.structuredContent as { id: string }).id;
       assert.equal((again.structuredContent as { id: string }).id, firstId);
-      const conflict = await client.callTool({ name: 'propose_intent', arguments: { ...args, payload: { ...args.payload, body: { n: 2 } } } });
+      const conflict = await client.callTool({
+        name: 'propose_intent',
+        arguments: { ...args, payload: { ...args.payload, body: { n: 2 } } },
+      });
       assert.equal(conflict.isError, true);
       assert.match(JSON.stringify(conflict.content), /idempotency_conflict/);
       const status = await client.callTool({ name: 'intent_status', arguments: { id: firstId } });
@@ -284,14 +360,20 @@ describe('handoff MCP server', () => {
     const client = new Client({ name: 'handoff-test', version: '1.0.0' });
     await client.connect(httpTransport(agentToken));
     const key = `mcp-shutdown-${randomUUID()}`;
-    await client.callTool({ name: 'propose_intent', arguments: { channel: 'webhook', payload: { url: `${sink.url}/late`, body: {} }, idempotencyKey: key } });
+    await client.callTool({
+      name: 'propose_intent',
+      arguments: { channel: 'webhook', payload: { url: `${sink.url}/late`, body: {} }, idempotencyKey: key },
+    });
     const progress: number[] = [];
     const waiting = client
       .callTool({ name: 'wait_for_intent', arguments: { idempotencyKey: key, timeoutSeconds: 600 } }, undefined, {
         timeout: 700_000,
         onprogress: (p) => progress.push(p.progress),
       })
-      .then((r) => r as CallToolResult, (err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+      .then(
+        (r) => r as CallToolResult,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      );
     await waitFor('the wait to be under way', async () => progress.length > 0);
     const started = Date.now();
     await stack.coordinator.close();

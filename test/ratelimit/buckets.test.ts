@@ -26,7 +26,10 @@ describe('central token buckets (Postgres)', () => {
     await configureBuckets(db, { 'x:cap': { capacity: 3, refillPerSecond: 2 } });
     const taken = [];
     for (let i = 0; i < 3; i++) taken.push(await takeToken(db, 'x:cap'));
-    assert.ok(taken.every((t) => t.ok), JSON.stringify(taken));
+    assert.ok(
+      taken.every((t) => t.ok),
+      JSON.stringify(taken),
+    );
     assert.deepEqual(
       taken.map((t) => (t.ok ? t.remaining : -1)),
       [2, 1, 0],
@@ -101,7 +104,13 @@ describe('central token buckets (Postgres)', () => {
       'x:new': { capacity: 4, refillPerSecond: 1 },
     });
     assert.equal(Math.floor((await bucket('x:keep'))!.tokens), 7, 'reconfiguring does not refill');
-    assert.deepEqual(await bucket('x:new'), { key: 'x:new', capacity: 4, refillPerSecond: 1, tokens: 4, blockedUntil: null });
+    assert.deepEqual(await bucket('x:new'), {
+      key: 'x:new',
+      capacity: 4,
+      refillPerSecond: 1,
+      tokens: 4,
+      blockedUntil: null,
+    });
     assert.equal(await bucket('x:drain'), undefined, 'keys the policy no longer lists are gone');
 
     await configureBuckets(db, { 'x:keep': { capacity: 5, refillPerSecond: 0.001 } });
@@ -122,12 +131,18 @@ describe('central token buckets (Postgres)', () => {
     await configureBuckets(db, { 'x:line': { capacity: 2, refillPerSecond: 0.1 } });
     const results = [];
     for (let i = 0; i < 5; i++) results.push(await takeOrQueue(db, 'x:line'));
-    assert.deepEqual(results.slice(0, 2).map((r) => r.ok), [true, true]);
+    assert.deepEqual(
+      results.slice(0, 2).map((r) => r.ok),
+      [true, true],
+    );
     const waits = results.slice(2).map((r) => (r.ok ? 0 : r.retryAfterMs));
     // about 10, 20, 30 s: each waiter comes back about when a token will be there for it
-    for (let i = 0; i < waits.length; i++) assert.ok(Math.abs(waits[i]! - (i + 1) * 10_000) < 1000, `waiter ${i} waits ${waits[i]} ms`);
+    for (let i = 0; i < waits.length; i++)
+      assert.ok(Math.abs(waits[i]! - (i + 1) * 10_000) < 1000, `waiter ${i} waits ${waits[i]} ms`);
     // places in line take no tokens: once one token has refilled, exactly one take succeeds
-    await sql`UPDATE rate_buckets SET refilled_at = refilled_at - interval '10 seconds' WHERE key = 'x:line'`.execute(db);
+    await sql`UPDATE rate_buckets SET refilled_at = refilled_at - interval '10 seconds' WHERE key = 'x:line'`.execute(
+      db,
+    );
     assert.equal((await takeToken(db, 'x:line')).ok, true);
     assert.equal((await takeToken(db, 'x:line')).ok, false);
   });
@@ -137,7 +152,13 @@ describe('central token buckets (Postgres)', () => {
     await drainUntil(db, 'x:blocked', new Date(Date.now() + 5000));
     const first = await takeOrQueue(db, 'x:blocked');
     const second = await takeOrQueue(db, 'x:blocked');
-    assert.ok(!first.ok && first.retryAfterMs > 4000 && first.retryAfterMs <= 5100, `first waits ${first.ok ? 0 : first.retryAfterMs} ms`);
-    assert.ok(!second.ok && second.retryAfterMs - first.retryAfterMs >= 1500, 'the next place is a refill interval (2 s) later');
+    assert.ok(
+      !first.ok && first.retryAfterMs > 4000 && first.retryAfterMs <= 5100,
+      `first waits ${first.ok ? 0 : first.retryAfterMs} ms`,
+    );
+    assert.ok(
+      !second.ok && second.retryAfterMs - first.retryAfterMs >= 1500,
+      'the next place is a refill interval (2 s) later',
+    );
   });
 });

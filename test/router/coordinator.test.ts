@@ -29,7 +29,14 @@ describe('router in the coordinator', () => {
   let viewer: string;
 
   const fleet = (models: string[]) => ({
-    nodes: [{ id: 'fake', baseUrl: upstream.url, kind: 'llamacpp', models: models.map((id) => ({ id, contextWindow: 8192 })) }],
+    nodes: [
+      {
+        id: 'fake',
+        baseUrl: upstream.url,
+        kind: 'llamacpp',
+        models: models.map((id) => ({ id, contextWindow: 8192 })),
+      },
+    ],
   });
 
   async function writeNodes(value: unknown): Promise<void> {
@@ -53,7 +60,12 @@ describe('router in the coordinator', () => {
   }
 
   before(async () => {
-    upstream = await startFakeOpenAI({ models: [{ id: 'm1', contextWindow: 8192 }, { id: 'm2', contextWindow: 8192 }] });
+    upstream = await startFakeOpenAI({
+      models: [
+        { id: 'm1', contextWindow: 8192 },
+        { id: 'm2', contextWindow: 8192 },
+      ],
+    });
     database = await createTestDatabase();
     home = await mkdtemp(join(tmpdir(), 'handoff-router-'));
     await writeNodes(fleet(['m1']));
@@ -91,10 +103,16 @@ describe('router in the coordinator', () => {
     // what's live shows the model nodes beside everything else
     const live = await fetch(`${coordinator.url}/v1/live`, { headers: { authorization: `Bearer ${viewer}` } });
     const report = (await live.json()) as { modelNodes?: { id: string; state: string }[] };
-    assert.deepEqual(report.modelNodes?.map((n) => [n.id, n.state]), [['fake', 'healthy']]);
+    assert.deepEqual(
+      report.modelNodes?.map((n) => [n.id, n.state]),
+      [['fake', 'healthy']],
+    );
 
     const asViewer = new OpenAI({ baseURL: `${coordinator.url}/v1`, apiKey: viewer, maxRetries: 0 });
-    await assert.rejects(asViewer.chat.completions.create({ model: 'm1', messages: [{ role: 'user', content: 'hi' }] }), (err: { status?: number }) => err.status === 403);
+    await assert.rejects(
+      asViewer.chat.completions.create({ model: 'm1', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: { status?: number }) => err.status === 403,
+    );
     const anonymous = await fetch(`${coordinator.url}/v1/models`);
     assert.equal(anonymous.status, 401);
   });
@@ -110,7 +128,10 @@ describe('router in the coordinator', () => {
     assert.match(refusal, /nodes\.0\.models/);
     assert.deepEqual(await modelIds(viewer), ['m1', 'm2'], 'the last good fleet stays');
     const asAgent = new OpenAI({ baseURL: `${coordinator.url}/v1`, apiKey: agent, maxRetries: 0 });
-    const answer = await asAgent.chat.completions.create({ model: 'm2', messages: [{ role: 'user', content: 'still here' }] });
+    const answer = await asAgent.chat.completions.create({
+      model: 'm2',
+      messages: [{ role: 'user', content: 'still here' }],
+    });
     assert.equal(answer.choices[0]?.message.content, 'echo: still here');
   });
 

@@ -16,7 +16,11 @@ const silent = pino({ level: 'silent' });
 const open: { close(): Promise<void> }[] = [];
 
 afterEach(async () => {
-  while (open.length > 0) await open.pop()?.close().catch(() => {});
+  while (open.length > 0)
+    await open
+      .pop()
+      ?.close()
+      .catch(() => {});
 });
 
 interface Setup {
@@ -35,7 +39,12 @@ async function setup(behaviours: FakeBehavior[]): Promise<Setup> {
     fakes.push(f);
   }
   const fleet = FleetConfig.parse({
-    nodes: fakes.map((f, i) => ({ id: `n${i}`, baseUrl: f.url, kind: 'vllm', models: [{ id: 'm', contextWindow: 8192 }] })),
+    nodes: fakes.map((f, i) => ({
+      id: `n${i}`,
+      baseUrl: f.url,
+      kind: 'vllm',
+      models: [{ id: 'm', contextWindow: 8192 }],
+    })),
   });
   const runtime = createFleetRuntime(() => fleet, { now: () => Date.now() });
   open.push(runtime);
@@ -48,7 +57,14 @@ async function setup(behaviours: FakeBehavior[]): Promise<Setup> {
     async send() {
       const planned = plan({ model: 'm', need: 10 }, runtime.snapshot(fleet, null));
       assert.ok(planned.ok);
-      const c = await dispatch(deps, fleet, 'm', planned, () => ({ path: '/chat/completions', body, translate: false }), undefined);
+      const c = await dispatch(
+        deps,
+        fleet,
+        'm',
+        planned,
+        () => ({ path: '/chat/completions', body, translate: false }),
+        undefined,
+      );
       // the committed answer is the test's to drain
       open.push({ close: async () => void (await c.opened.rest.return()) });
       return c;
@@ -68,7 +84,7 @@ describe('dispatch', () => {
     assert.equal(s.runtime.node('n1')?.health.consecutiveFailures, 0);
   });
 
-  test('a 429 is left for the next node without counting against the node\'s health', async () => {
+  test("a 429 is left for the next node without counting against the node's health", async () => {
     const s = await setup([{ kind: 'status', status: 429 }, { kind: 'ok' }]);
     const c = await s.send();
     assert.equal(c.server.node.id, 'n1');
@@ -87,22 +103,31 @@ describe('dispatch', () => {
   });
 
   test('a 400 saying the context is too long is left for the next node, as context_overflow', async () => {
-    const s = await setup([{ kind: 'badRequest', message: "This model's maximum context length is 8192 tokens" }, { kind: 'ok' }]);
+    const s = await setup([
+      { kind: 'badRequest', message: "This model's maximum context length is 8192 tokens" },
+      { kind: 'ok' },
+    ]);
     const c = await s.send();
     assert.equal(c.server.node.id, 'n1');
     assert.equal(c.escalated, 'context_overflow');
   });
 
   test('when every node fails, a 503 lists each attempt with its reason', async () => {
-    const s = await setup([{ kind: 'status', status: 503 }, { kind: 'status', status: 429 }]);
-    await assert.rejects(s.send(), (err: { status: number; code: string; details: { attempts: { node: string; reason: string }[] } }) => {
-      assert.equal(err.status, 503);
-      assert.equal(err.code, 'unavailable');
-      assert.deepEqual(
-        err.details.attempts.map((a) => `${a.node}:${a.reason}`),
-        ['n0:upstream_error', 'n1:rate_limited'],
-      );
-      return true;
-    });
+    const s = await setup([
+      { kind: 'status', status: 503 },
+      { kind: 'status', status: 429 },
+    ]);
+    await assert.rejects(
+      s.send(),
+      (err: { status: number; code: string; details: { attempts: { node: string; reason: string }[] } }) => {
+        assert.equal(err.status, 503);
+        assert.equal(err.code, 'unavailable');
+        assert.deepEqual(
+          err.details.attempts.map((a) => `${a.node}:${a.reason}`),
+          ['n0:upstream_error', 'n1:rate_limited'],
+        );
+        return true;
+      },
+    );
   });
 });

@@ -38,7 +38,12 @@ export async function mountRouter(options: RouterOptions): Promise<MountedRouter
     client: new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 20_000 }),
     router,
     registry,
-    post: (path, body) => fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    post: (path, body) =>
+      fetch(url + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
     close: async () => {
       await app.close();
       await router.close();

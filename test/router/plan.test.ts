@@ -19,7 +19,10 @@ const node = (id: string, models: ReturnType<typeof model>[], extra: Record<stri
 });
 
 /** Every node available and 64 GB free, unless `down` / `freeGb` say otherwise. */
-function snapshot(raw: unknown, opts: { down?: Record<string, Availability>; freeGb?: number | null } = {}): FleetSnapshot {
+function snapshot(
+  raw: unknown,
+  opts: { down?: Record<string, Availability>; freeGb?: number | null } = {},
+): FleetSnapshot {
   const fleet = FleetConfig.parse(raw);
   const availability = new Map<string, Availability>(fleet.nodes.map((n) => [n.id, opts.down?.[n.id] ?? null]));
   return { fleet, availability, freeGb: opts.freeGb === undefined ? 64 : opts.freeGb };
@@ -52,12 +55,21 @@ describe('plan: the order candidates are tried in', () => {
     assert.deepEqual(order(p), ['small-a/small', 'small-b/small', 'mid/medium', 'big/medium', 'big/large']);
   });
 
-  test('an alias is served by the nodes that list it, and escalates from its model\'s place on the chain', () => {
-    assert.deepEqual(order(plan({ model: 's', need: 100 }, snapshot(chainFleet))), ['small-a/small', 'mid/medium', 'big/medium', 'big/large']);
+  test("an alias is served by the nodes that list it, and escalates from its model's place on the chain", () => {
+    assert.deepEqual(order(plan({ model: 's', need: 100 }, snapshot(chainFleet))), [
+      'small-a/small',
+      'mid/medium',
+      'big/medium',
+      'big/large',
+    ]);
   });
 
   test('a model in the middle of the chain escalates only upwards', () => {
-    assert.deepEqual(order(plan({ model: 'medium', need: 100 }, snapshot(chainFleet))), ['mid/medium', 'big/medium', 'big/large']);
+    assert.deepEqual(order(plan({ model: 'medium', need: 100 }, snapshot(chainFleet))), [
+      'mid/medium',
+      'big/medium',
+      'big/large',
+    ]);
   });
 
   test('a model not on the chain escalates along the whole chain after its own nodes', () => {
@@ -93,7 +105,10 @@ describe('plan: who is passed over, and why', () => {
   });
 
   test('a quarantined node and a node whose breaker is open are passed over with that reason', () => {
-    const p = plan({ model: 'small', need: 100 }, snapshot(chainFleet, { down: { 'small-a': 'quarantined', 'small-b': 'breaker_open' } }));
+    const p = plan(
+      { model: 'small', need: 100 },
+      snapshot(chainFleet, { down: { 'small-a': 'quarantined', 'small-b': 'breaker_open' } }),
+    );
     assert.deepEqual(order(p), ['mid/medium', 'big/medium', 'big/large']);
     assert.ok(p.ok);
     assert.deepEqual(p.skipped, [
@@ -116,16 +131,26 @@ describe('plan: who is passed over, and why', () => {
     const tight = plan({ model: 'm', need: 100 }, snapshot(fleet, { freeGb: 3.25 }));
     assert.deepEqual(order(tight), ['remote/m']);
     assert.ok(tight.ok);
-    assert.deepEqual(tight.skipped, [{ node: 'laptop', reason: 'memory_pressure', message: '3.3 GB free, floor 16 GB' }]);
+    assert.deepEqual(tight.skipped, [
+      { node: 'laptop', reason: 'memory_pressure', message: '3.3 GB free, floor 16 GB' },
+    ]);
     assert.deepEqual(order(plan({ model: 'm', need: 100 }, snapshot(fleet, { freeGb: 16 }))), ['laptop/m', 'remote/m']);
-    assert.deepEqual(order(plan({ model: 'm', need: 100 }, snapshot(fleet, { freeGb: null }))), ['laptop/m', 'remote/m']);
+    assert.deepEqual(order(plan({ model: 'm', need: 100 }, snapshot(fleet, { freeGb: null }))), [
+      'laptop/m',
+      'remote/m',
+    ]);
   });
 
   test('a node the runtime does not know yet is no candidate', () => {
     const s = snapshot(chainFleet);
     const availability = new Map(s.availability);
     availability.delete('small-a');
-    assert.deepEqual(order(plan({ model: 'small', need: 100 }, { ...s, availability })), ['small-b/small', 'mid/medium', 'big/medium', 'big/large']);
+    assert.deepEqual(order(plan({ model: 'small', need: 100 }, { ...s, availability })), [
+      'small-b/small',
+      'mid/medium',
+      'big/medium',
+      'big/large',
+    ]);
   });
 });
 
@@ -143,12 +168,23 @@ describe('plan: refusals', () => {
     const skipped = (r.details as { skipped: { node: string; reason: string }[] }).skipped;
     assert.deepEqual(
       skipped.map((s) => `${s.node}:${s.reason}`),
-      ['small-a:context_window', 'small-b:context_window', 'mid:context_window', 'big:context_window', 'big:context_window'],
+      [
+        'small-a:context_window',
+        'small-b:context_window',
+        'mid:context_window',
+        'big:context_window',
+        'big:context_window',
+      ],
     );
   });
 
   test('when any node was passed over for its health, the refusal is a 503 (a retry may help)', () => {
-    const down = { 'small-a': 'quarantined', 'small-b': 'quarantined', mid: 'breaker_open', big: 'quarantined' } as const;
+    const down = {
+      'small-a': 'quarantined',
+      'small-b': 'quarantined',
+      mid: 'breaker_open',
+      big: 'quarantined',
+    } as const;
     const r = refusal(plan({ model: 'small', need: 100 }, snapshot(chainFleet, { down })));
     assert.equal(r.status, 503);
     assert.equal(r.code, 'unavailable');

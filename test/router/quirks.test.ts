@@ -20,7 +20,11 @@ type Kind = keyof typeof FAKE_STYLES;
 const open: { close(): Promise<void> }[] = [];
 
 afterEach(async () => {
-  while (open.length > 0) await open.pop()?.close().catch(() => {});
+  while (open.length > 0)
+    await open
+      .pop()
+      ?.close()
+      .catch(() => {});
 });
 
 async function fakeOf(kind: Kind, extra: Partial<FakeOpenAIOptions> = {}): Promise<FakeOpenAI> {
@@ -29,9 +33,16 @@ async function fakeOf(kind: Kind, extra: Partial<FakeOpenAIOptions> = {}): Promi
   return f;
 }
 
-async function harness(nodes: { id: string; kind: Kind; fake: FakeOpenAI; contextWindow?: number }[]): Promise<MountedRouter> {
+async function harness(
+  nodes: { id: string; kind: Kind; fake: FakeOpenAI; contextWindow?: number }[],
+): Promise<MountedRouter> {
   const fleet = FleetConfig.parse({
-    nodes: nodes.map((n) => ({ id: n.id, kind: n.kind, baseUrl: n.fake.url, models: [{ id: 'm', contextWindow: n.contextWindow ?? 8192 }] })),
+    nodes: nodes.map((n) => ({
+      id: n.id,
+      kind: n.kind,
+      baseUrl: n.fake.url,
+      models: [{ id: 'm', contextWindow: n.contextWindow ?? 8192 }],
+    })),
   });
   const mounted = await mountRouter({ fleet: () => fleet, log: silent, memory: async () => 64, probeCheckMs: 0 });
   open.push(mounted);
@@ -41,7 +52,11 @@ async function harness(nodes: { id: string; kind: Kind; fake: FakeOpenAI; contex
 const hi = [{ role: 'user' as const, content: 'hello there' }];
 const weatherTool = {
   type: 'function' as const,
-  function: { name: 'get_weather', description: 'weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+  function: {
+    name: 'get_weather',
+    description: 'weather for a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } } },
+  },
 };
 
 /** The data lines of an SSE body, parsed ([DONE] kept as a string). */
@@ -89,7 +104,10 @@ describe('router quirks: requests as each kind needs them', () => {
     const f = await fakeOf('lmstudio');
     const h = await harness([{ id: 'n', kind: 'lmstudio', fake: f }]);
     await h.client.chat.completions.create({ model: 'm', messages: hi, response_format: { type: 'json_object' } });
-    assert.deepEqual(f.requests[0]?.body['response_format'], { type: 'json_schema', json_schema: { name: 'json_object', schema: { type: 'object' } } });
+    assert.deepEqual(f.requests[0]?.body['response_format'], {
+      type: 'json_schema',
+      json_schema: { name: 'json_object', schema: { type: 'object' } },
+    });
   });
 
   test('llamacpp without --jinja: tools fail over to a node that can take them, without counting a failure', async () => {
@@ -99,7 +117,9 @@ describe('router quirks: requests as each kind needs them', () => {
       { id: 'cpp', kind: 'llamacpp', fake: cpp },
       { id: 'gpu', kind: 'vllm', fake: other },
     ]);
-    const { data, response } = await h.client.chat.completions.create({ model: 'm', messages: hi, tools: [weatherTool] }).withResponse();
+    const { data, response } = await h.client.chat.completions
+      .create({ model: 'm', messages: hi, tools: [weatherTool] })
+      .withResponse();
     assert.equal(data.choices[0]?.message.tool_calls?.[0]?.type, 'function');
     assert.equal(response.headers.get('x-handoff-node'), 'gpu');
     assert.equal(response.headers.get('x-handoff-escalated'), 'unsupported');
@@ -136,7 +156,9 @@ describe('router quirks: answers in one shape', () => {
       assert.equal(whole['choices'][0]['message']['reasoning_content'], 'let me think', kind);
       assert.equal(whole['choices'][0]['message']['reasoning'], undefined, kind);
       const evs = await events(await h.post('/v1/chat/completions', { model: 'm', messages: hi, stream: true }));
-      const reasoning = evs.map((e) => (typeof e === 'string' ? '' : (e['choices']?.[0]?.delta?.reasoning_content ?? ''))).join('');
+      const reasoning = evs
+        .map((e) => (typeof e === 'string' ? '' : (e['choices']?.[0]?.delta?.reasoning_content ?? '')))
+        .join('');
       assert.equal(reasoning, 'let me think', kind);
       assert.equal(evs[evs.length - 1], '[DONE]');
     }
@@ -147,17 +169,32 @@ describe('router quirks: answers in one shape', () => {
     const h = await harness([{ id: 'n', kind: 'vllm', fake: f }]);
     const evs = await events(await h.post('/v1/chat/completions', { model: 'm', messages: hi, stream: true }));
     assert.deepEqual(f.requests[0]?.body['stream_options'], { include_usage: true });
-    assert.ok(evs.every((e) => typeof e === 'string' || e['usage'] === undefined), 'no usage chunk for a client that did not ask');
+    assert.ok(
+      evs.every((e) => typeof e === 'string' || e['usage'] === undefined),
+      'no usage chunk for a client that did not ask',
+    );
     assert.match(await h.registry.metrics(), /handoff_router_tokens_total\{node="n",model="m",kind="completion"\} \d+/);
 
-    const asked = await events(await h.post('/v1/chat/completions', { model: 'm', messages: hi, stream: true, stream_options: { include_usage: true } }));
+    const asked = await events(
+      await h.post('/v1/chat/completions', {
+        model: 'm',
+        messages: hi,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    );
     assert.equal(asked.filter((e) => typeof e !== 'string' && e['usage']).length, 1);
   });
 
   test('lmstudio sends no usage in streams: a client that asks gets one, counted by the router', async () => {
     const f = await fakeOf('lmstudio');
     const h = await harness([{ id: 'n', kind: 'lmstudio', fake: f }]);
-    const stream = await h.client.chat.completions.create({ model: 'm', messages: hi, stream: true, stream_options: { include_usage: true } });
+    const stream = await h.client.chat.completions.create({
+      model: 'm',
+      messages: hi,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let usage: OpenAI.CompletionUsage | undefined;
     let text = '';
     for await (const chunk of stream) {
@@ -169,7 +206,7 @@ describe('router quirks: answers in one shape', () => {
     assert.equal(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens);
   });
 
-  test('the openai kind is passed through byte for byte: no stream_options added, the node\'s model name kept', async () => {
+  test("the openai kind is passed through byte for byte: no stream_options added, the node's model name kept", async () => {
     const f = await fakeOf('openai', { style: { echoModel: 'gpt-4.1-2025-04-14' } });
     const h = await harness([{ id: 'n', kind: 'openai', fake: f }]);
     const r = await h.client.chat.completions.create({ model: 'm', messages: hi });
@@ -205,7 +242,10 @@ describe('router quirks: errors in one shape', () => {
 
   test('a 200 that carries an error and no answer (LM Studio) is a 502 with the error', async () => {
     const f = await fakeOf('lmstudio');
-    f.queue.push({ kind: 'errorAs200', message: 'Unexpected endpoint or method. (POST /v1/chat/completions). Returning 200 anyway' });
+    f.queue.push({
+      kind: 'errorAs200',
+      message: 'Unexpected endpoint or method. (POST /v1/chat/completions). Returning 200 anyway',
+    });
     const h = await harness([{ id: 'n', kind: 'lmstudio', fake: f }]);
     const res = await h.post('/v1/chat/completions', { model: 'm', messages: hi });
     assert.equal(res.status, 502);
@@ -224,10 +264,14 @@ describe('router quirks: errors in one shape', () => {
     }
   });
 
-  test('ollama: a prompt over the node\'s window is refused by the router (Ollama would truncate it silently)', async () => {
+  test("ollama: a prompt over the node's window is refused by the router (Ollama would truncate it silently)", async () => {
     const f = await fakeOf('ollama', { models: [{ id: 'm', contextWindow: 1_000_000 }] });
     const h = await harness([{ id: 'n', kind: 'ollama', fake: f, contextWindow: 2048 }]);
-    const res = await h.post('/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'word '.repeat(3000) }], max_tokens: 10 });
+    const res = await h.post('/v1/chat/completions', {
+      model: 'm',
+      messages: [{ role: 'user', content: 'word '.repeat(3000) }],
+      max_tokens: 10,
+    });
     assert.equal(res.status, 400);
     assert.match(((await res.json()) as Json)['error']['message'], /needs \d+ tokens/);
     assert.equal(f.requests.length, 0, 'the node never saw it');

@@ -34,7 +34,13 @@ async function harness(rawFleet: unknown): Promise<Harness> {
   let fleet = FleetConfig.parse(rawFleet);
   const clock = { t: Date.parse('2026-01-01T00:00:00Z'), now: () => clock.t };
   const memory = { gb: 64 as number | null };
-  const mounted = await mountRouter({ fleet: () => fleet, log: silent, clock, memory: async () => memory.gb, probeCheckMs: 0 });
+  const mounted = await mountRouter({
+    fleet: () => fleet,
+    log: silent,
+    clock,
+    memory: async () => memory.gb,
+    probeCheckMs: 0,
+  });
   const h: Harness = {
     ...mounted,
     clock,
@@ -47,7 +53,12 @@ async function harness(rawFleet: unknown): Promise<Harness> {
   return h;
 }
 
-const node = (id: string, f: FakeOpenAI, models: { id: string; contextWindow: number; aliases?: string[] }[], extra: Json = {}) => ({
+const node = (
+  id: string,
+  f: FakeOpenAI,
+  models: { id: string; contextWindow: number; aliases?: string[] }[],
+  extra: Json = {},
+) => ({
   id,
   baseUrl: f.url,
   kind: 'vllm',
@@ -59,7 +70,11 @@ const hi = [{ role: 'user' as const, content: 'hi' }];
 
 const weatherTool = {
   type: 'function' as const,
-  function: { name: 'get_weather', description: 'weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+  function: {
+    name: 'get_weather',
+    description: 'weather for a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
 };
 
 async function sseText(res: Response): Promise<string> {
@@ -67,7 +82,11 @@ async function sseText(res: Response): Promise<string> {
 }
 
 afterEach(async () => {
-  while (open.length > 0) await open.pop()?.close().catch(() => {});
+  while (open.length > 0)
+    await open
+      .pop()
+      ?.close()
+      .catch(() => {});
 });
 
 describe('router: chat completions through the official openai client', () => {
@@ -84,7 +103,11 @@ describe('router: chat completions through the official openai client', () => {
   test('a streamed chat arrives chunk by chunk, not buffered', async () => {
     const a = await fake({ models: [{ id: 'm', contextWindow: 8192 }], chunkDelayMs: 40 });
     const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }])] });
-    const stream = await h.client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'stream me please' }], stream: true });
+    const stream = await h.client.chat.completions.create({
+      model: 'm',
+      messages: [{ role: 'user', content: 'stream me please' }],
+      stream: true,
+    });
     const arrivals: number[] = [];
     let text = '';
     for await (const chunk of stream) {
@@ -101,7 +124,12 @@ describe('router: chat completions through the official openai client', () => {
   test('streamed tool calls keep their argument deltas', async () => {
     const a = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }])] });
-    const stream = await h.client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather?' }], tools: [weatherTool], stream: true });
+    const stream = await h.client.chat.completions.create({
+      model: 'm',
+      messages: [{ role: 'user', content: 'weather?' }],
+      tools: [weatherTool],
+      stream: true,
+    });
     let args = '';
     let deltas = 0;
     let name = '';
@@ -122,7 +150,13 @@ describe('router: chat completions through the official openai client', () => {
   test('GET /v1/models lists every model id and alias of the fleet', async () => {
     const a = await fake({ models: [{ id: 'x', contextWindow: 100 }] });
     const h = await harness({
-      nodes: [node('a', a, [{ id: 'x', contextWindow: 100, aliases: ['x-alias'] }]), node('b', a, [{ id: 'y', contextWindow: 100 }, { id: 'x', contextWindow: 100 }])],
+      nodes: [
+        node('a', a, [{ id: 'x', contextWindow: 100, aliases: ['x-alias'] }]),
+        node('b', a, [
+          { id: 'y', contextWindow: 100 },
+          { id: 'x', contextWindow: 100 },
+        ]),
+      ],
     });
     const ids = [];
     for await (const m of h.client.models.list()) ids.push(m.id);
@@ -150,7 +184,11 @@ describe('router: chat completions through the official openai client', () => {
       ['/v1/chat/completions', `{"model":"m","messages":[{"role":"user","content":${deep(20_000)}}]}`],
       ['/v1/responses', `{"model":"m","input":[{"role":"user","content":[${deep(20_000)}]}]}`],
     ] as const) {
-      const res = await fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+      const res = await fetch(`${h.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: text,
+      });
       assert.equal(res.status, 400, path);
       const body = (await res.json()) as Json;
       assert.equal(body['error']['code'], 'validation_failed');
@@ -162,17 +200,26 @@ describe('router: chat completions through the official openai client', () => {
     const a = await fake({ models: [{ id: 'm', contextWindow: 100 }] });
     const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 100 }])] });
     const parts = Array.from({ length: 200_000 }, () => ({ type: 'text', text: 'a' }));
-    const manyValues = await h.post('/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: parts }] });
+    const manyValues = await h.post('/v1/chat/completions', {
+      model: 'm',
+      messages: [{ role: 'user', content: parts }],
+    });
     assert.equal(manyValues.status, 400);
     const valuesError = ((await manyValues.json()) as Json)['error'];
     assert.equal(valuesError['code'], 'validation_failed');
     assert.match(valuesError['message'], /body\.messages\.0\.content\.\d+: holds more than 100000 JSON values/);
     const messages = Array.from({ length: 10_001 }, () => ({ role: 'user', content: 'a' }));
-    for (const [path, body] of [['/v1/chat/completions', { model: 'm', messages }], ['/v1/responses', { model: 'm', input: messages }]] as const) {
+    for (const [path, body] of [
+      ['/v1/chat/completions', { model: 'm', messages }],
+      ['/v1/responses', { model: 'm', input: messages }],
+    ] as const) {
       const res = await h.post(path, body);
       assert.equal(res.status, 400, path);
       // the Responses input is a string or an array: zod names the field, the union hides why
-      assert.match(((await res.json()) as Json)['error']['message'], /body\.messages: Too big: expected array to have <=10000 items|body\.input: Invalid input/);
+      assert.match(
+        ((await res.json()) as Json)['error']['message'],
+        /body\.messages: Too big: expected array to have <=10000 items|body\.input: Invalid input/,
+      );
     }
   });
 });
@@ -182,11 +229,16 @@ describe('router: choosing a node and escalating', () => {
     const small = await fake({ models: [{ id: 'glm-flash', contextWindow: 512 }] });
     const big = await fake({ models: [{ id: 'qwen-80b', contextWindow: 65536 }] });
     const h = await harness({
-      nodes: [node('small', small, [{ id: 'glm-flash', contextWindow: 512 }]), node('big', big, [{ id: 'qwen-80b', contextWindow: 65536 }])],
+      nodes: [
+        node('small', small, [{ id: 'glm-flash', contextWindow: 512 }]),
+        node('big', big, [{ id: 'qwen-80b', contextWindow: 65536 }]),
+      ],
       escalation: ['glm-flash', 'qwen-80b'],
     });
     const longPrompt = 'word '.repeat(600);
-    const { data, response } = await h.client.chat.completions.create({ model: 'glm-flash', messages: [{ role: 'user', content: longPrompt }], max_tokens: 100 }).withResponse();
+    const { data, response } = await h.client.chat.completions
+      .create({ model: 'glm-flash', messages: [{ role: 'user', content: longPrompt }], max_tokens: 100 })
+      .withResponse();
     assert.equal(response.headers.get('x-handoff-node'), 'big');
     assert.equal(response.headers.get('x-handoff-model'), 'qwen-80b');
     assert.equal(response.headers.get('x-handoff-escalated'), 'context_window');
@@ -194,7 +246,9 @@ describe('router: choosing a node and escalating', () => {
     assert.equal(small.requests.length, 0, 'the small node never saw the request');
 
     // max_tokens counts too: a short prompt with a large max_tokens does not fit the small model.
-    const r2 = await h.client.chat.completions.create({ model: 'glm-flash', messages: hi, max_tokens: 1000 }).withResponse();
+    const r2 = await h.client.chat.completions
+      .create({ model: 'glm-flash', messages: hi, max_tokens: 1000 })
+      .withResponse();
     assert.equal(r2.response.headers.get('x-handoff-node'), 'big');
 
     // Too large for every model on the path: a 400 that says so.
@@ -208,10 +262,15 @@ describe('router: choosing a node and escalating', () => {
     const big = await fake({ models: [{ id: 'big', contextWindow: 65536 }] });
     const h = await harness({
       // The file claims more than the server really has.
-      nodes: [node('s', small, [{ id: 'small', contextWindow: 8192 }]), node('b', big, [{ id: 'big', contextWindow: 65536 }])],
+      nodes: [
+        node('s', small, [{ id: 'small', contextWindow: 8192 }]),
+        node('b', big, [{ id: 'big', contextWindow: 65536 }]),
+      ],
       escalation: ['small', 'big'],
     });
-    const { response } = await h.client.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'tell me '.repeat(40) }], max_tokens: 10 }).withResponse();
+    const { response } = await h.client.chat.completions
+      .create({ model: 'small', messages: [{ role: 'user', content: 'tell me '.repeat(40) }], max_tokens: 10 })
+      .withResponse();
     assert.equal(response.headers.get('x-handoff-node'), 'b');
     assert.equal(response.headers.get('x-handoff-escalated'), 'context_overflow');
     assert.equal(small.requests.length, 1);
@@ -220,7 +279,9 @@ describe('router: choosing a node and escalating', () => {
   test('500 and 429 fail over to the next node before the first byte; when all fail, a 503 lists the attempts', async () => {
     const a = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     const b = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
-    const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }]), node('b', b, [{ id: 'm', contextWindow: 8192 }])] });
+    const h = await harness({
+      nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }]), node('b', b, [{ id: 'm', contextWindow: 8192 }])],
+    });
     a.queue.push({ kind: 'status', status: 500 });
     const r1 = await h.client.chat.completions.create({ model: 'm', messages: hi, stream: true }).withResponse();
     for await (const _ of r1.data) void _;
@@ -238,13 +299,21 @@ describe('router: choosing a node and escalating', () => {
     assert.equal(all.status, 503);
     const body = (await all.json()) as Json;
     assert.equal(body['error']['code'], 'unavailable');
-    assert.deepEqual(body['error']['details']['attempts'].map((x: Json) => [x['node'], x['reason']]), [['a', 'upstream_error'], ['b', 'upstream_error']]);
+    assert.deepEqual(
+      body['error']['details']['attempts'].map((x: Json) => [x['node'], x['reason']]),
+      [
+        ['a', 'upstream_error'],
+        ['b', 'upstream_error'],
+      ],
+    );
   });
 
   test('a client error other than context overflow passes through unchanged, without failover', async () => {
     const a = await fake({ models: [{ id: 'real-name', contextWindow: 8192 }] });
     const b = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
-    const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }]), node('b', b, [{ id: 'm', contextWindow: 8192 }])] });
+    const h = await harness({
+      nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }]), node('b', b, [{ id: 'm', contextWindow: 8192 }])],
+    });
     const res = await h.post('/v1/chat/completions', { model: 'm', messages: hi });
     assert.equal(res.status, 404);
     assert.equal(((await res.json()) as Json)['error']['code'], 'model_not_found');
@@ -255,7 +324,10 @@ describe('router: choosing a node and escalating', () => {
     const local = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     const remote = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     const h = await harness({
-      nodes: [node('mac', local, [{ id: 'm', contextWindow: 8192 }], { local: true }), node('remote', remote, [{ id: 'm', contextWindow: 8192 }])],
+      nodes: [
+        node('mac', local, [{ id: 'm', contextWindow: 8192 }], { local: true }),
+        node('remote', remote, [{ id: 'm', contextWindow: 8192 }]),
+      ],
       thresholds: { memoryFloorGb: 16 },
     });
     h.memory.gb = 9.5;
@@ -269,8 +341,12 @@ describe('router: choosing a node and escalating', () => {
   });
 
   test('free memory is read from /proc/meminfo on Linux and from vm_stat on macOS', () => {
-    assert.equal(parseMeminfo('MemTotal:       65536000 kB\nMemFree:  1000 kB\nMemAvailable:   20000000 kB\n'), (20000000 * 1024) / 1e9);
-    const vm = 'Mach Virtual Memory Statistics: (page size of 16384 bytes)\nPages free:                               100000.\nPages active:  5.\nPages inactive:                           50000.\nPages speculative:                        10000.\nPages purgeable:                           1000.\n';
+    assert.equal(
+      parseMeminfo('MemTotal:       65536000 kB\nMemFree:  1000 kB\nMemAvailable:   20000000 kB\n'),
+      (20000000 * 1024) / 1e9,
+    );
+    const vm =
+      'Mach Virtual Memory Statistics: (page size of 16384 bytes)\nPages free:                               100000.\nPages active:  5.\nPages inactive:                           50000.\nPages speculative:                        10000.\nPages purgeable:                           1000.\n';
     assert.equal(parseVmStat(vm), (161000 * 16384) / 1e9);
     assert.equal(parseMeminfo('nothing'), null);
   });
@@ -282,10 +358,15 @@ describe('router: timeouts that suit local models', () => {
     hung.defaultBehavior = { kind: 'hang' };
     const b = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     const h = await harness({
-      nodes: [node('hung', hung, [{ id: 'm', contextWindow: 8192 }], { timeouts: { firstByteMs: 300 } }), node('b', b, [{ id: 'm', contextWindow: 8192 }])],
+      nodes: [
+        node('hung', hung, [{ id: 'm', contextWindow: 8192 }], { timeouts: { firstByteMs: 300 } }),
+        node('b', b, [{ id: 'm', contextWindow: 8192 }]),
+      ],
     });
     const t0 = performance.now();
-    const { data, response } = await h.client.chat.completions.create({ model: 'm', messages: hi, stream: true }).withResponse();
+    const { data, response } = await h.client.chat.completions
+      .create({ model: 'm', messages: hi, stream: true })
+      .withResponse();
     for await (const _ of data) void _;
     assert.equal(response.headers.get('x-handoff-node'), 'b');
     assert.equal(response.headers.get('x-handoff-escalated'), 'first_byte_timeout');
@@ -297,7 +378,9 @@ describe('router: timeouts that suit local models', () => {
   test('a long prefill is not cut by the idle timeout: the first token has its own deadline', async () => {
     const slow = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     slow.defaultBehavior = { kind: 'slowFirstToken', ms: 700 };
-    const h = await harness({ nodes: [node('slow', slow, [{ id: 'm', contextWindow: 8192 }], { timeouts: { firstByteMs: 5000, idleMs: 200 } })] });
+    const h = await harness({
+      nodes: [node('slow', slow, [{ id: 'm', contextWindow: 8192 }], { timeouts: { firstByteMs: 5000, idleMs: 200 } })],
+    });
     const stream = await h.client.chat.completions.create({ model: 'm', messages: hi, stream: true });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
@@ -308,7 +391,9 @@ describe('router: timeouts that suit local models', () => {
     const a = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     const b = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     a.queue.push({ kind: 'dropMidStream', afterChunks: 3 });
-    const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }]), node('b', b, [{ id: 'm', contextWindow: 8192 }])] });
+    const h = await harness({
+      nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }]), node('b', b, [{ id: 'm', contextWindow: 8192 }])],
+    });
     const res = await h.post('/v1/chat/completions', { model: 'm', messages: hi, stream: true });
     assert.equal(res.status, 200);
     const text = await sseText(res);
@@ -329,7 +414,9 @@ describe('router: timeouts that suit local models', () => {
   test('a stream that goes silent longer than idleMs ends with an idle_timeout error event', async () => {
     const a = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     a.queue.push({ kind: 'stallMidStream', afterChunks: 2 });
-    const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }], { timeouts: { idleMs: 250 } })] });
+    const h = await harness({
+      nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }], { timeouts: { idleMs: 250 } })],
+    });
     const res = await h.post('/v1/chat/completions', { model: 'm', messages: hi, stream: true });
     const text = await sseText(res);
     assert.match(text, /"code":"idle_timeout"/);
@@ -382,11 +469,13 @@ describe('router: health, quarantine and reinstatement (fake clock)', () => {
     assert.equal(back.response.headers.get('x-handoff-node'), 'a');
   });
 
-  test('a burst of failures opens the node\'s breaker before quarantine, and the node is skipped', async () => {
+  test("a burst of failures opens the node's breaker before quarantine, and the node is skipped", async () => {
     const a = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     const b = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     a.defaultBehavior = { kind: 'status', status: 500 };
-    const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }]), node('b', b, [{ id: 'm', contextWindow: 8192 }])] });
+    const h = await harness({
+      nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }]), node('b', b, [{ id: 'm', contextWindow: 8192 }])],
+    });
     for (let i = 0; i < 5; i++) await h.client.chat.completions.create({ model: 'm', messages: hi });
     const state = h.router.nodes().find((n) => n.id === 'a');
     assert.equal(state?.breaker, 'open');
@@ -399,7 +488,10 @@ describe('router: health, quarantine and reinstatement (fake clock)', () => {
 
   test('GET /v1/router/nodes shows state, latency and last error; metrics are on the registry', async () => {
     const a = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
-    const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192, aliases: ['mm'] }])], escalation: [] });
+    const h = await harness({
+      nodes: [node('a', a, [{ id: 'm', contextWindow: 8192, aliases: ['mm'] }])],
+      escalation: [],
+    });
     await h.client.chat.completions.create({ model: 'm', messages: hi });
     const res = await fetch(`${h.url}/v1/router/nodes`);
     const body = (await res.json()) as Json;
@@ -415,12 +507,24 @@ describe('router: health, quarantine and reinstatement (fake clock)', () => {
   });
 
   test('a changed fleet takes effect on the next request; a node that stays keeps its health', async () => {
-    const a = await fake({ models: [{ id: 'm', contextWindow: 8192 }, { id: 'n', contextWindow: 8192 }] });
+    const a = await fake({
+      models: [
+        { id: 'm', contextWindow: 8192 },
+        { id: 'n', contextWindow: 8192 },
+      ],
+    });
     a.queue.push({ kind: 'status', status: 500 });
     const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }])] });
     await h.post('/v1/chat/completions', { model: 'm', messages: hi });
     assert.equal(h.router.nodes()[0]?.consecutiveFailures, 1);
-    h.setFleet({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }, { id: 'n', contextWindow: 8192 }])] });
+    h.setFleet({
+      nodes: [
+        node('a', a, [
+          { id: 'm', contextWindow: 8192 },
+          { id: 'n', contextWindow: 8192 },
+        ]),
+      ],
+    });
     const ids = (await h.client.models.list()).data.map((m) => m.id).sort();
     assert.deepEqual(ids, ['m', 'n']);
     assert.equal(h.router.nodes()[0]?.consecutiveFailures, 1);
@@ -433,13 +537,30 @@ describe('router: Responses API', () => {
   test('translated to Chat Completions for a node without Responses: text, tools and tool results', async () => {
     const a = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }])] });
-    const { data: plain, response } = await h.client.responses.create({ model: 'm', input: 'hello', instructions: 'be brief' }).withResponse();
+    const { data: plain, response } = await h.client.responses
+      .create({ model: 'm', input: 'hello', instructions: 'be brief' })
+      .withResponse();
     assert.equal(plain.output_text, 'echo: hello');
     assert.equal(response.headers.get('x-handoff-translated'), 'chat_completions');
-    assert.deepEqual(a.requests[0]?.body['messages'], [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello' }]);
+    assert.deepEqual(a.requests[0]?.body['messages'], [
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: 'hello' },
+    ]);
 
-    const tools = [{ type: 'function' as const, name: 'get_weather', description: 'weather', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: false }];
-    const call = await h.client.responses.create({ model: 'm', input: [{ role: 'user', content: 'weather in Paris?' }], tools });
+    const tools = [
+      {
+        type: 'function' as const,
+        name: 'get_weather',
+        description: 'weather',
+        parameters: { type: 'object', properties: { city: { type: 'string' } } },
+        strict: false,
+      },
+    ];
+    const call = await h.client.responses.create({
+      model: 'm',
+      input: [{ role: 'user', content: 'weather in Paris?' }],
+      tools,
+    });
     const fc = call.output.find((o) => o.type === 'function_call');
     assert.ok(fc && fc.type === 'function_call');
     assert.equal(fc.name, 'get_weather');
@@ -464,7 +585,9 @@ describe('router: Responses API', () => {
   test('streamed function calls through translation follow the Responses event sequence', async () => {
     const a = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }])] });
-    const tools = [{ type: 'function' as const, name: 'get_weather', parameters: { type: 'object', properties: {} }, strict: false }];
+    const tools = [
+      { type: 'function' as const, name: 'get_weather', parameters: { type: 'object', properties: {} }, strict: false },
+    ];
     const stream = await h.client.responses.create({ model: 'm', input: 'weather?', tools, stream: true });
     const types: string[] = [];
     let args = '';
@@ -504,12 +627,17 @@ describe('router: Responses API', () => {
     }
     assert.equal(text, 'echo: hello there');
     assert.equal(reasoning, 'thinking hard');
-    assert.deepEqual(final?.['output'].map((o: Json) => o['type']), ['reasoning', 'message']);
+    assert.deepEqual(
+      final?.['output'].map((o: Json) => o['type']),
+      ['reasoning', 'message'],
+    );
   });
 
   test('passed through to a node that speaks Responses', async () => {
     const a = await fake({ models: [{ id: 'm', contextWindow: 8192 }], responses: true });
-    const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }], { responses: true, kind: 'openai' })] });
+    const h = await harness({
+      nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }], { responses: true, kind: 'openai' })],
+    });
     const { data, response } = await h.client.responses.create({ model: 'm', input: 'hi' }).withResponse();
     assert.equal(data.output_text, 'native: hi');
     assert.equal(response.headers.get('x-handoff-translated'), 'no');
@@ -532,18 +660,29 @@ describe('router: requests as the node sees them', () => {
   test('the API key named by apiKeyEnv is sent as a bearer token; Responses fields are translated or refused by name', async () => {
     const a = await fake({ models: [{ id: 'm', contextWindow: 8192 }] });
     process.env['HANDOFF_TEST_NODE_KEY'] = 'sk-node-secret';
-    const h = await harness({ nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }], { apiKeyEnv: 'HANDOFF_TEST_NODE_KEY' })] });
+    const h = await harness({
+      nodes: [node('a', a, [{ id: 'm', contextWindow: 8192 }], { apiKeyEnv: 'HANDOFF_TEST_NODE_KEY' })],
+    });
     await h.client.responses.create({
       model: 'm',
-      input: [{ role: 'developer', content: [{ type: 'input_text', text: 'rules' }] }, { role: 'user', content: 'x' }],
+      input: [
+        { role: 'developer', content: [{ type: 'input_text', text: 'rules' }] },
+        { role: 'user', content: 'x' },
+      ],
       max_output_tokens: 50,
       text: { format: { type: 'json_schema', name: 'out', schema: { type: 'object' }, strict: true } },
     });
     const sent = a.requests[0];
     assert.equal(sent?.headers['authorization'], 'Bearer sk-node-secret');
     assert.equal(sent?.body['max_tokens'], 50);
-    assert.deepEqual(sent?.body['messages'], [{ role: 'system', content: 'rules' }, { role: 'user', content: 'x' }]);
-    assert.deepEqual(sent?.body['response_format'], { type: 'json_schema', json_schema: { name: 'out', schema: { type: 'object' }, strict: true } });
+    assert.deepEqual(sent?.body['messages'], [
+      { role: 'system', content: 'rules' },
+      { role: 'user', content: 'x' },
+    ]);
+    assert.deepEqual(sent?.body['response_format'], {
+      type: 'json_schema',
+      json_schema: { name: 'out', schema: { type: 'object' }, strict: true },
+    });
 
     const refused = await h.post('/v1/responses', { model: 'm', input: 'x', tools: [{ type: 'web_search' }] });
     assert.equal(refused.status, 400);
@@ -554,7 +693,9 @@ describe('router: requests as the node sees them', () => {
 
 describe('router: nodes.json schema', () => {
   test('defaults are filled in and a bad file names the field', () => {
-    const ok = FleetConfig.parse({ nodes: [{ id: 'a', baseUrl: 'http://127.0.0.1:1/v1', kind: 'mlx', models: [{ id: 'm', contextWindow: 10 }] }] });
+    const ok = FleetConfig.parse({
+      nodes: [{ id: 'a', baseUrl: 'http://127.0.0.1:1/v1', kind: 'mlx', models: [{ id: 'm', contextWindow: 10 }] }],
+    });
     assert.deepEqual(ok.nodes[0]?.timeouts, { firstByteMs: 120_000, idleMs: 60_000, connectMs: 10_000 });
     assert.equal(ok.thresholds.quarantineAfterFailures, 10);
     assert.equal(ok.thresholds.reprobeSeconds, 300);
@@ -563,8 +704,14 @@ describe('router: nodes.json schema', () => {
       const r = FleetConfig.safeParse(raw);
       return r.success ? [] : r.error.issues.map((i) => i.path.join('.'));
     };
-    assert.deepEqual(paths({ nodes: [{ id: 'a', baseUrl: 'http://x/v1', kind: 'tgi', models: [{ id: 'm', contextWindow: 10 }] }] }), ['nodes.0.kind']);
-    assert.deepEqual(paths({ nodes: [{ id: 'a', baseUrl: 'http://x/v1', kind: 'mlx', models: [{ id: 'm', contextWindow: -1 }] }] }), ['nodes.0.models.0.contextWindow']);
+    assert.deepEqual(
+      paths({ nodes: [{ id: 'a', baseUrl: 'http://x/v1', kind: 'tgi', models: [{ id: 'm', contextWindow: 10 }] }] }),
+      ['nodes.0.kind'],
+    );
+    assert.deepEqual(
+      paths({ nodes: [{ id: 'a', baseUrl: 'http://x/v1', kind: 'mlx', models: [{ id: 'm', contextWindow: -1 }] }] }),
+      ['nodes.0.models.0.contextWindow'],
+    );
     assert.deepEqual(paths({ nodes: [], escalation: ['ghost'] }), ['escalation.0']);
   });
 });

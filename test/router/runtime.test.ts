@@ -16,7 +16,11 @@ const silent = pino({ level: 'silent' });
 const open: { close(): Promise<void> }[] = [];
 
 afterEach(async () => {
-  while (open.length > 0) await open.pop()?.close().catch(() => {});
+  while (open.length > 0)
+    await open
+      .pop()
+      ?.close()
+      .catch(() => {});
 });
 
 const node = (id: string, baseUrl = `http://127.0.0.1:9/${id}/v1`, extra: Record<string, unknown> = {}) => ({
@@ -46,7 +50,10 @@ function runtimeOf(initial: unknown, at = clock()): { runtime: FleetRuntime; set
 
 describe('fleet runtime', () => {
   test('a node whose entry stays keeps its health; a changed entry keeps it with a new pool; a removed node is forgotten', () => {
-    const { runtime, setFleet } = runtimeOf({ nodes: [node('a'), node('b')], thresholds: { quarantineAfterFailures: 2 } });
+    const { runtime, setFleet } = runtimeOf({
+      nodes: [node('a'), node('b')],
+      thresholds: { quarantineAfterFailures: 2 },
+    });
     const fleet = runtime.current();
     const a = runtime.node('a');
     assert.ok(a);
@@ -65,7 +72,10 @@ describe('fleet runtime', () => {
     assert.notEqual(runtime.node('a')?.agent, agentBefore, 'a changed entry gets a new pool');
     assert.equal(runtime.node('a')?.health.node.baseUrl, 'http://127.0.0.1:10/a/v1');
     assert.equal(runtime.node('b'), undefined, 'a removed node is forgotten');
-    assert.deepEqual(runtime.nodes().map((rt) => rt.health.node.id), ['a']);
+    assert.deepEqual(
+      runtime.nodes().map((rt) => rt.health.node.id),
+      ['a'],
+    );
   });
 
   test('the snapshot says which nodes may take a request now, and carries the memory reading it is given', () => {
@@ -73,10 +83,13 @@ describe('fleet runtime', () => {
     const fleet = runtime.current();
     runtime.node('b')?.health.recordFailure('down', fleet.thresholds);
     const snapshot = runtime.snapshot(fleet, 12.5);
-    assert.deepEqual([...snapshot.availability], [
-      ['a', null],
-      ['b', 'quarantined'],
-    ]);
+    assert.deepEqual(
+      [...snapshot.availability],
+      [
+        ['a', null],
+        ['b', 'quarantined'],
+      ],
+    );
     assert.equal(snapshot.freeGb, 12.5);
     assert.equal(snapshot.fleet, fleet);
   });
@@ -92,7 +105,10 @@ describe('probing', () => {
   test('a due probe that succeeds reinstates a quarantined node; the next probe is due reprobeSeconds later', async () => {
     const f = await fake();
     const at = clock();
-    const { runtime } = runtimeOf({ nodes: [node('a', f.url)], thresholds: { quarantineAfterFailures: 1, reprobeSeconds: 60 } }, at);
+    const { runtime } = runtimeOf(
+      { nodes: [node('a', f.url)], thresholds: { quarantineAfterFailures: 1, reprobeSeconds: 60 } },
+      at,
+    );
     const prober = createProber({ runtime, clock: at, env: {}, log: silent, checkMs: 0 });
     open.push(prober);
     const fleet = runtime.current();

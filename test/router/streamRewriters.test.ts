@@ -11,8 +11,15 @@ import type { ChatNormaliserOptions, StreamRewriter } from '@handoff/router';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const event = (value: unknown): string => `data: ${JSON.stringify(value)}\n\n`;
-const chunk = (fields: Json): Json => ({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: '/models/qwen3-8b', ...fields });
-const delta = (d: Json, finish: string | null = null): Json => chunk({ choices: [{ index: 0, delta: d, finish_reason: finish }] });
+const chunk = (fields: Json): Json => ({
+  id: 'c1',
+  object: 'chat.completion.chunk',
+  created: 1,
+  model: '/models/qwen3-8b',
+  ...fields,
+});
+const delta = (d: Json, finish: string | null = null): Json =>
+  chunk({ choices: [{ index: 0, delta: d, finish_reason: finish }] });
 
 /** Feeds `input` to the rewriter cut into pieces of `size` bytes (events split anywhere), and returns everything it wrote. */
 async function run(rewriter: StreamRewriter, input: string, size = 7): Promise<string> {
@@ -27,7 +34,13 @@ function dataOf(sse: string): (Json | string)[] {
   return sse
     .split('\n\n')
     .filter((block) => block !== '')
-    .map((block) => block.split('\n').find((l) => l.startsWith('data: '))?.slice(6) ?? '')
+    .map(
+      (block) =>
+        block
+          .split('\n')
+          .find((l) => l.startsWith('data: '))
+          ?.slice(6) ?? '',
+    )
     .map((d) => (d === '[DONE]' ? d : (JSON.parse(d) as Json)));
 }
 
@@ -44,7 +57,9 @@ describe('passthrough rewriter', () => {
   test('each chunk goes out as the very bytes that came in, and the usage on the way is kept for the log', async () => {
     const rewriter = passthroughRewriter();
     const first = Buffer.from(event(delta({ content: 'hi' })));
-    const second = Buffer.from(event(chunk({ choices: [], usage: { prompt_tokens: 12, completion_tokens: 3 } })) + 'data: [DONE]\n\n');
+    const second = Buffer.from(
+      event(chunk({ choices: [], usage: { prompt_tokens: 12, completion_tokens: 3 } })) + 'data: [DONE]\n\n',
+    );
     assert.equal(rewriter.push(first), first);
     assert.equal(rewriter.push(second), second);
     assert.deepEqual(rewriter.usage(), { prompt: 12, completion: 3 });
@@ -53,7 +68,11 @@ describe('passthrough rewriter', () => {
 
 describe('chat completions normaliser', () => {
   test('events split across chunks come out whole, naming the model the router sent', async () => {
-    const input = event(delta({ role: 'assistant', content: '' })) + event(delta({ content: 'Hel' })) + event(delta({ content: 'lo' }, 'stop')) + 'data: [DONE]\n\n';
+    const input =
+      event(delta({ role: 'assistant', content: '' })) +
+      event(delta({ content: 'Hel' })) +
+      event(delta({ content: 'lo' }, 'stop')) +
+      'data: [DONE]\n\n';
     const out = await run(normaliser(), input, 5);
     const expected =
       event({ ...delta({ role: 'assistant', content: '' }), model: 'qwen3-8b' }) +
@@ -76,7 +95,10 @@ describe('chat completions normaliser', () => {
 
   test('the usage chunk only the router asked for is not shown to the client, but its tokens are kept', async () => {
     const rewriter = normaliser();
-    const input = event(delta({ content: 'a' })) + event(chunk({ choices: [], usage: { prompt_tokens: 9, completion_tokens: 1, total_tokens: 10 } })) + 'data: [DONE]\n\n';
+    const input =
+      event(delta({ content: 'a' })) +
+      event(chunk({ choices: [], usage: { prompt_tokens: 9, completion_tokens: 1, total_tokens: 10 } })) +
+      'data: [DONE]\n\n';
     const out = dataOf(await run(rewriter, input));
     assert.equal(out.length, 2);
     assert.equal(out[1], '[DONE]');
@@ -100,13 +122,22 @@ describe('chat completions normaliser', () => {
     const out = dataOf(await run(rewriter, input));
     assert.deepEqual(counted, ['Hi hmm {"a":1}'], 'the completion is counted from everything the stream carried');
     assert.equal(out.at(-1), '[DONE]');
-    assert.deepEqual(out.at(-2), { id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'qwen3-8b', choices: [], usage: { prompt_tokens: 20, completion_tokens: 4, total_tokens: 24 } });
+    assert.deepEqual(out.at(-2), {
+      id: 'c1',
+      object: 'chat.completion.chunk',
+      created: 1,
+      model: 'qwen3-8b',
+      choices: [],
+      usage: { prompt_tokens: 20, completion_tokens: 4, total_tokens: 24 },
+    });
     assert.deepEqual(rewriter.usage(), { prompt: 20, completion: 4 });
   });
 
-  test('an error event from the node is passed on in OpenAI\'s shape', async () => {
+  test("an error event from the node is passed on in OpenAI's shape", async () => {
     // llama.cpp's shape: the HTTP status as a number in `code` (OpenAI's `code` is a string or null).
-    const out = dataOf(await run(normaliser(), event({ error: { message: 'out of memory', type: 'server_error', code: 500 } })));
+    const out = dataOf(
+      await run(normaliser(), event({ error: { message: 'out of memory', type: 'server_error', code: 500 } })),
+    );
     assert.deepEqual(out, [{ error: { message: 'out of memory', type: 'upstream_error', code: null } }]);
   });
 
@@ -151,6 +182,8 @@ describe('responses translator', () => {
     const rewriter = responsesTranslator(body, 'qwen3-8b');
     rewriter.start();
     assert.throws(() => rewriter.push(Buffer.from(event({ error: { message: 'boom' } }))), { name: 'UpstreamError' });
-    assert.deepEqual(dataOf(rewriter.fail('dropped', 'node a: gone')), [{ type: 'error', code: 'dropped', message: 'node a: gone', param: null, sequence_number: 2 }]);
+    assert.deepEqual(dataOf(rewriter.fail('dropped', 'node a: gone')), [
+      { type: 'error', code: 'dropped', message: 'node a: gone', param: null, sequence_number: 2 },
+    ]);
   });
 });

@@ -43,7 +43,9 @@ describe('tokenization off the event loop', () => {
     assert.equal(value.fallback, 'timeout');
     assert.deepEqual(value.tokens, [400_000]);
     assert.ok(tookMs < 20_000, `answered after the time cap, not after tokenizing (${Math.round(tookMs)} ms)`);
-    process.stdout.write(`# 400 KB whitespace-free: byte bound after ${Math.round(tookMs)} ms, worst event-loop delay ${maxDelayMs.toFixed(1)} ms\n`);
+    process.stdout.write(
+      `# 400 KB whitespace-free: byte bound after ${Math.round(tookMs)} ms, worst event-loop delay ${maxDelayMs.toFixed(1)} ms\n`,
+    );
     // the stuck worker was terminated and replaced: the next count is exact again
     const next = await counter.count(['hello world']);
     assert.deepEqual(next, { tokens: [2], exact: true });
@@ -61,7 +63,11 @@ describe('tokenization off the event loop', () => {
     const messages = [
       { role: 'system', content: 'You are terse.' },
       { role: 'user', content: [{ type: 'text', text: '日本語のテキスト and emoji 🎉🎉 and code: fn(x) => x ** 2;' }] },
-      { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{"a":1}' } }] },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{"a":1}' } }],
+      },
     ];
     const tools = [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }];
     const exact = await countChatTokens(counter, messages, tools);
@@ -89,7 +95,14 @@ describe('tokenization off the event loop', () => {
 describe('router node status', () => {
   test('GET /v1/router/nodes shows node URLs without user-info', () => {
     const fleet = FleetConfig.parse({
-      nodes: [{ id: 'n1', baseUrl: 'http://alice:s3cret-pass@127.0.0.1:9/v1', kind: 'vllm', models: [{ id: 'm', contextWindow: 8192 }] }],
+      nodes: [
+        {
+          id: 'n1',
+          baseUrl: 'http://alice:s3cret-pass@127.0.0.1:9/v1',
+          kind: 'vllm',
+          models: [{ id: 'm', contextWindow: 8192 }],
+        },
+      ],
     });
     const router = createRouter({ fleet: () => fleet, log: pino({ level: 'silent' }), probeCheckMs: 0 });
     try {

@@ -85,7 +85,8 @@ export async function startAgentStack(opts: { agentConfig?: AgentConfigInput } =
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         for (const message of parser.push(chunk)) {
           const event = JSON.parse(message.data) as AgentEvent;
-          if (message.event !== event.type) throw new Error(`SSE event name ${message.event} differs from its type ${event.type}`);
+          if (message.event !== event.type)
+            throw new Error(`SSE event name ${message.event} differs from its type ${event.type}`);
           events.push(event);
           await runOpts.onEvent?.(event);
         }
@@ -175,6 +176,9 @@ export function sleepersWith(marker: string): number[] {
   });
 }
 
-export function eventsOf<T extends AgentEvent['type']>(events: AgentEvent[], type: T): Extract<AgentEvent, { type: T }>[] {
+export function eventsOf<T extends AgentEvent['type']>(
+  events: AgentEvent[],
+  type: T,
+): Extract<AgentEvent, { type: T }>[] {
   return events.filter((e): e is Extract<AgentEvent, { type: T }> => e.type === type);
 }

@@ -58,7 +58,9 @@ export async function createTestDatabase(opts: { migrate?: boolean; max?: number
       // Kysely ends the pool only if the db was used; the rest is ours to end.
       await db.destroy().catch(() => {});
       if (!pool.ended) await pool.end().catch(() => {});
-      await onMaintenanceDb(serverUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`));
+      await onMaintenanceDb(serverUrl, (c) =>
+        c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`),
+      );
     })();
     return dropping;
   };
@@ -74,7 +76,11 @@ export async function createTestDatabase(opts: { migrate?: boolean; max?: number
 }
 
 /** The rows of one statement on a connection of its own. */
-export async function queryRows<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+export async function queryRows<T extends pg.QueryResultRow>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

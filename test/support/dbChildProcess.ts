@@ -4,7 +4,11 @@ import { fileURLToPath } from 'node:url';
 const CHILD = fileURLToPath(new URL('./dbChild.ts', import.meta.url));
 
 /** Spawns test/support/dbChild.ts (a second process for the db and embedded Postgres tests) and resolves with its first stdout line, parsed. */
-export function spawnDbChild(args: string[]): { child: ReturnType<typeof spawn>; line: Promise<Record<string, unknown>>; exit: Promise<number | null> } {
+export function spawnDbChild(args: string[]): {
+  child: ReturnType<typeof spawn>;
+  line: Promise<Record<string, unknown>>;
+  exit: Promise<number | null>;
+} {
   const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

@@ -24,11 +24,9 @@ export interface ImapPeer {
 
 export const DOVECOT = '/usr/sbin/dovecot';
 
-
 export function dovecotAvailable(): boolean {
   return existsSync(DOVECOT);
 }
-
 
 export async function waitForPort(port: number, timeoutMs: number, isDead: () => string | undefined): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -114,7 +112,9 @@ namespace inbox {
     let stderr = '';
     c.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     c.on('exit', (code) => {
-      const log = existsSync(join(dir, 'dovecot.log')) ? readFileSync(join(dir, 'dovecot.log'), 'utf8').slice(-1500) : '';
+      const log = existsSync(join(dir, 'dovecot.log'))
+        ? readFileSync(join(dir, 'dovecot.log'), 'utf8').slice(-1500)
+        : '';
       exit = `dovecot exited (${code}): ${stderr.slice(-1500)} ${log}`;
     });
     child = c;

@@ -26,11 +26,14 @@ function ip(args: string[]): void {
 export function netnsUnavailable(): string | null {
   if (process.getuid?.() !== 0) return 'not running as root (ip netns needs CAP_SYS_ADMIN and CAP_NET_ADMIN)';
   const probe = spawnSync('ip', ['-V'], { encoding: 'utf8' });
-  if (probe.error) return `the ip command is missing (${(probe.error as NodeJS.ErrnoException).code}); install iproute2`;
+  if (probe.error)
+    return `the ip command is missing (${(probe.error as NodeJS.ErrnoException).code}); install iproute2`;
   const name = `hoprobe${randomBytes(3).toString('hex')}`;
   const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
   if (add.status !== 0) return `ip netns add failed: ${add.stderr.trim()}`;
-  const veth = spawnSync('ip', ['link', 'add', `${name}a`, 'type', 'veth', 'peer', 'name', `${name}b`], { encoding: 'utf8' });
+  const veth = spawnSync('ip', ['link', 'add', `${name}a`, 'type', 'veth', 'peer', 'name', `${name}b`], {
+    encoding: 'utf8',
+  });
   spawnSync('ip', ['link', 'del', `${name}a`]);
   spawnSync('ip', ['netns', 'del', name]);
   if (veth.status !== 0) return `ip link add ... type veth failed: ${veth.stderr.trim()}`;

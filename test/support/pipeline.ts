@@ -26,7 +26,10 @@ export interface PipelineHarness {
    * Pipeline deps as executor `id` would run it (createPipelineDeps, with its own store, grouped
    * writes and breakers), holding every channel, never gated nor draining, unless `opts` says otherwise.
    */
-  executor(id: string, opts?: Partial<Omit<PipelineOptions, 'store' | 'connectors' | 'policy' | 'heldKeys'>>): PipelineDeps;
+  executor(
+    id: string,
+    opts?: Partial<Omit<PipelineOptions, 'store' | 'connectors' | 'policy' | 'heldKeys'>>,
+  ): PipelineDeps;
   close(): Promise<void>;
 }
 
@@ -34,14 +37,19 @@ export interface PipelineHarness {
  * The real store, real pg-boss and the real executor pipeline in one process, against a fresh
  * database: for guarantees that need precise control over who holds a lease when.
  */
-export async function startPipeline(opts: { policy?: PolicyInput; connectors?: Connector[] } = {}): Promise<PipelineHarness> {
+export async function startPipeline(
+  opts: { policy?: PolicyInput; connectors?: Connector[] } = {},
+): Promise<PipelineHarness> {
   const tdb = await createTestDatabase({ max: 10 });
   const policy = Policy.parse(withLoopbackReceivers(opts.policy ?? {}));
   await configureBuckets(tdb.db, policy.rateLimits);
   const boss = await startBoss(tdb.url, { supervise: false });
   // a test's own connector replaces the built-in of the same name (e.g. one aimed at a fake API)
   const own = opts.connectors ?? [];
-  const registry = createConnectorRegistry([...builtInConnectors.filter((b) => !own.some((c) => c.name === b.name)), ...own]);
+  const registry = createConnectorRegistry([
+    ...builtInConnectors.filter((b) => !own.some((c) => c.name === b.name)),
+    ...own,
+  ]);
   const service = createIntentService({ db: tdb.db, boss, connectors: registry, policy: () => policy, log: quietLog });
   const allKeys = registry.names().map((n) => `${n}:*`);
   return {

@@ -87,7 +87,11 @@ type = none
   <C:supported-calendar-component-set><C:comp name="VEVENT"/></C:supported-calendar-component-set>
   </D:prop></D:set>
 </C:mkcalendar>`;
-      const res = await request(url, { method: 'MKCALENDAR', headers: { authorization: auth, 'content-type': 'application/xml' }, body });
+      const res = await request(url, {
+        method: 'MKCALENDAR',
+        headers: { authorization: auth, 'content-type': 'application/xml' },
+        body,
+      });
       await res.body.text();
       if (res.statusCode !== 201) throw new Error(`MKCALENDAR ${url} answered ${res.statusCode}`);
       return url;

@@ -153,7 +153,8 @@ export async function startRecordingSink(options: RecordingSinkOptions = {}): Pr
     if (typeof answer.body === 'string') payload = answer.body;
     else if (answer.body !== undefined) {
       payload = JSON.stringify(answer.body);
-      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+        headers['content-type'] = 'application/json';
     }
     if (res.destroyed) return;
     res.writeHead(answer.status ?? 200, headers);

@@ -39,7 +39,21 @@ export async function startSmtpPeer(opts: { user: string; pass: string }): Promi
   const dir = mkdtempSync(join(tmpdir(), 'handoff-smtp-'));
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+    ],
     { stdio: 'ignore' },
   );
   const peer: SmtpPeer = {
@@ -93,7 +107,7 @@ export async function startSmtpPeer(opts: { user: string; pass: string }): Promi
   });
   server.on('error', () => {});
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  peer.port = ((server as unknown as { server: { address(): AddressInfo } }).server.address()).port;
+  peer.port = (server as unknown as { server: { address(): AddressInfo } }).server.address().port;
   peer.close = async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     rmSync(dir, { recursive: true, force: true });

@@ -58,13 +58,17 @@ export async function startStack(opts: { policy?: PolicyInput; log?: Logger } = 
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const output: string[] = [];
-    const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+    const exited = new Promise<number | string>((resolve) =>
+      child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)),
+    );
     const ready = new Promise<void>((resolve, reject) => {
       onOutputLines([child.stdout, child.stderr], (line) => {
         output.push(line);
         if (line.includes('"executor started"')) resolve();
       });
-      void exited.then((code) => reject(new Error(`executor ${id} exited (${code}) before it was ready:\n${output.join('\n')}`)));
+      void exited.then((code) =>
+        reject(new Error(`executor ${id} exited (${code}) before it was ready:\n${output.join('\n')}`)),
+      );
     });
     const proc: ExecutorProcess = { id, child, output, exited, signal: (sig) => child.kill(sig) };
     executors.push(proc);
@@ -91,7 +95,12 @@ export async function startStack(opts: { policy?: PolicyInput; log?: Logger } = 
   };
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | null | false>,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -28,7 +28,8 @@ export async function startTcpProxy(host: string, targetPort: number): Promise<T
   const sockets = new Set<net.Socket>();
   let frozen = false;
   let frozenSource: string | undefined;
-  const isFrozen = (client: net.Socket): boolean => frozen && (frozenSource === undefined || client.remoteAddress === frozenSource);
+  const isFrozen = (client: net.Socket): boolean =>
+    frozen && (frozenSource === undefined || client.remoteAddress === frozenSource);
   const flushers = new Set<() => void>();
   const pendingConnects: (() => void)[] = [];
 

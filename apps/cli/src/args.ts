@@ -23,7 +23,10 @@ export function zodParser<T>(schema: z.ZodType<T>, message?: string): (value: st
 }
 
 /** For variadic arguments (`<id...>`): commander calls the parser once per value with the list so far. */
-export function zodListParser<T>(schema: z.ZodType<T>, message?: string): (value: string, previous: T[] | undefined) => T[] {
+export function zodListParser<T>(
+  schema: z.ZodType<T>,
+  message?: string,
+): (value: string, previous: T[] | undefined) => T[] {
   const one = zodParser(schema, message);
   return (value, previous) => [...(previous ?? []), one(value)];
 }
@@ -54,7 +57,8 @@ export const parseText = zodParser(z.string().trim().min(1, 'must not be empty')
 
 export function parseLimit(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > 1000) throw new InvalidArgumentError('must be a whole number from 1 to 1000');
+  if (!/^\d+$/.test(value) || n < 1 || n > 1000)
+    throw new InvalidArgumentError('must be a whole number from 1 to 1000');
   return n;
 }
 

@@ -75,7 +75,9 @@ export class UnexpectedAnswer extends Error {
   readonly request: string;
   readonly problems: string[];
   constructor(url: string, request: string, error: z.ZodError) {
-    const problems = error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'the answer'}: ${issue.message}`);
+    const problems = error.issues.map(
+      (issue) => `${issue.path.length > 0 ? issue.path.join('.') : 'the answer'}: ${issue.message}`,
+    );
     super(`unexpected answer to ${request} from ${url}: ${problems.join('; ')}`);
     this.name = 'UnexpectedAnswer';
     this.url = url;
@@ -131,7 +133,11 @@ export function describeError(err: unknown, subject?: string): DescribedError {
         fatal: true,
       };
     }
-    return { line: `${prefix}${err.code}: ${oneLine(err.message).replace(/\.$/, '')}`, exitCode: EXIT_FAILURE, fatal: false };
+    return {
+      line: `${prefix}${err.code}: ${oneLine(err.message).replace(/\.$/, '')}`,
+      exitCode: EXIT_FAILURE,
+      fatal: false,
+    };
   }
   if (err instanceof UnexpectedAnswer) {
     const shown = err.problems.slice(0, PROBLEMS_SHOWN).map(oneLine).join('; ');

@@ -20,8 +20,12 @@ const GAP = '  ';
 /** One terminal line: control characters (incl. ANSI escapes' ESC) and runs of whitespace become one space. */
 export function cell(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined || value === '') return '-';
-  // eslint-disable-next-line no-control-regex
-  return String(value).replace(/[\u0000-\u001f\u007f-\u009f\s]+/g, ' ').trim() || '-';
+  return (
+    String(value)
+      // eslint-disable-next-line no-control-regex
+      .replace(/[\u0000-\u001f\u007f-\u009f\s]+/g, ' ')
+      .trim() || '-'
+  );
 }
 
 export function truncate(text: string, max: number): string {
@@ -54,7 +58,10 @@ export function table<T>(rows: readonly T[], columns: readonly Column<T>[], opti
 }
 
 /** `key   value` lines with the keys aligned; rows whose value is undefined are left out. */
-export function keyValues(pairs: readonly [string, string | number | boolean | null | undefined][], indent = ''): string {
+export function keyValues(
+  pairs: readonly [string, string | number | boolean | null | undefined][],
+  indent = '',
+): string {
   const shown = pairs.filter(([, v]) => v !== undefined);
   const keyWidth = Math.max(0, ...shown.map(([k]) => width(k)));
   return shown.map(([k, v]) => `${indent}${k.padEnd(keyWidth)}  ${cell(v)}`).join('\n') + '\n';
@@ -86,7 +93,10 @@ export function timestamp(iso: string | null | undefined, now: number = Date.now
   if (!iso) return '-';
   const at = Date.parse(iso);
   if (Number.isNaN(at)) return iso;
-  const text = new Date(at).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const text = new Date(at)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
   return `${text} (${age(iso, now)})`;
 }
 

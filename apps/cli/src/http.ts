@@ -101,7 +101,11 @@ export class CoordinatorHttp {
     return { headers, payload };
   }
 
-  async #send(url: URL, options: RequestOptions, payload: string | undefined): Promise<{ status: number; text: string }> {
+  async #send(
+    url: URL,
+    options: RequestOptions,
+    payload: string | undefined,
+  ): Promise<{ status: number; text: string }> {
     const res = await this.#open(url, options, payload, true);
     return new Promise((resolve, reject) => {
       let text = '';
@@ -113,7 +117,12 @@ export class CoordinatorHttp {
   }
 
   /** Sends the request; `answerTimeout`: the answer may not stall longer than the timeout once connected. */
-  async #open(url: URL, options: RequestOptions, payload: string | undefined, answerTimeout: boolean): Promise<IncomingMessage> {
+  async #open(
+    url: URL,
+    options: RequestOptions,
+    payload: string | undefined,
+    answerTimeout: boolean,
+  ): Promise<IncomingMessage> {
     // TLS is loaded only when HANDOFF_URL asks for it.
     const send = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
     return new Promise((resolve, reject) => {
@@ -175,7 +184,11 @@ function parseJson(text: string): unknown {
  * loosely, so that a code this CLI does not know yet, or a proxy's page, still reads as an error.
  */
 const ErrorAnswer = z.object({
-  error: z.object({ code: z.string(), message: z.string().optional().catch(undefined), details: z.unknown().optional() }),
+  error: z.object({
+    code: z.string(),
+    message: z.string().optional().catch(undefined),
+    details: z.unknown().optional(),
+  }),
 });
 
 function toCoordinatorError(status: number, parsed: unknown, text: string): CoordinatorError {

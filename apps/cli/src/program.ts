@@ -31,7 +31,8 @@ export function buildProgram(): Command {
     .configureOutput({
       writeOut: (text) => process.stdout.write(text),
       writeErr: (text) => process.stderr.write(text),
-      outputError: (text, write) => write(text.startsWith('error: ') ? `handoff: ${text.slice('error: '.length)}` : text),
+      outputError: (text, write) =>
+        write(text.startsWith('error: ') ? `handoff: ${text.slice('error: '.length)}` : text),
     })
     .addHelpText('after', FOOTER);
 

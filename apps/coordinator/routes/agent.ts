@@ -42,7 +42,8 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRoutesOptions> = async (app
     try {
       run = agent.prepare(request.body, principalOf(request));
     } catch (err) {
-      if (err instanceof AgentInputError) throw new ApiError(400, err.code, err.message, [{ path: err.field, message: err.message }]);
+      if (err instanceof AgentInputError)
+        throw new ApiError(400, err.code, err.message, [{ path: err.field, message: err.message }]);
       throw err;
     }
     // From here the answer is ours to write: an SSE stream that lives as long as the run.
@@ -81,11 +82,16 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRoutesOptions> = async (app
     return { sessionId: request.body.sessionId, stopped: true };
   });
 
-  app.get('/health', { config: { access: 'viewer' }, schema: { response: { 200: AgentHealth } } }, async () => agent.health());
+  app.get('/health', { config: { access: 'viewer' }, schema: { response: { 200: AgentHealth } } }, async () =>
+    agent.health(),
+  );
 
   app.get(
     '/approvals',
-    { config: { access: 'viewer' }, schema: { querystring: ListCommandApprovalsQuery, response: { 200: CommandApprovalList } } },
+    {
+      config: { access: 'viewer' },
+      schema: { querystring: ListCommandApprovalsQuery, response: { 200: CommandApprovalList } },
+    },
     async (request) => agent.approvals.list(request.query),
   );
 
@@ -105,12 +111,17 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRoutesOptions> = async (app
       config: { access: 'operator', allowEmptyBody: true },
       schema: { params: CommandApprovalIdParams, body: optionalBody(ApproveBody), response: { 200: CommandApproval } },
     },
-    async (request) => agent.approvals.decide(request.params.id, 'approved', principalOf(request).actor, request.body.reason),
+    async (request) =>
+      agent.approvals.decide(request.params.id, 'approved', principalOf(request).actor, request.body.reason),
   );
 
   app.post(
     '/approvals/:id/reject',
-    { config: { access: 'operator' }, schema: { params: CommandApprovalIdParams, body: RejectBody, response: { 200: CommandApproval } } },
-    async (request) => agent.approvals.decide(request.params.id, 'rejected', principalOf(request).actor, request.body.reason),
+    {
+      config: { access: 'operator' },
+      schema: { params: CommandApprovalIdParams, body: RejectBody, response: { 200: CommandApproval } },
+    },
+    async (request) =>
+      agent.approvals.decide(request.params.id, 'rejected', principalOf(request).actor, request.body.reason),
   );
 };

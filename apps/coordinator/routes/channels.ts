@@ -66,7 +66,11 @@ export const channelRoutes: FastifyPluginAsyncZod<ChannelRoutesOptions> = async 
           .map((account) => ({
             account,
             // '*': an executor serves every account of a channel that needs no credentials
-            needsApproval: needsApproval(inForce, { channel: c.name, account: account === ANY_ACCOUNT ? '' : account, externalEffect: c.externalEffect }),
+            needsApproval: needsApproval(inForce, {
+              channel: c.name,
+              account: account === ANY_ACCOUNT ? '' : account,
+              externalEffect: c.externalEffect,
+            }),
             executors: [...holders.get(`${c.name}:${account}`)!].sort(),
           }));
         // an account no rule names ('' is no account name): only a channel-wide rule or the default applies

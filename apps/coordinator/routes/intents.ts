@@ -84,7 +84,10 @@ export const intentRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.post(
     '/:id/resolve',
-    { config: { access: 'operator' }, schema: { params: IntentIdParams, body: ResolveBody, response: { 200: Intent } } },
+    {
+      config: { access: 'operator' },
+      schema: { params: IntentIdParams, body: ResolveBody, response: { 200: Intent } },
+    },
     async (request) => app.intents.resolve(request.params.id, principalOf(request).actor, request.body),
   );
 };

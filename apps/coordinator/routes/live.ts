@@ -36,7 +36,10 @@ export const liveRoutes: FastifyPluginAsyncZod<{ router?: Router; agent?: AgentS
         .header('cache-control', 'no-store')
         .header('referrer-policy', 'no-referrer')
         .header('x-content-type-options', 'nosniff')
-        .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+        .header(
+          'content-security-policy',
+          "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        )
         .send(renderLivePage(live));
     },
   );
@@ -45,7 +48,12 @@ export const liveRoutes: FastifyPluginAsyncZod<{ router?: Router; agent?: AgentS
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
 export function escapeHtml(value: unknown): string {
-  const text = value === null || value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  const text =
+    value === null || value === undefined
+      ? ''
+      : typeof value === 'string'
+        ? value
+        : (JSON.stringify(value) ?? String(value));
   return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
 }
 
@@ -111,7 +119,9 @@ export function renderLivePage(report: LiveReport): string {
       report.breakers.map((b) => [
         b.executorId,
         b.key,
-        b.state === 'closed' ? { text: b.state, cls: 'ok' } : { text: b.state, cls: b.state === 'open' ? 'bad' : 'warn' },
+        b.state === 'closed'
+          ? { text: b.state, cls: 'ok' }
+          : { text: b.state, cls: b.state === 'open' ? 'bad' : 'warn' },
         b.failures,
         b.openedAt,
       ]),
@@ -148,7 +158,15 @@ export function renderLivePage(report: LiveReport): string {
     table(
       'In flight',
       ['intent', 'target', 'idempotency key', 'lease owner', 'epoch', 'lease expires', 'attempts'],
-      report.inFlight.map((i) => [i.id, target(i), i.idempotencyKey, i.leaseOwner, i.leaseEpoch, i.leaseExpiresAt, i.attemptCount]),
+      report.inFlight.map((i) => [
+        i.id,
+        target(i),
+        i.idempotencyKey,
+        i.leaseOwner,
+        i.leaseEpoch,
+        i.leaseExpiresAt,
+        i.attemptCount,
+      ]),
     ),
     table(
       'Recent receipts',

@@ -75,7 +75,11 @@ export const mcpRoutes: FastifyPluginAsync = async (app) => {
       method,
       url: '/mcp',
       config: { access: 'agent' },
-      handler: async (_request, reply) => reply.code(405).header('allow', 'POST').send(rpcRefusal('Method not allowed: this server is stateless; use POST.')),
+      handler: async (_request, reply) =>
+        reply
+          .code(405)
+          .header('allow', 'POST')
+          .send(rpcRefusal('Method not allowed: this server is stateless; use POST.')),
     });
   }
 };

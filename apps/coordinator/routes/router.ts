@@ -42,13 +42,21 @@ export const routerRoutes: FastifyPluginAsyncZod<RouterRoutesOptions> = async (a
 
   app.post(
     '/v1/chat/completions',
-    { config: { access: 'agent', rateLimit: routerCallsLimit }, bodyLimit: ROUTER_BODY_LIMIT_BYTES, schema: { body: ChatCompletionsBody } },
+    {
+      config: { access: 'agent', rateLimit: routerCallsLimit },
+      bodyLimit: ROUTER_BODY_LIMIT_BYTES,
+      schema: { body: ChatCompletionsBody },
+    },
     async (request, reply) => send(reply, await router.chatCompletions(request.body, clientGone(request, reply))),
   );
 
   app.post(
     '/v1/responses',
-    { config: { access: 'agent', rateLimit: routerCallsLimit }, bodyLimit: ROUTER_BODY_LIMIT_BYTES, schema: { body: ResponsesBody } },
+    {
+      config: { access: 'agent', rateLimit: routerCallsLimit },
+      bodyLimit: ROUTER_BODY_LIMIT_BYTES,
+      schema: { body: ResponsesBody },
+    },
     async (request, reply) => send(reply, await router.responses(request.body, clientGone(request, reply))),
   );
 };

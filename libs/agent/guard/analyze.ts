@@ -166,11 +166,23 @@ export class Analyzer {
   }
 
   add(decision: Decision, rule: string, subject: string, liftable = false, reason?: string): void {
-    this.findings.push({ decision, rule, reason: `${reason ?? STRUCTURAL_RULES[rule] ?? rule}: \`${oneLine(subject)}\``, liftable });
+    this.findings.push({
+      decision,
+      rule,
+      reason: `${reason ?? STRUCTURAL_RULES[rule] ?? rule}: \`${oneLine(subject)}\``,
+      liftable,
+    });
   }
 
   pathContext(scope: Scope): PathContext {
-    return { cwd: scope.cwd, sandboxRoot: this.opts.sandboxRoot, realRoot: this.opts.realRoot, realCache: this.realCache, home: this.opts.home, handoffHome: this.opts.handoffHome };
+    return {
+      cwd: scope.cwd,
+      sandboxRoot: this.opts.sandboxRoot,
+      realRoot: this.opts.realRoot,
+      realCache: this.realCache,
+      home: this.opts.home,
+      handoffHome: this.opts.handoffHome,
+    };
   }
 
   wordEnv(scope: Scope): WordEnv {

@@ -8,7 +8,20 @@ import type { Word } from './words.ts';
  * Decisions are not made here; the rules (defaultRules.ts, guard.json) make them.
  */
 
-export const SHELLS = new Set(['sh', 'bash', 'zsh', 'dash', 'ksh', 'mksh', 'ash', 'fish', 'csh', 'tcsh', 'busybox', 'rbash']);
+export const SHELLS = new Set([
+  'sh',
+  'bash',
+  'zsh',
+  'dash',
+  'ksh',
+  'mksh',
+  'ash',
+  'fish',
+  'csh',
+  'tcsh',
+  'busybox',
+  'rbash',
+]);
 
 /** Interpreters and the options that take program text from the command line. */
 export const INTERPRETERS: Record<string, string[]> = {
@@ -32,8 +45,38 @@ export const INTERPRETERS: Record<string, string[]> = {
   jshell: [],
   irb: [],
   // Debuggers and tools whose scripts can run shell commands (`gdb -ex 'shell …'`, `expect -c 'spawn sh'`).
-  gdb: ['-ex', '--ex', '-iex', '--iex', '-x', '--x', '-ix', '--ix', '--command', '--eval-command', '--init-command', '--init-eval-command', '-command', '-eval-command', '-init-command', '-init-eval-command'],
-  lldb: ['-o', '--one-line', '-O', '--one-line-before-file', '-s', '--source', '-S', '--source-before-file', '-k', '--one-line-on-crash', '-K', '--source-on-crash'],
+  gdb: [
+    '-ex',
+    '--ex',
+    '-iex',
+    '--iex',
+    '-x',
+    '--x',
+    '-ix',
+    '--ix',
+    '--command',
+    '--eval-command',
+    '--init-command',
+    '--init-eval-command',
+    '-command',
+    '-eval-command',
+    '-init-command',
+    '-init-eval-command',
+  ],
+  lldb: [
+    '-o',
+    '--one-line',
+    '-O',
+    '--one-line-before-file',
+    '-s',
+    '--source',
+    '-S',
+    '--source-before-file',
+    '-k',
+    '--one-line-on-crash',
+    '-K',
+    '--source-on-crash',
+  ],
   expect: ['-c'],
   psql: ['-c', '--command', '-f', '--file'],
   mysql: ['-e', '--execute'],
@@ -57,19 +100,73 @@ export function commandBase(value: string | null): string | null {
 export const PACKAGE_MANAGERS = new Set(['npm', 'pnpm', 'yarn', 'bun']);
 
 export const FETCHERS = new Set([
-  'curl', 'wget', 'fetch', 'aria2c', 'http', 'https', 'xh', 'curlie', 'nc', 'ncat', 'netcat', 'socat', 'telnet',
-  'ftp', 'tftp', 'lynx', 'links', 'w3m', 'ssh', 'scp', 'sftp', 'rsync', 'gh', 'lwp-request', 'get',
+  'curl',
+  'wget',
+  'fetch',
+  'aria2c',
+  'http',
+  'https',
+  'xh',
+  'curlie',
+  'nc',
+  'ncat',
+  'netcat',
+  'socat',
+  'telnet',
+  'ftp',
+  'tftp',
+  'lynx',
+  'links',
+  'w3m',
+  'ssh',
+  'scp',
+  'sftp',
+  'rsync',
+  'gh',
+  'lwp-request',
+  'get',
 ]);
 
 /** Producers whose output is decoded or transformed text: piped into a shell it is code nobody can read here. */
 export const DECODERS = new Set([
-  'base64', 'base32', 'basenc', 'xxd', 'od', 'openssl', 'uudecode', 'gzip', 'gunzip', 'zcat', 'bzcat', 'xzcat', 'zstdcat',
-  'rev', 'tr', 'printf', 'perl', 'python', 'python3', 'sed', 'awk', 'iconv', 'hexdump',
+  'base64',
+  'base32',
+  'basenc',
+  'xxd',
+  'od',
+  'openssl',
+  'uudecode',
+  'gzip',
+  'gunzip',
+  'zcat',
+  'bzcat',
+  'xzcat',
+  'zstdcat',
+  'rev',
+  'tr',
+  'printf',
+  'perl',
+  'python',
+  'python3',
+  'sed',
+  'awk',
+  'iconv',
+  'hexdump',
 ]);
 
 /** Options (per command) that take the next word as their value, so that word is not an operand. */
 const VALUE_OPTIONS: Record<string, string[]> = {
-  git: ['-C', '-c', '--git-dir', '--work-tree', '--namespace', '--exec-path', '--config-env', '--config', '--separate-git-dir'],
+  git: [
+    '-C',
+    '-c',
+    '--git-dir',
+    '--work-tree',
+    '--namespace',
+    '--exec-path',
+    '--config-env',
+    '--config',
+    '--separate-git-dir',
+  ],
   docker: ['--context', '-c', '-H', '--host', '--config', '-l', '--log-level'],
   podman: ['--context', '-c', '-H', '--host', '--url', '--connection'],
   npm: ['-w', '--workspace', '--prefix', '-C'],
@@ -87,31 +184,246 @@ const VALUE_OPTIONS: Record<string, string[]> = {
   chown: ['--reference', '--from'],
   shred: ['-n', '--iterations', '-s', '--size', '--random-source'],
   sed: ['-e', '--expression', '-f', '--file', '-l', '--line-length'],
-  tar: ['-f', '--file', '-C', '--directory', '-T', '--files-from', '-X', '--exclude-from', '-b', '-I', '--use-compress-program'],
+  tar: [
+    '-f',
+    '--file',
+    '-C',
+    '--directory',
+    '-T',
+    '--files-from',
+    '-X',
+    '--exclude-from',
+    '-b',
+    '-I',
+    '--use-compress-program',
+  ],
   unzip: ['-d', '-x'],
-  zip: ['-b', '--temp-path', '-n', '--suffixes', '-t', '--from-date', '-tt', '--before-date', '-O', '--output-file', '-x', '--exclude', '-i', '--include', '-P', '--password', '-Z', '--compression-method'],
-  split: ['-a', '--suffix-length', '-b', '--bytes', '-C', '--line-bytes', '-l', '--lines', '-n', '--number', '-t', '--separator', '--additional-suffix', '--filter'],
+  zip: [
+    '-b',
+    '--temp-path',
+    '-n',
+    '--suffixes',
+    '-t',
+    '--from-date',
+    '-tt',
+    '--before-date',
+    '-O',
+    '--output-file',
+    '-x',
+    '--exclude',
+    '-i',
+    '--include',
+    '-P',
+    '--password',
+    '-Z',
+    '--compression-method',
+  ],
+  split: [
+    '-a',
+    '--suffix-length',
+    '-b',
+    '--bytes',
+    '-C',
+    '--line-bytes',
+    '-l',
+    '--lines',
+    '-n',
+    '--number',
+    '-t',
+    '--separator',
+    '--additional-suffix',
+    '--filter',
+  ],
   csplit: ['-b', '--suffix-format', '-f', '--prefix', '-n', '--digits'],
   uniq: ['-f', '--skip-fields', '-s', '--skip-chars', '-w', '--check-chars'],
-  sort: ['-o', '--output', '-k', '--key', '-t', '--field-separator', '-S', '--buffer-size', '-T', '--temporary-directory', '--compress-program', '--parallel', '--files0-from', '--random-source', '--batch-size'],
+  sort: [
+    '-o',
+    '--output',
+    '-k',
+    '--key',
+    '-t',
+    '--field-separator',
+    '-S',
+    '--buffer-size',
+    '-T',
+    '--temporary-directory',
+    '--compress-program',
+    '--parallel',
+    '--files0-from',
+    '--random-source',
+    '--batch-size',
+  ],
   mkfifo: ['-m', '--mode', '-Z', '--context'],
   mknod: ['-m', '--mode', '-Z', '--context'],
-  patch: ['-o', '--output', '-d', '--directory', '-i', '--input', '-p', '--strip', '-r', '--reject-file', '-B', '--prefix', '-Y', '--basename-prefix', '-z', '--suffix', '-D', '--ifdef', '-F', '--fuzz', '-V', '--version-control', '--quoting-style'],
+  patch: [
+    '-o',
+    '--output',
+    '-d',
+    '--directory',
+    '-i',
+    '--input',
+    '-p',
+    '--strip',
+    '-r',
+    '--reject-file',
+    '-B',
+    '--prefix',
+    '-Y',
+    '--basename-prefix',
+    '-z',
+    '--suffix',
+    '-D',
+    '--ifdef',
+    '-F',
+    '--fuzz',
+    '-V',
+    '--version-control',
+    '--quoting-style',
+  ],
   ed: ['-p', '--prompt'],
-  script: ['-c', '--command', '-E', '--echo', '-T', '--log-timing', '-I', '-O', '-B', '--log-in', '--log-out', '--log-io'],
-  curl: ['-o', '--output', '-d', '--data', '--data-raw', '--data-binary', '-H', '--header', '-X', '--request', '-u', '--user', '-A', '--user-agent', '-e', '--referer', '-F', '--form', '-T', '--upload-file', '-x', '--proxy', '-m', '--max-time', '--connect-timeout', '-w', '--write-out', '-b', '--cookie', '-c', '--cookie-jar', '-K', '--config', '--retry', '-r', '--range', '--output-dir', '-D', '--dump-header', '--trace', '--trace-ascii', '--stderr', '--libcurl', '--etag-save', '--hsts', '--alt-svc'],
-  wget: ['-O', '--output-document', '-P', '--directory-prefix', '-o', '--output-file', '-a', '--append-output', '-U', '--user-agent', '--header', '-t', '--tries', '-T', '--timeout', '-e'],
+  script: [
+    '-c',
+    '--command',
+    '-E',
+    '--echo',
+    '-T',
+    '--log-timing',
+    '-I',
+    '-O',
+    '-B',
+    '--log-in',
+    '--log-out',
+    '--log-io',
+  ],
+  curl: [
+    '-o',
+    '--output',
+    '-d',
+    '--data',
+    '--data-raw',
+    '--data-binary',
+    '-H',
+    '--header',
+    '-X',
+    '--request',
+    '-u',
+    '--user',
+    '-A',
+    '--user-agent',
+    '-e',
+    '--referer',
+    '-F',
+    '--form',
+    '-T',
+    '--upload-file',
+    '-x',
+    '--proxy',
+    '-m',
+    '--max-time',
+    '--connect-timeout',
+    '-w',
+    '--write-out',
+    '-b',
+    '--cookie',
+    '-c',
+    '--cookie-jar',
+    '-K',
+    '--config',
+    '--retry',
+    '-r',
+    '--range',
+    '--output-dir',
+    '-D',
+    '--dump-header',
+    '--trace',
+    '--trace-ascii',
+    '--stderr',
+    '--libcurl',
+    '--etag-save',
+    '--hsts',
+    '--alt-svc',
+  ],
+  wget: [
+    '-O',
+    '--output-document',
+    '-P',
+    '--directory-prefix',
+    '-o',
+    '--output-file',
+    '-a',
+    '--append-output',
+    '-U',
+    '--user-agent',
+    '--header',
+    '-t',
+    '--tries',
+    '-T',
+    '--timeout',
+    '-e',
+  ],
   rsync: ['-e', '--rsh', '--exclude', '--include', '--filter', '-f', '--port', '--password-file', '--log-file'],
   rm: [],
-  make: ['-f', '--file', '--makefile', '-C', '--directory', '-I', '--include-dir', '-o', '--old-file', '-W', '--what-if', '--new-file', '--assume-new', '--assume-old'],
-  gmake: ['-f', '--file', '--makefile', '-C', '--directory', '-I', '--include-dir', '-o', '--old-file', '-W', '--what-if', '--new-file', '--assume-new', '--assume-old'],
+  make: [
+    '-f',
+    '--file',
+    '--makefile',
+    '-C',
+    '--directory',
+    '-I',
+    '--include-dir',
+    '-o',
+    '--old-file',
+    '-W',
+    '--what-if',
+    '--new-file',
+    '--assume-new',
+    '--assume-old',
+  ],
+  gmake: [
+    '-f',
+    '--file',
+    '--makefile',
+    '-C',
+    '--directory',
+    '-I',
+    '--include-dir',
+    '-o',
+    '--old-file',
+    '-W',
+    '--what-if',
+    '--new-file',
+    '--assume-new',
+    '--assume-old',
+  ],
   find: [],
   kill: ['-s', '-n'],
   python: ['-m', '-W', '-X'],
   python3: ['-m', '-W', '-X'],
   python2: ['-m', '-W', '-X'],
   node: ['-r', '--require', '--import', '--loader'],
-  ssh: ['-i', '-p', '-l', '-o', '-F', '-J', '-L', '-R', '-D', '-b', '-c', '-e', '-E', '-m', '-O', '-S', '-W', '-w', '-Q', '-B', '-I'],
+  ssh: [
+    '-i',
+    '-p',
+    '-l',
+    '-o',
+    '-F',
+    '-J',
+    '-L',
+    '-R',
+    '-D',
+    '-b',
+    '-c',
+    '-e',
+    '-E',
+    '-m',
+    '-O',
+    '-S',
+    '-W',
+    '-w',
+    '-Q',
+    '-B',
+    '-I',
+  ],
 };
 
 const optionTakesValue = (name: string, option: string): boolean => (VALUE_OPTIONS[name] ?? []).includes(option);
@@ -183,7 +495,13 @@ export function hasFlag(args: Word[], flag: string): boolean {
       if (value === '--') return false;
       if (value === flag) return true;
       if (flag.startsWith('--') && value.startsWith(`${flag}=`)) return true;
-      if (/^-[A-Za-z]$/.test(flag) && /^-[A-Za-z0-9]+$/.test(value) && !value.startsWith('--') && value.slice(1).includes(flag[1] ?? '')) return true;
+      if (
+        /^-[A-Za-z]$/.test(flag) &&
+        /^-[A-Za-z0-9]+$/.test(value) &&
+        !value.startsWith('--') &&
+        value.slice(1).includes(flag[1] ?? '')
+      )
+        return true;
     }
   }
   return false;
@@ -201,7 +519,24 @@ export function subcommandOf(name: string, args: Word[]): string | null {
 export const DELETERS = new Set(['rm', 'rmdir', 'unlink', 'shred', 'rimraf', 'del', 'trash', 'srm', 'wipe']);
 const ALL_OPERANDS = new Set([...DELETERS, 'truncate', 'touch', 'mkdir', 'tee', 'mv', 'chattr', 'setfacl', 'mkfifo']);
 /** Compressors write `FILE.gz` beside each operand (and remove the operand) unless told to write stdout. */
-const COMPRESSORS = new Set(['gzip', 'gunzip', 'bzip2', 'bunzip2', 'xz', 'unxz', 'lzma', 'unlzma', 'zstd', 'unzstd', 'lz4', 'lzip', 'compress', 'uncompress', 'pigz', 'unpigz']);
+const COMPRESSORS = new Set([
+  'gzip',
+  'gunzip',
+  'bzip2',
+  'bunzip2',
+  'xz',
+  'unxz',
+  'lzma',
+  'unlzma',
+  'zstd',
+  'unzstd',
+  'lz4',
+  'lzip',
+  'compress',
+  'uncompress',
+  'pigz',
+  'unpigz',
+]);
 /** git subcommands that create a repository or a working tree at their operand. */
 const GIT_CREATORS: Record<string, (operands: Word[]) => Word[]> = {
   init: (ops) => [ops[1] ?? literalWord('.')],
@@ -228,7 +563,8 @@ export function writeTargets(name: string, args: Word[]): Word[] {
     case 'rsync':
     case 'scp': {
       // `install -d A B`: every operand is a directory it creates.
-      if (name === 'install' && (hasFlag(args, '-d') || hasFlag(args, '--directory'))) return [...operands, ...option('-t', '--target-directory')];
+      if (name === 'install' && (hasFlag(args, '-d') || hasFlag(args, '--directory')))
+        return [...operands, ...option('-t', '--target-directory')];
       const target = option('-t', '--target-directory');
       if (target.length > 0) return target;
       const last = operands.length > 1 ? operands[operands.length - 1] : undefined;
@@ -239,8 +575,17 @@ export function writeTargets(name: string, args: Word[]): Word[] {
     }
     case 'sed':
     case 'perl': {
-      if (!hasFlag(args, '-i') && !args.some((a) => (single(a) ?? '').startsWith('--in-place') || /^-i/.test(single(a) ?? ''))) return [];
-      const scriptGiven = optionValues.has('-e') || optionValues.has('--expression') || optionValues.has('-f') || optionValues.has('--file') || (name === 'perl' && args.some((a) => /^-\w*e$/.test(single(a) ?? '')));
+      if (
+        !hasFlag(args, '-i') &&
+        !args.some((a) => (single(a) ?? '').startsWith('--in-place') || /^-i/.test(single(a) ?? ''))
+      )
+        return [];
+      const scriptGiven =
+        optionValues.has('-e') ||
+        optionValues.has('--expression') ||
+        optionValues.has('-f') ||
+        optionValues.has('--file') ||
+        (name === 'perl' && args.some((a) => /^-\w*e$/.test(single(a) ?? '')));
       return scriptGiven ? operands : operands.slice(1);
     }
     case 'dd':
@@ -250,9 +595,20 @@ export function writeTargets(name: string, args: Word[]): Word[] {
     case 'bsdtar': {
       const first = single(args[0]) ?? '';
       const mode = first.startsWith('-') ? first : `-${first}`;
-      const extracting = /^-[A-Za-z]*x/.test(mode) || hasFlag(args, '-x') || hasFlag(args, '--extract') || hasFlag(args, '--get');
-      const creating = /^-[A-Za-z]*[cru]/.test(mode) || hasFlag(args, '-c') || hasFlag(args, '-r') || hasFlag(args, '-u') || hasFlag(args, '-A') || hasFlag(args, '--create') || hasFlag(args, '--append') || hasFlag(args, '--update') || hasFlag(args, '--delete');
-      if (extracting) return option('-C', '--directory').concat(option('-C', '--directory').length ? [] : [literalWord('.')]);
+      const extracting =
+        /^-[A-Za-z]*x/.test(mode) || hasFlag(args, '-x') || hasFlag(args, '--extract') || hasFlag(args, '--get');
+      const creating =
+        /^-[A-Za-z]*[cru]/.test(mode) ||
+        hasFlag(args, '-c') ||
+        hasFlag(args, '-r') ||
+        hasFlag(args, '-u') ||
+        hasFlag(args, '-A') ||
+        hasFlag(args, '--create') ||
+        hasFlag(args, '--append') ||
+        hasFlag(args, '--update') ||
+        hasFlag(args, '--delete');
+      if (extracting)
+        return option('-C', '--directory').concat(option('-C', '--directory').length ? [] : [literalWord('.')]);
       if (creating) {
         const file = option('-f', '--file');
         if (file.length > 0) return file;
@@ -302,26 +658,50 @@ export function writeTargets(name: string, args: Word[]): Word[] {
       const relocated = made.map((w) => {
         const v = single(w);
         if (dir === undefined || (v !== null && v.startsWith('/'))) return w;
-        return base === null || v === null ? unknownWord(`${dir.text}/${w.text}`) : literalWord(`${base.replace(/\/$/, '')}/${v}`);
+        return base === null || v === null
+          ? unknownWord(`${dir.text}/${w.text}`)
+          : literalWord(`${base.replace(/\/$/, '')}/${v}`);
       });
       return [...relocated, ...option('--separate-git-dir'), ...genericOutputs(args)];
     }
     case 'unzip':
       return option('-d').length ? option('-d') : [literalWord('.')];
     case 'curl': {
-      const out = option('-o', '--output', '-D', '--dump-header', '-c', '--cookie-jar', '--trace', '--trace-ascii', '--stderr', '--libcurl', '--etag-save', '--hsts', '--alt-svc').filter((w) => single(w) !== '-');
+      const out = option(
+        '-o',
+        '--output',
+        '-D',
+        '--dump-header',
+        '-c',
+        '--cookie-jar',
+        '--trace',
+        '--trace-ascii',
+        '--stderr',
+        '--libcurl',
+        '--etag-save',
+        '--hsts',
+        '--alt-svc',
+      ).filter((w) => single(w) !== '-');
       const dir = option('--output-dir');
-      const remoteName = hasFlag(args, '-O') || hasFlag(args, '--remote-name') || hasFlag(args, '--remote-name-all') || hasFlag(args, '-J');
+      const remoteName =
+        hasFlag(args, '-O') ||
+        hasFlag(args, '--remote-name') ||
+        hasFlag(args, '--remote-name-all') ||
+        hasFlag(args, '-J');
       return [...out, ...dir, ...(remoteName && dir.length === 0 ? [literalWord('.')] : [])];
     }
     case 'wget': {
-      const out = option('-O', '--output-document', '-o', '--output-file', '-a', '--append-output').filter((w) => single(w) !== '-');
+      const out = option('-O', '--output-document', '-o', '--output-file', '-a', '--append-output').filter(
+        (w) => single(w) !== '-',
+      );
       const dir = option('-P', '--directory-prefix');
       return [...out, ...dir];
     }
     default:
       if (COMPRESSORS.has(name)) {
-        const toStdout = ['-c', '--stdout', '--to-stdout', '-t', '--test', '-l', '--list'].some((f) => hasFlag(args, f));
+        const toStdout = ['-c', '--stdout', '--to-stdout', '-t', '--test', '-l', '--list'].some((f) =>
+          hasFlag(args, f),
+        );
         return toStdout ? genericOutputs(args) : [...operands, ...genericOutputs(args)];
       }
       return genericOutputs(args);
@@ -329,7 +709,34 @@ export function writeTargets(name: string, args: Word[]): Word[] {
 }
 
 /** Options that name an output file or directory in many tools (`gcc -o`, `sort -o`, `tsc --outDir`, `pip --target`). */
-const OUTPUT_OPTIONS = new Set(['-o', '--output', '--out', '--outfile', '--out-file', '--outdir', '--outDir', '--out-dir', '--output-dir', '--output-file', '--output-document', '--prefix', '--target', '--dest', '--destination', '--install-dir', '--root', '--log-file', '--logfile', '--cache-dir', '--target-dir', '--dump-header', '--result-file', '--pack-destination', '-out', '-keyout']);
+const OUTPUT_OPTIONS = new Set([
+  '-o',
+  '--output',
+  '--out',
+  '--outfile',
+  '--out-file',
+  '--outdir',
+  '--outDir',
+  '--out-dir',
+  '--output-dir',
+  '--output-file',
+  '--output-document',
+  '--prefix',
+  '--target',
+  '--dest',
+  '--destination',
+  '--install-dir',
+  '--root',
+  '--log-file',
+  '--logfile',
+  '--cache-dir',
+  '--target-dir',
+  '--dump-header',
+  '--result-file',
+  '--pack-destination',
+  '-out',
+  '-keyout',
+]);
 
 export function genericOutputs(args: Word[]): Word[] {
   const out: Word[] = [];
@@ -338,12 +745,18 @@ export function genericOutputs(args: Word[]): Word[] {
     const text = single(word);
     if (text === null) {
       // `--output=$X`: an output whose name is unknown.
-      if (word.values === null && /^--?[A-Za-z-]*=?$/.test(word.prefix) && OUTPUT_OPTIONS.has(word.prefix.replace(/=$/, ''))) out.push({ ...word, prefix: '' });
+      if (
+        word.values === null &&
+        /^--?[A-Za-z-]*=?$/.test(word.prefix) &&
+        OUTPUT_OPTIONS.has(word.prefix.replace(/=$/, ''))
+      )
+        out.push({ ...word, prefix: '' });
       continue;
     }
     if (text === '--') break;
     const eq = text.indexOf('=');
-    if (text.startsWith('--') && eq > 0 && OUTPUT_OPTIONS.has(text.slice(0, eq))) out.push(literalWord(text.slice(eq + 1)));
+    if (text.startsWith('--') && eq > 0 && OUTPUT_OPTIONS.has(text.slice(0, eq)))
+      out.push(literalWord(text.slice(eq + 1)));
     else if (OUTPUT_OPTIONS.has(text) && args[i + 1]) out.push(args[i + 1] as Word);
     // `-oFILE` (gcc, sort, patch): a glued short output option.
     else if (/^-o[^-]/.test(text) && !text.startsWith('--')) out.push(literalWord(text.slice(2)));
@@ -383,16 +796,66 @@ const WRAPPER_VALUE_OPTIONS: Record<string, string[]> = {
   flock: ['-w', '--timeout', '-E', '--conflict-exit-code'],
   caffeinate: ['-t', '-w'],
   chronic: [],
-  script: ['-c', '--command', '-E', '--echo', '-T', '--log-timing', '-I', '-O', '-B', '--log-in', '--log-out', '--log-io'],
+  script: [
+    '-c',
+    '--command',
+    '-E',
+    '--echo',
+    '-T',
+    '--log-timing',
+    '-I',
+    '-O',
+    '-B',
+    '--log-in',
+    '--log-out',
+    '--log-io',
+  ],
   nohup: [],
   setsid: [],
   builtin: [],
   command: [],
   unbuffer: [],
-  sudo: ['-u', '--user', '-g', '--group', '-C', '-D', '--chdir', '-h', '--host', '-p', '--prompt', '-r', '--role', '-t', '--type', '-U', '--other-user', '-T', '--command-timeout'],
+  sudo: [
+    '-u',
+    '--user',
+    '-g',
+    '--group',
+    '-C',
+    '-D',
+    '--chdir',
+    '-h',
+    '--host',
+    '-p',
+    '--prompt',
+    '-r',
+    '--role',
+    '-t',
+    '--type',
+    '-U',
+    '--other-user',
+    '-T',
+    '--command-timeout',
+  ],
   doas: ['-u', '-C'],
   taskset: [],
-  xargs: ['-a', '--arg-file', '-d', '--delimiter', '-E', '-e', '-I', '-L', '-l', '-n', '--max-args', '-P', '--max-procs', '-s', '--max-chars', '--process-slot-var'],
+  xargs: [
+    '-a',
+    '--arg-file',
+    '-d',
+    '--delimiter',
+    '-E',
+    '-e',
+    '-I',
+    '-L',
+    '-l',
+    '-n',
+    '--max-args',
+    '-P',
+    '--max-procs',
+    '-s',
+    '--max-chars',
+    '--process-slot-var',
+  ],
   parallel: ['-j', '--jobs', '-S', '--sshlogin', '--joblog', '-a', '--arg-file', '-d', '--delimiter', '-I', '-n', '-N'],
 };
 
@@ -423,7 +886,13 @@ export function unwrap(name: string, args: Word[]): Unwrapped | null {
       assignments.push([text.slice(0, eq), literalWord(text.slice(eq + 1))]);
       continue;
     }
-    if (name === 'env' && (text === '-S' || text === '--split-string' || text.startsWith('--split-string=') || (text.startsWith('-S') && text.length > 2))) {
+    if (
+      name === 'env' &&
+      (text === '-S' ||
+        text === '--split-string' ||
+        text.startsWith('--split-string=') ||
+        (text.startsWith('-S') && text.length > 2))
+    ) {
       if (text === '-S' || text === '--split-string') splitString = args[++i] ?? null;
       else splitString = literalWord(text.startsWith('-S') ? text.slice(2) : text.slice(text.indexOf('=') + 1));
       i++;
@@ -440,7 +909,11 @@ export function unwrap(name: string, args: Word[]): Unwrapped | null {
       break;
     }
     if (valueOptions.includes(text)) i++;
-    if ((name === 'command' && (text === '-v' || text === '-V')) || (name === 'sudo' && (text === '-l' || text === '-v' || text === '-k'))) return { words: null };
+    if (
+      (name === 'command' && (text === '-v' || text === '-V')) ||
+      (name === 'sudo' && (text === '-l' || text === '-v' || text === '-k'))
+    )
+      return { words: null };
   }
   let rest = args.slice(i);
   if (splitString) rest = [splitString, ...rest];
@@ -453,7 +926,8 @@ export function unwrap(name: string, args: Word[]): Unwrapped | null {
     if (flag === '-c' || flag === '--command') return { words: rest.slice(1, 2), asScript: true };
   }
   if (rest.length === 0) {
-    if (name === 'xargs' || name === 'parallel') return { words: [literalWord('echo'), unknownWord('<xargs input>', true)] };
+    if (name === 'xargs' || name === 'parallel')
+      return { words: [literalWord('echo'), unknownWord('<xargs input>', true)] };
     return { words: null, assignments };
   }
   if (splitString || (name === 'watch' && !args.some((a) => single(a) === '-x' || single(a) === '--exec'))) {
@@ -465,7 +939,12 @@ export function unwrap(name: string, args: Word[]): Unwrapped | null {
     const inputs = parallelInputs >= 0 ? rest.slice(parallelInputs + 1) : [unknownWord('<xargs input>', true)];
     const replace = optionValueOf(args.slice(0, i), ['-I', '-i']) ?? (name === 'parallel' ? '{}' : null);
     if (replace !== null && command.some((w) => (single(w) ?? '').includes(replace))) {
-      return { words: command.map((w) => ((single(w) ?? '').includes(replace) ? inputs[0] ?? unknownWord('<xargs input>', true) : w)), assignments };
+      return {
+        words: command.map((w) =>
+          (single(w) ?? '').includes(replace) ? (inputs[0] ?? unknownWord('<xargs input>', true)) : w,
+        ),
+        assignments,
+      };
     }
     return { words: [...command, ...inputs], assignments };
   }

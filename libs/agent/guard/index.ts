@@ -64,7 +64,11 @@ function normalizeRoot(path: string): string {
 }
 
 /** deny > ask > allow; the first finding of the winning kind names the rule. */
-export function decide(findings: readonly Finding[], allowedBy: readonly string[], approverAvailable: boolean): GuardVerdict {
+export function decide(
+  findings: readonly Finding[],
+  allowedBy: readonly string[],
+  approverAvailable: boolean,
+): GuardVerdict {
   const deny = findings.find((f) => f.decision === 'deny');
   if (deny) return { decision: 'deny', rule: deny.rule, reason: deny.reason };
   const ask = findings.find((f) => f.decision === 'ask');
@@ -97,7 +101,18 @@ export async function createExecGuard(opts: ExecGuardOptions = {}): Promise<Exec
   return {
     async check(command, ctx) {
       if (command.length > MAX_COMMAND_CHARS) {
-        return decide([{ decision: 'ask', rule: 'ask.too-complex', reason: `${STRUCTURAL_RULES['ask.too-complex']}: the command is longer than ${MAX_COMMAND_CHARS} characters`, liftable: false }], [], ctx.approverAvailable);
+        return decide(
+          [
+            {
+              decision: 'ask',
+              rule: 'ask.too-complex',
+              reason: `${STRUCTURAL_RULES['ask.too-complex']}: the command is longer than ${MAX_COMMAND_CHARS} characters`,
+              liftable: false,
+            },
+          ],
+          [],
+          ctx.approverAvailable,
+        );
       }
       const user = userRules();
       const sandboxRoot = normalizeRoot(ctx.sandboxRoot);
@@ -105,7 +120,12 @@ export async function createExecGuard(opts: ExecGuardOptions = {}): Promise<Exec
       const analyzer = new Analyzer({
         parser,
         rules: [...builtIn, ...user.rules],
-        protectedPaths: protectedMatcher([...DEFAULT_PROTECTED_PATHS, ...user.protectedPaths], home, handoffHome, sandboxRoot),
+        protectedPaths: protectedMatcher(
+          [...DEFAULT_PROTECTED_PATHS, ...user.protectedPaths],
+          home,
+          handoffHome,
+          sandboxRoot,
+        ),
         sandboxRoot,
         realRoot: realPathOfExisting(sandboxRoot),
         home,
@@ -116,7 +136,18 @@ export async function createExecGuard(opts: ExecGuardOptions = {}): Promise<Exec
         analyzer.analyze(command, posix.resolve(sandboxRoot, ctx.cwd));
       } catch (err) {
         // A bug in the guard must not let a command through.
-        return decide([{ decision: 'ask', rule: 'ask.guard-error', reason: `the guard could not judge it (${(err as Error).message})`, liftable: false }], [], ctx.approverAvailable);
+        return decide(
+          [
+            {
+              decision: 'ask',
+              rule: 'ask.guard-error',
+              reason: `the guard could not judge it (${(err as Error).message})`,
+              liftable: false,
+            },
+          ],
+          [],
+          ctx.approverAvailable,
+        );
       }
       return decide(analyzer.findings, analyzer.allowedBy, ctx.approverAvailable);
     },

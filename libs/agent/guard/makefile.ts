@@ -10,7 +10,20 @@ interface Rule {
   recipe: string[];
 }
 
-const BUILTIN_VARS: Record<string, string> = { CC: 'cc', CXX: 'g++', CPP: 'cc -E', RM: 'rm -f', MAKE: 'make', AR: 'ar', AS: 'as', LD: 'ld', FC: 'f77', SHELL: '/bin/sh', CURDIR: '.', MAKEFLAGS: '' };
+const BUILTIN_VARS: Record<string, string> = {
+  CC: 'cc',
+  CXX: 'g++',
+  CPP: 'cc -E',
+  RM: 'rm -f',
+  MAKE: 'make',
+  AR: 'ar',
+  AS: 'as',
+  LD: 'ld',
+  FC: 'f77',
+  SHELL: '/bin/sh',
+  CURDIR: '.',
+  MAKEFLAGS: '',
+};
 const MAX_PASSES = 8;
 
 export interface MakePlan {
@@ -60,7 +73,8 @@ export function planMake(text: string, goals: string[], overrides: Record<string
     }
     const trimmed = line.replace(/(^|[^\\])#.*$/, '$1').trim();
     if (trimmed === '') continue;
-    const assignment = /^(?:export\s+|override\s+)?([A-Za-z_.][A-Za-z0-9_.-]*)\s*(:::=|::=|:=|\?=|\+=|!=|=)\s*(.*)$/.exec(trimmed);
+    const assignment =
+      /^(?:export\s+|override\s+)?([A-Za-z_.][A-Za-z0-9_.-]*)\s*(:::=|::=|:=|\?=|\+=|!=|=)\s*(.*)$/.exec(trimmed);
     if (assignment) {
       const [, name = '', op, value = ''] = assignment;
       if (name === 'SHELL' || name === '.SHELLFLAGS') customShell = true;
@@ -73,9 +87,13 @@ export function planMake(text: string, goals: string[], overrides: Record<string
     const rule = /^([^:=]+?)\s*::?\s*([^=]*)$/.exec(trimmed);
     if (rule) {
       // make expands target and prerequisite names as it reads them.
-      const targets = expand(rule[1] ?? '').split(/\s+/).filter(Boolean);
+      const targets = expand(rule[1] ?? '')
+        .split(/\s+/)
+        .filter(Boolean);
       const [prereqText, inline] = (rule[2] ?? '').split(';', 2);
-      const prerequisites = expand(prereqText ?? '').split(/\s+/).filter(Boolean);
+      const prerequisites = expand(prereqText ?? '')
+        .split(/\s+/)
+        .filter(Boolean);
       currentIsPattern = targets.some((t) => t.includes('%'));
       current = targets.map((t) => {
         const entry = rules.get(t) ?? { prerequisites: [], recipe: [] };

@@ -197,7 +197,12 @@ function globToRegex(glob: string): string {
  * `sandboxRoot`: a sandbox kept inside $HANDOFF_HOME is the agent's own; the `$HANDOFF_HOME/…`
  * patterns do not cover paths inside it (every other pattern still does).
  */
-export function protectedMatcher(patterns: readonly string[], home: string, handoffHome: string, sandboxRoot?: string): ProtectedMatcher {
+export function protectedMatcher(
+  patterns: readonly string[],
+  home: string,
+  handoffHome: string,
+  sandboxRoot?: string,
+): ProtectedMatcher {
   const compiled = patterns.map((pattern) => {
     const absolute = pattern.startsWith('~/')
       ? `${home}/${pattern.slice(2)}`
@@ -211,7 +216,13 @@ export function protectedMatcher(patterns: readonly string[], home: string, hand
     const numeric = absolute.replace(/\/\*\*$/, '/id_rsa').replace(/\*/g, '1');
     const ofHandoffHome = pattern.startsWith('$HANDOFF_HOME/');
     const dir = absolute.endsWith('/**') ? absolute.slice(0, -3) : null;
-    return { pattern, ofHandoffHome, dir, regex: new RegExp(`^${body}$`, 'i'), samples: [sample, numeric, absolute.replace(/\/\*\*$/, '')].filter((s) => !s.includes('*')) };
+    return {
+      pattern,
+      ofHandoffHome,
+      dir,
+      regex: new RegExp(`^${body}$`, 'i'),
+      samples: [sample, numeric, absolute.replace(/\/\*\*$/, '')].filter((s) => !s.includes('*')),
+    };
   });
   return {
     match(path) {
@@ -252,7 +263,8 @@ function globMatcher(glob: string): RegExp {
 }
 
 /** Text that names a credential even when the path around it is unknown (`$D/.ssh/id_rsa`). */
-export const CREDENTIAL_MARKER = /(^|[/\s"'=:@])(\.ssh(\/|$)|\.aws\/|\.gnupg|\.netrc|\.git-credentials|\.pgpass|secrets\.json|pg\.json|id_(rsa|dsa|ecdsa|ed25519)(\.|$|\s)|\.password-store|Keychains\/|operator\.token|agent\.token)/i;
+export const CREDENTIAL_MARKER =
+  /(^|[/\s"'=:@])(\.ssh(\/|$)|\.aws\/|\.gnupg|\.netrc|\.git-credentials|\.pgpass|secrets\.json|pg\.json|id_(rsa|dsa|ecdsa|ed25519)(\.|$|\s)|\.password-store|Keychains\/|operator\.token|agent\.token)/i;
 
 /**
  * The protected thing a word names, or null. Looks at the word itself and at the value after
@@ -265,7 +277,8 @@ export function protectedTarget(word: Word, ctx: PathContext, matcher: Protected
     const path = prefix.startsWith('/') ? posix.normalize(prefix) : null;
     if (path !== null && path.startsWith('/proc/')) return "/proc/*/… (another process's files)";
     const hh = ctx.handoffHome.endsWith('/') ? ctx.handoffHome : `${ctx.handoffHome}/`;
-    if (path !== null && (path === ctx.handoffHome || path.startsWith(hh)) && !isInside(path, ctx.sandboxRoot)) return '$HANDOFF_HOME/**';
+    if (path !== null && (path === ctx.handoffHome || path.startsWith(hh)) && !isInside(path, ctx.sandboxRoot))
+      return '$HANDOFF_HOME/**';
     return null;
   }
   for (const value of word.values) {
@@ -274,7 +287,8 @@ export function protectedTarget(word: Word, ctx: PathContext, matcher: Protected
     if (eq > 0) candidates.push(value.slice(eq + 1));
     // curl's `-d @file`, `-F f=@file`: the file is read and sent; `file:///x` is the file /x.
     for (const c of [...candidates]) if (c.startsWith('@')) candidates.push(c.slice(1));
-    for (const c of [...candidates]) if (/^file:\/\//i.test(c)) candidates.push(c.replace(/^file:\/\/(localhost)?/i, ''));
+    for (const c of [...candidates])
+      if (/^file:\/\//i.test(c)) candidates.push(c.replace(/^file:\/\/(localhost)?/i, ''));
     for (const candidate of candidates) {
       if (candidate === '') continue;
       const expanded = candidate.startsWith('~/') ? `${ctx.home}${candidate.slice(1)}` : candidate;
@@ -296,9 +310,14 @@ export function protectedTarget(word: Word, ctx: PathContext, matcher: Protected
         const dirHit = matcher.match(`${fixed.slice(0, fixed.lastIndexOf('/') + 1)}any-file`);
         if (dirHit) return dirHit;
         // `/tmp/handoff-h*/pg.json`, `/*/x/.ssh/*`: a glob whose leading segments can match a protected directory.
-        const reached = matcher.dirs.find((d) => globReaches(path, d) && !(isInside(d, ctx.sandboxRoot)));
+        const reached = matcher.dirs.find((d) => globReaches(path, d) && !isInside(d, ctx.sandboxRoot));
         if (reached) return `${reached}/**`;
-        if (!isInside(path.slice(0, Math.max(1, path.search(/[*?[]/))), ctx.sandboxRoot) && /(^|\/)[^/]*\.env[^/]*$|\.env/.test(path) && ENV_FILE.test(path.replace(/[*?]/g, 'x'))) return path;
+        if (
+          !isInside(path.slice(0, Math.max(1, path.search(/[*?[]/))), ctx.sandboxRoot) &&
+          /(^|\/)[^/]*\.env[^/]*$|\.env/.test(path) &&
+          ENV_FILE.test(path.replace(/[*?]/g, 'x'))
+        )
+          return path;
         continue;
       }
       // `/proc/self/root/etc/shadow` is `/etc/shadow`; a symlink in the sandbox may point at a secret.
@@ -306,7 +325,8 @@ export function protectedTarget(word: Word, ctx: PathContext, matcher: Protected
       for (const p of new Set([resolved, viaProc, realPathOfExisting(resolved, ctx.realCache)])) {
         const hit = matcher.match(p);
         if (hit) return hit;
-        if (ENV_FILE.test(p) && !isInside(p, ctx.realRoot ?? ctx.sandboxRoot) && !isInside(p, ctx.sandboxRoot)) return '.env outside the sandbox';
+        if (ENV_FILE.test(p) && !isInside(p, ctx.realRoot ?? ctx.sandboxRoot) && !isInside(p, ctx.sandboxRoot))
+          return '.env outside the sandbox';
       }
     }
   }

@@ -12,8 +12,12 @@ export function sedRunsOrWrites(args: Word[]): boolean {
   return scripts.some((script) => {
     const text = single(script);
     if (text === null) return false;
-    const runs = /(^|[;\n{}]|^\s*[0-9$,/]+[^;]*?)\s*e(\s|;|$)/.test(text) || /s(.)(?:(?!\1).|\\.)*\1(?:(?!\1).|\\.)*\1[gpiImM0-9]*e/.test(text);
-    const writes = /(^|[;\n}]|\d|\/)\s*[wW]\s+\S/.test(text) || /s(.)(?:(?!\1).|\\.)*\1(?:(?!\1).|\\.)*\1[gpiImMe0-9]*w\s*\S/.test(text);
+    const runs =
+      /(^|[;\n{}]|^\s*[0-9$,/]+[^;]*?)\s*e(\s|;|$)/.test(text) ||
+      /s(.)(?:(?!\1).|\\.)*\1(?:(?!\1).|\\.)*\1[gpiImM0-9]*e/.test(text);
+    const writes =
+      /(^|[;\n}]|\d|\/)\s*[wW]\s+\S/.test(text) ||
+      /s(.)(?:(?!\1).|\\.)*\1(?:(?!\1).|\\.)*\1[gpiImMe0-9]*w\s*\S/.test(text);
     return runs || writes;
   });
 }
@@ -25,5 +29,10 @@ export function awkRuns(args: Word[]): boolean {
   // `print > "/etc/x"` writes a file whose name the guard does not resolve; `-f prog.awk` and
   // `@load` run program text it does not read.
   if (args.some((a) => /^(-f|--file|-E|--exec|-l|--load)(=|$)/.test(single(a) ?? ''))) return true;
-  return text !== null && /system\s*\(|\|\s*"|"\s*\||\|&|getline\s*<\s*"\/dev\/tcp|\bprintf?\b[^;{}\n]*>|\|\s*getline|@load|@include/.test(text);
+  return (
+    text !== null &&
+    /system\s*\(|\|\s*"|"\s*\||\|&|getline\s*<\s*"\/dev\/tcp|\bprintf?\b[^;{}\n]*>|\|\s*getline|@load|@include/.test(
+      text,
+    )
+  );
 }

@@ -13,9 +13,61 @@ import type { Word } from './words.ts';
 
 export const MAX_SCRIPT_BYTES = 1_000_000;
 
-const LIFECYCLE_INSTALL = ['preinstall', 'install', 'postinstall', 'prepublish', 'preprepare', 'prepare', 'postprepare'];
+const LIFECYCLE_INSTALL = [
+  'preinstall',
+  'install',
+  'postinstall',
+  'prepublish',
+  'preprepare',
+  'prepare',
+  'postprepare',
+];
 /** pnpm/yarn/bun commands that are not package.json scripts. */
-const PM_BUILTINS = new Set(['install', 'i', 'add', 'remove', 'rm', 'up', 'update', 'upgrade', 'outdated', 'list', 'ls', 'why', 'audit', 'exec', 'dlx', 'x', 'create', 'init', 'link', 'unlink', 'publish', 'pack', 'store', 'config', 'info', 'view', 'global', 'cache', 'workspace', 'workspaces', 'import', 'fetch', 'prune', 'rebuild', 'patch', 'licenses', 'bin', 'root', 'env', 'setup', 'help', 'version', 'dedupe']);
+const PM_BUILTINS = new Set([
+  'install',
+  'i',
+  'add',
+  'remove',
+  'rm',
+  'up',
+  'update',
+  'upgrade',
+  'outdated',
+  'list',
+  'ls',
+  'why',
+  'audit',
+  'exec',
+  'dlx',
+  'x',
+  'create',
+  'init',
+  'link',
+  'unlink',
+  'publish',
+  'pack',
+  'store',
+  'config',
+  'info',
+  'view',
+  'global',
+  'cache',
+  'workspace',
+  'workspaces',
+  'import',
+  'fetch',
+  'prune',
+  'rebuild',
+  'patch',
+  'licenses',
+  'bin',
+  'root',
+  'env',
+  'setup',
+  'help',
+  'version',
+  'dedupe',
+]);
 
 /** `npm test`, `npm run build`, `pnpm lint`, `npm ci`: the package.json scripts run, with pre/post and install lifecycle scripts. */
 export function packageScriptTexts(manager: string, args: Word[], cwd: string): string[] {
@@ -31,7 +83,9 @@ export function packageScriptTexts(manager: string, args: Word[], cwd: string): 
   if (names.length === 0) return [];
   let scripts: Record<string, unknown>;
   try {
-    const pkg = JSON.parse(readFileSync(posix.join(cwd, 'package.json'), 'utf8')) as { scripts?: Record<string, unknown> };
+    const pkg = JSON.parse(readFileSync(posix.join(cwd, 'package.json'), 'utf8')) as {
+      scripts?: Record<string, unknown>;
+    };
     scripts = pkg.scripts ?? {};
   } catch {
     return []; // no package.json: the package manager fails on its own
@@ -42,7 +96,8 @@ export function packageScriptTexts(manager: string, args: Word[], cwd: string): 
     .filter((t): t is string => typeof t === 'string');
 }
 
-export type MakeCode = { ok: true; cwd: string; codes: string[]; customShell: boolean } | { ok: false; reason: string } | null;
+export type MakeCode =
+  { ok: true; cwd: string; codes: string[]; customShell: boolean } | { ok: false; reason: string } | null;
 
 /** `make [-C dir] [-f file] [VAR=x] [goal]`: the recipes it would run; null when there is no makefile. */
 export function makeCode(name: string, args: Word[], cwd: string | null, sandboxRoot: string): MakeCode {
@@ -51,7 +106,8 @@ export function makeCode(name: string, args: Word[], cwd: string | null, sandbox
   const dirWord = option('-C', '--directory');
   const dirValue = dirWord ? single(dirWord) : '.';
   const dir = dirValue === null ? null : resolveFrom(cwd, dirValue);
-  if (dir === null || !isInside(dir, sandboxRoot)) return { ok: false, reason: 'runs a makefile outside the sandbox or in an unknown directory' };
+  if (dir === null || !isInside(dir, sandboxRoot))
+    return { ok: false, reason: 'runs a makefile outside the sandbox or in an unknown directory' };
   const fileWord = option('-f', '--file', '--makefile');
   const candidates = fileWord ? [single(fileWord)] : ['GNUmakefile', 'makefile', 'Makefile'];
   const overrides: Record<string, string> = {};
@@ -65,7 +121,8 @@ export function makeCode(name: string, args: Word[], cwd: string | null, sandbox
   }
   for (const candidate of candidates) {
     const path = candidate === null ? null : resolveFrom(dir, candidate);
-    if (path === null || !isInside(path, sandboxRoot)) return { ok: false, reason: 'runs a makefile outside the sandbox or an unknown one' };
+    if (path === null || !isInside(path, sandboxRoot))
+      return { ok: false, reason: 'runs a makefile outside the sandbox or an unknown one' };
     let text: string;
     try {
       if (statSync(path).size > MAX_SCRIPT_BYTES) return { ok: false, reason: 'the makefile is too large to judge' };

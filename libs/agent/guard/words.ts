@@ -77,7 +77,14 @@ function operatorExpansion(node: Node, env: WordEnv): string[] | null {
   const [, name = '', op, arg = ''] = m;
   const values = lookup(name, env);
   // A variable this command made unknown (`read x`) may hold anything; one it never set is unset.
-  if (op === ':-' || op === '-') return values === null ? (env.vars.has(name) ? null : [arg]) : op === ':-' ? values.map((v) => (v === '' ? arg : v)) : values;
+  if (op === ':-' || op === '-')
+    return values === null
+      ? env.vars.has(name)
+        ? null
+        : [arg]
+      : op === ':-'
+        ? values.map((v) => (v === '' ? arg : v))
+        : values;
   if (values === null) return null;
   return values.map((v) => {
     if ((op === '%' || op === '%%') && v.endsWith(arg)) return v.slice(0, v.length - arg.length);
@@ -87,13 +94,26 @@ function operatorExpansion(node: Node, env: WordEnv): string[] | null {
 }
 
 function decodeAnsiC(body: string): string {
-  return body.replace(/\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)/gs, (_m, esc: string) => {
-    const head = esc[0];
-    if (head === 'x' || head === 'u' || head === 'U') return String.fromCodePoint(parseInt(esc.slice(1), 16));
-    if (/^[0-7]/.test(esc)) return String.fromCharCode(parseInt(esc, 8));
-    const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', a: '\x07', b: '\b', e: '\x1b', E: '\x1b', f: '\f', v: '\v' };
-    return simple[esc] ?? esc;
-  });
+  return body.replace(
+    /\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)/gs,
+    (_m, esc: string) => {
+      const head = esc[0];
+      if (head === 'x' || head === 'u' || head === 'U') return String.fromCodePoint(parseInt(esc.slice(1), 16));
+      if (/^[0-7]/.test(esc)) return String.fromCharCode(parseInt(esc, 8));
+      const simple: Record<string, string> = {
+        n: '\n',
+        t: '\t',
+        r: '\r',
+        a: '\x07',
+        b: '\b',
+        e: '\x1b',
+        E: '\x1b',
+        f: '\f',
+        v: '\v',
+      };
+      return simple[esc] ?? esc;
+    },
+  );
 }
 
 function unknown(prefix: string, substitution = false): Pattern {
@@ -130,7 +150,8 @@ function doubleQuoted(node: Node, env: WordEnv): Pattern {
   const base = node.startIndex;
   for (const child of node.children) {
     if (!child || !child.isNamed) continue;
-    if (child.startIndex > cursor) pieces.push(known([escapeLiteral(unescapeDouble(source.slice(cursor - base, child.startIndex - base)))]));
+    if (child.startIndex > cursor)
+      pieces.push(known([escapeLiteral(unescapeDouble(source.slice(cursor - base, child.startIndex - base)))]));
     if (child.type === 'string_content') pieces.push(known([escapeLiteral(unescapeDouble(child.text))]));
     else pieces.push(evalPattern(child, env, true));
     cursor = child.endIndex;
@@ -149,7 +170,8 @@ function evalPattern(node: Node, env: WordEnv, quoted = false): Pattern {
     case 'number':
     case 'command_name':
     case 'heredoc_start':
-      if (node.type === 'command_name' && node.namedChildCount === 1 && node.namedChildren[0]) return evalPattern(node.namedChildren[0], env);
+      if (node.type === 'command_name' && node.namedChildCount === 1 && node.namedChildren[0])
+        return evalPattern(node.namedChildren[0], env);
       return quoted ? known([escapeLiteral(node.text)]) : known([node.text]);
     case 'raw_string':
       return known([escapeLiteral(node.text.slice(1, -1))]);
@@ -180,15 +202,19 @@ function evalPattern(node: Node, env: WordEnv, quoted = false): Pattern {
     }
     case 'command_substitution': {
       // `$(pwd)` is the working directory; anything else is decided at run time.
-      if (/^(\$\(|`)\s*pwd(\s+-[LP])?\s*(\)|`)$/.test(node.text) && env.cwd !== null) return { ...known([escapeLiteral(env.cwd)]), substitution: true };
+      if (/^(\$\(|`)\s*pwd(\s+-[LP])?\s*(\)|`)$/.test(node.text) && env.cwd !== null)
+        return { ...known([escapeLiteral(env.cwd)]), substitution: true };
       // `cd "$(git rev-parse --show-toplevel)"`: the repository's top, when it is in the sandbox.
       if (/^(\$\(|`)\s*git\s+rev-parse\s+--show-toplevel\s*(\)|`)$/.test(node.text)) {
         const top = env.gitTop?.() ?? null;
         if (top !== null) return { ...known([escapeLiteral(top)]), substitution: true };
       }
       // `"$(cat <<'EOF' … EOF)"` (a commit message): the here-doc's text, when it expands nothing.
-      const heredoc = /^\$\(\s*cat\s*<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1\s*\n([\s\S]*?)\n[ \t]*\2\s*\)$/.exec(node.text);
-      if (heredoc && (heredoc[1] !== '' || !/[$`\\]/.test(heredoc[3] ?? ''))) return { ...known([escapeLiteral((heredoc[3] ?? '').replace(/\n+$/, ''))]), substitution: true };
+      const heredoc = /^\$\(\s*cat\s*<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1\s*\n([\s\S]*?)\n[ \t]*\2\s*\)$/.exec(
+        node.text,
+      );
+      if (heredoc && (heredoc[1] !== '' || !/[$`\\]/.test(heredoc[3] ?? '')))
+        return { ...known([escapeLiteral((heredoc[3] ?? '').replace(/\n+$/, ''))]), substitution: true };
       return unknown('', true);
     }
     case 'process_substitution':
@@ -231,7 +257,9 @@ export function expandBraces(pattern: string, budget = MAX_VALUES): string[] {
         }
         if (options === null) {
           // Not an expansion (`{}` of find, `${`-less text): keep it and look further on.
-          return expandBraces(tail, budget).map((t) => head + pattern.slice(open, i + 1) + t).slice(0, budget);
+          return expandBraces(tail, budget)
+            .map((t) => head + pattern.slice(open, i + 1) + t)
+            .slice(0, budget);
         }
         const out: string[] = [];
         for (const option of options) {
@@ -284,12 +312,18 @@ const unescape = (pattern: string): string => pattern.replace(/\\(.)/gs, '$1');
 function tilde(pattern: string, env: WordEnv): string {
   // Only an unquoted `~` at the start expands; `~user` becomes that user's home beside ours.
   // `~+` is $PWD, `~-` $OLDPWD (not tracked: taken as `/`, outside, to fail closed).
-  if (/^~\+(?=\/|$)/.test(pattern)) return env.cwd === null ? `/${pattern.slice(2)}` : escapeLiteral(env.cwd) + pattern.slice(2);
+  if (/^~\+(?=\/|$)/.test(pattern))
+    return env.cwd === null ? `/${pattern.slice(2)}` : escapeLiteral(env.cwd) + pattern.slice(2);
   if (/^~-(?=\/|$)/.test(pattern)) return `/${pattern.slice(2)}`;
   const m = /^~([A-Za-z0-9._-]*)(?=\/|$)/.exec(pattern);
   if (!m) return pattern;
   const user = m[1] ?? '';
-  const home = user === '' ? (lookup('HOME', env)?.[0] ?? env.home) : user === 'root' ? '/root' : `${env.home.replace(/\/[^/]*\/?$/, '')}/${user}`;
+  const home =
+    user === ''
+      ? (lookup('HOME', env)?.[0] ?? env.home)
+      : user === 'root'
+        ? '/root'
+        : `${env.home.replace(/\/[^/]*\/?$/, '')}/${user}`;
   return escapeLiteral(home) + pattern.slice(m[0].length);
 }
 
@@ -299,7 +333,14 @@ export function evalWord(node: Node, env: WordEnv): Word {
   const text = node.text;
   if (pattern.parts === null) {
     const prefix = unescape(tilde(pattern.prefix, env));
-    return { values: null, glob: false, prefix, substitution: pattern.substitution || hasSubstitution(node), text, node };
+    return {
+      values: null,
+      glob: false,
+      prefix,
+      substitution: pattern.substitution || hasSubstitution(node),
+      text,
+      node,
+    };
   }
   const values: string[] = [];
   let glob = false;

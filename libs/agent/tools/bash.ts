@@ -14,33 +14,109 @@ export function scrubbedEnv(home: string): NodeJS.ProcessEnv {
 }
 
 /** Asks the guard, and a person when the guard says `ask`. Returns null to run, else the blocked outcome. */
-async function checkCommand(command: string, ctx: ToolContext): Promise<{ decision: string; blocked: ToolOutcome | null }> {
+async function checkCommand(
+  command: string,
+  ctx: ToolContext,
+): Promise<{ decision: string; blocked: ToolOutcome | null }> {
   const cwd = ctx.sandbox.root;
   if (!ctx.guard) {
-    ctx.emit({ type: 'blocked', toolCallId: ctx.toolCallId, command, decision: 'deny', rule: 'guard.unavailable', reason: 'the exec guard failed to load; every command is denied' });
-    return { decision: 'deny', blocked: { ok: false, blocked: true, decision: 'deny', output: 'blocked: the exec guard is unavailable, so no command can run' } };
+    ctx.emit({
+      type: 'blocked',
+      toolCallId: ctx.toolCallId,
+      command,
+      decision: 'deny',
+      rule: 'guard.unavailable',
+      reason: 'the exec guard failed to load; every command is denied',
+    });
+    return {
+      decision: 'deny',
+      blocked: {
+        ok: false,
+        blocked: true,
+        decision: 'deny',
+        output: 'blocked: the exec guard is unavailable, so no command can run',
+      },
+    };
   }
   let verdict;
   try {
     // Without an OS sandbox the guard allows only commands it can show harmless (docs/guard.md).
     const isolated = ctx.isolation.level !== 'none';
-    verdict = await ctx.guard.check(command, { cwd, sandboxRoot: ctx.sandbox.root, handoffHome: ctx.handoffHome, approverAvailable: ctx.approverAvailable, isolated });
+    verdict = await ctx.guard.check(command, {
+      cwd,
+      sandboxRoot: ctx.sandbox.root,
+      handoffHome: ctx.handoffHome,
+      approverAvailable: ctx.approverAvailable,
+      isolated,
+    });
   } catch (err) {
-    verdict = { decision: 'deny' as const, rule: 'guard.error', reason: `the exec guard failed: ${(err as Error).message}` };
+    verdict = {
+      decision: 'deny' as const,
+      rule: 'guard.error',
+      reason: `the exec guard failed: ${(err as Error).message}`,
+    };
   }
   if (verdict.decision === 'allow') return { decision: 'allow', blocked: null };
   if (verdict.decision === 'deny' || !ctx.approverAvailable) {
-    ctx.emit({ type: 'blocked', toolCallId: ctx.toolCallId, command, decision: 'deny', rule: verdict.rule, reason: verdict.reason });
-    return { decision: 'deny', blocked: { ok: false, blocked: true, decision: 'deny', output: `blocked by the exec guard (${verdict.rule}): ${verdict.reason}. Do not retry this command; find another way or stop.` } };
+    ctx.emit({
+      type: 'blocked',
+      toolCallId: ctx.toolCallId,
+      command,
+      decision: 'deny',
+      rule: verdict.rule,
+      reason: verdict.reason,
+    });
+    return {
+      decision: 'deny',
+      blocked: {
+        ok: false,
+        blocked: true,
+        decision: 'deny',
+        output: `blocked by the exec guard (${verdict.rule}): ${verdict.reason}. Do not retry this command; find another way or stop.`,
+      },
+    };
   }
-  const approval = await ctx.approvals.request({ sessionId: ctx.sessionId, command, cwd, rule: verdict.rule, reason: verdict.reason, timeoutMs: ctx.approvalTimeoutMs });
-  ctx.emit({ type: 'approval_required', toolCallId: ctx.toolCallId, approvalId: approval.id, command, cwd, rule: verdict.rule, reason: verdict.reason, expiresAt: approval.expiresAt });
+  const approval = await ctx.approvals.request({
+    sessionId: ctx.sessionId,
+    command,
+    cwd,
+    rule: verdict.rule,
+    reason: verdict.reason,
+    timeoutMs: ctx.approvalTimeoutMs,
+  });
+  ctx.emit({
+    type: 'approval_required',
+    toolCallId: ctx.toolCallId,
+    approvalId: approval.id,
+    command,
+    cwd,
+    rule: verdict.rule,
+    reason: verdict.reason,
+    expiresAt: approval.expiresAt,
+  });
   const final = await ctx.approvals.wait(approval.id, { pollMs: ctx.approvalPollMs, signal: ctx.signal });
-  if (final.state === 'approved' && final.commandHash === approval.commandHash) return { decision: 'approved', blocked: null };
+  if (final.state === 'approved' && final.commandHash === approval.commandHash)
+    return { decision: 'approved', blocked: null };
   const decision = final.state === 'rejected' ? 'rejected' : 'expired';
   const why = final.decisionReason ?? (decision === 'rejected' ? 'rejected by a person' : 'nobody approved it in time');
-  ctx.emit({ type: 'blocked', toolCallId: ctx.toolCallId, command, decision, rule: verdict.rule, reason: why, approvalId: approval.id });
-  return { decision, blocked: { ok: false, blocked: true, decision, output: `blocked: the command needed approval (${verdict.rule}: ${verdict.reason}) and was ${decision}: ${why}` } };
+  ctx.emit({
+    type: 'blocked',
+    toolCallId: ctx.toolCallId,
+    command,
+    decision,
+    rule: verdict.rule,
+    reason: why,
+    approvalId: approval.id,
+  });
+  return {
+    decision,
+    blocked: {
+      ok: false,
+      blocked: true,
+      decision,
+      output: `blocked: the command needed approval (${verdict.rule}: ${verdict.reason}) and was ${decision}: ${why}`,
+    },
+  };
 }
 
 export const bashTool = defineTool({
@@ -58,7 +134,12 @@ export const bashTool = defineTool({
     if (check.blocked) return check.blocked;
     const timeoutMs = Math.min(args.timeout_ms ?? ctx.bash.timeoutMs, ctx.bash.timeoutMs);
     const result = await runInProcessGroup({
-      invocation: ctx.isolation.wrap({ command: args.command, cwd: ctx.sandbox.root, sandboxRoot: ctx.sandbox.root, handoffHome: ctx.handoffHome }),
+      invocation: ctx.isolation.wrap({
+        command: args.command,
+        cwd: ctx.sandbox.root,
+        sandboxRoot: ctx.sandbox.root,
+        handoffHome: ctx.handoffHome,
+      }),
       cwd: ctx.sandbox.root,
       env: scrubbedEnv(ctx.sandbox.root),
       timeoutMs,
@@ -73,7 +154,8 @@ export const bashTool = defineTool({
         : result.exitCode !== null
           ? `exit code ${result.exitCode}`
           : `killed by ${result.signal}`;
-    const truncated = result.truncatedBytes > 0 ? ` (output truncated: ${result.truncatedBytes} bytes cut from the middle)` : '';
+    const truncated =
+      result.truncatedBytes > 0 ? ` (output truncated: ${result.truncatedBytes} bytes cut from the middle)` : '';
     return {
       ok: result.exitCode === 0 && !result.timedOut && !result.aborted,
       exitCode: result.exitCode,

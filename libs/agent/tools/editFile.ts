@@ -23,7 +23,10 @@ export const editFileTool = defineTool({
       const text = (await handle.readFile()).toString('utf8');
       const count = occurrences(text, args.old_string);
       if (count !== 1) {
-        return { ok: false, output: `edit_file: old_string occurs ${count} times in ${ctx.sandbox.relative(real)}; it must occur exactly once. Nothing was changed.` };
+        return {
+          ok: false,
+          output: `edit_file: old_string occurs ${count} times in ${ctx.sandbox.relative(real)}; it must occur exactly once. Nothing was changed.`,
+        };
       }
       const next = text.replace(args.old_string, () => args.new_string);
       await handle.truncate(0);

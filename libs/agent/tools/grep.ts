@@ -51,7 +51,11 @@ export const grepTool = defineTool({
     const limit = args.limit ?? 200;
     const matches: string[] = [];
     let files = 0;
-    outer: for await (const file of sandboxFiles(ctx.sandbox, { base: args.path ?? '.', pattern: args.glob ?? '**/*', signal: ctx.signal })) {
+    outer: for await (const file of sandboxFiles(ctx.sandbox, {
+      base: args.path ?? '.',
+      pattern: args.glob ?? '**/*',
+      signal: ctx.signal,
+    })) {
       const handle = await openText(file.real);
       if (!handle) continue;
       files += 1;
@@ -73,6 +77,9 @@ export const grepTool = defineTool({
     }
     if (matches.length === 0) return { ok: true, output: `no matches in ${files} files` };
     const capped = matches.length > limit;
-    return { ok: true, output: matches.slice(0, limit).join('\n') + (capped ? `\n[more than ${limit} matches; narrow the search]` : '') };
+    return {
+      ok: true,
+      output: matches.slice(0, limit).join('\n') + (capped ? `\n[more than ${limit} matches; narrow the search]` : ''),
+    };
   },
 });

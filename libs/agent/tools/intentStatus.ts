@@ -3,7 +3,8 @@ import { defineTool } from './tool.ts';
 
 export const intentStatusTool = defineTool({
   name: 'intent_status',
-  description: 'Read the state of an intent you proposed (only your own), with its receipts (the outcome of the side effect).',
+  description:
+    'Read the state of an intent you proposed (only your own), with its receipts (the outcome of the side effect).',
   args: z.strictObject({ intent_id: z.uuid() }),
   async run(args, ctx) {
     const intent = await ctx.intents.get(args.intent_id);
@@ -20,7 +21,13 @@ export const intentStatusTool = defineTool({
         account: intent.account,
         attempts: intent.attemptCount,
         lastError: intent.lastError,
-        receipts: intent.receipts.map((r) => ({ kind: r.kind, externalId: r.externalId, url: r.url, error: r.errorMessage, at: r.createdAt })),
+        receipts: intent.receipts.map((r) => ({
+          kind: r.kind,
+          externalId: r.externalId,
+          url: r.url,
+          error: r.errorMessage,
+          at: r.createdAt,
+        })),
       }),
     };
   },

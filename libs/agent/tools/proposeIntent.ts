@@ -16,7 +16,9 @@ export const proposeIntentTool = defineTool({
   args: z.strictObject({
     channel: ChannelName.describe('connector: noop, webhook, x, email, calendar or deploy'),
     account: AccountName.optional().describe('credential set on the executor; default "default"'),
-    payload: z.record(z.string(), z.unknown()).describe("the connector's payload, e.g. for webhook {url, method?, headers?, body}"),
+    payload: z
+      .record(z.string(), z.unknown())
+      .describe("the connector's payload, e.g. for webhook {url, method?, headers?, body}"),
     requires_approval: z.boolean().optional().describe('ask for approval even when the policy would not'),
     not_before: z.iso.datetime({ offset: true }).optional(),
   }),
@@ -31,17 +33,33 @@ export const proposeIntentTool = defineTool({
       ...(args.requires_approval === undefined ? {} : { requiresApproval: args.requires_approval }),
       ...(args.not_before === undefined ? {} : { notBefore: args.not_before }),
     });
-    if (!body.success) return { ok: false, output: `the intent was refused (validation_failed): ${formatIssues(describeZodIssues(body.error))}` };
+    if (!body.success)
+      return {
+        ok: false,
+        output: `the intent was refused (validation_failed): ${formatIssues(describeZodIssues(body.error))}`,
+      };
     let result;
     try {
       result = await ctx.intents.create(body.data, ctx.actor);
     } catch (err) {
-      if (err instanceof IntentError) return { ok: false, output: `the intent was refused (${err.code}): ${err.message}` };
+      if (err instanceof IntentError)
+        return { ok: false, output: `the intent was refused (${err.code}): ${err.message}` };
       throw err;
     }
     const { intent, created } = result;
-    ctx.emit({ type: 'intent_proposed', toolCallId: ctx.toolCallId, intentId: intent.id, state: intent.state, channel: intent.channel, account: intent.account, created });
-    const next = intent.state === 'pending_approval' ? 'It waits for a person to approve it; check it later with intent_status.' : 'An executor will perform it.';
+    ctx.emit({
+      type: 'intent_proposed',
+      toolCallId: ctx.toolCallId,
+      intentId: intent.id,
+      state: intent.state,
+      channel: intent.channel,
+      account: intent.account,
+      created,
+    });
+    const next =
+      intent.state === 'pending_approval'
+        ? 'It waits for a person to approve it; check it later with intent_status.'
+        : 'An executor will perform it.';
     return {
       ok: true,
       output: `${created ? 'proposed' : 'already proposed (same call replayed)'} intent ${intent.id} on ${intent.channel}:${intent.account}, state ${intent.state}. ${next}`,

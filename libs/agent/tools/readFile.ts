@@ -6,7 +6,8 @@ const MAX_LINE_CHARS = 4000;
 
 export const readFileTool = defineTool({
   name: 'read_file',
-  description: 'Read a text file in the sandbox. Optional `offset` (first line, 1-based) and `limit` (number of lines, default 2000).',
+  description:
+    'Read a text file in the sandbox. Optional `offset` (first line, 1-based) and `limit` (number of lines, default 2000).',
   args: z.strictObject({
     path: z.string().min(1).describe('file path, relative to the sandbox (or absolute inside it)'),
     offset: z.int().min(1).optional(),
@@ -18,9 +19,14 @@ export const readFileTool = defineTool({
     try {
       const stat = await handle.stat();
       if (!stat.isFile()) return { ok: false, output: `${args.path}: not a regular file` };
-      if (stat.size > MAX_BYTES) return { ok: false, output: `${args.path}: ${stat.size} bytes, larger than ${MAX_BYTES}; read it with bash (head, sed -n) instead` };
+      if (stat.size > MAX_BYTES)
+        return {
+          ok: false,
+          output: `${args.path}: ${stat.size} bytes, larger than ${MAX_BYTES}; read it with bash (head, sed -n) instead`,
+        };
       const buf = await handle.readFile();
-      if (buf.subarray(0, 8192).includes(0)) return { ok: false, output: `${args.path}: binary file (${buf.length} bytes)` };
+      if (buf.subarray(0, 8192).includes(0))
+        return { ok: false, output: `${args.path}: binary file (${buf.length} bytes)` };
       text = buf.toString('utf8');
     } finally {
       await handle.close();
@@ -29,9 +35,15 @@ export const readFileTool = defineTool({
     if (lines.at(-1) === '') lines.pop();
     const start = (args.offset ?? 1) - 1;
     const limit = args.limit ?? 2000;
-    const slice = lines.slice(start, start + limit).map((l) => (l.length > MAX_LINE_CHARS ? `${l.slice(0, MAX_LINE_CHARS)}[... line cut]` : l));
-    const more = start + slice.length < lines.length ? `\n[lines ${start + 1}-${start + slice.length} of ${lines.length}; use offset to read more]` : '';
-    if (start >= lines.length && lines.length > 0) return { ok: false, output: `${args.path}: has ${lines.length} lines; offset ${start + 1} is past the end` };
+    const slice = lines
+      .slice(start, start + limit)
+      .map((l) => (l.length > MAX_LINE_CHARS ? `${l.slice(0, MAX_LINE_CHARS)}[... line cut]` : l));
+    const more =
+      start + slice.length < lines.length
+        ? `\n[lines ${start + 1}-${start + slice.length} of ${lines.length}; use offset to read more]`
+        : '';
+    if (start >= lines.length && lines.length > 0)
+      return { ok: false, output: `${args.path}: has ${lines.length} lines; offset ${start + 1} is past the end` };
     return { ok: true, output: slice.join('\n') + (slice.length > 0 ? '\n' : '') + more };
   },
 });

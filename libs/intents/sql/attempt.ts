@@ -48,7 +48,9 @@ export async function recordAttempt(
         const token = await takeOrQueue(trx, args.rateKey);
         if (!token.ok) return { rateLimitedMs: token.retryAfterMs };
       }
-      const recorded = await insertAttempts(trx, args.executorId, [{ intentId: args.intentId, epoch: args.epoch, tokenKey: args.rateKey ?? null }]);
+      const recorded = await insertAttempts(trx, args.executorId, [
+        { intentId: args.intentId, epoch: args.epoch, tokenKey: args.rateKey ?? null },
+      ]);
       const attempt = recorded.get(args.intentId) ?? null;
       // roll back, returning the token: the attempt was refused
       if (!attempt && args.rateKey) throw new RefusedAfterToken();
@@ -76,10 +78,14 @@ export async function recordAttempts(
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock_shared(${LOCK_GATES})`.execute(trx);
     const keys = [...new Set(requests.map((r) => r.rateKey))];
-    const bucketed = await sql<{ key: string }>`SELECT key FROM rate_buckets WHERE key = ANY(${keys}::text[])`.execute(trx);
+    const bucketed = await sql<{ key: string }>`SELECT key FROM rate_buckets WHERE key = ANY(${keys}::text[])`.execute(
+      trx,
+    );
     const limitedKeys = new Set(bucketed.rows.map((r) => r.key));
     const limited = requests.filter((r) => limitedKeys.has(r.rateKey));
-    const free = requests.filter((r) => !limitedKeys.has(r.rateKey)).map((r) => ({ intentId: r.intentId, epoch: r.epoch, tokenKey: null }));
+    const free = requests
+      .filter((r) => !limitedKeys.has(r.rateKey))
+      .map((r) => ({ intentId: r.intentId, epoch: r.epoch, tokenKey: null }));
     return { recorded: await insertAttempts(trx, executorId, free), limited };
   });
 }

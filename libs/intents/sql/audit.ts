@@ -11,6 +11,11 @@ export interface AuditEntry {
 export async function appendAudit(db: Db, entry: AuditEntry): Promise<void> {
   await db
     .insertInto('audit_log')
-    .values({ actor: entry.actor, action: entry.action, target: entry.target ?? null, details: JSON.stringify(entry.details ?? {}) })
+    .values({
+      actor: entry.actor,
+      action: entry.action,
+      target: entry.target ?? null,
+      details: JSON.stringify(entry.details ?? {}),
+    })
     .execute();
 }

@@ -55,8 +55,14 @@ export async function claimLeases(
     RETURNING i.*,
       (SELECT row_to_json(a) FROM (
          SELECT attempt_no, lease_epoch, executor_id, started_at FROM attempts
-         WHERE intent_id = i.id AND finished_at IS NULL ORDER BY attempt_no DESC LIMIT 1) a) AS open_attempt`.execute(db);
-  return result.rows.map(({ open_attempt, ...intent }) => ({ intent, epoch: intent.lease_epoch, openAttempt: open_attempt }));
+         WHERE intent_id = i.id AND finished_at IS NULL ORDER BY attempt_no DESC LIMIT 1) a) AS open_attempt`.execute(
+    db,
+  );
+  return result.rows.map(({ open_attempt, ...intent }) => ({
+    intent,
+    epoch: intent.lease_epoch,
+    openAttempt: open_attempt,
+  }));
 }
 
 /** One intent's lease (see claimLeases). */
@@ -64,6 +70,11 @@ export async function claimLease(
   db: Db,
   args: { intentId: string; owner: string; ttlSeconds: number; heldKeys: string[] },
 ): Promise<ClaimedLease | null> {
-  const [lease] = await claimLeases(db, { intentIds: [args.intentId], owner: args.owner, ttlSeconds: args.ttlSeconds, heldKeys: args.heldKeys });
+  const [lease] = await claimLeases(db, {
+    intentIds: [args.intentId],
+    owner: args.owner,
+    ttlSeconds: args.ttlSeconds,
+    heldKeys: args.heldKeys,
+  });
   return lease ?? null;
 }

@@ -38,14 +38,22 @@ export function createIntentBatcher(db: Db, boss: PgBoss): (create: NewIntent) =
       const insertedIds = new Set(inserted.map((r) => r.id));
       const ticketed = [...firstByKey.values()].filter((c) => c.ticket && insertedIds.has(c.row.id));
       if (ticketed.length > 0) {
-        await sendTickets(boss, trx, ticketed.map((c) => ({ channel: c.row.channel, intentId: c.row.id, startAfter: c.notBefore })));
+        await sendTickets(
+          boss,
+          trx,
+          ticketed.map((c) => ({ channel: c.row.channel, intentId: c.row.id, startAfter: c.notBefore })),
+        );
       }
 
       const byKey = new Map<string, IntentRow>(inserted.map((r) => [r.idempotency_key, r]));
       const existingKeys = creates.map((c) => c.row.idempotency_key).filter((k) => !byKey.has(k));
       if (existingKeys.length > 0) {
         // the key existed before (or a concurrent group just committed it)
-        const existing = await trx.selectFrom('intents').selectAll().where('idempotency_key', 'in', [...new Set(existingKeys)]).execute();
+        const existing = await trx
+          .selectFrom('intents')
+          .selectAll()
+          .where('idempotency_key', 'in', [...new Set(existingKeys)])
+          .execute();
         for (const r of existing) byKey.set(r.idempotency_key, r);
       }
       return creates.map((c): CreateOutcome | Error => {

@@ -73,8 +73,16 @@ export async function writeGate(db: Db, scope: string, body: SetGateBody, actor:
       )
       .returningAll()
       .executeTakeFirstOrThrow();
-    await trx.insertInto('gate_history').values({ scope, enabled: body.enabled, reason: body.reason ?? null, actor }).execute();
-    await appendAudit(trx, { actor, action: body.enabled ? 'gate.open' : 'gate.close', target: scope, details: { reason: body.reason ?? null } });
+    await trx
+      .insertInto('gate_history')
+      .values({ scope, enabled: body.enabled, reason: body.reason ?? null, actor })
+      .execute();
+    await appendAudit(trx, {
+      actor,
+      action: body.enabled ? 'gate.open' : 'gate.close',
+      target: scope,
+      details: { reason: body.reason ?? null },
+    });
     await sql`SELECT pg_notify(${GATES_CHANNEL}, ${JSON.stringify({ scope, enabled: body.enabled })})`.execute(trx);
     return toGate(row);
   });

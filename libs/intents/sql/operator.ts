@@ -25,12 +25,26 @@ const VERB: Record<OperatorTransition, string> = {
 };
 
 /** Approves the exact payload the operator saw: the claim refuses any other (see claim.ts). */
-export function approveIntent(db: Db, boss: PgBoss, id: string, actor: string, reason: string | undefined, ttlSeconds: number): Promise<Intent> {
+export function approveIntent(
+  db: Db,
+  boss: PgBoss,
+  id: string,
+  actor: string,
+  reason: string | undefined,
+  ttlSeconds: number,
+): Promise<Intent> {
   return grantApproval(db, boss, 'approve', { id, actor, reason, ttlSeconds });
 }
 
 /** dead or in_doubt -> approved: the operator's retry is itself an approval, with a fresh attempt budget, due now. */
-export function retryIntent(db: Db, boss: PgBoss, id: string, actor: string, reason: string | undefined, ttlSeconds: number): Promise<Intent> {
+export function retryIntent(
+  db: Db,
+  boss: PgBoss,
+  id: string,
+  actor: string,
+  reason: string | undefined,
+  ttlSeconds: number,
+): Promise<Intent> {
   return grantApproval(db, boss, 'operatorRetry', { id, actor, reason, ttlSeconds });
 }
 
@@ -48,10 +62,17 @@ export function rejectIntent(db: Db, id: string, actor: string, reason: string):
 }
 
 /** in_doubt -> succeeded, with an operator receipt naming the external id the operator found. */
-export function resolveIntent(db: Db, id: string, actor: string, body: { externalId: string; url?: string; reason?: string }): Promise<Intent> {
+export function resolveIntent(
+  db: Db,
+  id: string,
+  actor: string,
+  body: { externalId: string; url?: string; reason?: string },
+): Promise<Intent> {
   return db.transaction().execute(async (trx) => {
     const row = await lockFor(trx, id, 'operatorResolve');
-    const updated = await move(trx, row, 'operatorResolve', { state_reason: body.reason ?? transition('operatorResolve').why });
+    const updated = await move(trx, row, 'operatorResolve', {
+      state_reason: body.reason ?? transition('operatorResolve').why,
+    });
     await trx
       .insertInto('receipts')
       .values({
@@ -67,7 +88,12 @@ export function resolveIntent(db: Db, id: string, actor: string, body: { externa
         source: 'operator',
       })
       .execute();
-    await appendAudit(trx, { actor, action: 'intent.resolve', target: id, details: { externalId: body.externalId, url: body.url ?? null, reason: body.reason ?? null } });
+    await appendAudit(trx, {
+      actor,
+      action: 'intent.resolve',
+      target: id,
+      details: { externalId: body.externalId, url: body.url ?? null, reason: body.reason ?? null },
+    });
     return toIntent(updated);
   });
 }
@@ -111,7 +137,12 @@ async function grantApproval(
       trx,
       isRetry
         ? { actor, action: 'intent.retry', target: id, details: { from: row.state, reason: reason ?? null } }
-        : { actor, action: 'intent.approve', target: id, details: { reason: reason ?? null, payloadHash: row.payload_hash } },
+        : {
+            actor,
+            action: 'intent.approve',
+            target: id,
+            details: { reason: reason ?? null, payloadHash: row.payload_hash },
+          },
     );
     await sendTicket(boss, trx, row.channel, id, isRetry ? null : row.run_after);
     return toIntent(updated);
@@ -127,7 +158,12 @@ async function lockFor(trx: Db, id: string, name: OperatorTransition): Promise<I
 }
 
 /** The state write itself, guarded by the transition's source states like every other. */
-function move(trx: Db, row: IntentRow, name: OperatorTransition, set: UpdateObject<Database, 'intents'>): Promise<IntentRow> {
+function move(
+  trx: Db,
+  row: IntentRow,
+  name: OperatorTransition,
+  set: UpdateObject<Database, 'intents'>,
+): Promise<IntentRow> {
   return trx
     .updateTable('intents')
     .set({ ...set, state: transition(name).to, updated_at: sql<Date>`clock_timestamp()` })

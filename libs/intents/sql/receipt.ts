@@ -67,7 +67,13 @@ export async function appendSuccessReceipts(db: Db, receipts: SuccessReceipt[]):
 export async function appendSuccessReceipt(
   db: Db,
   fence: Fence,
-  args: { attemptNo: number | null; externalId: string; url: string | null; source: 'execute' | 'reconcile'; outcome: AttemptOutcome },
+  args: {
+    attemptNo: number | null;
+    externalId: string;
+    url: string | null;
+    source: 'execute' | 'reconcile';
+    outcome: AttemptOutcome;
+  },
 ): Promise<boolean> {
   return (await appendSuccessReceipts(db, [{ fence, ...args }])).has(fence.intentId);
 }

@@ -31,7 +31,14 @@ export async function releaseLease(
       await sql`UPDATE attempts SET finished_at = clock_timestamp(), outcome = ${args.attemptOutcome}
         WHERE intent_id = ${fence.intentId} AND lease_epoch = ${fence.epoch} AND finished_at IS NULL`.execute(trx);
     }
-    await sendTicket(boss, trx, fence.channel, fence.intentId, args.runAfter, args.inLineForToken ? PRIORITY_TOKEN_SLOT : 0);
+    await sendTicket(
+      boss,
+      trx,
+      fence.channel,
+      fence.intentId,
+      args.runAfter,
+      args.inLineForToken ? PRIORITY_TOKEN_SLOT : 0,
+    );
     return true;
   });
 }

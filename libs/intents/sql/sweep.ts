@@ -27,7 +27,9 @@ export interface SweepResult {
  */
 export async function sweep(db: Db, boss: PgBoss, opts: SweepOptions): Promise<SweepResult | null> {
   return db.transaction().execute(async (trx) => {
-    const lock = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(${LOCK_SWEEPER}) AS locked`.execute(trx);
+    const lock = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(${LOCK_SWEEPER}) AS locked`.execute(
+      trx,
+    );
     if (!lock.rows[0]?.locked) return null;
 
     const expire = transition('expire');

@@ -52,7 +52,11 @@ async function runOne(connectionString: string, pool: pg.Pool, n: number, s: Gra
     taskList: { bench: task },
     preset: {
       worker: batched
-        ? { localQueue: s.localQueue ? { size: s.localQueue } : undefined, completeJobBatchDelay: 0, failJobBatchDelay: 0 }
+        ? {
+            localQueue: s.localQueue ? { size: s.localQueue } : undefined,
+            completeJobBatchDelay: 0,
+            failJobBatchDelay: 0,
+          }
         : {},
     },
   });
@@ -65,7 +69,9 @@ async function runOne(connectionString: string, pool: pg.Pool, n: number, s: Gra
       });
     } else if (s.mode === 'batched') {
       for (let i = 0; i < n; i += 500) {
-        await utils.addJobs(Array.from({ length: Math.min(500, n - i) }, (_, k) => ({ identifier: 'bench', payload: { i: i + k } })));
+        await utils.addJobs(
+          Array.from({ length: Math.min(500, n - i) }, (_, k) => ({ identifier: 'bench', payload: { i: i + k } })),
+        );
       }
     } else {
       const per = s.itemsPerJob ?? 100;

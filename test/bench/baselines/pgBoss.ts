@@ -10,7 +10,13 @@ import { sleep } from '../stats.ts';
 
 async function withBoss<T>(fn: (boss: PgBoss, pool: pg.Pool) => Promise<T>): Promise<T> {
   const tdb = await createTestDatabase({ migrate: false });
-  const boss = new PgBoss({ connectionString: tdb.url, useListenNotify: true, schedule: false, supervise: false, max: 12 });
+  const boss = new PgBoss({
+    connectionString: tdb.url,
+    useListenNotify: true,
+    schedule: false,
+    supervise: false,
+    max: 12,
+  });
   boss.on('error', () => {});
   await boss.start();
   try {
@@ -39,20 +45,38 @@ export interface PgBossThroughput {
  * creates count for handoff), fetched in batches, completed when the handler returns. Timed from
  * the first insert to the last batch's completion.
  */
-async function runThroughput(boss: PgBoss, pool: pg.Pool, queue: string, n: number, s: PgBossThroughputSettings): Promise<number> {
+async function runThroughput(
+  boss: PgBoss,
+  pool: pg.Pool,
+  queue: string,
+  n: number,
+  s: PgBossThroughputSettings,
+): Promise<number> {
   await boss.createQueue(queue, { notify: true });
   let handled = 0;
   const workerIds: string[] = [];
   for (let w = 0; w < s.workers; w++) {
     workerIds.push(
-      await boss.work(queue, { batchSize: s.batchSize, burstWhenBatchFull: s.burstWhenBatchFull, pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 0.5 }, async (jobs) => {
-        handled += jobs.length;
-      }),
+      await boss.work(
+        queue,
+        {
+          batchSize: s.batchSize,
+          burstWhenBatchFull: s.burstWhenBatchFull,
+          pollingIntervalSeconds: 0.5,
+          notifyPollingIntervalSeconds: 0.5,
+        },
+        async (jobs) => {
+          handled += jobs.length;
+        },
+      ),
     );
   }
   const start = performance.now();
   for (let i = 0; i < n; i += s.insertBatch) {
-    await boss.insert(queue, Array.from({ length: Math.min(s.insertBatch, n - i) }, (_, k) => ({ data: { i: i + k } })));
+    await boss.insert(
+      queue,
+      Array.from({ length: Math.min(s.insertBatch, n - i) }, (_, k) => ({ data: { i: i + k } })),
+    );
   }
   const deadline = Date.now() + 300_000;
   while (handled < n) {
@@ -60,7 +84,12 @@ async function runThroughput(boss: PgBoss, pool: pg.Pool, queue: string, n: numb
     await sleep(2);
   }
   // pg-boss completes a batch after its handler returns: the clock stops at the last completion
-  while (Number((await pool.query(`SELECT count(*) AS n FROM pgboss.job WHERE name = $1 AND state <> 'completed'`, [queue])).rows[0].n) > 0) {
+  while (
+    Number(
+      (await pool.query(`SELECT count(*) AS n FROM pgboss.job WHERE name = $1 AND state <> 'completed'`, [queue]))
+        .rows[0].n,
+    ) > 0
+  ) {
     if (Date.now() > deadline) throw new Error('pg-boss did not complete its jobs in 300 s');
     await sleep(2);
   }
@@ -70,7 +99,10 @@ async function runThroughput(boss: PgBoss, pool: pg.Pool, queue: string, n: numb
 }
 
 /** Tries each setting on the same database and returns every result, best first. */
-export async function pgBossThroughputSweep(n: number, settings: PgBossThroughputSettings[]): Promise<PgBossThroughput[]> {
+export async function pgBossThroughputSweep(
+  n: number,
+  settings: PgBossThroughputSettings[],
+): Promise<PgBossThroughput[]> {
   return withBoss(async (boss, pool) => {
     const results: PgBossThroughput[] = [];
     for (const [i, s] of settings.entries()) {
@@ -112,7 +144,11 @@ export async function pgBossPickup(n: number, loadPerSec = 0): Promise<number[]>
 
 async function startBackgroundJobs(boss: PgBoss, perSec: number): Promise<{ stop(): Promise<void> }> {
   await boss.createQueue('background', { notify: true });
-  await boss.work('background', { batchSize: 20, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 }, async () => {});
+  await boss.work(
+    'background',
+    { batchSize: 20, burstWhenBatchFull: true, pollingIntervalSeconds: 0.5 },
+    async () => {},
+  );
   let running = true;
   const loop = (async () => {
     const tickMs = 50;

@@ -45,7 +45,10 @@ interface AutocannonResult {
   errors: number;
   timeouts: number;
 }
-type Autocannon = (opts: Record<string, unknown>, done: (err: Error | null, result: AutocannonResult) => void) => EventEmitter;
+type Autocannon = (
+  opts: Record<string, unknown>,
+  done: (err: Error | null, result: AutocannonResult) => void,
+) => EventEmitter;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 /** Open loop: one request every 1/rate s, latency from the moment it is due (waiting for a connection counts). */
@@ -86,7 +89,15 @@ function run(spec: LoadSpec, seconds: number, latencies: number[] | null): Promi
   if (spec.rate) return openLoop(spec, seconds, latencies);
   return new Promise((resolve, reject) => {
     const instance = autocannon(
-      { url: spec.url, method: 'POST', headers: spec.headers, body: spec.body, connections: spec.connections, duration: seconds, timeout: 30 },
+      {
+        url: spec.url,
+        method: 'POST',
+        headers: spec.headers,
+        body: spec.body,
+        connections: spec.connections,
+        duration: seconds,
+        timeout: 30,
+      },
       (err, result) => (err ? reject(err) : resolve(result)),
     );
     if (latencies) {
@@ -97,7 +108,8 @@ function run(spec: LoadSpec, seconds: number, latencies: number[] | null): Promi
   });
 }
 
-const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const pct = (sorted: number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 const spec = JSON.parse(process.argv[2] ?? '') as LoadSpec;
 const warm = spec.warmupSec > 0 ? (await run(spec, spec.warmupSec, null)).requests.total : 0;

@@ -19,7 +19,8 @@ interface RunOptions {
 
 function parseMaxTurns(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > 1000) throw new InvalidArgumentError('must be a whole number from 1 to 1000');
+  if (!/^\d+$/.test(value) || n < 1 || n > 1000)
+    throw new InvalidArgumentError('must be a whole number from 1 to 1000');
   return n;
 }
 
@@ -52,8 +53,10 @@ function render(event: AgentEvent, state: { midText: boolean }): string {
         `  approve: handoff approve ${event.approvalId}\n  reject:  handoff reject ${event.approvalId} --reason TEXT\n  (expires ${event.expiresAt}; no answer means deny)\n`
       );
     case 'intent_proposed':
-      return `${nl}+ intent ${event.intentId} on ${event.channel}:${event.account}: ${event.state}${event.created ? '' : ' (already proposed)'}` +
-        (event.state === 'pending_approval' ? `; approve with: handoff approve ${event.intentId}\n` : '\n');
+      return (
+        `${nl}+ intent ${event.intentId} on ${event.channel}:${event.account}: ${event.state}${event.created ? '' : ' (already proposed)'}` +
+        (event.state === 'pending_approval' ? `; approve with: handoff approve ${event.intentId}\n` : '\n')
+      );
     case 'done':
       return `${nl}done in ${event.usage.turns} turns, ${event.usage.totalTokens} tokens${event.usage.estimated ? ' (estimated)' : ''}, ${(event.usage.durationMs / 1000).toFixed(1)} s\n`;
     case 'error':
@@ -74,7 +77,11 @@ export function registerAgentCommands(program: Command): void {
     .action(async (task: string, options: RunOptions) => {
       const body = { task, workingDir: options.dir, model: options.model, maxTurns: options.maxTurns };
       const checked = AgentRunBody.safeParse(body);
-      if (!checked.success) throw new CliError(checked.error.issues.map((i) => `${i.path.join('.') || 'task'}: ${i.message}`).join('; '), 2);
+      if (!checked.success)
+        throw new CliError(
+          checked.error.issues.map((i) => `${i.path.join('.') || 'task'}: ${i.message}`).join('; '),
+          2,
+        );
       const exitCode = await runAgent(checked.data, options.json === true);
       process.exitCode = exitCode;
     });
@@ -93,7 +100,9 @@ async function runAgent(body: AgentRunBody, asJson: boolean): Promise<number> {
     }
     stopping = true;
     err('stopping the agent run (Ctrl-C again to quit at once)...');
-    client.stopAgent(sessionId).catch((e: unknown) => err(`could not stop the run: ${e instanceof Error ? e.message : String(e)}`));
+    client
+      .stopAgent(sessionId)
+      .catch((e: unknown) => err(`could not stop the run: ${e instanceof Error ? e.message : String(e)}`));
   };
   process.on('SIGINT', onSigint);
 

@@ -21,11 +21,14 @@ export function registerGateCommands(program: Command): void {
     .description('the kill switch: with no argument list gates; `off` closes a gate, `on` opens it')
     .addArgument(new Argument('[action]', 'off closes the gate (no new leases), on opens it').choices(['off', 'on']))
     .addOption(
-      new Option('--scope <scope>', '"global", a channel ("x") or "channel:account" ("x:@antifund"); default global').argParser(
-        parseGateScope,
-      ),
+      new Option(
+        '--scope <scope>',
+        '"global", a channel ("x") or "channel:account" ("x:@antifund"); default global',
+      ).argParser(parseGateScope),
     )
-    .addOption(new Option('--reason <text>', 'why, shown in `handoff live` and kept in the gate history').argParser(parseReason))
+    .addOption(
+      new Option('--reason <text>', 'why, shown in `handoff live` and kept in the gate history').argParser(parseReason),
+    )
     .addOption(new Option('--json', 'print the raw JSON answer'))
     .addHelpText(
       'after',
@@ -58,7 +61,10 @@ export function registerGateCommands(program: Command): void {
 export function renderGates(gates: Gate[], now: number = Date.now(), indent = ''): string {
   if (gates.length === 0) return `${indent}No gates set: everything is open.\n`;
   const closed = gates.filter((g) => !g.enabled).length;
-  const summary = closed === 0 ? `${indent}All open.\n` : `${indent}${closed} closed: no new leases under ${closed === 1 ? 'it' : 'them'}.\n`;
+  const summary =
+    closed === 0
+      ? `${indent}All open.\n`
+      : `${indent}${closed} closed: no new leases under ${closed === 1 ? 'it' : 'them'}.\n`;
   return (
     table(
       gates,

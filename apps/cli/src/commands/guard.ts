@@ -22,21 +22,32 @@ interface CheckOptions {
 }
 
 export function registerGuardCommands(program: Command): void {
-  const guard = program.command('guard').description('the exec guard that judges the agent\'s shell commands');
+  const guard = program.command('guard').description("the exec guard that judges the agent's shell commands");
   guard
     .command('check')
-    .description('print the exec guard\'s decision (allow, ask or deny) for one bash command')
+    .description("print the exec guard's decision (allow, ask or deny) for one bash command")
     .argument('<command>', 'the bash command, quoted as one argument')
     .addOption(new Option('--cwd <dir>', 'sandbox root and working directory (default: the current directory)'))
     .addOption(new Option('--json', 'print {decision, rule, reason}'))
-    .addOption(new Option('--no-isolation', 'judge as for isolation "none": only commands the guard can show harmless are allowed'))
+    .addOption(
+      new Option(
+        '--no-isolation',
+        'judge as for isolation "none": only commands the guard can show harmless are allowed',
+      ),
+    )
     .action(async (command: string, options: CheckOptions) => {
       const home = handoffHome();
       const rules = readGuardRules(home);
       if (!rules.ok) throw new CliError(rules.message);
       const root = resolve(options.cwd ?? process.cwd());
       const checker = await createExecGuard({ rules: rules.value });
-      const verdict = await checker.check(command, { cwd: root, sandboxRoot: root, handoffHome: home, approverAvailable: true, isolated: options.isolation });
+      const verdict = await checker.check(command, {
+        cwd: root,
+        sandboxRoot: root,
+        handoffHome: home,
+        approverAvailable: true,
+        isolated: options.isolation,
+      });
       if (options.json) {
         out(JSON.stringify({ decision: verdict.decision, rule: verdict.rule, reason: verdict.reason }));
         return;

@@ -1,7 +1,15 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import { IdPrefix } from '@handoff/contracts';
-import type { CommandApproval, CommandApprovalState, Intent, IntentDetail, IntentList, IntentState, IntentSummary } from '@handoff/contracts';
+import type {
+  CommandApproval,
+  CommandApprovalState,
+  Intent,
+  IntentDetail,
+  IntentList,
+  IntentState,
+  IntentSummary,
+} from '@handoff/contracts';
 import {
   isFullId,
   parseAccount,
@@ -43,7 +51,12 @@ export function registerIntentCommands(program: Command): void {
     .addOption(jsonOption())
     .action(async (options: ListOptions) => {
       const [body, commands] = await withClient(async (c) => [
-        await listPages(c, { state: 'pending_approval', channel: options.channel, account: options.account, limit: options.limit }),
+        await listPages(c, {
+          state: 'pending_approval',
+          channel: options.channel,
+          account: options.account,
+          limit: options.limit,
+        }),
         // Command approvals (the agent's exec guard) wait for the same people; a filter by channel leaves them out.
         options.channel || options.account ? [] : await pendingCommands(c),
       ]);
@@ -63,12 +76,17 @@ export function registerIntentCommands(program: Command): void {
           { empty: 'Nothing waiting for approval.' },
         ),
       );
-      if (intents.length > 0) out(`\n${intents.length} waiting. Inspect with \`handoff show <id>\`, decide with \`handoff approve <id>\` or \`handoff reject <id> --reason TEXT\`.`);
+      if (intents.length > 0)
+        out(
+          `\n${intents.length} waiting. Inspect with \`handoff show <id>\`, decide with \`handoff approve <id>\` or \`handoff reject <id> --reason TEXT\`.`,
+        );
       if (commands.length > 0) {
         // Never a truncated table: a person decides on the whole command, where it runs and why it was asked.
         out(`\nCommands the agent wants to run (exec guard: ask):\n`);
         for (const a of commands) out(renderCommandApproval(a, now, '  '));
-        out(`${commands.length} command(s) waiting. Decide with \`handoff approve <id>\` or \`handoff reject <id> --reason TEXT\`; unanswered ones expire (deny).`);
+        out(
+          `${commands.length} command(s) waiting. Decide with \`handoff approve <id>\` or \`handoff reject <id> --reason TEXT\`; unanswered ones expire (deny).`,
+        );
       }
     });
 
@@ -81,7 +99,14 @@ export function registerIntentCommands(program: Command): void {
     .addOption(new Option('--limit <n>', 'at most this many (1-1000, default 100)').argParser(parseLimit))
     .addOption(jsonOption())
     .action(async (options: ListOptions) => {
-      const body = await withClient((c) => listPages(c, { state: options.state, channel: options.channel, account: options.account, limit: options.limit }));
+      const body = await withClient((c) =>
+        listPages(c, {
+          state: options.state,
+          channel: options.channel,
+          account: options.account,
+          limit: options.limit,
+        }),
+      );
       if (options.json) return out(json(body));
       const now = Date.now();
       out(table(body.intents, listColumns(now), { empty: 'No intents match.' }));
@@ -89,7 +114,9 @@ export function registerIntentCommands(program: Command): void {
 
   program
     .command('show')
-    .description("one intent (its fields, payload, approvals, attempts and receipts) or one of the agent's command approvals")
+    .description(
+      "one intent (its fields, payload, approvals, attempts and receipts) or one of the agent's command approvals",
+    )
     .argument('<id>', 'intent or command id (UUID, or its first 6+ hex digits)', parseIdRef)
     .addOption(jsonOption())
     .action(async (ref: string, options: { json?: boolean }) => {
@@ -126,7 +153,10 @@ export function registerIntentCommands(program: Command): void {
             if (answer.kind === 'command') {
               const command = answer.body;
               approved.push(command);
-              if (!options.json) out(`approved command ${id}  ${JSON.stringify(command.command)} in ${command.cwd}  -> ${command.state}`);
+              if (!options.json)
+                out(
+                  `approved command ${id}  ${JSON.stringify(command.command)} in ${command.cwd}  -> ${command.state}`,
+                );
               continue;
             }
             const intent = answer.body;
@@ -152,7 +182,11 @@ export function registerIntentCommands(program: Command): void {
     .command('reject')
     .description('reject a pending intent; it will never run')
     .argument('<id>', 'intent or command id (UUID, or its first 6+ hex digits)', parseIdRef)
-    .addOption(new Option('--reason <text>', 'why (required, kept with the decision)').argParser(parseReason).makeOptionMandatory())
+    .addOption(
+      new Option('--reason <text>', 'why (required, kept with the decision)')
+        .argParser(parseReason)
+        .makeOptionMandatory(),
+    )
     .addOption(jsonOption())
     .action(async (ref: string, options: { reason: string; json?: boolean }) => {
       const { id, answer } = await withClient(async (c) => {
@@ -189,7 +223,11 @@ export function registerIntentCommands(program: Command): void {
     .command('resolve')
     .description('mark an in-doubt intent as done, with the external id you found (writes an operator receipt)')
     .argument('<id>', 'intent id (UUID, or its first 6+ hex digits)', parseIdRef)
-    .addOption(new Option('--external-id <id>', 'the id of the effect at the provider (required)').argParser(parseText).makeOptionMandatory())
+    .addOption(
+      new Option('--external-id <id>', 'the id of the effect at the provider (required)')
+        .argParser(parseText)
+        .makeOptionMandatory(),
+    )
     .addOption(new Option('--url <url>', 'where the effect can be seen').argParser(parseText))
     .addOption(new Option('--reason <text>', 'why, kept in the audit log').argParser(parseReason))
     .addOption(jsonOption())
@@ -240,7 +278,8 @@ async function resolveId(c: CoordinatorClient, ref: string, commands: boolean | 
   const waiting = commands ? await commandsByPrefix(c, hex, commands === 'any' ? undefined : 'pending') : [];
   const ids = [...intents.map((i) => i.id), ...waiting.map((a) => a.id)].sort();
   if (ids.length === 1) return ids[0]!;
-  if (ids.length === 0) throw new CliError(`no intent${commands ? ' or waiting command' : ''} has an id starting with ${ref}`);
+  if (ids.length === 0)
+    throw new CliError(`no intent${commands ? ' or waiting command' : ''} has an id starting with ${ref}`);
   throw new CliError(`more than one id starts with ${ref} (${ids.join(', ')}); give more of it`);
 }
 
@@ -254,10 +293,12 @@ async function commandApprovals(
 ): Promise<CommandApproval[]> {
   const { limit, ...filter } = params;
   try {
-    return (await followPages(limit, async (page) => {
-      const { approvals, nextCursor } = await c.listCommandApprovals({ ...filter, ...page });
-      return { items: approvals, nextCursor };
-    })).items;
+    return (
+      await followPages(limit, async (page) => {
+        const { approvals, nextCursor } = await c.listCommandApprovals({ ...filter, ...page });
+        return { items: approvals, nextCursor };
+      })
+    ).items;
   } catch (error) {
     if (error instanceof CoordinatorError && error.status === 404) return [];
     throw error;
@@ -280,19 +321,27 @@ function commandsByPrefix(c: CoordinatorClient, hex: string, state?: 'pending'):
  * characters, line separators), is shown as `\u{..}`, so what a person approves is what runs.
  */
 export function exact(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (ch) => `\\u{${ch.codePointAt(0)!.toString(16)}}`);
+  return text.replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g,
+    (ch) => `\\u{${ch.codePointAt(0)!.toString(16)}}`,
+  );
 }
 
 /** A command approval in full: the whole command (never cut), its working directory, the guard's rule and reason. */
 export function renderCommandApproval(a: CommandApproval, now: number = Date.now(), indent = ''): string {
-  const decided = a.decidedAt ? `${a.state} by ${a.decidedBy ?? '?'} ${age(a.decidedAt, now)}${a.decisionReason ? `: ${exact(a.decisionReason)}` : ''}` : a.state;
+  const decided = a.decidedAt
+    ? `${a.state} by ${a.decidedBy ?? '?'} ${age(a.decidedAt, now)}${a.decisionReason ? `: ${exact(a.decisionReason)}` : ''}`
+    : a.state;
   const fields: [string, string][] = [
     ['command approval', a.id],
     ['state', decided],
     ['session', a.sessionId],
     ['requested', timestamp(a.requestedAt, now)],
-    ['expires', a.state === 'pending' ? `${timestamp(a.expiresAt, now)} (no answer means deny)` : timestamp(a.expiresAt, now)],
+    [
+      'expires',
+      a.state === 'pending' ? `${timestamp(a.expiresAt, now)} (no answer means deny)` : timestamp(a.expiresAt, now),
+    ],
     ['working directory', exact(a.cwd)],
     ['guard rule', exact(a.rule)],
     ['guard reason', exact(a.reason)],
@@ -371,7 +420,11 @@ export function renderIntent(intent: IntentDetail, now: number = Date.now()): st
     { header: 'STARTED', value: (a) => age(a.startedAt, now) },
     { header: 'FINISHED', value: (a) => (a.finishedAt ? age(a.finishedAt, now) : 'not yet') },
     { header: 'OUTCOME', value: (a) => a.outcome },
-    { header: 'ERROR', value: (a) => (a.errorClass ? `${a.errorClass}: ${a.errorMessage ?? ''}` : a.errorMessage), max: 60 },
+    {
+      header: 'ERROR',
+      value: (a) => (a.errorClass ? `${a.errorClass}: ${a.errorMessage ?? ''}` : a.errorMessage),
+      max: 60,
+    },
   ]);
 
   text += `\n${heading('receipts')}`;
@@ -382,7 +435,11 @@ export function renderIntent(intent: IntentDetail, now: number = Date.now()): st
     { header: '#', value: (r) => r.attemptNo, align: 'right' },
     { header: 'EXECUTOR', value: (r) => r.executorId, max: 24 },
     { header: 'EXTERNAL ID', value: (r) => r.externalId, max: 32 },
-    { header: 'URL / ERROR', value: (r) => (r.kind === 'success' ? r.url : `${r.errorClass ?? 'error'}: ${r.errorMessage ?? ''}`), max: 80 },
+    {
+      header: 'URL / ERROR',
+      value: (r) => (r.kind === 'success' ? r.url : `${r.errorClass ?? 'error'}: ${r.errorMessage ?? ''}`),
+      max: 80,
+    },
   ]);
   return text;
 }
@@ -405,7 +462,9 @@ async function listPages(c: CoordinatorClient, filter: IntentFilter & { limit?: 
  */
 async function followPages<T>(
   limit: number,
-  fetchPage: (page: Required<Pick<PageRequest, 'limit'>> & PageRequest) => Promise<{ items: T[]; nextCursor: string | null }>,
+  fetchPage: (
+    page: Required<Pick<PageRequest, 'limit'>> & PageRequest,
+  ) => Promise<{ items: T[]; nextCursor: string | null }>,
 ): Promise<{ items: T[]; nextCursor: string | null }> {
   const items: T[] = [];
   let cursor: string | undefined;

@@ -10,7 +10,9 @@ import { renderGates } from './gates.ts';
 export function registerLiveCommand(program: Command): void {
   program
     .command('live')
-    .description("what's live: gates, executors, breakers, rate limits, queues, in flight, recent receipts, dead, in doubt")
+    .description(
+      "what's live: gates, executors, breakers, rate limits, queues, in flight, recent receipts, dead, in doubt",
+    )
     .addOption(new Option('--json', 'print the raw JSON answer (the LiveReport)'))
     .action(async (options: { json?: boolean }) => {
       const body = await withClient((c) => c.live());
@@ -36,7 +38,9 @@ export function renderLive(report: LiveReport): string {
     .join(', ');
   // The agent's sandbox is shown only when something weakens it: then it comes first.
   const agentWarning = report.agent?.warning ? `${I}WARNING agent sandbox: ${report.agent.warning}\n` : '';
-  sections.push(`handoff live at ${timestamp(report.generatedAt, Date.now())}\n${agentWarning}${I}intents: ${counts || 'none'}\n`);
+  sections.push(
+    `handoff live at ${timestamp(report.generatedAt, Date.now())}\n${agentWarning}${I}intents: ${counts || 'none'}\n`,
+  );
 
   section('gates', renderGates(report.gates ?? [], now, I));
 
@@ -54,7 +58,10 @@ export function renderLive(report: LiveReport): string {
         { header: 'CHANNELS', value: (e) => e.channels.join(',') || '-', max: 40 },
         { header: 'UP', value: (e) => age(e.startedAt, now).replace(/ ago$/, '') },
       ],
-      { indent: I, empty: 'No executor has sent a heartbeat: approved intents wait until one runs (`handoff executor`).' },
+      {
+        indent: I,
+        empty: 'No executor has sent a heartbeat: approved intents wait until one runs (`handoff executor`).',
+      },
     ),
   );
 
@@ -101,7 +108,11 @@ export function renderLive(report: LiveReport): string {
           { header: 'MODELS', value: (n) => n.models.join(','), max: 40 },
           { header: 'STATE', value: (n) => (n.state === 'healthy' ? n.state : n.state.toUpperCase()) },
           { header: 'BREAKER', value: (n) => n.breaker },
-          { header: 'LATENCY', value: (n) => (n.latencyMs === null ? '-' : `${Math.round(n.latencyMs)} ms`), align: 'right' },
+          {
+            header: 'LATENCY',
+            value: (n) => (n.latencyMs === null ? '-' : `${Math.round(n.latencyMs)} ms`),
+            align: 'right',
+          },
           { header: 'LAST ERROR', value: (n) => n.lastError ?? '-', max: 48 },
         ],
         { indent: I, empty: 'No model nodes in nodes.json.' },
@@ -151,7 +162,11 @@ export function renderLive(report: LiveReport): string {
         { header: 'CHANNEL:ACCOUNT', value: (r) => `${r.channel}:${r.account}`, max: 32 },
         { header: 'KIND', value: (r) => r.kind },
         { header: 'EXTERNAL ID', value: (r) => r.externalId, max: 28 },
-        { header: 'URL / ERROR', value: (r) => (r.kind === 'success' ? r.url : `${r.errorClass ?? 'error'}: ${r.errorMessage ?? ''}`), max: 80 },
+        {
+          header: 'URL / ERROR',
+          value: (r) => (r.kind === 'success' ? r.url : `${r.errorClass ?? 'error'}: ${r.errorMessage ?? ''}`),
+          max: 80,
+        },
       ],
       { indent: I, empty: 'No receipts yet.' },
     ),

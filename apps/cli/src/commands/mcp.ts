@@ -16,11 +16,16 @@ export function registerMcpCommand(program: Command): void {
     .description('serve the MCP tools propose_intent, intent_status, wait_for_intent and list_channels over stdio')
     .action(async () => {
       const caFile = process.env.HANDOFF_CA?.trim();
-      const backend = createHttpBackend({ baseUrl: coordinatorUrl(), token: apiToken(), ...(caFile ? { caFile } : {}) });
+      const backend = createHttpBackend({
+        baseUrl: coordinatorUrl(),
+        token: apiToken(),
+        ...(caFile ? { caFile } : {}),
+      });
       const server = createHandoffMcpServer({
         backend,
         version: cliPackage.version,
-        onUnexpectedError: (err, tool) => process.stderr.write(`handoff mcp: tool ${tool} failed: ${(err as Error).message ?? String(err)}\n`),
+        onUnexpectedError: (err, tool) =>
+          process.stderr.write(`handoff mcp: tool ${tool} failed: ${(err as Error).message ?? String(err)}\n`),
       });
       const transport = new StdioServerTransport();
       const closed = new Promise<void>((resolve) => {
@@ -31,7 +36,10 @@ export function registerMcpCommand(program: Command): void {
       // stderr, never stdout (the protocol's): an agent should not hold an operator token
       holdsOperatorToken(backend)
         .then((operator) => {
-          if (operator) process.stderr.write('handoff mcp: this is an operator token, which may approve what the agent proposes; give agents an agent token (handoff token create --role agent) in HANDOFF_TOKEN\n');
+          if (operator)
+            process.stderr.write(
+              'handoff mcp: this is an operator token, which may approve what the agent proposes; give agents an agent token (handoff token create --role agent) in HANDOFF_TOKEN\n',
+            );
         })
         .catch(() => undefined);
       await closed;

@@ -26,9 +26,13 @@ const SECRETS_NOTE =
 
 export function registerRoleCommands(program: Command): void {
   const portOption = (): Option =>
-    new Option('--port <port>', 'coordinator port (default $HANDOFF_PORT or 18800; 0 picks a free one)').argParser(parsePortOption);
+    new Option('--port <port>', 'coordinator port (default $HANDOFF_PORT or 18800; 0 picks a free one)').argParser(
+      parsePortOption,
+    );
   const executorIdOption = (): Option =>
-    new Option('--executor-id <id>', 'executor id (default $HANDOFF_EXECUTOR_ID or the host name)').argParser(parseText);
+    new Option('--executor-id <id>', 'executor id (default $HANDOFF_EXECUTOR_ID or the host name)').argParser(
+      parseText,
+    );
 
   program
     .command('start')
@@ -137,13 +141,21 @@ function startupFailure(name: string, err: unknown, databaseUrl?: string): CliEr
   const code = errorCode(err);
   const message = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
   if (code === 'EADDRINUSE') {
-    return new CliError(`${name}: the port is already in use (${message}). Is handoff already running? Pick another with --port or HANDOFF_PORT.`);
+    return new CliError(
+      `${name}: the port is already in use (${message}). Is handoff already running? Pick another with --port or HANDOFF_PORT.`,
+    );
   }
   const unreachable = code ? UNREACHABLE[code] : undefined;
   const refused = code ? POSTGRES_REFUSALS[code] : undefined;
-  const where = databaseUrl ? ` at ${maskDatabaseUrl(databaseUrl)}` : process.env.DATABASE_URL ? ` at ${maskDatabaseUrl(process.env.DATABASE_URL)}` : '';
+  const where = databaseUrl
+    ? ` at ${maskDatabaseUrl(databaseUrl)}`
+    : process.env.DATABASE_URL
+      ? ` at ${maskDatabaseUrl(process.env.DATABASE_URL)}`
+      : '';
   if (unreachable) {
-    return new CliError(`${name}: cannot reach Postgres${where} (${unreachable}). Check DATABASE_URL, or unset it to use the embedded Postgres.`);
+    return new CliError(
+      `${name}: cannot reach Postgres${where} (${unreachable}). Check DATABASE_URL, or unset it to use the embedded Postgres.`,
+    );
   }
   if (refused) return new CliError(`${name}: Postgres${where} refused: ${refused} (${message}).`);
   return new CliError(`${name} could not start: ${message}`);
@@ -169,7 +181,9 @@ const LOST_STOP_TIMEOUT_MS = 10_000;
 function exitWhenPostgresIsLost(log: Logger, services: Services): (err: Error) => void {
   return (err) => {
     log.fatal({ err }, 'embedded Postgres lost');
-    process.stderr.write(`handoff: ${err.message}; exiting with status 1 so that the service manager restarts handoff.\n`);
+    process.stderr.write(
+      `handoff: ${err.message}; exiting with status 1 so that the service manager restarts handoff.\n`,
+    );
     const timer = setTimeout(() => process.exit(1), LOST_STOP_TIMEOUT_MS);
     timer.unref();
     void services.stopAll().finally(() => process.exit(1));
@@ -195,7 +209,9 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
   const home = prepareHome();
   const port = coordinatorPort(options.port);
   const executorId = options.executorId ?? (process.env.HANDOFF_EXECUTOR_ID?.trim() || undefined);
-  const log = await logger(roles.coordinator && roles.executor ? 'all' : roles.coordinator ? 'coordinator' : 'executor');
+  const log = await logger(
+    roles.coordinator && roles.executor ? 'all' : roles.coordinator ? 'coordinator' : 'executor',
+  );
   const services = new Services(log, true);
 
   let firstSignalAt = 0;
@@ -232,7 +248,11 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
 
     if (roles.coordinator && !services.stopRequested) {
       const { startCoordinator } = await import('@handoff/coordinator');
-      const coordinator = await step('coordinator', () => startCoordinator({ home, databaseUrl: db.url, port, log }), db.url);
+      const coordinator = await step(
+        'coordinator',
+        () => startCoordinator({ home, databaseUrl: db.url, port, log }),
+        db.url,
+      );
       services.add('coordinator', () => coordinator.close());
       coordinatorUrl = coordinator.url.replace(/\/+$/, '');
       tokenPath = coordinator.operatorTokenPath;
@@ -241,7 +261,11 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
     let executor: { id: string; heldKeys?: string[] } | undefined;
     if (roles.executor && !services.stopRequested) {
       const { startExecutor } = await import('@handoff/executor');
-      const started = await step('executor', () => startExecutor({ home, databaseUrl: db.url, executorId, log }), db.url);
+      const started = await step(
+        'executor',
+        () => startExecutor({ home, databaseUrl: db.url, executorId, log }),
+        db.url,
+      );
       services.add(`executor ${started.id}`, () => started.stop());
       executor = started;
     }
@@ -249,18 +273,34 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
 
     if (coordinatorUrl) {
       lines.push(['coordinator', coordinatorUrl]);
-      lines.push(['live page', `${coordinatorUrl}/live  (in a browser: ${coordinatorUrl}/live?token=<operator token>)`]);
-      lines.push(['operator token', existsSync(tokenPath) ? `${tokenPath} (mode 0600; the CLI reads it when HANDOFF_TOKEN is unset)` : `${tokenPath} (not written)`]);
+      lines.push([
+        'live page',
+        `${coordinatorUrl}/live  (in a browser: ${coordinatorUrl}/live?token=<operator token>)`,
+      ]);
+      lines.push([
+        'operator token',
+        existsSync(tokenPath)
+          ? `${tokenPath} (mode 0600; the CLI reads it when HANDOFF_TOKEN is unset)`
+          : `${tokenPath} (not written)`,
+      ]);
     }
     lines.push(['postgres', describeDatabase(db, home)]);
     lines.push(['HANDOFF_HOME', home]);
     if (executor) {
       lines.push(['executor', roles.coordinator ? `${executor.id} (in this process, for convenience)` : executor.id]);
       const held = executor.heldKeys ?? [];
-      lines.push(['executor holds', held.length > 0 ? held.join(', ') : 'no credentials: it leases nothing (see secrets.json)']);
+      lines.push([
+        'executor holds',
+        held.length > 0 ? held.join(', ') : 'no credentials: it leases nothing (see secrets.json)',
+      ]);
     }
 
-    const what = roles.coordinator && roles.executor ? 'handoff is running' : roles.coordinator ? 'handoff coordinator is running' : 'handoff executor is running';
+    const what =
+      roles.coordinator && roles.executor
+        ? 'handoff is running'
+        : roles.coordinator
+          ? 'handoff coordinator is running'
+          : 'handoff executor is running';
     out(`\n${what}.\n\n`);
     out(keyValues(lines, '  '));
     if (roles.coordinator) {
@@ -299,7 +339,10 @@ async function runMigrate(): Promise<void> {
     const { applied } = await step('migrate', () => migrate(pool), db.url);
     out(`database: ${describeDatabase(db, home)}`);
     if (applied.length === 0) out('Already up to date: no migration to apply.');
-    else out(`Applied ${applied.length} migration${applied.length === 1 ? '' : 's'}:\n${applied.map((name) => `  ${name}`).join('\n')}`);
+    else
+      out(
+        `Applied ${applied.length} migration${applied.length === 1 ? '' : 's'}:\n${applied.map((name) => `  ${name}`).join('\n')}`,
+      );
   } finally {
     await services.stopAll();
   }

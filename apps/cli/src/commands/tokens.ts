@@ -15,8 +15,15 @@ export function registerTokenCommands(program: Command): void {
   token
     .command('create')
     .description('create an API token and print it (it is shown once)')
-    .addOption(new Option('--role <role>', 'operator, agent or viewer (required)').argParser(parseRole).makeOptionMandatory())
-    .addOption(new Option('--name <name>', 'a unique label, e.g. the agent or person it is for (shown, never used as identity)').argParser(parseName))
+    .addOption(
+      new Option('--role <role>', 'operator, agent or viewer (required)').argParser(parseRole).makeOptionMandatory(),
+    )
+    .addOption(
+      new Option(
+        '--name <name>',
+        'a unique label, e.g. the agent or person it is for (shown, never used as identity)',
+      ).argParser(parseName),
+    )
     .addOption(new Option('--json', 'print the raw JSON answer'))
     .action(async (options: { role: Role; name?: string; json?: boolean }) => {
       const request: CreateTokenBody = { role: options.role };

@@ -29,7 +29,10 @@ export function assignment(a: Analyzer, node: Node, scope: Scope, depth: number,
   // `p=/et; p+=c`: appending to what the variable held.
   if (node.children.some((c) => c !== null && !c.isNamed && c.text === '+=')) {
     const before = scope.vars.get(name);
-    word = before && word.values && !word.glob ? { ...word, values: before.flatMap((b) => (word.values ?? []).map((v) => b + v)).slice(0, 64) } : { ...word, values: null, prefix: '' };
+    word =
+      before && word.values && !word.glob
+        ? { ...word, values: before.flatMap((b) => (word.values ?? []).map((v) => b + v)).slice(0, 64) }
+        : { ...word, values: null, prefix: '' };
   }
   if (nameNode && nameNode.type !== 'variable_name') {
     // `a[$i]=x`, `a[1]=x`: an element of an array; the array's values are no longer known.
@@ -40,7 +43,13 @@ export function assignment(a: Analyzer, node: Node, scope: Scope, depth: number,
   }
   if (HISTORY_VARS.has(name)) {
     const v = single(word);
-    if (v === null || v === '/dev/null' || v === '0' || name === 'HISTIGNORE' || (name === 'HISTCONTROL' && /ignore/.test(v))) {
+    if (
+      v === null ||
+      v === '/dev/null' ||
+      v === '0' ||
+      name === 'HISTIGNORE' ||
+      (name === 'HISTCONTROL' && /ignore/.test(v))
+    ) {
       a.add('deny', 'deny.history-tampering', node.text);
     }
   }
@@ -57,7 +66,8 @@ function valueWord(a: Analyzer, value: Node, scope: Scope): Word {
     if (!element) continue;
     const word = evalWord(element, a.wordEnv(scope));
     // `([k]=v)`: an associative or indexed element; which one is read later is not followed.
-    if (word.values === null || word.glob || element.text.startsWith('[')) return { ...word, values: null, prefix: '', text: value.text, node: value };
+    if (word.values === null || word.glob || element.text.startsWith('['))
+      return { ...word, values: null, prefix: '', text: value.text, node: value };
     values.push(...word.values);
   }
   return { values: values.slice(0, 64), glob: false, prefix: '', substitution: false, text: value.text, node: value };
@@ -70,16 +80,37 @@ function valueWord(a: Analyzer, value: Node, scope: Scope): Word {
  * is asked about, and so is `PATH`: later names could run files the agent wrote, which the guard
  * would judge as the program they are named after.
  */
-export function settingAssigned(a: Analyzer, name: string, word: Word, subject: string, scope: Scope, depth: number): void {
+export function settingAssigned(
+  a: Analyzer,
+  name: string,
+  word: Word,
+  subject: string,
+  scope: Scope,
+  depth: number,
+): void {
   const kind = settingVarKind(name);
   if (kind === 'injection') a.add('ask', 'ask.code-injection-env', subject);
   else if (kind === 'program') {
     const value = single(word);
-    if (value === null) a.add('ask', 'ask.code-injection-env', subject, false, 'sets a variable naming a program to a value not known before it runs');
+    if (value === null)
+      a.add(
+        'ask',
+        'ask.code-injection-env',
+        subject,
+        false,
+        'sets a variable naming a program to a value not known before it runs',
+      );
     // A pager reads the program's output on stdin: judged as `… | PAGER` (a shell there runs it).
-    else if (value.trim() !== '') a.analyzeSource(/PAGER$/i.test(name) ? `: | ${value}` : value, childScope(scope), depth + 1);
+    else if (value.trim() !== '')
+      a.analyzeSource(/PAGER$/i.test(name) ? `: | ${value}` : value, childScope(scope), depth + 1);
   } else if (name === 'PATH') {
-    a.add('ask', 'ask.code-injection-env', subject, false, 'changes PATH, so later names may run files the guard has not read');
+    a.add(
+      'ask',
+      'ask.code-injection-env',
+      subject,
+      false,
+      'changes PATH, so later names may run files the guard has not read',
+    );
   }
 }
 
@@ -114,7 +145,8 @@ export function unset(a: Analyzer, node: Node, scope: Scope, depth: number): voi
   for (const child of node.namedChildren) {
     if (child && HISTORY_VARS.has(child.text)) a.add('deny', 'deny.history-tampering', node.text);
     if (child?.type === 'variable_name') scope.vars.delete(child.text);
-    else if (child && child.type !== 'word') a.add('ask', 'ask.indirect-variable', node.text, false, 'unsets a variable whose name is computed at run time');
+    else if (child && child.type !== 'word')
+      a.add('ask', 'ask.indirect-variable', node.text, false, 'unsets a variable whose name is computed at run time');
   }
   a.walkChildren(node, scope, depth);
 }
@@ -133,7 +165,14 @@ export function expansion(a: Analyzer, node: Node, scope: Scope, depth: number):
 }
 
 /** `read x`, `printf -v x`, `mapfile a`: the variables they set hold values unknown before the command runs. */
-export function assigningBuiltin(a: Analyzer, name: string, args: Word[], scope: Scope, depth: number, subject: string): void {
+export function assigningBuiltin(
+  a: Analyzer,
+  name: string,
+  args: Word[],
+  scope: Scope,
+  depth: number,
+  subject: string,
+): void {
   const names: Word[] = [];
   const valueOptions: Record<string, string[]> = {
     read: ['-a', '-d', '-i', '-n', '-N', '-p', '-t', '-u'],
@@ -152,7 +191,12 @@ export function assigningBuiltin(a: Analyzer, name: string, args: Word[], scope:
       if (!takes.includes(flag)) continue;
       const value = text.length > 2 ? literalWord(text.slice(2)) : args[++i];
       if (!value) continue;
-      if ((flag === '-a' && name === 'read') || (flag === '-v' && name === 'printf') || (flag === '-p' && name === 'wait')) names.push(value);
+      if (
+        (flag === '-a' && name === 'read') ||
+        (flag === '-v' && name === 'printf') ||
+        (flag === '-p' && name === 'wait')
+      )
+        names.push(value);
       // `mapfile -C 'code' -c 1 arr`: a callback run as shell code.
       if (flag === '-C') codeString(a, [value], scope, depth, subject);
       continue;

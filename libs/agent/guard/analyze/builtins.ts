@@ -14,7 +14,14 @@ import { NO_STDIN } from './stdin.ts';
  * Shell builtins that change how the rest is read: `cd`, `eval`, `source`, `exec`, `alias`,
  * `trap`, `hash -p`, and the ones that assign variables. True when fully handled.
  */
-export function builtin(a: Analyzer, name: string, args: Word[], scope: Scope, depth: number, subject: string): boolean {
+export function builtin(
+  a: Analyzer,
+  name: string,
+  args: Word[],
+  scope: Scope,
+  depth: number,
+  subject: string,
+): boolean {
   switch (name) {
     case 'cd':
     case 'pushd': {
@@ -23,8 +30,7 @@ export function builtin(a: Analyzer, name: string, args: Word[], scope: Scope, d
         // `cd` alone goes to $HOME, which the command may have set.
         const home = scope.vars.has('HOME') ? (scope.vars.get('HOME') ?? null) : [a.opts.home];
         if (name === 'cd') scope.cwd = home?.length === 1 ? (home[0] ?? null) : null;
-      }
-      else {
+      } else {
         const value = single(target);
         scope.cwd = value === null || /^[-+]\d*$/.test(value) ? null : resolveFrom(scope.cwd, value);
       }
@@ -79,7 +85,8 @@ export function builtin(a: Analyzer, name: string, args: Word[], scope: Scope, d
     case 'fc':
       // `enable -f lib.so x` loads a builtin from a file; `hash -p ./evil ls` makes `ls` run it; `fc` re-runs history.
       if (name !== 'hash' || hasFlag(args, '-p')) {
-        if (args.length > 0 || name === 'fc') a.add('ask', 'ask.shell-code-unknown', subject, false, 'changes what a command name runs, or runs history');
+        if (args.length > 0 || name === 'fc')
+          a.add('ask', 'ask.shell-code-unknown', subject, false, 'changes what a command name runs, or runs history');
       }
       return true;
     case 'trap': {

@@ -74,7 +74,8 @@ export function shell(a: Analyzer, args: Word[], scope: Scope, depth: number, su
 function startupFiles(a: Analyzer, options: string[], scope: Scope, depth: number, subject: string): void {
   const login = options.some((o) => o === '--login' || /^-[a-zA-Z]*l[a-zA-Z]*$/.test(o));
   const interactive = options.some((o) => /^-[a-zA-Z]*i[a-zA-Z]*$/.test(o));
-  if (options.some((o) => /^--(rcfile|init-file)/.test(o))) a.add('ask', 'ask.unknown-script', subject, false, 'the shell first runs a startup file it is given');
+  if (options.some((o) => /^--(rcfile|init-file)/.test(o)))
+    a.add('ask', 'ask.unknown-script', subject, false, 'the shell first runs a startup file it is given');
   const files = [...(login ? ['.bash_profile', '.bash_login', '.profile'] : []), ...(interactive ? ['.bashrc'] : [])];
   for (const home of new Set([a.opts.sandboxRoot, a.opts.home])) {
     for (const file of files) {
@@ -90,7 +91,14 @@ function startupFiles(a: Analyzer, options: string[], scope: Scope, depth: numbe
 }
 
 /** `python3 -c`, `node -e`, `perl -e`, code on stdin, or a script whose name is computed. */
-export function interpreter(a: Analyzer, key: string, args: Word[], subject: string, stdinOf: StdinOf, scope: Scope): void {
+export function interpreter(
+  a: Analyzer,
+  key: string,
+  args: Word[],
+  subject: string,
+  stdinOf: StdinOf,
+  scope: Scope,
+): void {
   const inline = INTERPRETERS[key] ?? [];
   const texts = args.map((w) => single(w) ?? '');
   const inlineFlag = texts.some(
@@ -101,7 +109,8 @@ export function interpreter(a: Analyzer, key: string, args: Word[], subject: str
       inline.some((f) => f.length === 2 && new RegExp(`^-[A-Za-z]*${f[1]}[A-Za-z]*$`).test(t)) ||
       inline.some((f) => f.startsWith('-') && f.length > 2 && t.startsWith(`${f}=`)) ||
       // `node --import data:text/javascript,…`: module text given inline.
-      /^(-r|--require|--import|--loader|--experimental-loader)(=|$)/.test(t) && texts.some((v) => /^(data|https?):/.test(v)) ||
+      (/^(-r|--require|--import|--loader|--experimental-loader)(=|$)/.test(t) &&
+        texts.some((v) => /^(data|https?):/.test(v))) ||
       ((key === 'perl' || key === 'ruby') && /^-[a-zA-Z]*[eE][a-zA-Z]*$/.test(t)),
   );
   if (inlineFlag || (key === 'deno' && texts[0] === 'eval')) {
@@ -113,7 +122,8 @@ export function interpreter(a: Analyzer, key: string, args: Word[], subject: str
   const stdin = fromStdin ? stdinOf() : null;
   if (stdin && stdin.kind !== 'file') a.add('ask', 'ask.inline-code', subject, true);
   const file = operands[0];
-  if (file && file.values === null && file.substitution && !listsInside(a, file, scope)) a.add('ask', 'ask.unknown-script', subject);
+  if (file && file.values === null && file.substitution && !listsInside(a, file, scope))
+    a.add('ask', 'ask.unknown-script', subject);
 }
 
 /**
@@ -122,7 +132,15 @@ export function interpreter(a: Analyzer, key: string, args: Word[], subject: str
  * Python, Node) are allowed (the sandbox is the backstop). Missing or outside: ask.
  * Returns the shell text judged, or null when none was (asked about, or not shell).
  */
-export function script(a: Analyzer, word: Word, scope: Scope, depth: number, subject: string, executed: boolean, askRule = 'ask.unknown-script'): string | null {
+export function script(
+  a: Analyzer,
+  word: Word,
+  scope: Scope,
+  depth: number,
+  subject: string,
+  executed: boolean,
+  askRule = 'ask.unknown-script',
+): string | null {
   if (fetches(word, scope)) {
     a.add('deny', 'deny.download-exec', subject);
     return null;
@@ -145,7 +163,14 @@ export function script(a: Analyzer, word: Word, scope: Scope, depth: number, sub
   try {
     const stat = statSync(path);
     if (!stat.isFile()) {
-      if (!a.opts.isolated) a.add('ask', 'ask.not-isolated', subject, true, 'runs a file that is not a script the guard can read, and no OS sandbox holds it');
+      if (!a.opts.isolated)
+        a.add(
+          'ask',
+          'ask.not-isolated',
+          subject,
+          true,
+          'runs a file that is not a script the guard can read, and no OS sandbox holds it',
+        );
       return null;
     }
     if (stat.size > MAX_SCRIPT_BYTES) {
@@ -159,7 +184,14 @@ export function script(a: Analyzer, word: Word, scope: Scope, depth: number, sub
   }
   const unreadable = (): null => {
     // A binary or a program for another interpreter: only the OS sandbox can hold it.
-    if (!a.opts.isolated) a.add('ask', 'ask.not-isolated', subject, true, 'runs a binary or a non-shell script, and no OS sandbox holds it');
+    if (!a.opts.isolated)
+      a.add(
+        'ask',
+        'ask.not-isolated',
+        subject,
+        true,
+        'runs a binary or a non-shell script, and no OS sandbox holds it',
+      );
     return null;
   };
   if (text.includes('\u0000')) return unreadable();

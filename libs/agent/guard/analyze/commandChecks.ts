@@ -13,20 +13,42 @@ import type { Scope } from './scope.ts';
 import type { StdinOf } from './stdin.ts';
 
 /** A variable whose name says it holds a secret: printing it puts the secret in the transcript. */
-export const SECRET_NAME = /(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL)|(^|_)AUTH(_|$)/i;
+export const SECRET_NAME =
+  /(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL)|(^|_)AUTH(_|$)/i;
 const RECURSIVE_READERS = new Set(['grep', 'egrep', 'rg', 'ag', 'tar', 'zip', 'cp', 'scp', 'rsync']);
 
 /** Checks on one command's own words that no rule expresses. */
-export function ownChecks(a: Analyzer, name: string, args: Word[], scope: Scope, subject: string, stdin: StdinOf): void {
+export function ownChecks(
+  a: Analyzer,
+  name: string,
+  args: Word[],
+  scope: Scope,
+  subject: string,
+  stdin: StdinOf,
+): void {
   if ((name === 'sed' || name === 'gsed') && sedRunsOrWrites(args)) a.add('ask', 'ask.sed-exec', subject, true);
   if (/^[gmn]?awk$/.test(name) && awkRuns(args)) a.add('ask', 'ask.inline-code', subject, true);
   if (RECURSIVE_READERS.has(name)) recursiveRead(a, name, args, scope, subject);
-  if (!DELETERS.has(name) && writeTargets(name, args).some((t) => (t.values ?? [t.prefix]).some((v) => RUNS_LATER.test(v.replace(/\/+$/, ''))))) a.add('ask', 'ask.git-hooks', subject);
+  if (
+    !DELETERS.has(name) &&
+    writeTargets(name, args).some((t) => (t.values ?? [t.prefix]).some((v) => RUNS_LATER.test(v.replace(/\/+$/, ''))))
+  )
+    a.add('ask', 'ask.git-hooks', subject);
   if (name === 'git') gitSettings(a, args, scope, subject);
-  if ((name === 'ed' || name === 'red' || name === 'ex') && stdin() !== null) a.add('ask', 'ask.inline-code', subject, true);
-  if (name === 'sqlite3' && args.some((w) => /(^|[;\n])\s*\.(shell|system|sh|once|output|log|load|read|import|excel|save|backup|restore|open)\b|load_extension|\battach\b/i.test(w.values === null ? w.text : (single(w) ?? '')))) a.add('ask', 'ask.inline-code', subject, true);
+  if ((name === 'ed' || name === 'red' || name === 'ex') && stdin() !== null)
+    a.add('ask', 'ask.inline-code', subject, true);
+  if (
+    name === 'sqlite3' &&
+    args.some((w) =>
+      /(^|[;\n])\s*\.(shell|system|sh|once|output|log|load|read|import|excel|save|backup|restore|open)\b|load_extension|\battach\b/i.test(
+        w.values === null ? w.text : (single(w) ?? ''),
+      ),
+    )
+  )
+    a.add('ask', 'ask.inline-code', subject, true);
   if (name === 'kill' && args.some((w) => w.substitution)) a.add('ask', 'ask.kill-unknown', subject, true);
-  if (name === 'printenv' && args.some((w) => SECRET_NAME.test(single(w) ?? ''))) a.add('ask', 'ask.secret-variable', subject, true);
+  if (name === 'printenv' && args.some((w) => SECRET_NAME.test(single(w) ?? '')))
+    a.add('ask', 'ask.secret-variable', subject, true);
   if (name === 'ln') symlinkCheck(a, args, scope, subject);
   const key = interpreterKey(name);
   if (key) interpreter(a, key, args, subject, stdin, scope);
@@ -35,10 +57,14 @@ export function ownChecks(a: Analyzer, name: string, args: Word[], scope: Scope,
 /** `grep -r x ~`, `tar czf out.tgz ~`, `cp -r ~ .`: a recursive read over a directory holding credentials. */
 export function recursiveRead(a: Analyzer, name: string, args: Word[], scope: Scope, subject: string): void {
   const recursive =
-    name === 'rg' || name === 'ag' || name === 'find' ||
-    ((name === 'grep' || name === 'egrep' || name === 'zip' || name === 'cp' || name === 'scp') && (hasFlag(args, '-r') || hasFlag(args, '-R') || hasFlag(args, '--recursive'))) ||
+    name === 'rg' ||
+    name === 'ag' ||
+    name === 'find' ||
+    ((name === 'grep' || name === 'egrep' || name === 'zip' || name === 'cp' || name === 'scp') &&
+      (hasFlag(args, '-r') || hasFlag(args, '-R') || hasFlag(args, '--recursive'))) ||
     (name === 'cp' && (hasFlag(args, '-a') || hasFlag(args, '--archive'))) ||
-    name === 'tar' || name === 'rsync';
+    name === 'tar' ||
+    name === 'rsync';
   if (!recursive) return;
   const samples = a.opts.protectedPaths.samples;
   for (const word of args) {
@@ -70,5 +96,6 @@ function symlinkCheck(a: Analyzer, args: Word[], scope: Scope, subject: string):
     }
   }
   const linkCtx = { ...a.pathContext(scope), cwd: linkDir };
-  if (sources.some((w) => placesOf(w, linkCtx).some((p) => p !== 'inside'))) a.add('ask', 'ask.symlink-outside', subject, true);
+  if (sources.some((w) => placesOf(w, linkCtx).some((p) => p !== 'inside')))
+    a.add('ask', 'ask.symlink-outside', subject, true);
 }

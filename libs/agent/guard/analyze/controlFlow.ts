@@ -84,7 +84,8 @@ export function whileStatement(a: Analyzer, node: Node, scope: Scope, depth: num
 
 /** `for ((i = 0; i < n; i++))` */
 export function cStyleFor(a: Analyzer, node: Node, scope: Scope, depth: number): void {
-  for (const child of node.namedChildren) if (child && child !== node.childForFieldName('body')) a.walk(child, scope, depth);
+  for (const child of node.namedChildren)
+    if (child && child !== node.childForFieldName('body')) a.walk(child, scope, depth);
   const body = node.childForFieldName('body');
   if (body) loopBody(a, body, scope, depth);
 }
@@ -131,5 +132,6 @@ function forkingLoop(a: Analyzer, node: Node): void {
   const body = node.childForFieldName('body');
   if (!condition || !body) return;
   const forever = /^(true|:|\[\s*1\s*\]|\(\(\s*1\s*\)\))\s*;?$/.test(condition.text.trim());
-  if (forever && /(^|[^&])&(?![&>])/.test(body.text.replace(/&&|&>|>&|<&/g, ''))) a.add('deny', 'deny.fork-bomb', node.text);
+  if (forever && /(^|[^&])&(?![&>])/.test(body.text.replace(/&&|&>|>&|<&/g, '')))
+    a.add('deny', 'deny.fork-bomb', node.text);
 }

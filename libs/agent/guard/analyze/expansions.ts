@@ -31,7 +31,8 @@ export function commandWords(a: Analyzer, node: Node, scope: Scope): Word[] {
     const field = node.fieldNameForChild(i);
     const child = node.child(i);
     if (!child) continue;
-    if (field === 'name' || field === 'argument') words.push(...splitUnquoted(evalWord(child, env), scope.vars.has('IFS')));
+    if (field === 'name' || field === 'argument')
+      words.push(...splitUnquoted(evalWord(child, env), scope.vars.has('IFS')));
   }
   return words;
 }
@@ -43,13 +44,21 @@ export function commandWords(a: Analyzer, node: Node, scope: Scope): Word[] {
 function splitUnquoted(word: Word, ifsChanged: boolean): Word[] {
   const node = word.node;
   if (!node || word.values === null) return [word];
-  const expansions = node.type === 'simple_expansion' || node.type === 'expansion' ? [node] : node.type === 'concatenation' ? node.namedChildren.filter((c) => c?.type === 'simple_expansion' || c?.type === 'expansion') : [];
+  const expansions =
+    node.type === 'simple_expansion' || node.type === 'expansion'
+      ? [node]
+      : node.type === 'concatenation'
+        ? node.namedChildren.filter((c) => c?.type === 'simple_expansion' || c?.type === 'expansion')
+        : [];
   if (expansions.length === 0) return [word];
   const unknownSplit: Word = { ...word, values: null, prefix: '' };
   if (ifsChanged) return [unknownSplit];
   if (!word.values.some((v) => /[ \t\n]/.test(v))) return [word];
   if (word.values.length !== 1 || node.type === 'concatenation') return [unknownSplit];
-  return (word.values[0] ?? '').split(/[ \t\n]+/).filter(Boolean).map((v) => ({ ...word, values: [v] }));
+  return (word.values[0] ?? '')
+    .split(/[ \t\n]+/)
+    .filter(Boolean)
+    .map((v) => ({ ...word, values: [v] }));
 }
 
 /** Does a word contain a substitution that downloads (`$(curl ..)`, `<(wget ..)`, `/dev/tcp`) or a variable holding such text? */
@@ -57,7 +66,8 @@ export function fetches(word: Word, scope: Scope): boolean {
   if (!word.node) return false;
   if (scope.fetched.size > 0) {
     const refs = word.node.descendantsOfType('variable_name').map((n) => n?.text ?? '');
-    if (word.node.type === 'simple_expansion' || word.node.type === 'expansion') refs.push(word.node.namedChildren[0]?.text ?? '');
+    if (word.node.type === 'simple_expansion' || word.node.type === 'expansion')
+      refs.push(word.node.namedChildren[0]?.text ?? '');
     if (refs.some((r) => scope.fetched.has(r))) return true;
   }
   if (!word.substitution) return false;
@@ -75,7 +85,8 @@ export function fetches(word: Word, scope: Scope): boolean {
 export function listsInside(a: Analyzer, word: Word, scope: Scope): boolean {
   const node = word.node;
   if (!node || !/^"?\$\([\s\S]*\)"?$/.test(word.text)) return false;
-  const substitution = node.type === 'command_substitution' ? node : node.namedChildren.find((c) => c?.type === 'command_substitution');
+  const substitution =
+    node.type === 'command_substitution' ? node : node.namedChildren.find((c) => c?.type === 'command_substitution');
   if (!substitution || substitution.namedChildCount !== 1) return false;
   const body = substitution.namedChildren[0] as Node;
   const stages = body.type === 'pipeline' ? body.namedChildren.filter((c): c is Node => c !== null) : [body];
@@ -87,13 +98,31 @@ export function listsInside(a: Analyzer, word: Word, scope: Scope): boolean {
     const args = words.slice(1);
     const texts = args.map((w) => single(w));
     if (texts.some((t) => t === null)) return false;
-    const paths = (skip: number): boolean => args.filter((w) => !(single(w) ?? '-').startsWith('-')).slice(skip).every((w) => placesOf(w, ctx).every((p) => p === 'inside' || p === 'sandboxRoot'));
+    const paths = (skip: number): boolean =>
+      args
+        .filter((w) => !(single(w) ?? '-').startsWith('-'))
+        .slice(skip)
+        .every((w) => placesOf(w, ctx).every((p) => p === 'inside' || p === 'sandboxRoot'));
     // Later stages may only filter the names (`| sort`, `| grep test`, `| head`).
-    if (i > 0) return ['sort', 'uniq', 'head', 'tail', 'grep', 'egrep'].includes(name ?? '') && !texts.some((t) => /^-(f|-file)/.test(t ?? ''));
-    if (name === 'find') return findParts(args).roots.every((r) => placesOf(r, ctx).every((p) => p === 'inside' || p === 'sandboxRoot')) && !texts.some((t) => /^-(exec|execdir|ok|okdir|delete|fprint|fprint0|fprintf|fls|L|follow)$/.test(t ?? ''));
+    if (i > 0)
+      return (
+        ['sort', 'uniq', 'head', 'tail', 'grep', 'egrep'].includes(name ?? '') &&
+        !texts.some((t) => /^-(f|-file)/.test(t ?? ''))
+      );
+    if (name === 'find')
+      return (
+        findParts(args).roots.every((r) => placesOf(r, ctx).every((p) => p === 'inside' || p === 'sandboxRoot')) &&
+        !texts.some((t) => /^-(exec|execdir|ok|okdir|delete|fprint|fprint0|fprintf|fls|L|follow)$/.test(t ?? ''))
+      );
     if (name === 'ls') return paths(0);
-    if (name === 'git') return ['ls-files', 'diff'].includes(subcommandOf('git', args) ?? '') && (subcommandOf('git', args) === 'ls-files' || texts.includes('--name-only')) && !texts.some((t) => /^(-C|--git-dir|--work-tree)/.test(t ?? ''));
-    if (name === 'rg') return (texts.includes('--files') || texts.includes('-l')) && paths(texts.includes('--files') ? 0 : 1);
+    if (name === 'git')
+      return (
+        ['ls-files', 'diff'].includes(subcommandOf('git', args) ?? '') &&
+        (subcommandOf('git', args) === 'ls-files' || texts.includes('--name-only')) &&
+        !texts.some((t) => /^(-C|--git-dir|--work-tree)/.test(t ?? ''))
+      );
+    if (name === 'rg')
+      return (texts.includes('--files') || texts.includes('-l')) && paths(texts.includes('--files') ? 0 : 1);
     if (name === 'grep' || name === 'egrep') return texts.some((t) => /^-[a-zA-Z]*l/.test(t ?? '')) && paths(1);
     return false;
   });

@@ -23,7 +23,9 @@ export function functionDefinition(a: Analyzer, node: Node, scope: Scope, depth:
   scope.functions.add(name);
   if (!body) return;
   const calls = new Set(body.descendantsOfType('command_name').map((n) => n?.text.replace(/\\|['"]/g, '') ?? ''));
-  const spawns = body.descendantsOfType(['pipeline', '&']).length > 0 || /(^|[^&])&(?!&)/.test(body.text.replace(/&&|&>|>&|<&/g, ''));
+  const spawns =
+    body.descendantsOfType(['pipeline', '&']).length > 0 ||
+    /(^|[^&])&(?!&)/.test(body.text.replace(/&&|&>|>&|<&/g, ''));
   a.functionGraph.set(name, { calls, spawns, text: node.text });
   // The body is judged where it is defined; positional parameters are unknown there.
   const inner = childScope(scope);

@@ -28,18 +28,40 @@ export function gitSettings(a: Analyzer, args: Word[], scope: Scope, subject: st
   for (const setting of settings) {
     const text = single(setting);
     const [key, value] = text === null ? ['', null] : splitGitSetting(text);
-    if (text === null || gitKeyRunsProgram(key, value)) a.add('ask', 'ask.program-setting', subject, false, `git configuration that runs a program (${text === null ? 'not known before it runs' : key})`);
+    if (text === null || gitKeyRunsProgram(key, value))
+      a.add(
+        'ask',
+        'ask.program-setting',
+        subject,
+        false,
+        `git configuration that runs a program (${text === null ? 'not known before it runs' : key})`,
+      );
   }
   const sub = single(operands[0]);
   if (sub === 'config') {
     const rest = args.slice(args.indexOf(operands[0] as Word) + 1);
-    const reading = rest.some((w) => /^(--get(-all|-regexp|-urlmatch|-color|-colorbool)?|--list|-l|--show-origin|--show-scope|get|list)$/.test(single(w) ?? ''));
-    const values = rest.filter((w, i) => !(single(w) ?? 'x').startsWith('-') && !/^(-f|--file|--blob|--default|--type|--comment)$/.test(single(rest[i - 1]) ?? ''));
-    if (['set', 'unset', 'get', 'list', 'rename-section', 'remove-section', 'edit'].includes(single(values[0]) ?? '')) values.shift();
+    const reading = rest.some((w) =>
+      /^(--get(-all|-regexp|-urlmatch|-color|-colorbool)?|--list|-l|--show-origin|--show-scope|get|list)$/.test(
+        single(w) ?? '',
+      ),
+    );
+    const values = rest.filter(
+      (w, i) =>
+        !(single(w) ?? 'x').startsWith('-') &&
+        !/^(-f|--file|--blob|--default|--type|--comment)$/.test(single(rest[i - 1]) ?? ''),
+    );
+    if (['set', 'unset', 'get', 'list', 'rename-section', 'remove-section', 'edit'].includes(single(values[0]) ?? ''))
+      values.shift();
     const key = values[0] ? single(values[0]) : null;
     const value = values[1] ? single(values[1]) : null;
     if (!reading && values[0] && (key === null || (values[1] && value === null) || gitKeyRunsProgram(key, value))) {
-      a.add('ask', 'ask.program-setting', subject, false, `git configuration that runs a program (${key ?? 'a key not known before it runs'})`);
+      a.add(
+        'ask',
+        'ask.program-setting',
+        subject,
+        false,
+        `git configuration that runs a program (${key ?? 'a key not known before it runs'})`,
+      );
     }
   }
   // Where git runs: -C, --git-dir, --work-tree; another repository's config could run anything.
@@ -51,7 +73,12 @@ export function gitSettings(a: Analyzer, args: Word[], scope: Scope, subject: st
   const elsewhere = [...(optionValues.get('--git-dir') ?? []), ...(optionValues.get('--work-tree') ?? [])];
   if (args.some((w) => /^--(git-dir|work-tree)$/.test(single(w) ?? ''))) elsewhere.push(unknownWord('--git-dir'));
   const outside = (p: string | null): boolean => p === null || !isInside(p, a.opts.sandboxRoot);
-  if (outside(dir) || elsewhere.some((w) => placesOf(w, a.pathContext({ ...scope, cwd: dir })).some((p) => p !== 'inside' && p !== 'sandboxRoot'))) {
+  if (
+    outside(dir) ||
+    elsewhere.some((w) =>
+      placesOf(w, a.pathContext({ ...scope, cwd: dir })).some((p) => p !== 'inside' && p !== 'sandboxRoot'),
+    )
+  ) {
     a.add('ask', 'ask.git-outside', subject);
     return;
   }
@@ -60,7 +87,13 @@ export function gitSettings(a: Analyzer, args: Word[], scope: Scope, subject: st
     for (const file of ['.gitconfig', '.config/git/config']) {
       const risky = settingsFileRisk(posix.join(home, file), 'git');
       if (risky) {
-        a.add('ask', 'ask.program-setting', subject, false, `git's global configuration (${file}) runs a program (${risky})`);
+        a.add(
+          'ask',
+          'ask.program-setting',
+          subject,
+          false,
+          `git's global configuration (${file}) runs a program (${risky})`,
+        );
         return;
       }
     }
@@ -70,6 +103,13 @@ export function gitSettings(a: Analyzer, args: Word[], scope: Scope, subject: st
   if (repo === 'outside') a.add('ask', 'ask.git-outside', subject);
   else if (repo) {
     const risky = settingsFileRisk(repo.config, 'git');
-    if (risky) a.add('ask', 'ask.program-setting', subject, false, `the repository's git configuration runs a program (${risky})`);
+    if (risky)
+      a.add(
+        'ask',
+        'ask.program-setting',
+        subject,
+        false,
+        `the repository's git configuration runs a program (${risky})`,
+      );
   }
 }

@@ -1,6 +1,15 @@
 import type { Node } from 'web-tree-sitter';
 import type { Analyzer } from '../analyze.ts';
-import { DECODERS, FETCHERS, INTERPRETERS, SHELLS, commandBase, interpreterKey, splitArgs, unwrap } from '../commandFacts.ts';
+import {
+  DECODERS,
+  FETCHERS,
+  INTERPRETERS,
+  SHELLS,
+  commandBase,
+  interpreterKey,
+  splitArgs,
+  unwrap,
+} from '../commandFacts.ts';
 import { placesOf } from '../paths.ts';
 import { single } from '../words.ts';
 import { commandWords } from './expansions.ts';
@@ -43,20 +52,24 @@ export function processSubstitution(a: Analyzer, node: Node, scope: Scope, depth
 
 /** Does a pipeline stage name paths outside the sandbox (or unknown ones) in its arguments? */
 function namesOutside(a: Analyzer, stage: Node, scope: Scope): boolean {
-  const commands = stage.type === 'command' ? [stage] : stage.descendantsOfType('command').filter((c): c is Node => c !== null);
+  const commands =
+    stage.type === 'command' ? [stage] : stage.descendantsOfType('command').filter((c): c is Node => c !== null);
   const ctx = a.pathContext(scope);
   return commands.some((command) =>
-    commandWords(a, command, scope).slice(1).some((w) => {
-      const text = single(w);
-      if (text !== null && text.startsWith('-')) return false;
-      return placesOf(w, ctx).some((p) => p === 'outside' || p === 'unresolved');
-    }),
+    commandWords(a, command, scope)
+      .slice(1)
+      .some((w) => {
+        const text = single(w);
+        if (text !== null && text.startsWith('-')) return false;
+        return placesOf(w, ctx).some((p) => p === 'outside' || p === 'unresolved');
+      }),
   );
 }
 
 /** Does this pipeline stage run its stdin as code? 'shell' or 'interpreter', else null. */
 function stdinConsumer(a: Analyzer, stage: Node, scope: Scope): 'shell' | 'interpreter' | null {
-  const commands = stage.type === 'command' ? [stage] : stage.descendantsOfType('command').filter((c): c is Node => c !== null);
+  const commands =
+    stage.type === 'command' ? [stage] : stage.descendantsOfType('command').filter((c): c is Node => c !== null);
   for (const command of commands) {
     let words = commandWords(a, command, scope);
     for (let hops = 0; hops < 4 && words.length > 0; hops++) {
@@ -72,15 +85,24 @@ function stdinConsumer(a: Analyzer, stage: Node, scope: Scope): 'shell' | 'inter
         const { operands } = splitArgs(name, args);
         const hasC = args.some((w) => /^-[a-zA-Z]*c[a-zA-Z]*$/.test(single(w) ?? ''));
         const hasS = args.some((w) => /^-[a-zA-Z]*s[a-zA-Z]*$/.test(single(w) ?? ''));
-        if (!hasC && (hasS || operands.length === 0 || ['-', '/dev/stdin'].includes(single(operands[0]) ?? ''))) return 'shell';
+        if (!hasC && (hasS || operands.length === 0 || ['-', '/dev/stdin'].includes(single(operands[0]) ?? '')))
+          return 'shell';
       }
-      if ((name === 'source' || name === '.') && ['/dev/stdin', '-', '/proc/self/fd/0', '/dev/fd/0'].includes(single(args[0]) ?? '')) return 'shell';
+      if (
+        (name === 'source' || name === '.') &&
+        ['/dev/stdin', '-', '/proc/self/fd/0', '/dev/fd/0'].includes(single(args[0]) ?? '')
+      )
+        return 'shell';
       if (name === 'eval' || name === 'at' || name === 'batch') return 'shell';
       const key = interpreterKey(name);
       if (key) {
         const inline = INTERPRETERS[key] ?? [];
         const { operands } = splitArgs(key, args);
-        if (!args.some((w) => inline.includes(single(w) ?? '')) && (operands.length === 0 || single(operands[0]) === '-')) return 'interpreter';
+        if (
+          !args.some((w) => inline.includes(single(w) ?? '')) &&
+          (operands.length === 0 || single(operands[0]) === '-')
+        )
+          return 'interpreter';
       }
       break;
     }
@@ -89,7 +111,14 @@ function stdinConsumer(a: Analyzer, stage: Node, scope: Scope): 'shell' | 'inter
 }
 
 /** What the producers write runs as code: downloaded text is denied, known text judged, the rest asked about. */
-function pipedCode(a: Analyzer, producers: Node[], consumer: 'shell' | 'interpreter', stage: Node, scope: Scope, depth: number): void {
+function pipedCode(
+  a: Analyzer,
+  producers: Node[],
+  consumer: 'shell' | 'interpreter',
+  stage: Node,
+  scope: Scope,
+  depth: number,
+): void {
   const names = new Set<string>();
   let networkRedirect = false;
   for (const producer of producers) {
@@ -131,7 +160,12 @@ function producedText(a: Analyzer, producer: Node, scope: Scope): string | null 
   if (producer.type === 'redirected_statement') {
     const body = producer.childForFieldName('body');
     const heredoc = producer.namedChildren.find((c) => c?.type === 'heredoc_redirect');
-    if (body?.type === 'command' && heredoc && commandWords(a, body, scope).length === 1 && single(commandWords(a, body, scope)[0]) === 'cat') {
+    if (
+      body?.type === 'command' &&
+      heredoc &&
+      commandWords(a, body, scope).length === 1 &&
+      single(commandWords(a, body, scope)[0]) === 'cat'
+    ) {
       return heredocText(heredoc);
     }
     return null;

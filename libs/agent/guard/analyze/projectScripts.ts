@@ -17,7 +17,14 @@ import { writtenEarlier } from './written.ts';
  * git hooks (read by projectCode.ts), judged like the command line; and package-manager settings
  * that name a program.
  */
-export function projectCode(a: Analyzer, name: string, args: Word[], scope: Scope, depth: number, subject: string): void {
+export function projectCode(
+  a: Analyzer,
+  name: string,
+  args: Word[],
+  scope: Scope,
+  depth: number,
+  subject: string,
+): void {
   if (PACKAGE_MANAGERS.has(name)) {
     packageManagerSettings(a, args, scope, depth, subject);
     // `npm --prefix .. test`, `cd .. && npm test`: scripts of a package.json outside the sandbox.
@@ -25,15 +32,42 @@ export function projectCode(a: Analyzer, name: string, args: Word[], scope: Scop
     const moved = ['--prefix', '-C', '--dir', '--cwd'].flatMap((k) => optionValues.get(k) ?? []);
     let dir = scope.cwd;
     for (const w of moved) dir = single(w) === null ? null : resolveFrom(dir, single(w) as string);
-    const harmless = ['-v', '--version', 'version', 'help', 'ls', 'list', 'view', 'info', 'outdated', 'why', 'config', 'get', 'root', 'bin', 'prefix'];
+    const harmless = [
+      '-v',
+      '--version',
+      'version',
+      'help',
+      'ls',
+      'list',
+      'view',
+      'info',
+      'outdated',
+      'why',
+      'config',
+      'get',
+      'root',
+      'bin',
+      'prefix',
+    ];
     const sub = single(operands[0]) ?? (args.length === 0 ? 'install' : single(args[0]));
     if ((dir === null || !isInside(dir, a.opts.sandboxRoot)) && !harmless.includes(sub ?? '')) {
-      a.add('ask', 'ask.unknown-script', subject, false, 'runs package scripts outside the sandbox or in an unknown directory');
+      a.add(
+        'ask',
+        'ask.unknown-script',
+        subject,
+        false,
+        'runs package scripts outside the sandbox or in an unknown directory',
+      );
     } else if (moved.length > 0 && dir !== null) {
-      for (const text of packageScriptTexts(name, args, dir)) a.analyzeSource(text, { ...childScope(scope), cwd: dir }, depth + 1);
+      for (const text of packageScriptTexts(name, args, dir))
+        a.analyzeSource(text, { ...childScope(scope), cwd: dir }, depth + 1);
     }
   }
-  if (PACKAGE_MANAGERS.has(name) && scope.cwd !== null && ['package.json', '.npmrc'].some((f) => writtenEarlier(a, posix.join(scope.cwd as string, f)))) {
+  if (
+    PACKAGE_MANAGERS.has(name) &&
+    scope.cwd !== null &&
+    ['package.json', '.npmrc'].some((f) => writtenEarlier(a, posix.join(scope.cwd as string, f)))
+  ) {
     a.add('ask', 'ask.unknown-script', subject, false, 'runs package.json scripts that this command changes first');
   } else if (PACKAGE_MANAGERS.has(name) && scope.cwd !== null && isInside(scope.cwd, a.opts.sandboxRoot)) {
     for (const text of packageScriptTexts(name, args, scope.cwd)) a.analyzeSource(text, childScope(scope), depth + 1);
@@ -42,22 +76,40 @@ export function projectCode(a: Analyzer, name: string, args: Word[], scope: Scop
     // `make SHELL=./x`, `make MAKEFLAGS=…`, `make --eval=…`: recipes run by another program, or make code given inline.
     for (const w of args) {
       const text = single(w);
-      if (text === null || /^((SHELL|\.SHELLFLAGS|MAKESHELL|MAKEFLAGS|MFLAGS|GNUMAKEFLAGS|MAKEFILES)\s*[:+?!]*=|--eval(=|$)|-E$)/.test(text)) {
-        a.add('ask', 'ask.program-setting', subject, false, text === null ? 'make is given an argument not known before it runs' : 'make is told to run its recipes with another program or given make code');
+      if (
+        text === null ||
+        /^((SHELL|\.SHELLFLAGS|MAKESHELL|MAKEFLAGS|MFLAGS|GNUMAKEFLAGS|MAKEFILES)\s*[:+?!]*=|--eval(=|$)|-E$)/.test(
+          text,
+        )
+      ) {
+        a.add(
+          'ask',
+          'ask.program-setting',
+          subject,
+          false,
+          text === null
+            ? 'make is given an argument not known before it runs'
+            : 'make is told to run its recipes with another program or given make code',
+        );
         break;
       }
     }
-    if (scope.cwd !== null && ['GNUmakefile', 'makefile', 'Makefile'].some((f) => writtenEarlier(a, posix.join(scope.cwd as string, f)))) {
+    if (
+      scope.cwd !== null &&
+      ['GNUmakefile', 'makefile', 'Makefile'].some((f) => writtenEarlier(a, posix.join(scope.cwd as string, f)))
+    ) {
       a.add('ask', 'ask.unknown-script', subject, false, 'runs a makefile that this command changes first');
     }
     const plan = makeCode(name, args, scope.cwd, a.opts.sandboxRoot);
     if (plan && !plan.ok) a.add('ask', 'ask.unknown-script', subject, false, plan.reason);
     if (plan?.ok) {
-      if (plan.customShell) a.add('ask', 'ask.unknown-script', subject, false, 'the makefile runs its recipes with another shell');
+      if (plan.customShell)
+        a.add('ask', 'ask.unknown-script', subject, false, 'the makefile runs its recipes with another shell');
       for (const code of plan.codes) a.analyzeSource(code, { ...childScope(scope), cwd: plan.cwd }, depth + 1);
     }
   }
-  if (name === 'git') for (const hook of gitHookPaths(args, scope.cwd)) script(a, literalWord(hook), scope, depth, subject, true);
+  if (name === 'git')
+    for (const hook of gitHookPaths(args, scope.cwd)) script(a, literalWord(hook), scope, depth, subject, true);
 }
 
 /** `npm --script-shell=./x test`, an `.npmrc` naming a shell or node options: the program they name runs. */
@@ -68,14 +120,31 @@ export function packageManagerSettings(a: Analyzer, args: Word[], scope: Scope, 
     const eq = text.indexOf('=');
     const key = (eq > 0 ? text.slice(2, eq) : text.slice(2)).replace(/-/g, '_');
     const kind = settingVarKind(`npm_config_${key}`);
-    if (kind === 'injection') a.add('ask', 'ask.program-setting', subject, false, `a package-manager setting that loads other code (--${key})`);
-    if (kind === 'program') settingAssigned(a, `npm_config_${key}`, eq > 0 ? literalWord(text.slice(eq + 1)) : (args[i + 1] ?? literalWord('')), subject, scope, depth);
+    if (kind === 'injection')
+      a.add('ask', 'ask.program-setting', subject, false, `a package-manager setting that loads other code (--${key})`);
+    if (kind === 'program')
+      settingAssigned(
+        a,
+        `npm_config_${key}`,
+        eq > 0 ? literalWord(text.slice(eq + 1)) : (args[i + 1] ?? literalWord('')),
+        subject,
+        scope,
+        depth,
+      );
   }
-  const dirs = new Set([scope.cwd, a.opts.sandboxRoot].filter((d): d is string => d !== null && isInside(d, a.opts.sandboxRoot)));
+  const dirs = new Set(
+    [scope.cwd, a.opts.sandboxRoot].filter((d): d is string => d !== null && isInside(d, a.opts.sandboxRoot)),
+  );
   for (const dir of dirs) {
     const risky = settingsFileRisk(posix.join(dir, '.npmrc'), 'npmrc');
     if (risky) {
-      a.add('ask', 'ask.program-setting', subject, false, `the project's .npmrc names a program or other configuration (${risky})`);
+      a.add(
+        'ask',
+        'ask.program-setting',
+        subject,
+        false,
+        `the project's .npmrc names a program or other configuration (${risky})`,
+      );
       return;
     }
   }

@@ -35,12 +35,19 @@ export function redirect(a: Analyzer, node: Node, scope: Scope, depth: number): 
   }
   if (op === '<' || op === '<&') {
     if (!a.opts.isolated && !placesOf(word, ctx).every((p) => p === 'inside' || p === 'sandboxRoot')) {
-      a.add('ask', 'ask.not-isolated', node.text, false, 'reads a file outside the sandbox, and no OS sandbox holds the command');
+      a.add(
+        'ask',
+        'ask.not-isolated',
+        node.text,
+        false,
+        'reads a file outside the sandbox, and no OS sandbox holds the command',
+      );
     }
     return;
   }
   noteWritten(a, [word], scope.cwd);
-  if ((word.values ?? [word.prefix]).some((v) => RUNS_LATER.test(v.replace(/\/+$/, '')))) a.add('ask', 'ask.git-hooks', node.text);
+  if ((word.values ?? [word.prefix]).some((v) => RUNS_LATER.test(v.replace(/\/+$/, ''))))
+    a.add('ask', 'ask.git-hooks', node.text);
   const places = placesOf(word, ctx);
   if (places.includes('device')) a.add('deny', 'deny.redirect-device', node.text);
   else if (places.includes('outside')) a.add('deny', 'deny.redirect-outside-sandbox', node.text);
@@ -51,7 +58,8 @@ export function heredoc(a: Analyzer, node: Node, scope: Scope, depth: number): v
   for (const child of node.namedChildren) {
     if (!child) continue;
     // `cat <<EOF | sh`: tree-sitter hangs the pipeline under the here-doc; its producer is the statement.
-    if (child.type === 'pipeline' && node.parent) pipeline(a, child, scope, depth, node.parent.type === 'redirected_statement' ? node.parent : undefined);
+    if (child.type === 'pipeline' && node.parent)
+      pipeline(a, child, scope, depth, node.parent.type === 'redirected_statement' ? node.parent : undefined);
     else a.walk(child, scope, depth);
   }
 }

@@ -14,7 +14,12 @@ export interface Scope {
 }
 
 export function childScope(scope: Scope): Scope {
-  return { vars: new Map(scope.vars), cwd: scope.cwd, functions: new Set(scope.functions), fetched: new Set(scope.fetched) };
+  return {
+    vars: new Map(scope.vars),
+    cwd: scope.cwd,
+    functions: new Set(scope.functions),
+    fetched: new Set(scope.fetched),
+  };
 }
 
 /** Values a variable may hold after one of two ways: the same, or unknown. */

@@ -33,8 +33,44 @@ import { noteTreeChanges, noteWritten, writtenEarlier } from './written.ts';
  */
 
 /** Builtins and wrappers whose operands become code. */
-const CODE_RUNNERS = new Set(['eval', 'source', '.', 'exec', 'watch', 'trap', 'xargs', 'env', 'timeout', 'nohup', 'nice', 'setsid', 'flock']);
-const RESERVED_WORDS = new Set(['!', 'if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'for', 'while', 'until', 'case', 'esac', 'in', 'function', 'select', 'coproc', '{', '}', '[[', ']]']);
+const CODE_RUNNERS = new Set([
+  'eval',
+  'source',
+  '.',
+  'exec',
+  'watch',
+  'trap',
+  'xargs',
+  'env',
+  'timeout',
+  'nohup',
+  'nice',
+  'setsid',
+  'flock',
+]);
+const RESERVED_WORDS = new Set([
+  '!',
+  'if',
+  'then',
+  'else',
+  'elif',
+  'fi',
+  'do',
+  'done',
+  'for',
+  'while',
+  'until',
+  'case',
+  'esac',
+  'in',
+  'function',
+  'select',
+  'coproc',
+  '{',
+  '}',
+  '[[',
+  ']]',
+]);
 
 /** A `command` node: its assignments, redirects and substitutions are walked, then its words judged. */
 export function command(a: Analyzer, node: Node, scope: Scope, depth: number): void {
@@ -96,17 +132,21 @@ export function simple(a: Analyzer, words: Word[], scope: Scope, depth: number, 
     if (args.some((w) => fetches(w, scope))) a.add('deny', 'deny.download-exec', subject);
   }
   const unwrapped = unwrap(name, args);
-  if (!unwrapped && !NO_FILES.has(name) && !CODE_RUNNERS.has(name) && !SHELLS.has(name)) unresolvedArguments(a, name, args, scope, subject);
+  if (!unwrapped && !NO_FILES.has(name) && !CODE_RUNNERS.has(name) && !SHELLS.has(name))
+    unresolvedArguments(a, name, args, scope, subject);
   // This command's own checks and rules come first: an allow rule on it lifts their liftable
   // asks, never those of the code it goes on to run (judged below).
   ownChecks(a, name, args, scope, subject, stdin);
   const parts = name === 'find' ? findParts(args) : null;
-  let targets: Word[] = name === 'busybox' ? [] : unwrapped ? wrapperOutputs(name, args, unwrapped.words) : writeTargets(name, args);
+  let targets: Word[] =
+    name === 'busybox' ? [] : unwrapped ? wrapperOutputs(name, args, unwrapped.words) : writeTargets(name, args);
   if (parts) {
     // Listing names is harmless; running a command on every file under ~ or / reads them.
     if (parts.execs.length > 0) recursiveRead(a, name, parts.roots, scope, subject);
     // -delete removes what it finds under each root: a path below the root stands for them.
-    targets = parts.deletes ? parts.roots.map((r) => (single(r) === null ? r : literalWord(`${(single(r) ?? '').replace(/\/$/, '')}/found`))) : [];
+    targets = parts.deletes
+      ? parts.roots.map((r) => (single(r) === null ? r : literalWord(`${(single(r) ?? '').replace(/\/$/, '')}/found`)))
+      : [];
     targets.push(...parts.outputs);
   }
   applyRules(a, ruleSubject(a, name, args, scope, targets), subject, mark);
@@ -153,12 +193,20 @@ function credentials(a: Analyzer, nameWord: Word, args: Word[], words: Word[], s
       }
     }
   }
-  const secretVar = words.flatMap((w) => (w.node ? [w.node, ...w.node.descendantsOfType(['simple_expansion', 'expansion']).filter((n): n is Node => n !== null)] : []))
+  const secretVar = words
+    .flatMap((w) =>
+      w.node
+        ? [w.node, ...w.node.descendantsOfType(['simple_expansion', 'expansion']).filter((n): n is Node => n !== null)]
+        : [],
+    )
     .filter((n) => n.type === 'simple_expansion' || n.type === 'expansion')
     .map((n) => n.descendantsOfType('variable_name')[0]?.text ?? '')
     .find((v) => SECRET_NAME.test(v));
   if (secretVar) a.add('ask', 'ask.secret-variable', subject, true);
-  if (!a.findings.some((f) => f.rule === 'deny.credentials') && words.some((w) => CREDENTIAL_MARKER.test(w.values === null ? w.text : w.values.join(' ')))) {
+  if (
+    !a.findings.some((f) => f.rule === 'deny.credentials') &&
+    words.some((w) => CREDENTIAL_MARKER.test(w.values === null ? w.text : w.values.join(' ')))
+  ) {
     a.add('ask', 'ask.credential-mention', subject, true);
   }
 }
@@ -189,12 +237,26 @@ function tarRelocated(args: Word[], cwd: string | null): Word[] {
  * working directory is unknown. Asked about (process substitutions `<(…)` are pipes, not paths).
  */
 function unresolvedArguments(a: Analyzer, name: string, args: Word[], scope: Scope, subject: string): void {
-  const computed = args.find((w) => w.values === null && !/^[<>]\(/.test(w.text) && (!w.assumeOutside || a.pipedFromOutside) && !textNotPath(a, w, scope) && !listsInside(a, w, scope));
+  const computed = args.find(
+    (w) =>
+      w.values === null &&
+      !/^[<>]\(/.test(w.text) &&
+      (!w.assumeOutside || a.pipedFromOutside) &&
+      !textNotPath(a, w, scope) &&
+      !listsInside(a, w, scope),
+  );
   if (computed) {
-    a.add('ask', 'ask.unresolved-path', subject, true, `an argument is computed at run time (\`${oneLine(computed.text, 60)}\`), so the file it names is not known`);
+    a.add(
+      'ask',
+      'ask.unresolved-path',
+      subject,
+      true,
+      `an argument is computed at run time (\`${oneLine(computed.text, 60)}\`), so the file it names is not known`,
+    );
     return;
   }
-  if (scope.cwd === null && name !== 'cd' && name !== 'pushd' && name !== 'popd') a.add('ask', 'ask.unresolved-path', subject, true, 'runs in a directory not known before it runs');
+  if (scope.cwd === null && name !== 'cd' && name !== 'pushd' && name !== 'popd')
+    a.add('ask', 'ask.unresolved-path', subject, true, 'runs in a directory not known before it runs');
 }
 
 /**
@@ -204,10 +266,21 @@ function unresolvedArguments(a: Analyzer, name: string, args: Word[], scope: Sco
  */
 function textNotPath(a: Analyzer, word: Word, scope: Scope): boolean {
   const prefix = word.prefix;
-  if (prefix === '' || scope.cwd === null || /[/~]/.test(prefix) || prefix.startsWith('.') || !isInside(scope.cwd, a.opts.sandboxRoot)) return false;
+  if (
+    prefix === '' ||
+    scope.cwd === null ||
+    /[/~]/.test(prefix) ||
+    prefix.startsWith('.') ||
+    !isInside(scope.cwd, a.opts.sandboxRoot)
+  )
+    return false;
   const cwd = scope.cwd;
   const clashes = (entry: string): boolean => entry.startsWith(prefix) || prefix.startsWith(entry);
-  if (writtenEarlier(a, cwd) || a.written.some((w) => isInside(w, cwd) && clashes(posix.relative(cwd, w).split('/')[0] ?? ''))) return false;
+  if (
+    writtenEarlier(a, cwd) ||
+    a.written.some((w) => isInside(w, cwd) && clashes(posix.relative(cwd, w).split('/')[0] ?? ''))
+  )
+    return false;
   try {
     return !readdirSync(cwd).some(clashes);
   } catch {
@@ -238,7 +311,12 @@ function applyRules(a: Analyzer, command: SimpleCommand, subject: string, start:
       if (compiled.fromUser) allowRule ??= rule.id;
       continue;
     }
-    a.findings.push({ decision: rule.decision, rule: rule.id, reason: `${rule.reason}: \`${oneLine(subject)}\``, liftable: true });
+    a.findings.push({
+      decision: rule.decision,
+      rule: rule.id,
+      reason: `${rule.reason}: \`${oneLine(subject)}\``,
+      liftable: true,
+    });
   }
   if (allowRule === null) return;
   a.allowedBy.push(allowRule);

@@ -11,18 +11,26 @@ export type StdinOf = () => Stdin;
 export const NO_STDIN: StdinOf = () => null;
 
 /** Where stdin stops being inherited from an enclosing statement's redirects. */
-const STDIN_BOUNDARIES = new Set(['program', 'command_substitution', 'process_substitution', 'pipeline', 'function_definition']);
+const STDIN_BOUNDARIES = new Set([
+  'program',
+  'command_substitution',
+  'process_substitution',
+  'pipeline',
+  'function_definition',
+]);
 
 /** A command's stdin from its own redirects (`<<EOF`, `<<<`, `<`), or the nearest enclosing statement's. */
 export function stdinOf(a: Analyzer, node: Node, scope: Scope): Stdin {
   const redirects: Node[] = [];
-  for (let i = 0; i < node.childCount; i++) if (node.fieldNameForChild(i) === 'redirect' && node.child(i)) redirects.push(node.child(i) as Node);
+  for (let i = 0; i < node.childCount; i++)
+    if (node.fieldNameForChild(i) === 'redirect' && node.child(i)) redirects.push(node.child(i) as Node);
   // The nearest enclosing statement's redirects feed this command too: `{ a; bash; } <<EOF`, and
   // tree-sitter hangs `true && bash <<EOF` on the whole list. Over-approximating is the safe side.
   let child: Node = node;
   for (let up = node.parent; up && !STDIN_BOUNDARIES.has(up.type); child = up, up = up.parent) {
     if (up.type !== 'redirected_statement' || up.childForFieldName('body')?.id !== child.id) continue;
-    for (let i = 0; i < up.childCount; i++) if (up.fieldNameForChild(i) === 'redirect' && up.child(i)) redirects.push(up.child(i) as Node);
+    for (let i = 0; i < up.childCount; i++)
+      if (up.fieldNameForChild(i) === 'redirect' && up.child(i)) redirects.push(up.child(i) as Node);
     if (redirects.length > 0) break;
   }
   for (const r of redirects) {

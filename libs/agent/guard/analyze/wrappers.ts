@@ -18,15 +18,37 @@ import type { StdinOf } from './stdin.ts';
 
 /** Tools whose subcommand runs the command after it in an environment (a virtualenv, a bundle). */
 const RUNNERS: Record<string, string[]> = {
-  poetry: ['run'], pipenv: ['run'], uv: ['run'], pdm: ['run'], hatch: ['run'], rye: ['run'], conda: ['run'], mamba: ['run'],
-  bundle: ['exec'], mise: ['exec', 'x'], asdf: ['exec'], direnv: ['exec'], devbox: ['run'], pixi: ['run'],
+  poetry: ['run'],
+  pipenv: ['run'],
+  uv: ['run'],
+  pdm: ['run'],
+  hatch: ['run'],
+  rye: ['run'],
+  conda: ['run'],
+  mamba: ['run'],
+  bundle: ['exec'],
+  mise: ['exec', 'x'],
+  asdf: ['exec'],
+  direnv: ['exec'],
+  devbox: ['run'],
+  pixi: ['run'],
 };
 
 /** A wrapper's own settings (`env X=…`), then the command (or code, `env -S`) it runs. */
-export function wrapped(a: Analyzer, name: string, args: Word[], unwrapped: Unwrapped, scope: Scope, depth: number, subject: string, stdin: StdinOf): void {
+export function wrapped(
+  a: Analyzer,
+  name: string,
+  args: Word[],
+  unwrapped: Unwrapped,
+  scope: Scope,
+  depth: number,
+  subject: string,
+  stdin: StdinOf,
+): void {
   for (const [variable, value] of unwrapped.assignments ?? []) {
     settingAssigned(a, variable, value, subject, scope, depth);
-    if (HISTORY_VARS.has(variable) && (single(value) === null || ['/dev/null', '0'].includes(single(value) ?? ''))) a.add('deny', 'deny.history-tampering', subject);
+    if (HISTORY_VARS.has(variable) && (single(value) === null || ['/dev/null', '0'].includes(single(value) ?? '')))
+      a.add('deny', 'deny.history-tampering', subject);
   }
   if (!unwrapped.words || unwrapped.words.length === 0) return;
   // `env -C DIR cmd`: the wrapped command runs in DIR.
@@ -56,14 +78,24 @@ export function wrapperOutputs(name: string, args: Word[], inner: Word[] | null)
   const own = first ? args.slice(0, Math.max(0, args.indexOf(first))) : args;
   if (name === 'script') {
     const { operands, optionValues } = splitArgs('script', args);
-    const logs = ['-T', '--log-timing', '-I', '-O', '-B', '--log-in', '--log-out', '--log-io'].flatMap((k) => optionValues.get(k) ?? []);
+    const logs = ['-T', '--log-timing', '-I', '-O', '-B', '--log-in', '--log-out', '--log-io'].flatMap(
+      (k) => optionValues.get(k) ?? [],
+    );
     return [...operands.slice(0, 1), ...logs];
   }
   return genericOutputs(own);
 }
 
 /** `poetry run X`, `uv run X`, `bundle exec X`, `direnv exec DIR X`: X is judged like any command. */
-export function runnerCommand(a: Analyzer, name: string, args: Word[], scope: Scope, depth: number, subject: string, stdin: StdinOf): void {
+export function runnerCommand(
+  a: Analyzer,
+  name: string,
+  args: Word[],
+  scope: Scope,
+  depth: number,
+  subject: string,
+  stdin: StdinOf,
+): void {
   const runner = RUNNERS[name];
   if (!runner) return;
   const { operands } = splitArgs(name, args);
@@ -81,7 +113,15 @@ export function runnerCommand(a: Analyzer, name: string, args: Word[], scope: Sc
 }
 
 /** `npm exec -- rimraf /`, `pnpm dlx x`, `yarn exec x`, `npm exec -c 'code'`: judge what they run. */
-export function packageManagerExec(a: Analyzer, name: string, args: Word[], scope: Scope, depth: number, subject: string, stdin: StdinOf): void {
+export function packageManagerExec(
+  a: Analyzer,
+  name: string,
+  args: Word[],
+  scope: Scope,
+  depth: number,
+  subject: string,
+  stdin: StdinOf,
+): void {
   if (!PACKAGE_MANAGERS.has(name)) return;
   const { operands } = splitArgs(name, args);
   const sub = single(operands[0]);
@@ -97,6 +137,7 @@ export function packageManagerExec(a: Analyzer, name: string, args: Word[], scop
     else a.add('ask', 'ask.shell-code-unknown', subject);
   }
   const dashes = rest.findIndex((w) => single(w) === '--');
-  const inner = dashes >= 0 ? rest.slice(dashes + 1) : rest.filter((w, i) => i > 0 || !(single(w) ?? '').startsWith('-'));
+  const inner =
+    dashes >= 0 ? rest.slice(dashes + 1) : rest.filter((w, i) => i > 0 || !(single(w) ?? '').startsWith('-'));
   if (inner.length > 0) a.simple(inner, scope, depth, subject, stdin);
 }

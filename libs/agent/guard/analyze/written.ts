@@ -28,11 +28,32 @@ export function noteWritten(a: Analyzer, words: Word[], cwd: string | null): voi
 export function noteTreeChanges(a: Analyzer, name: string, args: Word[], scope: Scope): void {
   if (scope.cwd === null) return;
   const sub = subcommandOf(name, args);
-  if (name === 'git' && sub !== null && ['checkout', 'restore', 'switch', 'apply', 'am', 'pull', 'merge', 'reset', 'stash', 'cherry-pick', 'rebase', 'revert', 'submodule', 'read-tree', 'checkout-index'].includes(sub)) {
+  if (
+    name === 'git' &&
+    sub !== null &&
+    [
+      'checkout',
+      'restore',
+      'switch',
+      'apply',
+      'am',
+      'pull',
+      'merge',
+      'reset',
+      'stash',
+      'cherry-pick',
+      'rebase',
+      'revert',
+      'submodule',
+      'read-tree',
+      'checkout-index',
+    ].includes(sub)
+  ) {
     a.written.push(scope.cwd);
   }
   if (name === 'patch') a.written.push(scope.cwd);
-  if (PACKAGE_MANAGERS.has(name) && (sub === 'pkg' || sub === 'set-script')) a.written.push(posix.join(scope.cwd, 'package.json'));
+  if (PACKAGE_MANAGERS.has(name) && (sub === 'pkg' || sub === 'set-script'))
+    a.written.push(posix.join(scope.cwd, 'package.json'));
 }
 
 export function writtenEarlier(a: Analyzer, path: string): boolean {
