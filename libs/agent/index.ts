@@ -1,5 +1,5 @@
 export * from './guard/index.ts';
-export { AgentInputError, createAgentService } from './service.ts';
+export { AgentInputError, SessionStateError, createAgentService } from './service.ts';
 export type { AgentService, AgentServiceOptions, PreparedRun, RunningSession } from './service.ts';
 export { AGENT_CONFIG_FILE, loadAgentConfig, sandboxRootOf } from './config.ts';
 export { commandHash, createCommandApprovals } from './approvals.ts';
@@ -13,3 +13,5 @@ export { redact, redactString } from './redact.ts';
 export { TOOLS, findTool, toolDefinitions } from './tools/index.ts';
 export type { Tool, ToolContext, ToolOutcome } from './tools/index.ts';
 export { agentIdempotencyKey } from './tools/proposeIntent.ts';
+export { SUMMARY_REQUEST_HEADING, biggerModel, contextWindowOf } from './contextWindow.ts';
+export { INTERRUPTED_BASH_RESULT } from './session.ts';

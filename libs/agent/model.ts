@@ -106,7 +106,8 @@ export async function callModel(opts: {
   router: Router;
   model: string;
   messages: ChatMessage[];
-  tools: unknown[];
+  /** None: a plain answer is asked for (a summary), with no tools offered. */
+  tools?: unknown[];
   maxTokens: number;
   signal: AbortSignal;
   onText: (text: string) => void;
@@ -115,8 +116,7 @@ export async function callModel(opts: {
     {
       model: opts.model,
       messages: opts.messages as unknown as { role: string }[],
-      tools: opts.tools,
-      tool_choice: 'auto',
+      ...(opts.tools ? { tools: opts.tools, tool_choice: 'auto' } : {}),
       stream: true,
       stream_options: { include_usage: true },
       max_tokens: opts.maxTokens,

@@ -8,13 +8,20 @@ import type {
   AgentEventBody,
   AgentHealth,
   AgentRunBody,
+  AgentSessionDetail,
+  AgentSessionList,
+  AgentSessionState,
   Caller,
   ConfigWatcher,
+  FleetConfig,
   GuardFile,
+  ListAgentSessionsQuery,
 } from '@handoff/contracts';
 import type { Db } from '@handoff/db';
 import type { IntentService } from '@handoff/intents';
+import { loadFleet } from '@handoff/router';
 import type { Router } from '@handoff/router';
+import type { Entry } from './conversation.ts';
 import { createExecGuard, loadGuardRules } from './guard/index.ts';
 import type { ExecGuard } from './guard/index.ts';
 import { createCommandApprovals } from './approvals.ts';
@@ -26,11 +33,13 @@ import { detectIsolation } from './isolation.ts';
 import type { Isolation } from './isolation.ts';
 import { Sandbox, SandboxError } from './sandbox.ts';
 import { runSession, StopError } from './session.ts';
+import type { SessionOutcome, UsageTotals } from './session.ts';
+import { createSessionStore } from './sessionStore.ts';
 
 /**
  * The agent loop as a service for the coordinator: validates a run, starts it, streams its events
- * to a sink, stops it, reports its health. Sessions live in memory; everything durable (command
- * approvals, the audit, intents) is in Postgres.
+ * to a sink, stops it, resumes it, reports its health. Each session is written to Postgres as it
+ * runs (sessionStore.ts); at start, sessions a dead coordinator left `running` become `interrupted`.
  */
 
 /** A run refused before it starts; the route answers 400 with this code and field. */
@@ -52,6 +61,27 @@ export interface PreparedRun {
   maxTurns: number;
   /** The token that started the run: it owns the session and the intents the session proposes. */
   caller: Caller;
+  /** A stored session taken up again (resume): its id, owner and conversation. */
+  resumed?: {
+    sessionId: string;
+    actor: string;
+    ownerTokenId: string;
+    currentModel: string;
+    entries: Entry[];
+    usage: UsageTotals;
+  };
+}
+
+/** A resume refused: 404 when the caller has no such session, 409 when it is not resumable. */
+export class SessionStateError extends Error {
+  readonly status: 404 | 409;
+  readonly code: 'not_found' | 'invalid_state';
+  constructor(status: 404 | 409, message: string) {
+    super(message);
+    this.name = 'SessionStateError';
+    this.status = status;
+    this.code = status === 404 ? 'not_found' : 'invalid_state';
+  }
 }
 
 export interface RunningSession {
@@ -63,7 +93,15 @@ export interface RunningSession {
 
 export interface AgentService {
   prepare(body: AgentRunBody, caller: Caller): PreparedRun;
+  /**
+   * Claims a stored session to go on with it (interrupted, stopped or failed; the caller's own, or
+   * any for an operator); `start` then runs it from its last complete turn. Throws SessionStateError.
+   */
+  prepareResume(sessionId: string, caller: Caller): Promise<PreparedRun>;
   start(run: PreparedRun, sink: (event: AgentEvent) => void): RunningSession;
+  sessions(query: ListAgentSessionsQuery, caller: Caller): Promise<AgentSessionList>;
+  /** Null when there is no such session or it is not the caller's to see. */
+  session(sessionId: string, caller: Caller): Promise<AgentSessionDetail | null>;
   /**
    * Stops a session and waits (a bounded time) for it to end. False when no such session runs or
    * it is not the caller's: an agent token stops only the sessions its own token started, an
@@ -84,6 +122,8 @@ export interface AgentServiceOptions {
   log: Logger;
   /** agent.json polling interval (tests use a short one). */
   configIntervalMs?: number;
+  /** The fleet in force (context windows, escalation chain); default: nodes.json in `home`, followed. */
+  fleet?: () => FleetConfig;
 }
 
 interface SessionState {
@@ -141,6 +181,21 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
   const approvals = createCommandApprovals(opts.db);
   const audit = createAgentAudit({ db: opts.db, home: opts.home, log });
   const sessions = new Map<string, SessionState>();
+  const store = createSessionStore(opts.db);
+  let ownFleet: ConfigWatcher<FleetConfig> | null = null;
+  const fleet =
+    opts.fleet ??
+    (() => {
+      ownFleet ??= loadFleet(opts.home, { intervalMs: opts.configIntervalMs });
+      return ownFleet.current();
+    });
+  // One coordinator runs a database's sessions: any still `running` lost theirs when it stopped.
+  const interrupted = await store.interruptRunning();
+  if (interrupted.length > 0)
+    log.warn(
+      { sessions: interrupted },
+      `${interrupted.length} agent session(s) were running when the coordinator stopped; now interrupted (handoff agent resume ID)`,
+    );
 
   const rootNow = (): string => {
     const root = sandboxRootOf(config.current(), opts.home);
@@ -204,9 +259,42 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
       };
     },
 
+    async prepareResume(sessionId, caller) {
+      const claimed = await store.claimForResume(sessionId, caller);
+      if (!claimed.ok) {
+        if (claimed.state === null) throw new SessionStateError(404, `no agent session ${sessionId}`);
+        throw new SessionStateError(
+          409,
+          `agent session ${sessionId} is ${claimed.state}; only an interrupted, stopped or failed session can be resumed`,
+        );
+      }
+      const s = claimed.session;
+      mkdirSync(s.workingDir, { recursive: true });
+      return {
+        task: s.task,
+        workingDir: s.workingDir,
+        model: s.model,
+        maxTurns: Math.min(s.maxTurns, config.current().maxTurns),
+        caller,
+        resumed: {
+          sessionId: s.id,
+          actor: s.actor,
+          ownerTokenId: s.ownerTokenId,
+          currentModel: s.currentModel,
+          entries: await store.entries(s.id),
+          usage: s.usage,
+        },
+      };
+    },
+
+    sessions: (query, caller) => store.list(query, caller),
+    session: (sessionId, caller) => store.detail(sessionId, caller),
+
     start(run, sink) {
       const cfg = config.current();
-      const sessionId = randomUUID();
+      const sessionId = run.resumed?.sessionId ?? randomUUID();
+      const actor = run.resumed?.actor ?? actorOf(run.caller);
+      const ownerTokenId = run.resumed?.ownerTokenId ?? run.caller.tokenId;
       const controller = new AbortController();
       let seq = 0;
       let ended = false;
@@ -217,12 +305,30 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
         workingDir: run.workingDir,
         turns: 0,
         waitingForApproval: false,
-        ownerTokenId: run.caller.tokenId,
+        ownerTokenId,
         controller,
         done: Promise.resolve(),
       };
+      // The session row first, then its events in order; a failed write is logged, never thrown at the run.
+      let writes: Promise<void> = run.resumed
+        ? Promise.resolve()
+        : store.create({
+            id: sessionId,
+            task: run.task,
+            model: run.model,
+            workingDir: run.workingDir,
+            maxTurns: run.maxTurns,
+            actor,
+            ownerTokenId,
+          });
+      const record = (body: AgentEventBody): void => {
+        writes = writes
+          .then(() => store.recordEvent(sessionId, body))
+          .catch((err: unknown) => log.error({ err, sessionId }, 'agent session: cannot store an event'));
+      };
       const emit = (body: AgentEventBody): void => {
         if (ended) return;
+        record(body);
         if (body.type === 'approval_required') state.waitingForApproval = true;
         if (body.type === 'blocked' || body.type === 'tool_result') state.waitingForApproval = false;
         if (body.type === 'done' || body.type === 'error') ended = true;
@@ -234,10 +340,16 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
         }
       };
       sessions.set(sessionId, state);
-      const actor = actorOf(run.caller);
       log.info(
-        { sessionId, model: run.model, workingDir: run.workingDir, actor, tokenName: run.caller.name },
-        'agent run started',
+        {
+          sessionId,
+          model: run.model,
+          workingDir: run.workingDir,
+          actor,
+          tokenName: run.caller.name,
+          resumed: !!run.resumed,
+        },
+        run.resumed ? 'agent run resumed' : 'agent run started',
       );
       emit({
         type: 'session_started',
@@ -249,8 +361,11 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
       });
 
       state.done = (async () => {
+        let outcome: SessionOutcome | null = null;
         try {
-          await runSession({
+          // Nothing runs before the session row exists: every later write refers to it.
+          await writes;
+          outcome = await runSession({
             sessionId,
             task: run.task,
             model: run.model,
@@ -265,6 +380,12 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
             signal: controller.signal,
             emit,
             onTurn: (turns) => (state.turns = turns),
+            fleet,
+            context: cfg.context,
+            recorder: store.recorder(sessionId),
+            ...(run.resumed
+              ? { resume: { entries: run.resumed.entries, usage: run.resumed.usage, model: run.resumed.currentModel } }
+              : {}),
             toolContext: {
               sessionId,
               sandbox: new Sandbox(run.workingDir),
@@ -284,6 +405,14 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
           log.error({ err, sessionId }, 'agent run failed');
         } finally {
           await audit.flush();
+          await writes;
+          await store
+            .finish(sessionId, finalState(outcome), {
+              ...(outcome?.type === 'done' ? { summary: outcome.summary } : {}),
+              ...(outcome?.type === 'error' ? { errorCode: outcome.code, errorMessage: outcome.message } : {}),
+              ...(outcome === null ? { errorCode: 'internal', errorMessage: 'the run failed; see the log' } : {}),
+            })
+            .catch((err: unknown) => log.error({ err, sessionId }, 'agent session: cannot store its end'));
           sessions.delete(sessionId);
           log.info({ sessionId, turns: state.turns }, 'agent run ended');
         }
@@ -352,7 +481,17 @@ export async function createAgentService(opts: AgentServiceOptions): Promise<Age
       await audit.flush();
       config.close();
       guardRules?.close();
+      ownFleet?.close();
     },
   };
   return service;
+}
+
+/** The stored state a run's end leaves: a shutdown can be taken up again, like a stop or a failure. */
+function finalState(outcome: SessionOutcome | null): Exclude<AgentSessionState, 'running'> {
+  if (!outcome) return 'failed';
+  if (outcome.type === 'done') return 'done';
+  if (outcome.code === 'shutdown') return 'interrupted';
+  if (outcome.code === 'stopped' || outcome.code === 'client_gone') return 'stopped';
+  return 'failed';
 }

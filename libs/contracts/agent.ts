@@ -59,6 +59,19 @@ export const AgentConfig = z.strictObject({
       pollMs: z.int().min(20).max(10_000).default(200),
     })
     .prefault({}),
+  /** What the loop does when the history outgrows the model's context window (docs/agent.md). */
+  context: z
+    .strictObject({
+      /** Move the run to the next model of nodes.json's `escalation` chain whose window fits, before compacting. */
+      escalate: z.boolean().default(true),
+      /** The last turns kept word for word when older ones are cut or summarised. */
+      keepTurns: z.int().min(1).max(50).default(2),
+      /** Older tool results are cut to this many characters (head and tail), with a note. */
+      truncatedResultChars: z.int().min(200).max(100_000).default(2000),
+      /** Completion tokens asked for a summary of older turns. */
+      summaryMaxTokens: z.int().min(64).max(16_384).default(1024),
+    })
+    .prefault({}),
 });
 export type AgentConfig = z.infer<typeof AgentConfig>;
 export type AgentConfigInput = z.input<typeof AgentConfig>;
@@ -98,6 +111,8 @@ export const AgentErrorCode = z.enum([
   'model_error',
   'model_timeout',
   'shutdown',
+  /** The history cannot be made to fit the model's context window (the last turn alone is too big). */
+  'context_window',
   'internal',
 ]);
 export type AgentErrorCode = z.infer<typeof AgentErrorCode>;
@@ -157,6 +172,27 @@ const agentEventBodies = [
     channel: z.string(),
     account: z.string(),
     created: z.boolean(),
+  }),
+  /** A stored session taken up again (`handoff agent resume`): what the loop found and did. */
+  z.object({
+    type: z.literal('session_resumed'),
+    fromTurn: z.number(),
+    /** Tool calls of the last turn that had no stored result and were run again (same ids). */
+    replayed: z.array(z.string()),
+    /** bash calls of that turn that were not run again: the model is told, and decides. */
+    notReplayed: z.array(z.string()),
+  }),
+  /** The history outgrew the model's window: the run moved to a bigger model or compacted it. */
+  z.object({
+    type: z.literal('context'),
+    turn: z.number(),
+    action: z.enum(['escalated', 'truncated', 'summarised']),
+    model: z.string(),
+    /** Tokens the next request needs (prompt with margin plus max_tokens), before and after. */
+    tokensBefore: z.number(),
+    tokensAfter: z.number(),
+    contextWindow: z.number(),
+    detail: z.string(),
   }),
   z.object({ type: z.literal('done'), summary: z.string(), usage: AgentUsage }),
   z.object({ type: z.literal('error'), code: AgentErrorCode, message: z.string(), usage: AgentUsage }),
@@ -231,3 +267,109 @@ export const AgentHealth = z.object({
   config: z.record(z.string(), z.unknown()),
 });
 export type AgentHealth = z.infer<typeof AgentHealth>;
+
+/**
+ * A session's life in `agent_sessions`: `running` while a coordinator works on it; `done` (the model
+ * finished), `failed` (a limit or an error ended it), `stopped` (a person or the client went away)
+ * or `interrupted` (the coordinator stopped or died under it). Every state but `running` and `done`
+ * may be resumed.
+ */
+export const AgentSessionState = z.enum(['running', 'done', 'failed', 'stopped', 'interrupted']);
+export type AgentSessionState = z.infer<typeof AgentSessionState>;
+export const RESUMABLE_SESSION_STATES: readonly AgentSessionState[] = ['failed', 'stopped', 'interrupted'];
+
+/** One row of `handoff agent sessions` / GET /v1/agent/sessions. */
+export const AgentSession = z.object({
+  id: z.uuid(),
+  task: z.string(),
+  /** The model the run asked for, and the one it runs on now (they differ after an escalation). */
+  model: z.string(),
+  currentModel: z.string(),
+  workingDir: z.string(),
+  state: AgentSessionState,
+  turns: z.int(),
+  maxTurns: z.int(),
+  promptTokens: z.int(),
+  completionTokens: z.int(),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+  /** Ended: from start to end; running: so far. */
+  durationMs: z.int(),
+  resumes: z.int(),
+  errorCode: z.string().nullable(),
+  errorMessage: z.string().nullable(),
+  summary: z.string().nullable(),
+});
+export type AgentSession = z.infer<typeof AgentSession>;
+
+export const ListAgentSessionsQuery = z.strictObject({
+  state: AgentSessionState.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  cursor: ListCursor.optional(),
+});
+export type ListAgentSessionsQuery = z.infer<typeof ListAgentSessionsQuery>;
+
+export const AgentSessionList = z.object({ sessions: z.array(AgentSession), nextCursor: z.string().nullable() });
+export type AgentSessionList = z.infer<typeof AgentSessionList>;
+
+export const AgentSessionIdParams = z.strictObject({ id: z.uuid() });
+
+/**
+ * One message of a session's transcript as the model saw it (secrets redacted for display).
+ * `summary` is a compaction: it stands for every message before it that has `seq <= summarisedThrough`.
+ */
+export const AgentTranscriptMessage = z.object({
+  seq: z.int(),
+  turn: z.int(),
+  role: z.enum(['assistant', 'tool', 'summary']),
+  content: z.string().nullable(),
+  toolCalls: z.array(z.object({ id: z.string(), name: z.string(), arguments: z.unknown() })).optional(),
+  toolCallId: z.string().optional(),
+  summarisedThrough: z.int().optional(),
+  at: z.string(),
+});
+export type AgentTranscriptMessage = z.infer<typeof AgentTranscriptMessage>;
+
+/** `handoff agent show ID` / GET /v1/agent/sessions/:id. */
+export const AgentSessionDetail = AgentSession.extend({
+  transcript: z.array(AgentTranscriptMessage),
+  /** Every tool call as agent_audit holds it (arguments redacted). */
+  toolAudit: z.array(
+    z.object({
+      at: z.string(),
+      toolCallId: z.string(),
+      tool: z.string(),
+      args: z.unknown(),
+      decision: z.string().nullable(),
+      blocked: z.boolean(),
+      exitCode: z.int().nullable(),
+      durationMs: z.int(),
+    }),
+  ),
+  /** What the exec guard and people decided about the session's commands (blocked and asked). */
+  guardDecisions: z.array(
+    z.object({
+      at: z.string(),
+      toolCallId: z.string(),
+      command: z.string(),
+      decision: z.enum(['deny', 'ask', 'rejected', 'expired', 'approved']),
+      rule: z.string(),
+      reason: z.string(),
+      approvalId: z.string().nullable(),
+    }),
+  ),
+  /** Intents the session proposed (by their `agent:<session>:<call>` keys), each once. */
+  intents: z.array(
+    z.object({
+      id: z.string(),
+      idempotencyKey: z.string(),
+      channel: z.string(),
+      account: z.string(),
+      state: z.string(),
+      createdAt: z.string(),
+    }),
+  ),
+  /** Context-window actions: escalations and compactions. */
+  contextEvents: z.array(z.object({ at: z.string(), turn: z.int(), action: z.string(), detail: z.string() })),
+});
+export type AgentSessionDetail = z.infer<typeof AgentSessionDetail>;

@@ -3,18 +3,23 @@ import { z } from 'zod';
 import {
   AgentHealth,
   AgentRunBody,
+  AgentSessionDetail,
+  AgentSessionIdParams,
+  AgentSessionList,
   AgentStopBody,
   ApiError,
   ApproveBody,
   CommandApproval,
   CommandApprovalIdParams,
   CommandApprovalList,
+  ListAgentSessionsQuery,
   ListCommandApprovalsQuery,
   RejectBody,
 } from '@handoff/contracts';
 import type { AgentEvent } from '@handoff/contracts';
-import { AgentInputError } from '@handoff/agent';
-import type { AgentService } from '@handoff/agent';
+import type { FastifyReply } from 'fastify';
+import { AgentInputError, SessionStateError } from '@handoff/agent';
+import type { AgentService, PreparedRun } from '@handoff/agent';
 import { principalOf } from '../auth.ts';
 
 const KEEP_ALIVE_MS = 15_000;
@@ -32,9 +37,40 @@ function optionalBody<T extends z.ZodType>(schema: T) {
   return z.preprocess((value) => (value === null ? undefined : value), schema);
 }
 
+/** Runs a prepared session and answers with its events as an SSE stream that lives as long as the run. */
+async function streamRun(agent: AgentService, run: PreparedRun, reply: FastifyReply): Promise<void> {
+  // From here the answer is ours to write.
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'x-accel-buffering': 'no',
+    connection: 'keep-alive',
+  });
+  raw.flushHeaders();
+  const session = agent.start(run, (event) => {
+    if (!raw.destroyed && !raw.writableEnded) raw.write(sseMessage(event));
+  });
+  // A client that goes away stops its run: nobody would see the events, and tools should not keep working.
+  const onClose = (): void => session.abort('client_gone');
+  raw.once('close', onClose);
+  // A comment line now and then keeps proxies from closing a stream that waits (e.g. for an approval).
+  const keepAlive = setInterval(() => {
+    if (!raw.destroyed && !raw.writableEnded) raw.write(': keep-alive\n\n');
+  }, KEEP_ALIVE_MS);
+  try {
+    await session.done;
+  } finally {
+    clearInterval(keepAlive);
+    raw.off('close', onClose);
+  }
+  if (!raw.writableEnded) raw.end();
+}
+
 /**
- * /v1/agent: run (SSE), stop, health, and the command approvals of the exec guard's `ask`.
- * Registered with the prefix `/v1/agent`.
+ * /v1/agent: run and resume (SSE), stop, health, the stored sessions, and the command approvals of
+ * the exec guard's `ask`. Registered with the prefix `/v1/agent`.
  */
 export const agentRoutes: FastifyPluginAsyncZod<AgentRoutesOptions> = async (app, { agent }) => {
   app.post('/run', { config: { access: 'agent' }, schema: { body: AgentRunBody } }, async (request, reply) => {
@@ -46,34 +82,43 @@ export const agentRoutes: FastifyPluginAsyncZod<AgentRoutesOptions> = async (app
         throw new ApiError(400, err.code, err.message, [{ path: err.field, message: err.message }]);
       throw err;
     }
-    // From here the answer is ours to write: an SSE stream that lives as long as the run.
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      'x-accel-buffering': 'no',
-      connection: 'keep-alive',
-    });
-    raw.flushHeaders();
-    const session = agent.start(run, (event) => {
-      if (!raw.destroyed && !raw.writableEnded) raw.write(sseMessage(event));
-    });
-    // A client that goes away stops its run: nobody would see the events, and tools should not keep working.
-    const onClose = (): void => session.abort('client_gone');
-    raw.once('close', onClose);
-    // A comment line now and then keeps proxies from closing a stream that waits (e.g. for an approval).
-    const keepAlive = setInterval(() => {
-      if (!raw.destroyed && !raw.writableEnded) raw.write(': keep-alive\n\n');
-    }, KEEP_ALIVE_MS);
-    try {
-      await session.done;
-    } finally {
-      clearInterval(keepAlive);
-      raw.off('close', onClose);
-    }
-    if (!raw.writableEnded) raw.end();
+    await streamRun(agent, run, reply);
   });
+
+  // Another token's session answers like a missing one (404), for an agent token; viewers read every one.
+  app.get(
+    '/sessions',
+    {
+      config: { access: 'viewer' },
+      schema: { querystring: ListAgentSessionsQuery, response: { 200: AgentSessionList } },
+    },
+    async (request) => agent.sessions(request.query, principalOf(request)),
+  );
+
+  app.get(
+    '/sessions/:id',
+    { config: { access: 'viewer' }, schema: { params: AgentSessionIdParams, response: { 200: AgentSessionDetail } } },
+    async (request) => {
+      const session = await agent.session(request.params.id, principalOf(request));
+      if (!session) throw new ApiError(404, 'not_found', `no agent session ${request.params.id}`);
+      return session;
+    },
+  );
+
+  app.post(
+    '/sessions/:id/resume',
+    { config: { access: 'agent', allowEmptyBody: true }, schema: { params: AgentSessionIdParams } },
+    async (request, reply) => {
+      let run;
+      try {
+        run = await agent.prepareResume(request.params.id, principalOf(request));
+      } catch (err) {
+        if (err instanceof SessionStateError) throw new ApiError(err.status, err.code, err.message);
+        throw err;
+      }
+      await streamRun(agent, run, reply);
+    },
+  );
 
   // Another token's session answers like a missing one (404): its existence is not the caller's business.
   app.post('/stop', { config: { access: 'agent' }, schema: { body: AgentStopBody } }, async (request) => {

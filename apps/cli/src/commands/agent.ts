@@ -1,14 +1,21 @@
 import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
-import { AgentRunBody } from '@handoff/contracts';
-import type { AgentEvent } from '@handoff/contracts';
+import type { IncomingMessage } from 'node:http';
+import type { z } from 'zod';
+import { AgentEvent, AgentRunBody, AgentSessionDetail, AgentSessionList, AgentSessionState } from '@handoff/contracts';
+import type { AgentSession } from '@handoff/contracts';
 import { CoordinatorClient } from '../client.ts';
 import { apiToken, coordinatorUrl } from '../config.ts';
 import { err, out } from '../context.ts';
-import { CliError } from '../errors.ts';
+import { CliError, UnexpectedAnswer } from '../errors.ts';
+import { duration, json, keyValues, table, timestamp } from '../format.ts';
+import { CoordinatorHttp } from '../http.ts';
 import { exact } from './intents.ts';
 
-/** `handoff agent run "TASK"`: runs the agent loop on the coordinator and streams its events. */
+/**
+ * `handoff agent run "TASK"` runs the agent loop on the coordinator and streams its events;
+ * `agent sessions`, `agent show ID` and `agent resume ID` read and take up the stored sessions.
+ */
 
 interface RunOptions {
   dir?: string;
@@ -57,6 +64,15 @@ function render(event: AgentEvent, state: { midText: boolean }): string {
         `${nl}+ intent ${event.intentId} on ${event.channel}:${event.account}: ${event.state}${event.created ? '' : ' (already proposed)'}` +
         (event.state === 'pending_approval' ? `; approve with: handoff approve ${event.intentId}\n` : '\n')
       );
+    case 'session_resumed':
+      return (
+        `${nl}resumed after turn ${event.fromTurn}` +
+        (event.replayed.length > 0 ? `; calls run again: ${event.replayed.join(', ')}` : '') +
+        (event.notReplayed.length > 0 ? `; bash calls not run again: ${event.notReplayed.join(', ')}` : '') +
+        '\n'
+      );
+    case 'context':
+      return `${nl}~ context ${event.action} (${event.model}): ${event.detail}; ${event.tokensBefore} -> ${event.tokensAfter} of ${event.contextWindow} tokens\n`;
     case 'done':
       return `${nl}done in ${event.usage.turns} turns, ${event.usage.totalTokens} tokens${event.usage.estimated ? ' (estimated)' : ''}, ${(event.usage.durationMs / 1000).toFixed(1)} s\n`;
     case 'error':
@@ -82,15 +98,212 @@ export function registerAgentCommands(program: Command): void {
           checked.error.issues.map((i) => `${i.path.join('.') || 'task'}: ${i.message}`).join('; '),
           2,
         );
-      const exitCode = await runAgent(checked.data, options.json === true);
-      process.exitCode = exitCode;
+      const client = new CoordinatorClient({ baseUrl: coordinatorUrl(), token: apiToken() });
+      process.exitCode = await follow(await client.runAgent(checked.data), client, options.json === true);
+    });
+
+  agent
+    .command('resume')
+    .description('go on with an interrupted, stopped or failed session from its last complete turn')
+    .argument('<id>', 'session id (handoff agent sessions lists them)')
+    .addOption(new Option('--json', 'print one JSON event per line'))
+    .action(async (id: string, options: { json?: boolean }) => {
+      const client = new CoordinatorClient({ baseUrl: coordinatorUrl(), token: apiToken() });
+      process.exitCode = await follow(await sessionsApi().resume(id), client, options.json === true);
+    });
+
+  agent
+    .command('sessions')
+    .description('the stored agent sessions, newest first')
+    .addOption(new Option('--state <state>', 'only sessions in this state').choices(AgentSessionState.options))
+    .addOption(new Option('--limit <n>', 'at most this many (default 50)').argParser(parseLimit))
+    .addOption(new Option('--json', 'print the answer as JSON'))
+    .action(async (options: { state?: AgentSessionState; limit?: number; json?: boolean }) => {
+      const list = await sessionsApi().list(options.state, options.limit);
+      if (options.json) return void out(json(list).trimEnd());
+      process.stdout.write(
+        table(
+          list.sessions,
+          [
+            { header: 'ID', value: (s: AgentSession) => s.id, max: Infinity },
+            { header: 'STATE', value: (s) => s.state },
+            {
+              header: 'MODEL',
+              value: (s) => (s.currentModel === s.model ? s.model : `${s.model} -> ${s.currentModel}`),
+            },
+            { header: 'TURNS', value: (s) => s.turns, align: 'right' },
+            { header: 'STARTED', value: (s) => timestamp(s.startedAt) },
+            { header: 'DURATION', value: (s) => duration(s.durationMs), align: 'right' },
+            { header: 'TASK', value: (s) => s.task, max: 60 },
+          ],
+          { empty: '(no agent sessions)' },
+        ),
+      );
+      if (list.nextCursor) out(`(more: --json shows nextCursor)`);
+    });
+
+  agent
+    .command('show')
+    .description('one session: its transcript, tool audit, guard decisions and intents')
+    .argument('<id>', 'session id')
+    .addOption(new Option('--json', 'print the answer as JSON'))
+    .action(async (id: string, options: { json?: boolean }) => {
+      const detail = await sessionsApi().get(id);
+      if (options.json) return void out(json(detail).trimEnd());
+      process.stdout.write(renderDetail(detail));
     });
 }
 
-async function runAgent(body: AgentRunBody, asJson: boolean): Promise<number> {
-  const client = new CoordinatorClient({ baseUrl: coordinatorUrl(), token: apiToken() });
-  const events = await client.runAgent(body);
+function parseLimit(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 1000)
+    throw new InvalidArgumentError('must be a whole number from 1 to 1000');
+  return n;
+}
 
+function renderDetail(d: AgentSessionDetail): string {
+  const parts: string[] = [
+    keyValues([
+      ['session', d.id],
+      ['state', d.state],
+      ['task', d.task],
+      ['model', d.currentModel === d.model ? d.model : `${d.model} (now ${d.currentModel})`],
+      ['working dir', d.workingDir],
+      ['turns', `${d.turns} of ${d.maxTurns}`],
+      ['tokens', `${d.promptTokens} in, ${d.completionTokens} out`],
+      ['started', timestamp(d.startedAt)],
+      ['ended', d.endedAt ? timestamp(d.endedAt) : undefined],
+      ['duration', duration(d.durationMs)],
+      ['resumed', d.resumes > 0 ? `${d.resumes} time(s)` : undefined],
+      ['error', d.errorCode ? `${d.errorCode}: ${d.errorMessage ?? ''}` : undefined],
+      ['summary', d.summary ?? undefined],
+    ]),
+    '\nTRANSCRIPT\n',
+  ];
+  for (const m of d.transcript) {
+    if (m.role === 'summary')
+      parts.push(
+        `  [turn ${m.turn}] summary of messages 1-${m.summarisedThrough}: ${firstLine(m.content ?? '', 300)}\n`,
+      );
+    else if (m.role === 'assistant') {
+      if (m.content) parts.push(`  [turn ${m.turn}] agent: ${firstLine(m.content, 300)}\n`);
+      for (const c of m.toolCalls ?? [])
+        parts.push(`  [turn ${m.turn}] > ${c.name} ${firstLine(JSON.stringify(c.arguments), 160)} (${c.id})\n`);
+    } else parts.push(`  [turn ${m.turn}]   ${m.toolCallId}: ${firstLine(m.content ?? '')}\n`);
+  }
+  parts.push('\nTOOL AUDIT\n');
+  parts.push(
+    table(
+      d.toolAudit,
+      [
+        { header: 'CALL', value: (a) => a.toolCallId, max: 24 },
+        { header: 'TOOL', value: (a) => a.tool },
+        { header: 'DECISION', value: (a) => a.decision },
+        { header: 'EXIT', value: (a) => a.exitCode, align: 'right' },
+        { header: 'ARGS', value: (a) => JSON.stringify(a.args), max: 70 },
+      ],
+      { indent: '  ', empty: '(no tool calls)' },
+    ),
+  );
+  parts.push('\nGUARD DECISIONS\n');
+  parts.push(
+    table(
+      d.guardDecisions,
+      [
+        { header: 'DECISION', value: (g) => g.decision },
+        { header: 'RULE', value: (g) => g.rule },
+        { header: 'COMMAND', value: (g) => exact(g.command), max: 70 },
+      ],
+      { indent: '  ', empty: '(none)' },
+    ),
+  );
+  parts.push('\nINTENTS PROPOSED\n');
+  parts.push(
+    table(
+      d.intents,
+      [
+        { header: 'ID', value: (i) => i.id, max: Infinity },
+        { header: 'CHANNEL', value: (i) => `${i.channel}:${i.account}` },
+        { header: 'STATE', value: (i) => i.state },
+        { header: 'KEY', value: (i) => i.idempotencyKey, max: Infinity },
+      ],
+      { indent: '  ', empty: '(none)' },
+    ),
+  );
+  if (d.contextEvents.length > 0) {
+    parts.push('\nCONTEXT WINDOW\n');
+    for (const c of d.contextEvents) parts.push(`  [turn ${c.turn}] ${c.action}: ${c.detail}\n`);
+  }
+  return parts.join('');
+}
+
+/**
+ * The stored sessions' calls, each answer checked against its contract (like client.ts's), and
+ * resume's event stream read as client.ts reads run's.
+ */
+function sessionsApi() {
+  const http = new CoordinatorHttp({ baseUrl: coordinatorUrl(), token: apiToken() });
+  const checked = <S extends z.ZodType>(schema: S, answer: unknown, request: string): z.output<S> => {
+    const result = schema.safeParse(answer);
+    if (!result.success) throw new UnexpectedAnswer(http.baseUrl, request, result.error);
+    return result.data;
+  };
+  const id = (value: string): string => encodeURIComponent(value);
+  return {
+    async list(state: AgentSessionState | undefined, limit: number | undefined): Promise<AgentSessionList> {
+      const q = new URLSearchParams();
+      if (state) q.set('state', state);
+      if (limit) q.set('limit', String(limit));
+      const query = q.toString();
+      return checked(
+        AgentSessionList,
+        await http.call('GET', `/v1/agent/sessions${query ? `?${query}` : ''}`),
+        'GET /v1/agent/sessions',
+      );
+    },
+    async get(sessionId: string): Promise<AgentSessionDetail> {
+      return checked(
+        AgentSessionDetail,
+        await http.call('GET', `/v1/agent/sessions/${id(sessionId)}`),
+        'GET /v1/agent/sessions/:id',
+      );
+    },
+    async resume(sessionId: string): Promise<AsyncGenerator<AgentEvent>> {
+      const res = await http.stream(`/v1/agent/sessions/${id(sessionId)}/resume`, {});
+      return (async function* () {
+        for await (const data of sseData(res)) yield checked(AgentEvent, data, 'POST /v1/agent/sessions/:id/resume');
+      })();
+    },
+  };
+}
+
+/** The JSON of each `data:` message of an SSE answer. */
+async function* sseData(res: IncomingMessage): AsyncGenerator<unknown> {
+  let buffer = '';
+  res.setEncoding('utf8');
+  for await (const chunk of res) {
+    buffer += String(chunk).replace(/\r\n?/g, '\n');
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const data = buffer
+        .slice(0, end)
+        .split('\n')
+        .filter((l) => l.startsWith('data:'))
+        .map((l) => l.slice(5).replace(/^ /, ''))
+        .join('\n');
+      buffer = buffer.slice(end + 2);
+      if (data === '') continue;
+      try {
+        yield JSON.parse(data);
+      } catch {
+        yield data;
+      }
+    }
+  }
+}
+
+/** Prints a run's events as they come (Ctrl-C stops it); the exit code: 0 done, 1 anything else. */
+async function follow(events: AsyncGenerator<AgentEvent>, client: CoordinatorClient, asJson: boolean): Promise<number> {
   let sessionId: string | null = null;
   let stopping = false;
   // Ctrl-C stops the run on the coordinator (its tools' processes too), then the stream ends with `error`.
@@ -120,5 +333,7 @@ async function runAgent(body: AgentRunBody, asJson: boolean): Promise<number> {
   }
   if (last?.type === 'done') return 0;
   if (last?.type !== 'error') err('handoff: the event stream ended before the run finished');
+  // The session is stored: whatever ended this stream, it can be taken up where it stopped.
+  if (sessionId) err(`handoff: to go on with it: handoff agent resume ${sessionId}`);
   return 1;
 }
