@@ -10,12 +10,30 @@ import { refuseDeepOrLargeJson } from './intent.ts';
 export const NodeKind = z.enum(['mlx', 'vllm', 'ollama', 'lmstudio', 'llamacpp', 'openai']);
 export type NodeKind = z.infer<typeof NodeKind>;
 
+/**
+ * How the router reads tool calls a model writes as text (docs/router.md): one family's format, or
+ * `auto` (every family's; the default), or `none` (the text is left as it came).
+ */
+export const ToolCallParser = z.enum([
+  'auto',
+  'hermes',
+  'qwen3_coder',
+  'glm45',
+  'mistral',
+  'llama3',
+  'deepseek',
+  'none',
+]);
+export type ToolCallParser = z.infer<typeof ToolCallParser>;
+
 export const FleetModel = z.strictObject({
   /** The id the node itself knows the model by; it is what the router sends upstream. */
   id: z.string().min(1).max(200),
   contextWindow: z.number().int().positive(),
   /** Other names clients may use for this model. */
   aliases: z.array(z.string().min(1).max(200)).default([]),
+  /** Overrides the node's `toolCallParser` for this model. */
+  toolCallParser: ToolCallParser.optional(),
 });
 export type FleetModel = z.infer<typeof FleetModel>;
 
@@ -44,6 +62,8 @@ export const FleetNode = z.strictObject({
   /** The node runs on this machine: skipped while free memory is under `thresholds.memoryFloorGb`. */
   local: z.boolean().default(false),
   timeouts: NodeTimeouts.default(NodeTimeouts.parse({})),
+  /** Tool calls written as text by this node's models; absent means `auto`. */
+  toolCallParser: ToolCallParser.optional(),
 });
 export type FleetNode = z.infer<typeof FleetNode>;
 

@@ -31,3 +31,13 @@ export { ChatToResponsesStream, chatToResponse, responsesToChat } from './respon
 export { SseParser } from './sse.ts';
 export { isErrorAnswer, normaliseAnswer, normaliseError, quirksFor } from './quirks.ts';
 export type { ServerQuirks } from './quirks.ts';
+export {
+  ToolCallChunks,
+  ToolCallExtractor,
+  coerceArguments,
+  declaredTools,
+  toolCallPlan,
+  toolCallsInAnswer,
+  toolCallsInResponse,
+} from './toolCalls/index.ts';
+export type { Piece, ToolCall, ToolCallPlan } from './toolCalls/index.ts';

@@ -22,6 +22,7 @@ import { chatNormaliser, clientWantsUsage, passthroughRewriter, responsesTransla
 import { sharedTokenCounter } from './tokenCounter.ts';
 import type { TokenCounter, TokenizeFallback } from './tokenCounter.ts';
 import { countChatTokens, countTextTokens, promptTokensForRouting, tokensNeeded } from './tokens.ts';
+import { toolCallPlan, toolCallsInAnswer, toolCallsInResponse } from './toolCalls/index.ts';
 
 /**
  * The model router: the composition of its parts, each with one job: the fleet runtime
@@ -149,19 +150,29 @@ export function createRouter(opts: RouterOptions): Router {
         debugBody: body.messages,
       };
       const headers = routingHeaders(answers, c, body.model);
-      if (!stream || c.clientError) return wholeAnswer(answers, c, r, headers);
-      const rewriter = quirksFor(c.server.node.kind).normalise
-        ? chatNormaliser({
-            servedModel: c.server.model.id,
-            clientWantsUsage: clientWantsUsage(body),
-            // The node sent no usage: count the prompt and what was streamed with the router's tokenizer.
-            countUsage: async (written) => {
-              const counted = await countChatTokens(counter, body.messages, body.tools);
-              fellBack(counted.fallback, 'stream usage');
-              return { prompt: counted.tokens, completion: await countTextTokens(counter, written) };
-            },
-          })
-        : passthroughRewriter();
+      const toolCalls = toolCallPlan(c.server, body.tools, body['tool_choice']);
+      if (!stream || c.clientError)
+        return wholeAnswer(
+          answers,
+          c,
+          r,
+          headers,
+          toolCalls ? (json) => toolCallsInAnswer(json, toolCalls) : undefined,
+        );
+      const rewriter =
+        quirksFor(c.server.node.kind).normalise || toolCalls
+          ? chatNormaliser({
+              servedModel: c.server.model.id,
+              clientWantsUsage: clientWantsUsage(body),
+              // The node sent no usage: count the prompt and what was streamed with the router's tokenizer.
+              countUsage: async (written) => {
+                const counted = await countChatTokens(counter, body.messages, body.tools);
+                fellBack(counted.fallback, 'stream usage');
+                return { prompt: counted.tokens, completion: await countTextTokens(counter, written) };
+              },
+              toolCalls,
+            })
+          : passthroughRewriter();
       return {
         status: c.opened.status,
         headers: { ...headers, ...SSE_HEADERS },
@@ -196,8 +207,16 @@ export function createRouter(opts: RouterOptions): Router {
         ...routingHeaders(answers, c, body.model),
         'x-handoff-translated': c.translate ? 'chat_completions' : 'no',
       };
+      const toolCalls = toolCallPlan(c.server, body.tools, body['tool_choice']);
       if (!c.translate) {
-        if (!stream || c.clientError) return wholeAnswer(answers, c, r, headers);
+        if (!stream || c.clientError)
+          return wholeAnswer(
+            answers,
+            c,
+            r,
+            headers,
+            toolCalls ? (json) => toolCallsInResponse(json, toolCalls) : undefined,
+          );
         return {
           status: c.opened.status,
           headers: { ...headers, ...SSE_HEADERS },
@@ -210,12 +229,17 @@ export function createRouter(opts: RouterOptions): Router {
           c,
           r,
           headers,
-          c.clientError ? undefined : (json) => ({ ...chatToResponse(json, body), model: body.model }),
+          c.clientError
+            ? undefined
+            : (json) => ({
+                ...chatToResponse(toolCalls ? toolCallsInAnswer(json, toolCalls) : json, body),
+                model: body.model,
+              }),
         );
       return {
         status: 200,
         headers: { ...headers, ...SSE_HEADERS },
-        body: streamAnswer(answers, c, r, responsesTranslator(body, c.server.model.id)),
+        body: streamAnswer(answers, c, r, responsesTranslator(body, c.server.model.id, toolCalls)),
       };
     },
 

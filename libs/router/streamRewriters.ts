@@ -4,6 +4,8 @@ import type { Json, Usage } from './json.ts';
 import { normaliseAnswer, normaliseError } from './quirks.ts';
 import { ChatToResponsesStream } from './responses.ts';
 import { SseParser, sseData } from './sse.ts';
+import { ToolCallChunks } from './toolCalls/index.ts';
+import type { ToolCallPlan } from './toolCalls/index.ts';
 import { UpstreamError } from './upstream.ts';
 
 /**
@@ -63,6 +65,8 @@ export interface ChatNormaliserOptions {
   clientWantsUsage: boolean;
   /** Counts the prompt and `written` (what the stream carried) when the node reported no usage. */
   countUsage(written: string): Promise<{ prompt: number; completion: number }>;
+  /** The request declared tools: calls the model writes as text become `tool_calls` deltas. */
+  toolCalls?: ToolCallPlan | null;
 }
 
 /** Fields of a stream chunk that normaliseAnswer or the usage bookkeeping act on (`"reasoning"` does not match `"reasoning_content"`). */
@@ -82,6 +86,8 @@ export function chatNormaliser(opts: ChatNormaliserOptions): StreamRewriter {
   let usageSeen = false;
   let written = '';
   let last: Json | null = null;
+  const toolCalls = opts.toolCalls ? new ToolCallChunks(opts.toolCalls) : null;
+  const framed = (chunks: Json[]): string => chunks.map((c) => sseData(c)).join('');
 
   const usageChunk = async (): Promise<string> => {
     const counted = await opts.countUsage(written);
@@ -108,13 +114,14 @@ export function chatNormaliser(opts: ChatNormaliserOptions): StreamRewriter {
       let out = '';
       for (const ev of parser.push(chunk)) {
         if (ev.data === '[DONE]') {
+          if (toolCalls) out += framed(toolCalls.flush());
           if (wantsUsage && !usageSeen) out += await usageChunk();
           out += 'data: [DONE]\n\n';
           continue;
         }
         // Most chunks need nothing: already the right model name, no reasoning, error or usage field.
         // Those go out as they came, without a JSON round trip (which doubles the router's CPU per stream).
-        if (!(wantsUsage && !usageSeen) && ev.data.includes(modelTag) && !NEEDS_REWRITE.test(ev.data)) {
+        if (!toolCalls && !(wantsUsage && !usageSeen) && ev.data.includes(modelTag) && !NEEDS_REWRITE.test(ev.data)) {
           out += `data: ${ev.data}\n\n`;
           continue;
         }
@@ -148,34 +155,50 @@ export function chatNormaliser(opts: ChatNormaliserOptions): StreamRewriter {
               written += t.function?.arguments ?? '';
           }
         }
-        out += sseData(normaliseAnswer(json, ctx));
+        const normalised = normaliseAnswer(json, ctx);
+        out += toolCalls ? framed(toolCalls.chunk(normalised)) : sseData(normalised);
       }
       return out;
     },
-    end: () => '',
+    end: () => (toolCalls ? framed(toolCalls.flush()) : ''),
     fail: chatStreamError,
     usage: () => usage,
   };
 }
 
 /** A Chat Completions stream, translated into Responses events as it comes; an error event from the node fails the stream. */
-export function responsesTranslator(body: ResponsesBody, servedModel: string): StreamRewriter {
+export function responsesTranslator(
+  body: ResponsesBody,
+  servedModel: string,
+  toolCallPlan: ToolCallPlan | null = null,
+): StreamRewriter {
   const parser = new SseParser();
   const stream = new ChatToResponsesStream(body);
+  const toolCalls = toolCallPlan ? new ToolCallChunks(toolCallPlan) : null;
+  const flush = (): string =>
+    toolCalls
+      ? toolCalls
+          .flush()
+          .map((c) => stream.push(c))
+          .join('')
+      : '';
   return {
     start: () => stream.start(),
     push(chunk) {
       let out = '';
       for (const ev of parser.push(chunk)) {
+        if (ev.data === '[DONE]') out += flush();
         if (ev.data === '[DONE]' || ev.data === '') continue;
         const json = parseObject(Buffer.from(ev.data));
         if (!json) continue;
         if (json['error']) throw new UpstreamError('upstream_error', JSON.stringify(json['error']).slice(0, 300));
-        out += stream.push(normaliseAnswer(json, { servedModel }));
+        const normalised = normaliseAnswer(json, { servedModel });
+        if (toolCalls) for (const c of toolCalls.chunk(normalised)) out += stream.push(c);
+        else out += stream.push(normalised);
       }
       return out;
     },
-    end: () => stream.finish(),
+    end: () => flush() + stream.finish(),
     fail: (code, message) => stream.fail(code, message),
     usage() {
       const u = stream.usageSeen;
