@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres, superviseEmbeddedPostgres, toLevelLogger } from '@handoff/embedded-postgres';
-import type { DbLog } from '@handoff/embedded-postgres';
+import type { DbLog, EmbeddedListen } from '@handoff/embedded-postgres';
 
 /** $HANDOFF_HOME, default ~/.handoff; created 0700 because it holds tokens and secrets. */
 export function handoffHome(): string {
@@ -28,6 +28,8 @@ export interface ResolveDatabaseOptions {
    * server (DATABASE_URL) is not ours to restart; the pools reconnect when it returns.
    */
   onLost?: (err: Error) => void;
+  /** `handoff --listen`: the embedded Postgres listens there too, TLS and a password required (ignored with DATABASE_URL). */
+  listen?: EmbeddedListen;
 }
 
 /** DATABASE_URL when set; otherwise the embedded Postgres under `${home}/pg`. */
@@ -35,9 +37,14 @@ export async function resolveDatabase(opts: ResolveDatabaseOptions = {}): Promis
   const url = process.env.DATABASE_URL;
   if (url !== undefined && url !== '') return { url, embedded: false, stop: async () => {} };
   const home = opts.home ?? handoffHome();
-  const server = await startEmbeddedPostgres({ home, log: opts.log });
+  const server = await startEmbeddedPostgres({ home, log: opts.log, listen: opts.listen });
   if (!opts.onLost) return { url: server.url, embedded: true, stop: server.stop };
-  const supervised = superviseEmbeddedPostgres(server, { home, log: toLevelLogger(opts.log), onLost: opts.onLost });
+  const supervised = superviseEmbeddedPostgres(server, {
+    home,
+    log: toLevelLogger(opts.log),
+    onLost: opts.onLost,
+    listen: opts.listen,
+  });
   return { url: supervised.url, embedded: true, stop: supervised.stop };
 }
 

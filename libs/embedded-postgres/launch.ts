@@ -9,6 +9,8 @@ import type { PgConfig } from './config.ts';
 import { ensureDatabase } from './connection.ts';
 import { runInitdb } from './initdb.ts';
 import { joinRaceWinner } from './join.ts';
+import { forgetListen, listenFlags, prepareListen } from './listen.ts';
+import type { EmbeddedListen } from './listen.ts';
 import type { LevelLogger } from './log.ts';
 import type { OsIds } from './osUser.ts';
 import { ownPostmaster } from './owner.ts';
@@ -18,9 +20,7 @@ import type { EmbeddedPostgresServer } from './server.ts';
 
 const START_TIMEOUT_MS = 60_000;
 const POSTGRES_FLAGS = [
-  '-c',
-  'listen_addresses=127.0.0.1',
-  // No unix socket: nothing outside 127.0.0.1, and no /tmp lock files to collide on.
+  // No unix socket: TCP only (listen.ts says where), and no /tmp lock files to collide on.
   '-c',
   'unix_socket_directories=',
   '-c',
@@ -48,6 +48,8 @@ export interface LaunchOptions {
   binaries: PostgresBinaries;
   /** Set as root: initdb and the postmaster run as this (postgres) user. */
   runAs?: OsIds;
+  /** Listen on this address too, TLS and a password required there (see listen.ts). */
+  listen?: EmbeddedListen;
   log: LevelLogger;
 }
 
@@ -160,6 +162,8 @@ export async function launch(opts: LaunchOptions): Promise<EmbeddedPostgresServe
     await writeConfig(cfgFile, { port, password });
     const tail = logTail(log);
     fresh = (await initialiseIfEmpty(opts, password, tail.onLog)) || fresh;
+    if (opts.listen) await prepareListen(dataDir, opts.listen, opts.runAs);
+    else await forgetListen(dataDir, opts.runAs);
 
     let child: ChildProcess;
     try {
@@ -167,7 +171,7 @@ export async function launch(opts: LaunchOptions): Promise<EmbeddedPostgresServe
         postgres: opts.binaries.postgres,
         dataDir,
         port,
-        flags: POSTGRES_FLAGS,
+        flags: [...listenFlags(opts.listen), ...POSTGRES_FLAGS],
         runAs: opts.runAs,
         onLog: tail.onLog,
         timeoutMs: START_TIMEOUT_MS,

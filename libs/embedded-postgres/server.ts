@@ -1,3 +1,4 @@
+import type { EmbeddedListen } from './listen.ts';
 import type { DbLog } from './log.ts';
 
 export interface EmbeddedPostgresOptions {
@@ -14,6 +15,12 @@ export interface EmbeddedPostgresOptions {
    * one; tests pass a copy that sits in a 0700 directory, as a clone under /root does.
    */
   binaries?: string;
+  /**
+   * `handoff --listen`: listen on this address as well, with TLS and a scram-sha-256 password required
+   * for every connection that does not come from 127.0.0.1 (listen.ts). A server already running
+   * without it is not joined: its owner has to stop it first.
+   */
+  listen?: EmbeddedListen;
 }
 
 export interface EmbeddedPostgresServer {

@@ -7,6 +7,7 @@ import { prepareDataDir } from './dataDir.ts';
 import { withHomeLock } from './homeLock.ts';
 import { joinRunning } from './join.ts';
 import { launch } from './launch.ts';
+import { listensAsAsked } from './listen.ts';
 import { toLevelLogger } from './log.ts';
 import { isRoot, postgresUser } from './osUser.ts';
 import type { EmbeddedPostgresOptions, EmbeddedPostgresServer } from './server.ts';
@@ -35,14 +36,31 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     }
     if (cfg) {
       const joined = await joinRunning(home, dataDir.path, cfg.password, log);
-      if (joined) return joined;
+      if (joined && opts.listen && !(await listensAsAsked(joined.port, cfg.password, opts.listen))) {
+        if (!joined.adopted) {
+          throw new Error(
+            `the embedded Postgres of ${home} (pid ${joined.pid}) is running already, started by another handoff process without --listen ${opts.listen.address}; stop that process first`,
+          );
+        }
+        // left behind by a process that is gone: stopped, and started again below, listening as asked
+        await joined.stop();
+      } else if (joined) return joined;
     }
 
     let binaries: Awaited<ReturnType<typeof postgresBinaries>> | undefined;
     try {
       const runAs = root ? postgresUser() : undefined;
       binaries = await postgresBinaries({ home, runAs, packageDir: opts.binaries, log });
-      return await launch({ home, dataDir: dataDir.path, cfg, port: opts.port, binaries, runAs, log });
+      return await launch({
+        home,
+        dataDir: dataDir.path,
+        cfg,
+        port: opts.port,
+        binaries,
+        runAs,
+        listen: opts.listen,
+        log,
+      });
     } catch (err) {
       if (!initialised) {
         // A cluster that never came up holds nothing: take back all this start made.

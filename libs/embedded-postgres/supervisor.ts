@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEmbeddedPostgres } from './start.ts';
+import type { EmbeddedListen } from './listen.ts';
 import type { EmbeddedPostgresServer } from './server.ts';
 import type { LevelLogger } from './log.ts';
 
@@ -20,6 +21,8 @@ export interface SupervisorOptions {
   log: LevelLogger;
   /** As EmbeddedPostgresOptions.binaries: what the restarts run. */
   binaries?: string;
+  /** As EmbeddedPostgresOptions.listen: where the restarts listen. */
+  listen?: EmbeddedListen;
   /**
    * Postgres died and did not come back (or keeps dying). The caller exits non-zero so that its
    * service manager restarts the whole process; handoff never stays up answering 503 for ever.
@@ -71,7 +74,13 @@ export function superviseEmbeddedPostgres(first: EmbeddedPostgresServer, opts: S
       await sleep(firstDelayMs * 2 ** (attempt - 1));
       if (stopping) return;
       try {
-        const next = await startEmbeddedPostgres({ home: opts.home, log, port: dead.port, binaries: opts.binaries });
+        const next = await startEmbeddedPostgres({
+          home: opts.home,
+          log,
+          port: dead.port,
+          binaries: opts.binaries,
+          listen: opts.listen,
+        });
         server = next;
         const how =
           next.reused && !next.adopted
