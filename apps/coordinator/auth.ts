@@ -144,7 +144,14 @@ function presentedToken(request: FastifyRequest): string | null {
  * One onRequest hook for the whole server: it runs before the body is read, so an anonymous caller
  * never gets as far as validation. Unmatched URLs fall through to the 404 handler.
  */
-export function installAuth(app: FastifyInstance): void {
+/**
+ * `sessionTokenHash`: the console's session cookie (console/sessions.ts), asked only when no bearer
+ * token came: the hash of the token the session stands for (it checks CSRF), or null.
+ */
+export function installAuth(
+  app: FastifyInstance,
+  sessionTokenHash?: (request: FastifyRequest) => Promise<string | null>,
+): void {
   app.decorateRequest('principal', null);
   // Every request checks its token: concurrent checks share one query (no cache, so a revoked
   // token stops working at once).
@@ -171,8 +178,10 @@ export function installAuth(app: FastifyInstance): void {
     if (access === undefined) throw new Error(`route ${request.routeOptions.url ?? '?'} declares no access`);
     if (access === 'public') return;
     const token = presentedToken(request);
-    if (token === null) throw new ApiError(401, 'unauthorized', 'missing bearer token (Authorization: Bearer hnd_...)');
-    const found = token === '' ? null : await tokenOf(token);
+    const fromSession = token === null && sessionTokenHash ? await sessionTokenHash(request) : null;
+    if (token === null && fromSession === null)
+      throw new ApiError(401, 'unauthorized', 'missing bearer token (Authorization: Bearer hnd_...)');
+    const found = fromSession !== null ? await lookUp(fromSession) : token ? await tokenOf(token) : null;
     if (!found) throw new ApiError(401, 'unauthorized', 'invalid or revoked token');
     // identity is the token's id and role as the database has them; the name is only a label
     const principal: Principal = {

@@ -7,5 +7,6 @@ export { routerRoutes } from './routes/router.ts';
 export type { ServerDeps } from './server.ts';
 export { createToken, ensureOperatorToken, generateToken, hashToken, findToken, OPERATOR_TOKEN_FILE } from './auth.ts';
 export { createLogger, REDACT_PATHS } from './logger.ts';
+export { createSignInLink } from './console/signInLink.ts';
 export { isLoopbackHost } from './metrics.ts';
 export type { Access, Principal } from './types.ts';

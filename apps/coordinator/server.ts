@@ -8,6 +8,8 @@ import type { IntentService } from '@handoff/intents';
 import type { Router } from '@handoff/router';
 import type { AgentService } from '@handoff/agent';
 import { installAuth } from './auth.ts';
+import { registerConsole } from './console/routes.ts';
+import { createSessionStore } from './console/sessions.ts';
 import { handleFrameworkError, installErrorHandling } from './errors.ts';
 import { healthRoutes } from './health.ts';
 import { createMetrics, installMetrics } from './metrics.ts';
@@ -122,7 +124,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   app.addHook('onSend', async (_request, reply) => {
     if (closing) reply.header('connection', 'close');
   });
-  installAuth(app);
+  const consoleSessions = createSessionStore(deps.db);
+  installAuth(app, consoleSessions.tokenHashOf);
   await installRateLimits(app, deps.requestLimits ?? (() => DEFAULT_REQUEST_LIMITS));
   const metrics = createMetrics(deps.db, (err) => deps.log.warn({ err }, 'metrics: database query failed'));
   installMetrics(app, metrics, deps.bindHost);
@@ -136,6 +139,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(gateRoutes, { prefix: '/v1/gates' });
   await app.register(tokenRoutes, { prefix: '/v1/tokens' });
   await app.register(liveRoutes, { router: deps.router, agent: deps.agent });
+  await registerConsole(app, consoleSessions);
   if (deps.router) await app.register(routerRoutes, { router: deps.router });
   if (deps.agent) await app.register(agentRoutes, { prefix: '/v1/agent', agent: deps.agent });
   await app.ready();

@@ -10,3 +10,4 @@ export * from './guard.ts';
 export * from './agent.ts';
 export * from './secrets.ts';
 export * from './redaction.ts';
+export * from './console.ts';

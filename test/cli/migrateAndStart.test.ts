@@ -72,7 +72,8 @@ describe(
         }
         const url = /^\s+coordinator\s+(http:\/\/\S+)$/m.exec(stdout)?.[1];
         assert.ok(url, `the coordinator URL is printed:\n${stdout}`);
-        assert.match(stdout, new RegExp(`live page\\s+${url}/live`));
+        // the console's one-time sign-in link, not a token in a URL
+        assert.match(stdout, new RegExp(`console\\s+${url}/console/#code=[A-Za-z0-9_-]{43}\\s`));
         assert.match(stdout, new RegExp(`operator token\\s+${path.join(home, 'operator.token')}`));
         assert.match(stdout, /^\s+executor\s+cli-test-exec\b/m);
         assert.match(stdout, /^\s+postgres\s+postgres:\/\/.*\(DATABASE_URL\)$/m);

@@ -57,7 +57,7 @@ test('an executor whose heartbeat is older than the threshold is flagged stale i
     assert.equal(flagged.e.status, 'running', 'the row still says running: only the heartbeat tells');
 
     // the page says it too
-    const page = await fetch(`${stack.coordinator.url}/live?token=${stack.token}`);
+    const page = await fetch(`${stack.coordinator.url}/live`, { headers: { authorization: `Bearer ${stack.token}` } });
     assert.match(await page.text(), /running \(stale\)/);
   } finally {
     exec.signal('SIGCONT');

@@ -1,13 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import type { LiveReport } from '@handoff/contracts';
 import type { AgentService } from '@handoff/agent';
 import type { Router } from '@handoff/router';
 
 /** Seconds between reloads of the /live page. */
 export const LIVE_REFRESH_SECONDS = 2;
-
-const LiveQuery = z.object({ token: z.string().max(200).optional() });
 
 /** GET /v1/live (JSON) and GET /live (the same report as a page). No prefix. */
 export const liveRoutes: FastifyPluginAsyncZod<{ router?: Router; agent?: AgentService }> = async (app, opts) => {
@@ -23,26 +20,21 @@ export const liveRoutes: FastifyPluginAsyncZod<{ router?: Router; agent?: AgentS
   };
   app.get('/v1/live', { config: { access: 'viewer' } }, report);
 
-  // A browser reloading through <meta http-equiv="refresh"> cannot send an Authorization header, so
-  // this one route also takes `?token=`. The page holds no links and sends no referrer, so the token
-  // does not travel further than the address bar; request logs never print the query string.
-  app.get(
-    '/live',
-    { config: { access: 'viewer', tokenInQuery: true }, schema: { querystring: LiveQuery } },
-    async (_request, reply) => {
-      const live = await report();
-      return reply
-        .type('text/html; charset=utf-8')
-        .header('cache-control', 'no-store')
-        .header('referrer-policy', 'no-referrer')
-        .header('x-content-type-options', 'nosniff')
-        .header(
-          'content-security-policy',
-          "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-        )
-        .send(renderLivePage(live));
-    },
-  );
+  // The flat page for a signed-in browser (the console's session cookie) or a script with a bearer
+  // token. A token in the URL (`?token=`) is no longer read anywhere: the console replaced it.
+  app.get('/live', { config: { access: 'viewer' } }, async (_request, reply) => {
+    const live = await report();
+    return reply
+      .type('text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header('referrer-policy', 'no-referrer')
+      .header('x-content-type-options', 'nosniff')
+      .header(
+        'content-security-policy',
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      )
+      .send(renderLivePage(live));
+  });
 };
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };

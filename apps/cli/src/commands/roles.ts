@@ -205,6 +205,17 @@ function describeDatabase(db: Database, home: string): string {
     : `${maskDatabaseUrl(db.url)} (DATABASE_URL)`;
 }
 
+/** The console's one-time sign-in link for the operator token; without one, where to sign in by hand. */
+async function consoleSignIn(coordinatorUrl: string, databaseUrl: string, tokenFile: string): Promise<string> {
+  try {
+    const { createSignInLink } = await import('@handoff/coordinator');
+    const link = await createSignInLink({ databaseUrl, tokenFile, baseUrl: coordinatorUrl });
+    return `${link.url}  (signs in once, within 5 minutes)`;
+  } catch {
+    return `${coordinatorUrl}/console/  (sign in with the operator token)`;
+  }
+}
+
 async function runRoles(roles: { coordinator: boolean; executor: boolean }, options: RoleOptions): Promise<void> {
   const home = prepareHome();
   const port = coordinatorPort(options.port);
@@ -273,10 +284,7 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
 
     if (coordinatorUrl) {
       lines.push(['coordinator', coordinatorUrl]);
-      lines.push([
-        'live page',
-        `${coordinatorUrl}/live  (in a browser: ${coordinatorUrl}/live?token=<operator token>)`,
-      ]);
+      lines.push(['console', await consoleSignIn(coordinatorUrl, db.url, tokenPath)]);
       lines.push([
         'operator token',
         existsSync(tokenPath)
