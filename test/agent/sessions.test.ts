@@ -162,6 +162,43 @@ describe('durable agent sessions', () => {
     assert.equal(missing.status, 404);
   });
 
+  test('a call cut between writing its intent and storing its result is run again under its id on resume, and finds that intent', async () => {
+    const propose = {
+      id: 'p2',
+      name: 'propose_intent',
+      arguments: { channel: 'noop', payload: { note: 'once' }, requires_approval: true },
+    };
+    model.script('[task:window]', [
+      { toolCalls: [propose, { id: 'b2', name: 'bash', arguments: { command: "eval 'echo never'" } }] },
+      { text: 'done after the replay' },
+    ]);
+    let killed: Promise<void> | undefined;
+    const first = await stack.stream('/v1/agent/run', { task: 'propose [task:window]' }, (event) => {
+      if (event.type === 'approval_required') killed ??= stack.kill();
+    });
+    await killed;
+    const sessionId = first.events[0]!.sessionId;
+    // The crash window this stands for: the intent was written, its result was not yet stored.
+    await stack.tdb.db
+      .withTables<{ agent_messages: { session_id: string; tool_call_id: string | null } }>()
+      .deleteFrom('agent_messages')
+      .where('session_id', '=', sessionId)
+      .where('tool_call_id', '=', 'p2')
+      .execute();
+    await stack.start();
+
+    const resumed = await stack.stream(`/v1/agent/sessions/${sessionId}/resume`, {});
+    assert.equal(resumed.status, 200);
+    const again = eventsOf(resumed.events, 'session_resumed')[0];
+    assert.deepEqual(again && [again.replayed, again.notReplayed], [['p2'], ['b2']]);
+    assert.deepEqual(
+      eventsOf(resumed.events, 'intent_proposed').map((e) => [e.toolCallId, e.created]),
+      [['p2', false]],
+    );
+    assert.equal(resumed.events.at(-1)?.type, 'done');
+    assert.equal((await intentsOf(sessionId)).length, 1);
+  });
+
   test("an agent token sees and resumes only its own sessions; others' answer as missing", async () => {
     model.script('[task:own]', [{ text: 'nothing to do' }]);
     const own = await stack.stream('/v1/agent/run', { task: 'idle [task:own]' });
