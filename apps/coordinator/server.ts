@@ -16,6 +16,7 @@ import { createMetrics, installMetrics } from './metrics.ts';
 import { DEFAULT_REQUEST_LIMITS, installRateLimits } from './rateLimit.ts';
 import type { RequestLimits } from './rateLimit.ts';
 import { agentRoutes } from './routes/agent.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { channelRoutes } from './routes/channels.ts';
 import { gateRoutes } from './routes/gates.ts';
 import { intentByKeyRoutes } from './routes/intentByKey.ts';
@@ -138,6 +139,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(mcpRoutes);
   await app.register(gateRoutes, { prefix: '/v1/gates' });
   await app.register(tokenRoutes, { prefix: '/v1/tokens' });
+  await app.register(auditRoutes);
   await app.register(liveRoutes, { router: deps.router, agent: deps.agent });
   await registerConsole(app, consoleSessions);
   if (deps.router) await app.register(routerRoutes, { router: deps.router });

@@ -11,6 +11,7 @@ export type ApiErrorCode =
   | 'name_taken'
   | 'invalid_state'
   | 'unknown_channel'
+  | 'unknown_scope'
   | 'outside_sandbox'
   | 'payload_too_large'
   | 'rate_limited'

@@ -10,4 +10,6 @@ export * from './guard.ts';
 export * from './agent.ts';
 export * from './secrets.ts';
 export * from './redaction.ts';
+export * from './duration.ts';
+export * from './audit.ts';
 export * from './console.ts';

@@ -310,6 +310,8 @@ export const ListIntentsQuery = z.strictObject({
   channel: ChannelName.optional(),
   account: AccountName.optional(),
   idPrefix: IdPrefix.optional(),
+  /** The intent an agent's key names (at most one: keys are unique). */
+  idempotencyKey: IdempotencyKey.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: ListCursor.optional(),
 });

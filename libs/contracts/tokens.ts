@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DurationText } from './duration.ts';
 import { isStorableText, UNSTORABLE_TEXT } from './intent.ts';
 
 export const Role = z.enum(['operator', 'agent', 'viewer']);
@@ -13,8 +14,11 @@ export const TokenName = z.string().min(1).max(200).refine(isStorableText, UNSTO
 export const CreateTokenBody = z.strictObject({
   role: Role,
   name: TokenName.optional(),
+  /** How long the token works, e.g. `30d` (DurationText); without it the token works until revoked. */
+  expiresIn: z.string().pipe(DurationText).optional(),
 });
-export type CreateTokenBody = z.infer<typeof CreateTokenBody>;
+/** What a client sends (`expiresIn` as text, `30d`). */
+export type CreateTokenBody = z.input<typeof CreateTokenBody>;
 
 export const CreatedToken = z.object({
   id: z.string(),
@@ -22,8 +26,16 @@ export const CreatedToken = z.object({
   name: z.string().nullable(),
   token: z.string(),
   createdAt: z.string(),
+  /** When the token stops working (null: never, until revoked). */
+  expiresAt: z.string().nullable(),
 });
 export type CreatedToken = z.infer<typeof CreatedToken>;
+
+export const TokenState = z.enum(['live', 'expired', 'revoked']);
+export type TokenState = z.infer<typeof TokenState>;
+
+/** `POST /v1/tokens/:id/revoke`. */
+export const TokenIdParams = z.strictObject({ id: z.uuid() });
 
 /** What GET /v1/tokens shows of a token: never its secret or hash. */
 export const TokenInfo = z.object({
@@ -34,8 +46,12 @@ export const TokenInfo = z.object({
   actor: z.string(),
   createdAt: z.string(),
   createdBy: z.string().nullable(),
+  /** Recorded at most once a minute per token (decision 98). */
   lastUsedAt: z.string().nullable(),
   revokedAt: z.string().nullable(),
+  expiresAt: z.string().nullable(),
+  /** `live`, or why it no longer works: `expired` or `revoked` (a revoked token counts as revoked). */
+  state: TokenState,
 });
 export type TokenInfo = z.infer<typeof TokenInfo>;
 

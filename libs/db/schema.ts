@@ -124,6 +124,8 @@ export interface ApiTokensTable {
   created_at: Timestamp;
   revoked_at: NullableTimestamp;
   last_used_at: NullableTimestamp;
+  /** migrations/009_token_expiry_audit.sql */
+  expires_at: NullableTimestamp;
 }
 
 export interface AuditLogTable {

@@ -36,5 +36,8 @@ export {
 export { scheduleRetry } from './sql/retry.ts';
 export { releaseLease } from './sql/release.ts';
 export { sweep, type SweepOptions, type SweepResult } from './sql/sweep.ts';
-export { GATES_CHANNEL, noClosedGateCovers, reticketCovered } from './sql/gates.ts';
+export { GATES_CHANNEL, noClosedGateCovers, reticketCovered, deleteOpenGate } from './sql/gates.ts';
+// the operator's reads: the audit log, and what holds an intent back
+export { listAudit } from './sql/audit.ts';
+export { holdsOn, accountKnown } from './sql/holds.ts';
 export { toIntent, toAttempt, toReceipt, type IntentRow } from './sql/rows.ts';

@@ -146,7 +146,10 @@ test('Postgres restart mid-run: coordinator and executors reconnect by themselve
 
     // the gate listeners re-established LISTEN: a gate closed now is heard by both executors
     const marks = executors.map((e) => e.output.length);
-    assert.equal((await s.api('PUT', '/v1/gates/pgr-probe', { enabled: false, reason: 'listen check' })).status, 200);
+    assert.equal(
+      (await s.api('PUT', '/v1/gates/pgr-probe', { enabled: false, reason: 'listen check', force: true })).status,
+      200,
+    );
     await waitFor(
       'both executors to hear the gate change',
       async () =>

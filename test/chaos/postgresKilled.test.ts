@@ -287,7 +287,10 @@ test('Postgres SIGKILLed under load: handoff restarts it, every intent ends exac
 
     // the LISTEN connections came back: a gate closed now is heard by the executor
     const mark = h.output.length;
-    assert.equal((await h.api('PUT', '/v1/gates/pgk-probe', { enabled: false, reason: 'listen check' })).status, 200);
+    assert.equal(
+      (await h.api('PUT', '/v1/gates/pgk-probe', { enabled: false, reason: 'listen check', force: true })).status,
+      200,
+    );
     await waitFor(
       'the executor to hear the gate change',
       async () => h.output.slice(mark).some((l) => l.includes('gates changed') && l.includes('pgk-probe')),

@@ -102,7 +102,11 @@ describe(
 
       const again = await handoff(['approve', waiting.id], env);
       assert.equal(again.code, 1);
-      assert.match(again.stderr, new RegExp(`^handoff: ${waiting.id}: invalid_state: `, 'm'));
+      assert.match(
+        again.stderr,
+        new RegExp(`^handoff: ${waiting.id}: cannot approve intent ${waiting.id}: it is `, 'm'),
+      );
+      assert.doesNotMatch(again.stderr, /invalid_state/, 'human output names no raw error code');
 
       const show = await handoff(['show', waiting.id, '--json'], env);
       assert.equal(show.code, 0, show.stderr);
@@ -120,7 +124,8 @@ describe(
 
       const missing = await handoff(['show', '3b241101-e2bb-4255-8caf-4136c566a962'], env);
       assert.equal(missing.code, 1);
-      assert.match(missing.stderr, /^handoff: not_found: /);
+      assert.match(missing.stderr, /^handoff: no intent /);
+      assert.doesNotMatch(missing.stderr, /not_found/, 'human output names no raw error code');
 
       const reject = await handoff(['reject', other.id, '--reason', 'not today'], env);
       assert.equal(reject.code, 0, reject.stderr);
@@ -203,7 +208,8 @@ describe(
       const run = await handoff(['approve', first.id, unknown], env);
       assert.equal(run.code, 1);
       assert.match(run.stdout, new RegExp(`^approved ${first.id}`, 'm'));
-      assert.match(run.stderr, new RegExp(`^handoff: ${unknown}: not_found: `, 'm'));
+      assert.match(run.stderr, new RegExp(`^handoff: ${unknown}: no intent `, 'm'));
+      assert.doesNotMatch(run.stderr, /not_found/, 'human output names no raw error code');
     });
 
     test('short ids: show, approve and reject take the first 6+ hex digits; a start shared or unknown is one line, exit 1', async () => {

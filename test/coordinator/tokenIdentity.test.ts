@@ -200,7 +200,7 @@ describe('token identity and names', () => {
     assert.match(first.stdout, new RegExp(`^recorded as\\s+viewer:${id}$`, 'm'));
     const again = await cli('token', 'create', '--role', 'viewer', '--name', 'CLI-Viewer');
     assert.notEqual(again.code, 0);
-    assert.match(again.stderr, /name_taken: name: a token named "CLI-Viewer" already exists/);
+    assert.match(again.stderr, /^handoff: name: a token named "CLI-Viewer" already exists/m);
     const listed = await cli('token', 'list');
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /^ACTOR\s+NAME\s+CREATED\s+LAST USED\s+STATE$/m);

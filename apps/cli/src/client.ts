@@ -2,18 +2,28 @@ import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import {
   AgentEvent,
+  AuditList,
   CommandApproval,
   CommandApprovalList,
   CreatedToken,
   Gate,
   GateList,
+  HeldIntent,
+  HeldIntentDetail,
   Intent,
-  IntentDetail,
   IntentList,
   LiveReport,
+  RemovedGate,
+  TokenInfo,
   TokenList,
 } from '@handoff/contracts';
-import type { AgentRunBody, CommandApprovalState, CreateTokenBody, IntentState, SetGateBody } from '@handoff/contracts';
+import type {
+  AgentRunBody,
+  CommandApprovalState,
+  CreateTokenBody,
+  IntentState,
+  SetGateRequest,
+} from '@handoff/contracts';
 import { CoordinatorHttp } from './http.ts';
 import type { HttpOptions, Method } from './http.ts';
 import { UnexpectedAnswer } from './errors.ts';
@@ -30,6 +40,16 @@ export interface IntentFilter {
   account?: string;
   /** Hex digits from the start of the id (IdPrefix). */
   idPrefix?: string;
+  /** The key an agent chose: at most one intent has it. */
+  idempotencyKey?: string;
+}
+
+/** GET /v1/audit's filters (AuditQuery); `since` is a duration such as `24h`. */
+export interface AuditFilter {
+  since?: string;
+  actor?: string;
+  action?: string;
+  target?: string;
 }
 
 export interface CommandApprovalFilter {
@@ -58,20 +78,20 @@ export class CoordinatorClient {
     return this.#call(IntentList, 'GET', `/v1/intents${query({ ...filter })}`);
   }
 
-  getIntent(id: string): Promise<IntentDetail> {
-    return this.#call(IntentDetail, 'GET', `/v1/intents/${segment(id)}`);
+  getIntent(id: string): Promise<HeldIntentDetail> {
+    return this.#call(HeldIntentDetail, 'GET', `/v1/intents/${segment(id)}`);
   }
 
-  approveIntent(id: string, reason?: string): Promise<Intent> {
-    return this.#call(Intent, 'POST', `/v1/intents/${segment(id)}/approve`, reasonBody(reason));
+  approveIntent(id: string, reason?: string): Promise<HeldIntent> {
+    return this.#call(HeldIntent, 'POST', `/v1/intents/${segment(id)}/approve`, reasonBody(reason));
   }
 
   rejectIntent(id: string, reason: string): Promise<Intent> {
     return this.#call(Intent, 'POST', `/v1/intents/${segment(id)}/reject`, { reason });
   }
 
-  retryIntent(id: string, reason?: string): Promise<Intent> {
-    return this.#call(Intent, 'POST', `/v1/intents/${segment(id)}/retry`, reasonBody(reason));
+  retryIntent(id: string, reason?: string): Promise<HeldIntent> {
+    return this.#call(HeldIntent, 'POST', `/v1/intents/${segment(id)}/retry`, reasonBody(reason));
   }
 
   resolveIntent(id: string, body: { externalId: string; url?: string; reason?: string }): Promise<Intent> {
@@ -98,8 +118,12 @@ export class CoordinatorClient {
     return this.#call(GateList, 'GET', '/v1/gates');
   }
 
-  setGate(scope: string, body: SetGateBody): Promise<Gate> {
+  setGate(scope: string, body: SetGateRequest): Promise<Gate> {
     return this.#call(Gate, 'PUT', `/v1/gates/${segment(scope)}`, body);
+  }
+
+  removeGate(scope: string, reason?: string): Promise<RemovedGate> {
+    return this.#call(RemovedGate, 'DELETE', `/v1/gates/${segment(scope)}${query({ reason })}`);
   }
 
   createToken(body: CreateTokenBody): Promise<CreatedToken> {
@@ -108,6 +132,14 @@ export class CoordinatorClient {
 
   listTokens(): Promise<TokenList> {
     return this.#call(TokenList, 'GET', '/v1/tokens');
+  }
+
+  revokeToken(id: string): Promise<TokenInfo> {
+    return this.#call(TokenInfo, 'POST', `/v1/tokens/${segment(id)}/revoke`);
+  }
+
+  audit(filter: AuditFilter & PageRequest): Promise<AuditList> {
+    return this.#call(AuditList, 'GET', `/v1/audit${query({ ...filter })}`);
   }
 
   live(): Promise<LiveReport> {

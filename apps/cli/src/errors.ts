@@ -90,8 +90,14 @@ export class UnexpectedAnswer extends Error {
 const PROBLEMS_SHOWN = 3;
 
 export interface DescribedError {
-  /** One line, starting with `handoff: `, no trailing newline. */
+  /** One line, starting with `handoff: `, no trailing newline. Never a raw error code. */
   line: string;
+  /**
+   * The same failure for `--json`: one line of `{"error":{"code","message","id"?}}`. `code` is the
+   * coordinator's error code, or the CLI's own: coordinator_unreachable, coordinator_timeout,
+   * unexpected_answer, usage, failed, internal.
+   */
+  json: string;
   exitCode: number;
   /** A failure that makes every further request pointless (unreachable, bad token). */
   fatal: boolean;
@@ -103,12 +109,28 @@ export function isCommanderError(err: unknown): err is CommanderError {
 }
 
 export function describeError(err: unknown, subject?: string): DescribedError {
+  const { line, exitCode, fatal, code } = describe(err, subject);
+  const message = line.replace(/^handoff: /, '');
+  const id =
+    subject && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(subject) ? subject : null;
+  const json = JSON.stringify({ error: { code, message, ...(id ? { id } : {}) } });
+  return { line, json, exitCode, fatal };
+}
+
+/** Whether the command line asks for JSON (`--json` before any `--`): then failures are JSON too. */
+export function jsonRequested(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+function describe(err: unknown, subject?: string): Omit<DescribedError, 'json'> & { code: string } {
   const prefix = subject ? `handoff: ${subject}: ` : 'handoff: ';
   if (err instanceof CoordinatorUnreachable) {
     return {
       line: `handoff: cannot reach the coordinator at ${err.url} (${err.reason}). Is it running? Start it with \`handoff start\`.`,
       exitCode: EXIT_FAILURE,
       fatal: true,
+      code: 'coordinator_unreachable',
     };
   }
   if (err instanceof CoordinatorTimeout) {
@@ -116,14 +138,19 @@ export function describeError(err: unknown, subject?: string): DescribedError {
       line: `handoff: the coordinator at ${err.url} did not answer within ${err.seconds}s.`,
       exitCode: EXIT_FAILURE,
       fatal: true,
+      code: 'coordinator_timeout',
     };
   }
   if (err instanceof CoordinatorError) {
     if (err.status === 401) {
+      const why = /^this token was (revoked|expired)$/.exec(err.message)?.[1];
       return {
-        line: 'handoff: the token was refused (401 unauthorized). Set HANDOFF_TOKEN or check $HANDOFF_HOME/operator.token.',
+        line: why
+          ? `handoff: the token was refused: it was ${why}. Use another token (HANDOFF_TOKEN), or ask an operator for one (\`handoff token create\`).`
+          : 'handoff: the token was refused (401 unauthorized). Set HANDOFF_TOKEN or check $HANDOFF_HOME/operator.token.',
         exitCode: EXIT_FAILURE,
         fatal: true,
+        code: err.code,
       };
     }
     if (err.status === 403) {
@@ -131,12 +158,15 @@ export function describeError(err: unknown, subject?: string): DescribedError {
         line: `handoff: this token's role may not do that (403 forbidden): ${oneLine(err.message).replace(/\.$/, '')}. Use an operator token.`,
         exitCode: EXIT_FAILURE,
         fatal: true,
+        code: err.code,
       };
     }
+    // the coordinator's message says what is wrong in words; its code is for scripts (--json)
     return {
-      line: `${prefix}${err.code}: ${oneLine(err.message).replace(/\.$/, '')}`,
+      line: `${prefix}${oneLine(err.message).replace(/\.$/, '')}`,
       exitCode: EXIT_FAILURE,
       fatal: false,
+      code: err.code,
     };
   }
   if (err instanceof UnexpectedAnswer) {
@@ -146,13 +176,24 @@ export function describeError(err: unknown, subject?: string): DescribedError {
       line: `handoff: the coordinator at ${err.url} answered ${err.request} with something this CLI does not understand: ${shown}${more}. Are the CLI and the coordinator the same version?`,
       exitCode: EXIT_FAILURE,
       fatal: true,
+      code: 'unexpected_answer',
     };
   }
   if (err instanceof CliError) {
-    return { line: `${prefix}${oneLine(err.message)}`, exitCode: err.exitCode, fatal: err.exitCode === EXIT_USAGE };
+    return {
+      line: `${prefix}${oneLine(err.message)}`,
+      exitCode: err.exitCode,
+      fatal: err.exitCode === EXIT_USAGE,
+      code: err.exitCode === EXIT_USAGE ? 'usage' : 'failed',
+    };
   }
   const message = err instanceof Error ? err.message : String(err);
-  return { line: `${prefix}internal error: ${oneLine(message)}`, exitCode: EXIT_FAILURE, fatal: true };
+  return {
+    line: `${prefix}internal error: ${oneLine(message)}`,
+    exitCode: EXIT_FAILURE,
+    fatal: true,
+    code: 'internal',
+  };
 }
 
 function oneLine(text: string): string {

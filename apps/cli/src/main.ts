@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildProgram } from './program.ts';
-import { EXIT_OK, EXIT_USAGE, describeError, isCommanderError } from './errors.ts';
+import { EXIT_OK, EXIT_USAGE, describeError, isCommanderError, jsonRequested } from './errors.ts';
 
 /**
  * Entry point of `handoff`. Every failure ends here: one line on stderr, exit 1 (failure) or
@@ -13,8 +13,9 @@ function fail(err: unknown): number {
     // Commander has printed its own message (or the help) already.
     return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   }
-  const { line, exitCode } = describeError(err);
-  process.stderr.write(`${line}\n`);
+  const { line, json, exitCode } = describeError(err);
+  // `--json` asked for JSON: a failure is JSON too (on stderr, so stdout holds only answers)
+  process.stderr.write(`${jsonRequested(process.argv) ? json : line}\n`);
   if (process.env.HANDOFF_DEBUG && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
   return exitCode;
 }

@@ -8,6 +8,8 @@ import { registerLiveCommand } from './commands/live.ts';
 import { registerMcpCommand } from './commands/mcp.ts';
 import { registerRoleCommands } from './commands/roles.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
+import { registerAuditCommand } from './commands/audit.ts';
+import { jsonRequested } from './errors.ts';
 
 const FOOTER = `
 Environment:
@@ -18,7 +20,8 @@ Environment:
   HANDOFF_EXECUTOR_ID  executor id (default the host name)
   DATABASE_URL         Postgres; unset: an embedded Postgres under $HANDOFF_HOME/pg
 
-Exit codes: 0 ok, 1 failure, 2 usage.
+Exit codes: 0 ok, 1 failure, 2 usage (guard check: 0 allow, 3 ask, 4 deny).
+With --json, a failure is one JSON line on stderr: {"error":{"code","message"}}.
 Reference: docs/cli.md`;
 
 /** The `handoff` command tree. Errors are thrown (exitOverride), never exit the process from here. */
@@ -27,12 +30,19 @@ export function buildProgram(): Command {
     .description('handoff: durable, idempotent, approved side effects. Operator CLI for the coordinator.')
     .version(cliPackage.version, '-V, --version')
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)')
+    // under --json a usage error is one JSON line and nothing else
+    .showHelpAfterError(jsonRequested(process.argv) ? false : '(run with --help for usage)')
     .configureOutput({
       writeOut: (text) => process.stdout.write(text),
       writeErr: (text) => process.stderr.write(text),
       outputError: (text, write) =>
-        write(text.startsWith('error: ') ? `handoff: ${text.slice('error: '.length)}` : text),
+        write(
+          jsonRequested(process.argv)
+            ? `${JSON.stringify({ error: { code: 'usage', message: text.replace(/^error: /, '').trim() } })}\n`
+            : text.startsWith('error: ')
+              ? `handoff: ${text.slice('error: '.length)}`
+              : text,
+        ),
     })
     .addHelpText('after', FOOTER);
 
@@ -41,6 +51,7 @@ export function buildProgram(): Command {
   registerGateCommands(program);
   registerLiveCommand(program);
   registerTokenCommands(program);
+  registerAuditCommand(program);
   registerAgentCommands(program);
   registerGuardCommands(program);
   registerMcpCommand(program);

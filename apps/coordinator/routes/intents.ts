@@ -4,15 +4,18 @@ import {
   ApiError,
   ApproveBody,
   CreateIntentBody,
+  HeldIntent,
+  HeldIntentDetail,
   Intent,
-  IntentDetail,
   IntentIdParams,
   IntentList,
   ListIntentsQuery,
   RejectBody,
   ResolveBody,
   RetryBody,
+  type Hold,
 } from '@handoff/contracts';
+import { holdsOn } from '@handoff/intents';
 import { principalOf } from '../auth.ts';
 import { createsLimit } from '../rateLimit.ts';
 
@@ -24,8 +27,12 @@ function optionalBody<T extends z.ZodType>(schema: T) {
   return z.preprocess((value) => (value === null ? undefined : value), schema);
 }
 
+/** States in which a closed gate or an open breaker can be what an intent waits for. */
+const MAY_BE_HELD = new Set(['pending_approval', 'approved', 'retry_wait']);
+
 /**
- * /v1/intents: create (agent, operator), list and show (viewer+), and the operator's decisions.
+ * /v1/intents: create (agent, operator), list (also by `idempotencyKey`) and show (viewer+), and the
+ * operator's decisions. Show, approve and retry say what holds the intent back (`heldBy`).
  * Registered with the prefix `/v1/intents`.
  */
 export const intentRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -48,13 +55,18 @@ export const intentRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => app.intents.list(request.query),
   );
 
+  /** The intent with `heldBy`: what keeps it from starting (closed gates, open breakers), if anything. */
+  async function withHolds<T extends Intent>(intent: T): Promise<T & { heldBy: Hold[] }> {
+    return { ...intent, heldBy: MAY_BE_HELD.has(intent.state) ? await holdsOn(app.db, intent) : [] };
+  }
+
   app.get(
     '/:id',
-    { config: { access: 'viewer' }, schema: { params: IntentIdParams, response: { 200: IntentDetail } } },
+    { config: { access: 'viewer' }, schema: { params: IntentIdParams, response: { 200: HeldIntentDetail } } },
     async (request) => {
       const intent = await app.intents.get(request.params.id);
       if (!intent) throw new ApiError(404, 'not_found', `no intent ${request.params.id}`);
-      return intent;
+      return withHolds(intent);
     },
   );
 
@@ -62,9 +74,10 @@ export const intentRoutes: FastifyPluginAsyncZod = async (app) => {
     '/:id/approve',
     {
       config: { access: 'operator', allowEmptyBody: true },
-      schema: { params: IntentIdParams, body: optionalBody(ApproveBody), response: { 200: Intent } },
+      schema: { params: IntentIdParams, body: optionalBody(ApproveBody), response: { 200: HeldIntent } },
     },
-    async (request) => app.intents.approve(request.params.id, principalOf(request).actor, request.body.reason),
+    async (request) =>
+      withHolds(await app.intents.approve(request.params.id, principalOf(request).actor, request.body.reason)),
   );
 
   app.post(
@@ -77,9 +90,10 @@ export const intentRoutes: FastifyPluginAsyncZod = async (app) => {
     '/:id/retry',
     {
       config: { access: 'operator', allowEmptyBody: true },
-      schema: { params: IntentIdParams, body: optionalBody(RetryBody), response: { 200: Intent } },
+      schema: { params: IntentIdParams, body: optionalBody(RetryBody), response: { 200: HeldIntent } },
     },
-    async (request) => app.intents.retry(request.params.id, principalOf(request).actor, request.body.reason),
+    async (request) =>
+      withHolds(await app.intents.retry(request.params.id, principalOf(request).actor, request.body.reason)),
   );
 
   app.post(

@@ -1,10 +1,18 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { actorOf, CreateTokenBody, CreatedToken, MAX_LISTED_TOKENS, TokenList } from '@handoff/contracts';
-import { createToken, principalOf } from '../auth.ts';
+import {
+  CreateTokenBody,
+  CreatedToken,
+  MAX_LISTED_TOKENS,
+  TokenIdParams,
+  TokenInfo,
+  TokenList,
+} from '@handoff/contracts';
+import { createToken, principalOf, revokeToken, TOKEN_INFO_COLUMNS, toTokenInfo } from '../auth.ts';
 
 /**
- * /v1/tokens: an operator mints a token (the secret is in this answer only; the DB keeps its hash)
- * and lists them, so the `<role>:<id>` that audit rows record can be matched to a name.
+ * /v1/tokens (operator only): mint a token (the secret is in this answer only; the DB keeps its
+ * hash), list them, so the `<role>:<id>` that audit rows record can be matched to a name, and
+ * revoke one. Creating and revoking are audited.
  */
 export const tokenRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
@@ -12,12 +20,13 @@ export const tokenRoutes: FastifyPluginAsyncZod = async (app) => {
     { config: { access: 'operator' }, schema: { body: CreateTokenBody, response: { 201: CreatedToken } } },
     async (request, reply) => {
       const actor = principalOf(request).actor;
-      const created = await createToken(app.db, request.body.role, request.body.name ?? null, actor);
+      const { role, name, expiresIn } = request.body;
+      const created = await createToken(app.db, role, name ?? null, actor, expiresIn ?? null);
       await app.intents.audit({
         actor,
         action: 'token.create',
         target: created.id,
-        details: { role: created.role, name: created.name },
+        details: { role: created.role, name: created.name, expiresAt: created.expiresAt },
       });
       return reply.code(201).header('cache-control', 'no-store').send(created);
     },
@@ -26,24 +35,33 @@ export const tokenRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get('/', { config: { access: 'operator' }, schema: { response: { 200: TokenList } } }, async () => {
     const rows = await app.db
       .selectFrom('api_tokens')
-      .select(['id', 'role', 'name', 'created_at', 'created_by', 'last_used_at', 'revoked_at'])
+      .select(TOKEN_INFO_COLUMNS)
       .orderBy('created_at', 'desc')
       .orderBy('id')
       .limit(MAX_LISTED_TOKENS + 1)
       .execute();
-    const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
-    return {
-      tokens: rows.slice(0, MAX_LISTED_TOKENS).map((r) => ({
-        id: r.id,
-        role: r.role,
-        name: r.name,
-        actor: actorOf({ tokenId: r.id, role: r.role }),
-        createdAt: r.created_at.toISOString(),
-        createdBy: r.created_by,
-        lastUsedAt: iso(r.last_used_at),
-        revokedAt: iso(r.revoked_at),
-      })),
-      truncated: rows.length > MAX_LISTED_TOKENS,
-    };
+    return { tokens: rows.slice(0, MAX_LISTED_TOKENS).map(toTokenInfo), truncated: rows.length > MAX_LISTED_TOKENS };
   });
+
+  app.post(
+    '/:id/revoke',
+    {
+      config: { access: 'operator', allowEmptyBody: true },
+      schema: { params: TokenIdParams, response: { 200: TokenInfo } },
+    },
+    async (request) => {
+      const actor = principalOf(request).actor;
+      const { token, revoked } = await revokeToken(app.db, request.params.id);
+      // a second revoke changes nothing, so it writes nothing either
+      if (revoked) {
+        await app.intents.audit({
+          actor,
+          action: 'token.revoke',
+          target: token.id,
+          details: { role: token.role, name: token.name },
+        });
+      }
+      return token;
+    },
+  );
 };

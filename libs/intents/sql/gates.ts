@@ -102,3 +102,27 @@ export async function reticketCovered(db: Db, boss: PgBoss, scope: string): Prom
   );
   return rows.rows.length;
 }
+
+/**
+ * Removes an OPEN gate's row, with a history line and an audit line, so the scope is no longer
+ * listed. Only an open gate goes: a gate is opened first (writeGate, which wakes what it held), and
+ * one closed again meanwhile stays. False when there was no open row to remove.
+ */
+export async function deleteOpenGate(db: Db, scope: string, actor: string, reason: string | null): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    await sql`SELECT pg_advisory_xact_lock(${LOCK_GATES})`.execute(trx);
+    const removed = await trx
+      .deleteFrom('gates')
+      .where('scope', '=', scope)
+      .where('enabled', '=', true)
+      .returning('scope')
+      .executeTakeFirst();
+    if (!removed) return false;
+    await trx
+      .insertInto('gate_history')
+      .values({ scope, enabled: true, reason: reason === null ? 'removed' : `removed: ${reason}`, actor })
+      .execute();
+    await appendAudit(trx, { actor, action: 'gate.remove', target: scope, details: { reason } });
+    return true;
+  });
+}

@@ -62,6 +62,8 @@ export async function listIntents(db: Db, query: ListIntentsQuery): Promise<Inte
   if (query.state) q = q.where('state', '=', query.state);
   if (query.channel) q = q.where('channel', '=', query.channel);
   if (query.account) q = q.where('account', '=', query.account);
+  // the unique index on idempotency_key finds the one intent a key names (GET /v1/intents/by-key too)
+  if (query.idempotencyKey) q = q.where('idempotency_key', '=', query.idempotencyKey);
   if (query.idPrefix) {
     const [lowest, highest] = idPrefixRange(query.idPrefix);
     q = q.where('id', '>=', lowest).where('id', '<=', highest);

@@ -70,6 +70,7 @@ export function toReceipt(row: Selectable<ReceiptsTable>): Receipt {
 export function toGate(row: Selectable<GatesTable>): Gate {
   return {
     scope: row.scope,
+    state: row.enabled ? 'open' : 'closed',
     enabled: row.enabled,
     reason: row.reason,
     updatedBy: row.updated_by,

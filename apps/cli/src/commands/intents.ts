@@ -1,9 +1,10 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import { IdPrefix } from '@handoff/contracts';
+import { IdempotencyKey, IdPrefix } from '@handoff/contracts';
 import type {
   CommandApproval,
   CommandApprovalState,
+  Hold,
   Intent,
   IntentDetail,
   IntentList,
@@ -20,10 +21,11 @@ import {
   parseReason,
   parseState,
   parseText,
+  zodParser,
 } from '../args.ts';
 import type { CoordinatorClient, IntentFilter, PageRequest } from '../client.ts';
 import { err, out, withClient } from '../context.ts';
-import { CliError, CoordinatorError, describeError } from '../errors.ts';
+import { CliError, CoordinatorError, UsageError, describeError } from '../errors.ts';
 import { age, heading, json, keyValues, table, timestamp } from '../format.ts';
 import type { Column } from '../format.ts';
 
@@ -40,6 +42,8 @@ interface ListOptions {
 const jsonOption = (): Option => new Option('--json', 'print the raw JSON answer');
 
 const target = (i: Pick<Intent, 'channel' | 'account'>): string => `${i.channel}:${i.account}`;
+
+const parseKey = zodParser(IdempotencyKey);
 
 export function registerIntentCommands(program: Command): void {
   program
@@ -115,13 +119,23 @@ export function registerIntentCommands(program: Command): void {
   program
     .command('show')
     .description(
-      "one intent (its fields, payload, approvals, attempts and receipts) or one of the agent's command approvals",
+      "one intent (its fields, payload, approvals, attempts, receipts, and what holds it back) or one of the agent's command approvals",
     )
-    .argument('<id>', 'intent or command id (UUID, or its first 6+ hex digits)', parseIdRef)
+    .argument('[id]', 'intent or command id (UUID, or its first 6+ hex digits)', parseIdRef)
+    .addOption(
+      new Option('--key <key>', 'the intent this idempotency key names (the key an agent chose)').argParser(parseKey),
+    )
     .addOption(jsonOption())
-    .action(async (ref: string, options: { json?: boolean }) => {
+    .action(async (ref: string | undefined, options: { key?: string; json?: boolean }) => {
+      if ((ref === undefined) === (options.key === undefined))
+        throw new UsageError('give an id or --key KEY (one of them): `handoff show <id>` or `handoff show --key KEY`');
       const answer = await withClient(async (c) => {
-        const id = await resolveId(c, ref, 'any');
+        if (options.key !== undefined) {
+          const { intents } = await c.listIntents({ idempotencyKey: options.key, limit: 1 });
+          if (!intents[0]) throw new CliError(`no intent has the idempotency key ${JSON.stringify(options.key)}`);
+          return { kind: 'intent' as const, body: await c.getIntent(intents[0].id) };
+        }
+        const id = await resolveId(c, ref!, 'any');
         return withCommandFallback(
           () => c.getIntent(id),
           () => c.getCommandApproval(id),
@@ -164,13 +178,14 @@ export function registerIntentCommands(program: Command): void {
             if (!options.json) {
               const expires = intent.approvalExpiresAt ? `, approval expires ${age(intent.approvalExpiresAt)}` : '';
               out(`approved ${id}  ${target(intent)}  ${intent.idempotencyKey}  -> ${intent.state}${expires}`);
+              if (intent.heldBy.length > 0) out(renderHolds(intent.heldBy, '  ', 'it starts once'));
             }
           } catch (error) {
             // an id that did not resolve says so itself; the coordinator's refusals get the id in front
             const described = describeError(error, error instanceof CliError ? undefined : id);
             if (described.fatal) throw error;
             failed += 1;
-            err(described.line);
+            err(options.json ? described.json : described.line);
           }
         }
       });
@@ -180,29 +195,47 @@ export function registerIntentCommands(program: Command): void {
 
   program
     .command('reject')
-    .description('reject a pending intent; it will never run')
-    .argument('<id>', 'intent or command id (UUID, or its first 6+ hex digits)', parseIdRef)
+    .description('reject one or more pending intents (they will never run) or command approvals; exit 1 if any failed')
+    .argument('<id...>', 'intent or command ids (UUIDs, or their first 6+ hex digits)', parseIdRefs)
     .addOption(
       new Option('--reason <text>', 'why (required, kept with the decision)')
         .argParser(parseReason)
         .makeOptionMandatory(),
     )
-    .addOption(jsonOption())
-    .action(async (ref: string, options: { reason: string; json?: boolean }) => {
-      const { id, answer } = await withClient(async (c) => {
-        const id = await resolveId(c, ref, true);
-        const answer = await withCommandFallback(
-          () => c.rejectIntent(id, options.reason),
-          () => c.rejectCommand(id, options.reason),
-        );
-        return { id, answer };
+    .addOption(new Option('--json', 'print the rejected intents and commands as a JSON array'))
+    .action(async (ids: string[], options: { reason: string; json?: boolean }) => {
+      const rejected: (Intent | CommandApproval)[] = [];
+      let failed = 0;
+      await withClient(async (c) => {
+        for (const ref of ids) {
+          let id = ref;
+          try {
+            id = await resolveId(c, ref, true);
+            const answer = await withCommandFallback(
+              () => c.rejectIntent(id, options.reason),
+              () => c.rejectCommand(id, options.reason),
+            );
+            rejected.push(answer.body);
+            if (options.json) continue;
+            if (answer.kind === 'command') {
+              const command = answer.body;
+              out(`rejected command ${id}  ${JSON.stringify(command.command)} in ${command.cwd}  -> ${command.state}`);
+            } else {
+              report('rejected', id, answer.body, false);
+            }
+          } catch (error) {
+            // one id fails as it always did: its own line, nothing more
+            if (ids.length === 1) throw error;
+            const described = describeError(error, error instanceof CliError ? undefined : id);
+            if (described.fatal) throw error;
+            failed += 1;
+            err(options.json ? described.json : described.line);
+          }
+        }
       });
-      if (answer.kind === 'command') {
-        if (options.json) return out(json(answer.body));
-        const command = answer.body;
-        return out(`rejected command ${id}  ${JSON.stringify(command.command)} in ${command.cwd}  -> ${command.state}`);
-      }
-      report('rejected', id, answer.body, options.json);
+      // one id keeps its old answer (the object); several are an array, as approve prints them
+      if (options.json) out(json(ids.length === 1 && rejected.length === 1 ? rejected[0] : rejected));
+      if (failed > 0) throw new CliError(`${failed} of ${ids.length} could not be rejected`);
     });
 
   program
@@ -375,7 +408,43 @@ function listColumns(now: number): Column<IntentSummary>[] {
   ];
 }
 
-export function renderIntent(intent: IntentDetail, now: number = Date.now()): string {
+/**
+ * What holds an intent back, one line each, then what lifts it: `then` completes "… once the gate
+ * opens" (`it starts once` after an approval, `it can start once` for a pending one).
+ */
+export function renderHolds(holds: readonly Hold[], indent = '', then = 'it starts once', now = Date.now()): string {
+  return holds
+    .map((h) =>
+      h.kind === 'gate'
+        ? `${indent}held: gate ${h.scope} is closed${h.reason ? ` (${h.reason})` : ''}${h.since ? ` since ${age(h.since, now)}` : ''}; ${then} it opens (\`handoff gate open ${h.scope}\`).`
+        : `${indent}held: breaker ${h.scope} is open on executor ${h.executorId ?? '?'}${h.since ? ` since ${age(h.since, now)}` : ''} (${h.reason ?? 'failures'}); ${then} the provider recovers and the breaker closes.`,
+    )
+    .join('\n');
+}
+
+/** Why an intent is where it is, in words: what it waits for and what would move it. */
+function explain(intent: IntentDetail & { heldBy?: Hold[] }, now: number): string | undefined {
+  const holds = intent.heldBy ?? [];
+  const due = intent.runAfter && Date.parse(intent.runAfter) > now ? `not before ${age(intent.runAfter, now)}` : null;
+  switch (intent.state) {
+    case 'pending_approval':
+      return `waits for a person: \`handoff approve ${intent.id}\` or \`handoff reject ${intent.id} --reason TEXT\`${holds.length > 0 ? '; even approved it is held (below)' : ''}`;
+    case 'approved':
+    case 'retry_wait':
+      if (holds.length > 0) return 'may run, but is held (below)';
+      return due ? `may run, ${due}` : 'may run: waits for an executor to take it';
+    case 'running':
+      return `running on ${intent.leaseOwner ?? '?'}`;
+    case 'in_doubt':
+      return `the provider may or may not have done it: check there, then \`handoff resolve ${intent.id} --external-id X\` if it happened or \`handoff retry ${intent.id}\` if not`;
+    case 'dead':
+      return `gave up after ${intent.attemptCount} attempt(s): \`handoff retry ${intent.id}\` runs it again with a fresh budget`;
+    default:
+      return undefined;
+  }
+}
+
+export function renderIntent(intent: IntentDetail & { heldBy?: Hold[] }, now: number = Date.now()): string {
   const lease = intent.leaseOwner
     ? `${intent.leaseOwner}, epoch ${intent.leaseEpoch}, expires ${age(intent.leaseExpiresAt, now)}`
     : `none (epoch ${intent.leaseEpoch})`;
@@ -387,6 +456,7 @@ export function renderIntent(intent: IntentDetail, now: number = Date.now()): st
   let text = keyValues([
     ['id', intent.id],
     ['state', intent.stateReason ? `${intent.state} (${intent.stateReason})` : intent.state],
+    ['why', explain(intent, now)],
     ['channel', target(intent)],
     ['idempotency key', intent.idempotencyKey],
     ['created', `${timestamp(intent.createdAt, now)}${intent.createdBy ? ` by ${intent.createdBy}` : ''}`],
@@ -398,6 +468,15 @@ export function renderIntent(intent: IntentDetail, now: number = Date.now()): st
     ['lease', lease],
     ['last error', intent.lastError ?? undefined],
   ]);
+  const holds = intent.heldBy ?? [];
+  if (holds.length > 0)
+    text +=
+      renderHolds(
+        holds,
+        '',
+        intent.state === 'pending_approval' ? 'once approved, it can start once' : 'it starts once',
+        now,
+      ) + '\n';
 
   text += `\n${heading('payload')}`;
   text += intent.payloadHash ? `sha256 ${intent.payloadHash}\n` : '';

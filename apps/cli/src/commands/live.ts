@@ -1,11 +1,26 @@
-import { Option } from 'commander';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
 import type { LiveReport } from '@handoff/contracts';
-import { out, withClient } from '../context.ts';
+import { err, out, withClient } from '../context.ts';
+import { CoordinatorTimeout, CoordinatorUnreachable, describeError } from '../errors.ts';
 import { age, heading, json, table, timestamp } from '../format.ts';
 import { renderGates } from './gates.ts';
 
-/** `handoff live`: what is live right now, in the same sections as the /live page. */
+/**
+ * `handoff live`: what is live right now, in the same sections as the console. `--watch` asks again
+ * every `--interval` seconds until interrupted: on a terminal the screen is redrawn, elsewhere each
+ * report follows the last (with `--json`, one report per line).
+ */
+
+const CLEAR_SCREEN = '\u001b[H\u001b[2J';
+
+function parseInterval(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n < 0.5 || n > 3600)
+    throw new InvalidArgumentError('must be a number of seconds from 0.5 to 3600');
+  return n;
+}
 
 export function registerLiveCommand(program: Command): void {
   program
@@ -14,10 +29,30 @@ export function registerLiveCommand(program: Command): void {
       "what's live: gates, executors, breakers, rate limits, queues, in flight, recent receipts, dead, in doubt",
     )
     .addOption(new Option('--json', 'print the raw JSON answer (the LiveReport)'))
-    .action(async (options: { json?: boolean }) => {
-      const body = await withClient((c) => c.live());
-      if (options.json) return out(json(body));
-      out(renderLive(body));
+    .addOption(new Option('--watch', 'keep asking and redrawing until interrupted (Ctrl-C)'))
+    .addOption(new Option('--interval <seconds>', 'with --watch: seconds between reports (default 2)').argParser(parseInterval))
+    .action(async (options: { json?: boolean; watch?: boolean; interval?: number }) => {
+      if (!options.watch) {
+        const body = await withClient((c) => c.live());
+        if (options.json) return out(json(body));
+        out(renderLive(body));
+        return;
+      }
+      const tty = process.stdout.isTTY === true && !options.json;
+      for (let first = true; ; first = false) {
+        try {
+          const body = await withClient((c) => c.live());
+          if (options.json) out(JSON.stringify(body));
+          else out(`${tty ? CLEAR_SCREEN : first ? '' : '\n'}${renderLive(body)}`);
+        } catch (error) {
+          // a coordinator restarting is worth waiting for; a refused token is not
+          const waitable = error instanceof CoordinatorUnreachable || error instanceof CoordinatorTimeout;
+          const described = describeError(error);
+          if (described.fatal && !waitable) throw error;
+          err(options.json ? described.json : `${described.line} (trying again)`);
+        }
+        await sleep((options.interval ?? 2) * 1000);
+      }
     });
 }
 
