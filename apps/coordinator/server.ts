@@ -23,6 +23,7 @@ import { intentByKeyRoutes } from './routes/intentByKey.ts';
 import { intentRoutes } from './routes/intents.ts';
 import { liveRoutes } from './routes/live.ts';
 import { mcpRoutes } from './routes/mcp.ts';
+import { nodeRoutes } from './routes/nodes.ts';
 import { routerRoutes } from './routes/router.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 
@@ -139,6 +140,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(mcpRoutes);
   await app.register(gateRoutes, { prefix: '/v1/gates' });
   await app.register(tokenRoutes, { prefix: '/v1/tokens' });
+  await app.register(nodeRoutes, { prefix: '/v1/nodes' });
   await app.register(auditRoutes);
   await app.register(liveRoutes, { router: deps.router, agent: deps.agent });
   await registerConsole(app, consoleSessions);

@@ -2,6 +2,7 @@ import pino from 'pino';
 import type { Logger } from 'pino';
 import { LOG_REDACT_PATHS, REDACTED, redactSecretLooking } from '@handoff/contracts';
 import { handoffHome } from '@handoff/db';
+import { joinedNode, type JoinedNode } from '@handoff/nodes';
 import { startExecutor } from './executor.ts';
 import { loadSecrets, redactorOf, type Secrets } from './secrets.ts';
 
@@ -34,13 +35,23 @@ function redactingLogger(secrets: Secrets): Logger {
 }
 
 /**
- * `node apps/executor/main.ts`: one executor process, for deployments and for tests that need a
- * real process to kill. Needs DATABASE_URL (an executor never starts Postgres of its own; the
- * CLI's `handoff executor` resolves the embedded one first).
+ * `node apps/executor/main.ts [--join '<join string>']`: one executor process, for deployments and
+ * for tests that need a real process to kill. A node (issue 11) runs with the join string `handoff
+ * node add` printed, once; it is kept in $HANDOFF_HOME/node.json, and later starts need nothing.
+ * Otherwise it needs DATABASE_URL (an executor never starts Postgres of its own; the CLI's `handoff
+ * executor` resolves the embedded one first).
  */
-const databaseUrl = process.env.DATABASE_URL;
+const joinAt = process.argv.indexOf('--join');
+let node: JoinedNode | null;
+try {
+  node = joinedNode(handoffHome(), joinAt >= 0 ? process.argv[joinAt + 1] : undefined);
+} catch (err) {
+  console.error(`handoff executor: ${(err as Error).message}`);
+  process.exit(2);
+}
+const databaseUrl = node?.databaseUrl ?? process.env.DATABASE_URL;
 if (!databaseUrl) {
-  console.error('handoff executor: DATABASE_URL is not set');
+  console.error('handoff executor: DATABASE_URL is not set (nor is this home joined as a node: --join)');
   process.exit(2);
 }
 let log: Logger;
@@ -52,7 +63,13 @@ try {
   process.exit(1);
 }
 try {
-  const executor = await startExecutor({ home: handoffHome(), databaseUrl, log });
+  const executor = await startExecutor({
+    home: handoffHome(),
+    databaseUrl,
+    log,
+    // a node's executor is known by its node id, and serves the channels it was registered for
+    ...(node ? { executorId: node.id, channels: node.channels } : {}),
+  });
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping');
     executor.stop().then(

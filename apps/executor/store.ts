@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { PgBoss } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { AttemptOutcome } from '@handoff/contracts';
@@ -141,7 +142,24 @@ export function createExecutorStore(args: { db: Db; boss: PgBoss; executorId: st
   };
 }
 
-/** The production store: its own pool (sized for a batch in flight), the schema migrated, pg-boss started. */
+/**
+ * Whether this connection's user is a node's role (a member of `handoff_node`, migrations
+ * 005_node_roles.sql): it may not migrate, create pg-boss's objects or run pg-boss's maintenance;
+ * the coordinator (the owner) does those.
+ */
+async function connectsAsNode(db: Db): Promise<boolean> {
+  const result = await sql<{ node: boolean }>`
+    SELECT EXISTS (
+      SELECT 1 FROM pg_catalog.pg_auth_members m
+      JOIN pg_catalog.pg_roles g ON g.oid = m.roleid AND g.rolname = 'handoff_node'
+      JOIN pg_catalog.pg_roles u ON u.oid = m.member AND u.rolname = session_user) AS node`.execute(db);
+  return result.rows[0]?.node === true;
+}
+
+/**
+ * The production store: its own pool (sized for a batch in flight), the schema migrated, pg-boss
+ * started. A node's executor (its own role) finds the schema migrated by the coordinator instead.
+ */
 export async function openExecutorStore(args: {
   databaseUrl: string;
   executorId: string;
@@ -154,7 +172,8 @@ export async function openExecutorStore(args: {
     onError: (err) => args.log.warn({ err: err.message }, 'idle Postgres connection failed'),
   });
   const db = createDb(pool);
-  await migrate(pool, { log: (msg) => args.log.debug(msg) });
-  const boss = await startBoss(args.databaseUrl, { log: args.log });
+  const node = await connectsAsNode(db);
+  if (!node) await migrate(pool, { log: (msg) => args.log.debug(msg) });
+  const boss = await startBoss(args.databaseUrl, { log: args.log, supervise: !node });
   return createExecutorStore({ db, boss, executorId: args.executorId });
 }

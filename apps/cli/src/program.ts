@@ -6,6 +6,7 @@ import { registerGuardCommands } from './commands/guard.ts';
 import { registerIntentCommands } from './commands/intents.ts';
 import { registerLiveCommand } from './commands/live.ts';
 import { registerMcpCommand } from './commands/mcp.ts';
+import { registerNodeCommands } from './commands/nodes.ts';
 import { registerRoleCommands } from './commands/roles.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
 import { registerAuditCommand } from './commands/audit.ts';
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerGateCommands(program);
   registerLiveCommand(program);
   registerTokenCommands(program);
+  registerNodeCommands(program);
   registerAuditCommand(program);
   registerAgentCommands(program);
   registerGuardCommands(program);

@@ -2,9 +2,6 @@ import { sql } from 'kysely';
 import type { AttemptOutcome } from '@handoff/contracts';
 import { LOCK_GATES, type Db } from '@handoff/db';
 import { takeOrQueue } from '@handoff/ratelimit';
-import { LEASED } from '../stateMachine.ts';
-import { noClosedGateCovers } from './gates.ts';
-import { stateLiteral } from './states.ts';
 
 /*
  * The write-ahead attempt row, made before the connector is called, and the closing of an attempt
@@ -95,7 +92,8 @@ export async function recordAttempts(
  * no closed gate covers. An attempt for which a rate-limit token was taken (`tokenKey`) starts when
  * the token was spent: the bucket's refilled_at, which this transaction wrote and still locks. The
  * limit is exact at that moment, so the attempt rows show it exactly, however long this process took
- * between the two statements. Any other attempt starts now (decision 59).
+ * between the two statements. Any other attempt starts now (decision 59). The statement is
+ * `handoff_insert_attempts` (migrations/005_node_roles.sql), callable by a node's role.
  */
 async function insertAttempts(
   trx: Db,
@@ -105,28 +103,18 @@ async function insertAttempts(
   const recorded = new Map<string, RecordedAttempt>();
   if (rows.length === 0) return recorded;
   const result = await sql<{ intent_id: string; attempt_no: number; started_at: Date }>`
-    WITH input AS (
-      SELECT * FROM unnest(
-        ${rows.map((r) => r.intentId)}::uuid[], ${rows.map((r) => r.epoch)}::int[], ${rows.map((r) => r.tokenKey)}::text[])
-        AS t(id, epoch, token_key)),
-    fenced AS (
-      UPDATE intents i SET attempt_count = i.attempt_count + 1, updated_at = clock_timestamp()
-      FROM input
-      WHERE i.id = input.id AND i.lease_epoch = input.epoch AND i.state = ${stateLiteral(LEASED)}
-        AND ${noClosedGateCovers('i')}
-      RETURNING i.id, i.attempt_count, input.epoch, input.token_key)
-    INSERT INTO attempts (intent_id, attempt_no, lease_epoch, executor_id, started_at)
-    SELECT id, attempt_count, epoch, ${executorId},
-      coalesce((SELECT refilled_at FROM rate_buckets WHERE key = fenced.token_key), clock_timestamp())
-    FROM fenced
-    RETURNING intent_id, attempt_no, started_at`.execute(trx);
+    SELECT intent_id, attempt_no, started_at FROM handoff_insert_attempts(${executorId}::text,
+      ${rows.map((r) => r.intentId)}::uuid[], ${rows.map((r) => r.epoch)}::int[], ${rows.map((r) => r.tokenKey)}::text[])`.execute(
+    trx,
+  );
   for (const row of result.rows) recorded.set(row.intent_id, { attemptNo: row.attempt_no, startedAt: row.started_at });
   return recorded;
 }
 
 /**
  * After a takeover's reconcile said "not done": closes the earlier holder's attempt, conditional
- * on our epoch still holding the intent, so the next attempt starts from a clean record.
+ * on our epoch still holding the intent, so the next attempt starts from a clean record
+ * (`handoff_close_abandoned_attempt`, migrations/005_node_roles.sql).
  */
 export async function closeAbandonedAttempt(
   db: Db,
@@ -134,11 +122,8 @@ export async function closeAbandonedAttempt(
   abandonedEpoch: number,
   outcome: AttemptOutcome,
 ): Promise<boolean> {
-  const result = await sql<{ id: string }>`
-    UPDATE attempts a SET finished_at = clock_timestamp(), outcome = ${outcome}
-    FROM intents i
-    WHERE a.intent_id = ${fence.intentId} AND a.lease_epoch = ${abandonedEpoch} AND a.finished_at IS NULL
-      AND i.id = a.intent_id AND i.lease_epoch = ${fence.epoch} AND i.state = ${stateLiteral(LEASED)}
-    RETURNING a.id`.execute(db);
-  return result.rows.length === 1;
+  const result = await sql<{ closed: boolean }>`
+    SELECT handoff_close_abandoned_attempt(${fence.intentId}::uuid, ${fence.epoch}::int, ${abandonedEpoch}::int,
+      ${outcome}::text) AS closed`.execute(db);
+  return result.rows[0]?.closed === true;
 }

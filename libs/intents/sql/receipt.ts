@@ -1,12 +1,15 @@
 import { sql } from 'kysely';
 import { AttemptOutcome } from '@handoff/contracts';
 import type { Db } from '@handoff/db';
-import { fromStates, transition } from '../stateMachine.ts';
 
 /*
  * Receipts: the append-only record of how an intent ended, each written in one statement with the
  * intent's state and its open attempts, all conditional on the writer's epoch. A stale holder writes
- * nothing and is told so.
+ * nothing and is told so. The statements are SECURITY DEFINER functions in
+ * migrations/005_node_roles.sql (handoff_append_success_receipts, handoff_append_failure_receipt), so
+ * a node's role, which may not touch intents, attempts or receipts itself, can write them for the
+ * accounts it was registered for. A success after a takeover's reconcile says 'reconciled after
+ * takeover'; an executed success needs no reason (decision 59).
  */
 
 /** Who holds an intent's lease: the fencing token every executor write carries. */
@@ -28,9 +31,6 @@ export interface SuccessReceipt {
   outcome?: AttemptOutcome;
 }
 
-/** What a success after a takeover's reconcile says; an executed success needs no reason (decision 59). */
-const RECONCILED_REASON = 'reconciled after takeover';
-
 /**
  * Success receipts for a batch in one statement. Each row is fenced by its own epoch; the answer
  * names the intents whose receipt was written (a stale holder's is not). Closes every open attempt
@@ -39,27 +39,12 @@ const RECONCILED_REASON = 'reconciled after takeover';
 export async function appendSuccessReceipts(db: Db, receipts: SuccessReceipt[]): Promise<Set<string>> {
   if (receipts.length === 0) return new Set();
   const result = await sql<{ intent_id: string }>`
-    WITH input AS (
-      SELECT * FROM unnest(
-        ${receipts.map((r) => r.fence.intentId)}::uuid[], ${receipts.map((r) => r.fence.epoch)}::int[],
-        ${receipts.map((r) => r.attemptNo)}::int[], ${receipts.map((r) => r.externalId)}::text[],
-        ${receipts.map((r) => r.url)}::text[], ${receipts.map((r) => r.fence.executorId)}::text[],
-        ${receipts.map((r) => r.source ?? 'execute')}::text[],
-        ${receipts.map((r) => r.outcome ?? AttemptOutcome.enum.succeeded)}::text[])
-        AS t(id, epoch, attempt_no, external_id, url, executor_id, source, outcome)),
-    fenced AS (
-      UPDATE intents i SET state = ${transition('succeed').to}, lease_owner = NULL, lease_expires_at = NULL,
-        last_error = NULL, state_reason = CASE WHEN input.source = 'reconcile' THEN ${RECONCILED_REASON} END,
-        updated_at = clock_timestamp()
-      FROM input
-      WHERE i.id = input.id AND i.lease_epoch = input.epoch AND i.state = ANY(${fromStates('succeed')})
-      RETURNING input.*),
-    closed AS (
-      UPDATE attempts a SET finished_at = clock_timestamp(), outcome = f.outcome
-      FROM fenced f WHERE a.intent_id = f.id AND a.finished_at IS NULL)
-    INSERT INTO receipts (intent_id, attempt_no, lease_epoch, kind, external_id, url, executor_id, source)
-    SELECT id, attempt_no, epoch, 'success', external_id, url, executor_id, source FROM fenced
-    RETURNING intent_id`.execute(db);
+    SELECT intent_id FROM handoff_append_success_receipts(
+      ${receipts.map((r) => r.fence.intentId)}::uuid[], ${receipts.map((r) => r.fence.epoch)}::int[],
+      ${receipts.map((r) => r.attemptNo)}::int[], ${receipts.map((r) => r.externalId)}::text[],
+      ${receipts.map((r) => r.url)}::text[], ${receipts.map((r) => r.fence.executorId)}::text[],
+      ${receipts.map((r) => r.source ?? 'execute')}::text[],
+      ${receipts.map((r) => r.outcome ?? AttemptOutcome.enum.succeeded)}::text[]) AS intent_id`.execute(db);
   return new Set(result.rows.map((r) => r.intent_id));
 }
 
@@ -91,22 +76,9 @@ export async function appendFailureReceipt(
     countFailure: boolean;
   },
 ): Promise<boolean> {
-  const t = transition(args.to);
-  const outcome: AttemptOutcome = args.to === 'die' ? AttemptOutcome.enum.dead : AttemptOutcome.enum.in_doubt;
-  const result = await sql<{ id: string }>`
-    WITH fenced AS (
-      UPDATE intents SET state = ${t.to}, lease_owner = NULL, lease_expires_at = NULL,
-        failed_attempts = failed_attempts + ${args.countFailure ? 1 : 0},
-        last_error = ${args.message}, state_reason = ${t.why}, updated_at = clock_timestamp()
-      WHERE id = ${fence.intentId} AND lease_epoch = ${fence.epoch} AND state = ANY(${fromStates(args.to)})
-      RETURNING id),
-    closed AS (
-      UPDATE attempts SET finished_at = clock_timestamp(), outcome = ${outcome},
-        error_class = ${args.errorClass}, error_message = ${args.message}
-      WHERE intent_id = ${fence.intentId} AND finished_at IS NULL AND EXISTS (SELECT 1 FROM fenced))
-    INSERT INTO receipts (intent_id, attempt_no, lease_epoch, kind, error_class, error_message, executor_id, source)
-    SELECT id, ${args.attemptNo}, ${fence.epoch}, 'failure', ${args.errorClass}, ${args.message}, ${fence.executorId}, ${args.source}
-    FROM fenced
-    RETURNING id`.execute(db);
-  return result.rows.length === 1;
+  const result = await sql<{ written: boolean }>`
+    SELECT handoff_append_failure_receipt(${fence.intentId}::uuid, ${fence.epoch}::int, ${fence.executorId}::text,
+      ${args.to}::text, ${args.attemptNo}::int, ${args.errorClass}::text, ${args.message}::text, ${args.source}::text,
+      ${args.countFailure}::boolean) AS written`.execute(db);
+  return result.rows[0]?.written === true;
 }

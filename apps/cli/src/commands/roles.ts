@@ -19,6 +19,7 @@ import { keyValues } from '../format.ts';
 interface RoleOptions {
   port?: number;
   executorId?: string;
+  join?: string;
 }
 
 const SECRETS_NOTE =
@@ -51,6 +52,9 @@ export function registerRoleCommands(program: Command): void {
     .command('executor')
     .description('run one executor only: it leases approved intents and performs them with its own credentials')
     .addOption(executorIdOption())
+    .addOption(
+      new Option('--join <string>', 'join as a node: the string `handoff node add` printed (kept in node.json)'),
+    )
     .action((options: RoleOptions) => runRoles({ coordinator: false, executor: true }, options));
 
   program
@@ -251,7 +255,11 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
   process.on('SIGHUP', onSignal);
 
   try {
-    const db = await resolveDb(home, log, services, true);
+    // a node (`--join`, or node.json from an earlier join) runs as its own role on the primary's Postgres
+    const node = roles.coordinator ? null : (await import('@handoff/nodes')).joinedNode(home, options.join);
+    const db = node
+      ? { url: node.databaseUrl, embedded: false, stop: async () => {} }
+      : await resolveDb(home, log, services, true);
     const lines: [string, string | undefined][] = [];
     let coordinatorUrl: string | undefined;
     let agentWarning: string | null = null;
@@ -274,7 +282,14 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
       const { startExecutor } = await import('@handoff/executor');
       const started = await step(
         'executor',
-        () => startExecutor({ home, databaseUrl: db.url, executorId, log }),
+        () =>
+          startExecutor({
+            home,
+            databaseUrl: db.url,
+            executorId: node?.id ?? executorId,
+            log,
+            ...(node ? { channels: node.channels } : {}),
+          }),
         db.url,
       );
       services.add(`executor ${started.id}`, () => started.stop());
