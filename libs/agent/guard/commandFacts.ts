@@ -78,8 +78,6 @@ export const INTERPRETERS: Record<string, string[]> = {
     '--source-on-crash',
   ],
   expect: ['-c'],
-  psql: ['-c', '--command', '-f', '--file'],
-  mysql: ['-e', '--execute'],
   pwsh: ['-c', '-Command', '-command'],
   powershell: ['-c', '-Command', '-command'],
 };

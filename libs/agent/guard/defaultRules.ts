@@ -851,12 +851,6 @@ const rules: z.input<typeof GuardRule>[] = [
     ],
   },
   {
-    id: 'ask.cloud',
-    decision: 'ask',
-    reason: 'acts on cloud resources',
-    commands: ['aws', 'gcloud', 'az', 'terraform', 'pulumi', 'fly', 'flyctl', 'vercel', 'netlify', 'heroku', 'doctl'],
-  },
-  {
     id: 'ask.publish',
     decision: 'ask',
     reason: 'publishes a package',
@@ -897,6 +891,13 @@ export const STRUCTURAL_RULES: Record<string, string> = {
   'ask.not-isolated': 'no OS sandbox holds the command and the guard cannot show it harmless',
   'ask.sed-exec': 'a sed program that runs commands or writes files',
   'ask.recursive-read': 'reads recursively over a directory that holds credentials',
+  // Service clients (analyze/services.ts, tables in serviceClients.ts)
+  'ask.data-destroy':
+    'destroys data through a database client (DROP, TRUNCATE, DELETE or UPDATE without WHERE, FLUSHALL, dropDatabase)',
+  'ask.resource-delete': 'deletes or destroys resources through a forge or cloud CLI',
+  'ask.service-input-unknown': 'a database client runs statements the guard cannot read before they run',
+  'ask.service-secret': "reads secrets or credentials through a service's client",
+  'ask.cloud': 'acts on cloud resources (anything but a plain read)',
   'deny.download-exec': 'runs code downloaded from the network',
   'deny.credentials': 'reads or touches credentials or other protected files',
   'deny.redirect-outside-sandbox': 'redirects output to a file outside the sandbox',

@@ -9,6 +9,7 @@ import { single } from '../words.ts';
 import type { Word } from '../words.ts';
 import { interpreter } from './codeRunners.ts';
 import { gitSettings } from './gitSettings.ts';
+import { serviceChecks } from './services.ts';
 import type { Scope } from './scope.ts';
 import type { StdinOf } from './stdin.ts';
 
@@ -35,6 +36,7 @@ export function ownChecks(
   )
     a.add('ask', 'ask.git-hooks', subject);
   if (name === 'git') gitSettings(a, args, scope, subject);
+  serviceChecks(a, name, args, subject, stdin);
   if ((name === 'ed' || name === 'red' || name === 'ex') && stdin() !== null)
     a.add('ask', 'ask.inline-code', subject, true);
   if (

@@ -11,10 +11,12 @@ import {
   unwrap,
 } from '../commandFacts.ts';
 import { placesOf } from '../paths.ts';
+import type { Dialect } from '../serviceClients.ts';
 import { single } from '../words.ts';
 import { commandWords } from './expansions.ts';
 import { childScope } from './scope.ts';
 import type { Scope } from './scope.ts';
+import { judgeServiceText, stdinDialect } from './services.ts';
 import { heredocText } from './stdin.ts';
 
 /**
@@ -66,8 +68,11 @@ function namesOutside(a: Analyzer, stage: Node, scope: Scope): boolean {
   );
 }
 
-/** Does this pipeline stage run its stdin as code? 'shell' or 'interpreter', else null. */
-function stdinConsumer(a: Analyzer, stage: Node, scope: Scope): 'shell' | 'interpreter' | null {
+/** What reads a pipeline stage's stdin as code or statements: a shell, an interpreter, a database client. */
+type Consumer = 'shell' | 'interpreter' | { dialect: Dialect };
+
+/** Does this pipeline stage run its stdin as code (or statements)? */
+function stdinConsumer(a: Analyzer, stage: Node, scope: Scope): Consumer | null {
   const commands =
     stage.type === 'command' ? [stage] : stage.descendantsOfType('command').filter((c): c is Node => c !== null);
   for (const command of commands) {
@@ -104,6 +109,8 @@ function stdinConsumer(a: Analyzer, stage: Node, scope: Scope): 'shell' | 'inter
         )
           return 'interpreter';
       }
+      const dialect = stdinDialect(name, args);
+      if (dialect) return { dialect };
       break;
     }
   }
@@ -111,14 +118,7 @@ function stdinConsumer(a: Analyzer, stage: Node, scope: Scope): 'shell' | 'inter
 }
 
 /** What the producers write runs as code: downloaded text is denied, known text judged, the rest asked about. */
-function pipedCode(
-  a: Analyzer,
-  producers: Node[],
-  consumer: 'shell' | 'interpreter',
-  stage: Node,
-  scope: Scope,
-  depth: number,
-): void {
+function pipedCode(a: Analyzer, producers: Node[], consumer: Consumer, stage: Node, scope: Scope, depth: number): void {
   const names = new Set<string>();
   let networkRedirect = false;
   for (const producer of producers) {
@@ -147,6 +147,20 @@ function pipedCode(
     return;
   }
   const text = producers.length === 1 ? producedText(a, producers[0] as Node, scope) : null;
+  if (typeof consumer === 'object') {
+    // `echo 'DROP TABLE t' | psql`: known statements are judged; a dump or a file piped in is not known.
+    // (`cat <<EOF | psql` with `$X` in it is filled in at run time; an echo's `$` may be literal, asking is the safe side.)
+    if (text !== null && !/\$[A-Za-z_{(]|`/.test(text)) judgeServiceText(a, consumer.dialect, text, subject);
+    else
+      a.add(
+        'ask',
+        'ask.service-input-unknown',
+        subject,
+        true,
+        'a database client runs statements piped from another command',
+      );
+    return;
+  }
   if (text !== null) {
     a.analyzeSource(text, childScope(scope), depth + 1);
     return;

@@ -14,6 +14,7 @@ import { assignment } from './assignments.ts';
 import { builtin } from './builtins.ts';
 import { recursiveRead, SECRET_NAME, ownChecks } from './commandChecks.ts';
 import { script, shell } from './codeRunners.ts';
+import { databaseClient, serviceNotPaths } from './services.ts';
 import { commandWords, fetches, listsInside } from './expansions.ts';
 import { oneLine } from './findings.ts';
 import type { Finding } from './findings.ts';
@@ -127,13 +128,21 @@ export function simple(a: Analyzer, words: Word[], scope: Scope, depth: number, 
     return;
   }
 
-  if (CODE_RUNNERS.has(name) || SHELLS.has(name) || interpreterKey(name) !== null) {
-    // `bash -c "$(curl ..)"`, `source <(curl ..)`, `python3 -c "$(wget ..)"`
+  if (
+    CODE_RUNNERS.has(name) ||
+    SHELLS.has(name) ||
+    interpreterKey(name) !== null ||
+    databaseClient(name, args) !== null
+  ) {
+    // `bash -c "$(curl ..)"`, `source <(curl ..)`, `python3 -c "$(wget ..)"`, `psql -c "$(curl ..)"`
     if (args.some((w) => fetches(w, scope))) a.add('deny', 'deny.download-exec', subject);
   }
   const unwrapped = unwrap(name, args);
-  if (!unwrapped && !NO_FILES.has(name) && !CODE_RUNNERS.has(name) && !SHELLS.has(name))
-    unresolvedArguments(a, name, args, scope, subject);
+  if (!unwrapped && !NO_FILES.has(name) && !CODE_RUNNERS.has(name) && !SHELLS.has(name)) {
+    // `psql "$DATABASE_URL" -c …`: a connection target or a statement names no file (services.ts).
+    const notPaths = serviceNotPaths(name, args);
+    unresolvedArguments(a, name, notPaths.size > 0 ? args.filter((w) => !notPaths.has(w)) : args, scope, subject);
+  }
   // This command's own checks and rules come first: an allow rule on it lifts their liftable
   // asks, never those of the code it goes on to run (judged below).
   ownChecks(a, name, args, scope, subject, stdin);

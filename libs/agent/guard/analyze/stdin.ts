@@ -5,7 +5,15 @@ import type { Word } from '../words.ts';
 import type { Scope } from './scope.ts';
 
 /** Where a command's stdin comes from, when a shell might run it as code. */
-export type Stdin = { kind: 'text'; text: string } | { kind: 'word'; word: Word } | { kind: 'file'; word: Word } | null;
+/**
+ * Where stdin comes from. `text` is a here-doc's text; `computed` when its delimiter is unquoted
+ * and the text holds expansions (`$X`, `$(…)`, backticks) that bash fills in at run time.
+ */
+export type Stdin =
+  | { kind: 'text'; text: string; computed?: boolean }
+  | { kind: 'word'; word: Word }
+  | { kind: 'file'; word: Word }
+  | null;
 /** Stdin, worked out only when a shell or interpreter asks (it walks up the tree, which is slow). */
 export type StdinOf = () => Stdin;
 export const NO_STDIN: StdinOf = () => null;
@@ -34,7 +42,11 @@ export function stdinOf(a: Analyzer, node: Node, scope: Scope): Stdin {
     if (redirects.length > 0) break;
   }
   for (const r of redirects) {
-    if (r.type === 'heredoc_redirect') return { kind: 'text', text: heredocText(r) };
+    if (r.type === 'heredoc_redirect') {
+      const text = heredocText(r);
+      const unquoted = !/['"\\]/.test(r.children.find((c) => c?.type === 'heredoc_start')?.text ?? '');
+      return { kind: 'text', text, computed: unquoted && /\$[A-Za-z_{(]|`/.test(text) };
+    }
     if (r.type === 'herestring_redirect') {
       const arg = r.namedChildren.find((c) => c !== null);
       return arg ? { kind: 'word', word: evalWord(arg, a.wordEnv(scope)) } : null;
