@@ -28,6 +28,11 @@ export interface StartCoordinatorOptions {
   databaseUrl: string;
   /** Default 127.0.0.1. */
   host?: string;
+  /**
+   * `--listen`: serve HTTPS only, with this certificate (PEM, chain included) and key; without it
+   * the API is plain HTTP (which the CLI binds to 127.0.0.1 only).
+   */
+  tls?: { cert: string; key: string };
   /** Default $HANDOFF_PORT, else 18800; 0 picks a free port. */
   port?: number;
   log?: Logger;
@@ -47,7 +52,7 @@ export interface BuiltCoordinator {
 }
 
 export interface RunningCoordinator {
-  /** e.g. `http://127.0.0.1:18800` (the real port when 0 was asked for). */
+  /** e.g. `http://127.0.0.1:18800`, `https://10.0.0.5:18800` with tls (the real port when 0 was asked for). */
   url: string;
   /** `${home}/operator.token` */
   operatorTokenPath: string;
@@ -68,9 +73,9 @@ export function resolvePort(port: number | undefined, env: NodeJS.ProcessEnv = p
   return parsed;
 }
 
-function urlFor(host: string, port: number): string {
+function urlFor(host: string, port: number, tls: boolean): string {
   const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  return `http://${h}:${port}`;
+  return `${tls ? 'https' : 'http'}://${h}:${port}`;
 }
 
 async function applyRateLimits(db: Db, policy: Policy, log: Logger): Promise<void> {
@@ -91,7 +96,7 @@ export async function startCoordinator(opts: StartCoordinatorOptions): Promise<R
     throw err;
   }
   const address = built.app.server.address() as AddressInfo;
-  const url = urlFor(host, address.port);
+  const url = urlFor(host, address.port, opts.tls !== undefined);
   log.info({ url }, 'coordinator listening');
   return { url, operatorTokenPath: built.operatorTokenPath, agentWarning: built.agentWarning, close: built.close };
 }
@@ -190,6 +195,7 @@ export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port
       log,
       home: opts.home,
       bindHost: host,
+      https: opts.tls,
       router,
       agent,
       requestLimits: () => watcher.current().requests,

@@ -61,6 +61,8 @@ export interface ServerDeps {
   home: string;
   /** The address the server will listen on; decides whether /metrics needs a token. */
   bindHost: string;
+  /** `--listen`: HTTPS only, with this certificate chain and key (PEM); a plain HTTP request gets no answer. */
+  https?: { cert: string; key: string };
   /** The model router; its routes (/v1/models, /v1/chat/completions, ...) are mounted when given. */
   router?: Router;
   /** The agent loop; /v1/agent/* is mounted when given. */
@@ -78,6 +80,7 @@ export interface ServerDeps {
  */
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(deps.https ? { https: { cert: deps.https.cert, key: deps.https.key, minVersion: 'TLSv1.2' as const } } : {}),
     // Typed as fastify's base logger so that plugins see a plain FastifyInstance.
     loggerInstance: deps.log as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,

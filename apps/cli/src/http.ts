@@ -18,6 +18,11 @@ export interface HttpOptions {
   timeoutMs?: number;
   /** How long connecting may take. Default 5 s. */
   connectTimeoutMs?: number;
+  /**
+   * PEM: the only CA an https coordinator's certificate may chain to (HANDOFF_CA, or the one
+   * `handoff login` pinned); without it the system's CAs.
+   */
+  ca?: string;
 }
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -35,6 +40,9 @@ const CONNECT_REASONS: Record<string, string> = {
   CERT_HAS_EXPIRED: 'TLS certificate expired',
   DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed TLS certificate',
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate not trusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'TLS certificate not trusted (set HANDOFF_CA, or run handoff login)',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'TLS certificate not trusted (set HANDOFF_CA, or run handoff login)',
+  EPROTO: 'TLS handshake failed (is it an https:// address?)',
   ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate does not match the host',
 };
 
@@ -46,12 +54,14 @@ export class CoordinatorHttp {
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
   readonly #connectTimeoutMs: number;
+  readonly #ca: string | undefined;
 
   constructor(options: HttpOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#token = options.token;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+    this.#ca = options.ca;
   }
 
   /** The answer's JSON (undefined when it has none), or the error it stands for. */
@@ -133,7 +143,8 @@ export class CoordinatorHttp {
       };
       const connectTimer = setTimeout(() => fail('ETIMEDOUT'), this.#connectTimeoutMs);
       // agent: false: one connection per request, closed afterwards, so the process exits at once.
-      const req = send(url, { ...options, agent: false }, resolve);
+      const tls = url.protocol === 'https:' && this.#ca !== undefined ? { ca: this.#ca } : {};
+      const req = send(url, { ...options, ...tls, agent: false }, resolve);
       req.on('socket', (socket) => {
         socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
           clearTimeout(connectTimer);

@@ -5,6 +5,7 @@ import { registerGateCommands } from './commands/gates.ts';
 import { registerGuardCommands } from './commands/guard.ts';
 import { registerIntentCommands } from './commands/intents.ts';
 import { registerLiveCommand } from './commands/live.ts';
+import { registerLoginCommand } from './commands/login.ts';
 import { registerMcpCommand } from './commands/mcp.ts';
 import { registerNodeCommands } from './commands/nodes.ts';
 import { registerRoleCommands } from './commands/roles.ts';
@@ -17,7 +18,9 @@ Environment:
   HANDOFF_URL          coordinator address (default http://127.0.0.1:18800)
   HANDOFF_TOKEN        API token; when unset, $HANDOFF_HOME/operator.token is used
   HANDOFF_HOME         config and state directory (default ~/.handoff)
+  HANDOFF_CA           PEM file of the CA an https coordinator's certificate must chain to
   HANDOFF_PORT         port for start/coordinator (default 18800)
+  HANDOFF_LISTEN       address for start/coordinator to serve HTTPS on (as --listen)
   HANDOFF_EXECUTOR_ID  executor id (default the host name)
   DATABASE_URL         Postgres; unset: an embedded Postgres under $HANDOFF_HOME/pg
 
@@ -52,6 +55,7 @@ export function buildProgram(): Command {
   registerGateCommands(program);
   registerLiveCommand(program);
   registerTokenCommands(program);
+  registerLoginCommand(program);
   registerNodeCommands(program);
   registerAuditCommand(program);
   registerAgentCommands(program);

@@ -5,7 +5,7 @@ import type { z } from 'zod';
 import { AgentEvent, AgentRunBody, AgentSessionDetail, AgentSessionList, AgentSessionState } from '@handoff/contracts';
 import type { AgentSession } from '@handoff/contracts';
 import { CoordinatorClient } from '../client.ts';
-import { apiToken, coordinatorUrl } from '../config.ts';
+import { clientOptions } from '../config.ts';
 import { err, out } from '../context.ts';
 import { CliError, UnexpectedAnswer } from '../errors.ts';
 import { duration, json, keyValues, table, timestamp } from '../format.ts';
@@ -98,7 +98,7 @@ export function registerAgentCommands(program: Command): void {
           checked.error.issues.map((i) => `${i.path.join('.') || 'task'}: ${i.message}`).join('; '),
           2,
         );
-      const client = new CoordinatorClient({ baseUrl: coordinatorUrl(), token: apiToken() });
+      const client = new CoordinatorClient(clientOptions());
       process.exitCode = await follow(await client.runAgent(checked.data), client, options.json === true);
     });
 
@@ -108,7 +108,7 @@ export function registerAgentCommands(program: Command): void {
     .argument('<id>', 'session id (handoff agent sessions lists them)')
     .addOption(new Option('--json', 'print one JSON event per line'))
     .action(async (id: string, options: { json?: boolean }) => {
-      const client = new CoordinatorClient({ baseUrl: coordinatorUrl(), token: apiToken() });
+      const client = new CoordinatorClient(clientOptions());
       process.exitCode = await follow(await sessionsApi().resume(id), client, options.json === true);
     });
 
@@ -242,7 +242,7 @@ function renderDetail(d: AgentSessionDetail): string {
  * resume's event stream read as client.ts reads run's.
  */
 function sessionsApi() {
-  const http = new CoordinatorHttp({ baseUrl: coordinatorUrl(), token: apiToken() });
+  const http = new CoordinatorHttp(clientOptions());
   const checked = <S extends z.ZodType>(schema: S, answer: unknown, request: string): z.output<S> => {
     const result = schema.safeParse(answer);
     if (!result.success) throw new UnexpectedAnswer(http.baseUrl, request, result.error);

@@ -2,20 +2,20 @@ import type { Command } from 'commander';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { createHandoffMcpServer, createHttpBackend, holdsOperatorToken } from '@handoff/mcp';
 import cliPackage from '../../package.json' with { type: 'json' };
-import { apiToken, coordinatorUrl } from '../config.ts';
+import { apiToken, coordinatorCaFile, coordinatorUrl } from '../config.ts';
 
 /**
  * `handoff mcp`: handoff's MCP tools over stdio, for desktop agents (Claude Code, Claude Desktop,
  * Cursor, Codex). The tools call the coordinator at HANDOFF_URL with HANDOFF_TOKEN (give it an
  * `agent` token; without one the CLI's usual $HANDOFF_HOME/operator.token is used) and trust the
- * CA in HANDOFF_CA for an https URL. stdout carries only the protocol; problems go to stderr.
+ * CA in HANDOFF_CA (else the one `handoff login` pinned) for an https URL. stdout carries only the protocol; problems go to stderr.
  */
 export function registerMcpCommand(program: Command): void {
   program
     .command('mcp')
     .description('serve the MCP tools propose_intent, intent_status, wait_for_intent and list_channels over stdio')
     .action(async () => {
-      const caFile = process.env.HANDOFF_CA?.trim();
+      const caFile = coordinatorCaFile();
       const backend = createHttpBackend({
         baseUrl: coordinatorUrl(),
         token: apiToken(),

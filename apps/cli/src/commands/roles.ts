@@ -5,10 +5,19 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { ResolvedDatabase as Database } from '@handoff/db';
 import { parsePortOption, parseText } from '../args.ts';
-import { DEFAULT_URL, coordinatorPort, handoffHome, maskDatabaseUrl, operatorTokenPath } from '../config.ts';
+import {
+  DEFAULT_URL,
+  coordinatorPort,
+  handoffHome,
+  listenAddress,
+  maskDatabaseUrl,
+  operatorTokenPath,
+} from '../config.ts';
 import { out } from '../context.ts';
 import { CliError, describeError } from '../errors.ts';
 import { keyValues } from '../format.ts';
+import { listeningLines, prepareListening } from '../listen.ts';
+import type { Listening } from '../listen.ts';
 
 /**
  * The long-running roles: `start` (everything in one process), `coordinator`, `executor`, and the
@@ -18,6 +27,7 @@ import { keyValues } from '../format.ts';
 
 interface RoleOptions {
   port?: number;
+  listen?: string;
   executorId?: string;
   join?: string;
 }
@@ -30,6 +40,11 @@ export function registerRoleCommands(program: Command): void {
     new Option('--port <port>', 'coordinator port (default $HANDOFF_PORT or 18800; 0 picks a free one)').argParser(
       parsePortOption,
     );
+  const listenOption = (): Option =>
+    new Option(
+      '--listen <addr>',
+      'serve beyond loopback: HTTPS only on this address, and the embedded Postgres there with TLS and a password (default $HANDOFF_LISTEN; unset: 127.0.0.1, plain HTTP)',
+    );
   const executorIdOption = (): Option =>
     new Option('--executor-id <id>', 'executor id (default $HANDOFF_EXECUTOR_ID or the host name)').argParser(
       parseText,
@@ -39,6 +54,7 @@ export function registerRoleCommands(program: Command): void {
     .command('start')
     .description('all-in-one: Postgres (embedded unless DATABASE_URL is set), the coordinator and one executor')
     .addOption(portOption())
+    .addOption(listenOption())
     .addOption(executorIdOption())
     .action((options: RoleOptions) => runRoles({ coordinator: true, executor: true }, options));
 
@@ -46,6 +62,7 @@ export function registerRoleCommands(program: Command): void {
     .command('coordinator')
     .description('run the coordinator only (HTTP API, approvals, gates, live page)')
     .addOption(portOption())
+    .addOption(listenOption())
     .action((options: RoleOptions) => runRoles({ coordinator: true, executor: false }, options));
 
   program
@@ -194,19 +211,26 @@ function exitWhenPostgresIsLost(log: Logger, services: Services): (err: Error) =
   };
 }
 
-async function resolveDb(home: string, log: Logger, services: Services, supervise: boolean): Promise<Database> {
+async function resolveDb(
+  home: string,
+  log: Logger,
+  services: Services,
+  supervise: boolean,
+  listening?: Listening,
+): Promise<Database> {
   const { resolveDatabase } = await import('@handoff/db');
   const onLost = supervise ? exitWhenPostgresIsLost(log, services) : undefined;
-  const db: Database = await step('postgres', () => resolveDatabase({ home, log, onLost }));
+  const listen = listening && { address: listening.address, cert: listening.tls.cert, key: listening.tls.key };
+  const db: Database = await step('postgres', () => resolveDatabase({ home, log, onLost, listen }));
   // An external DATABASE_URL is not ours to stop; the embedded server is.
   if (db.embedded) services.add('postgres', () => db.stop());
   return db;
 }
 
-function describeDatabase(db: Database, home: string): string {
-  return db.embedded
-    ? `embedded, data in ${join(home, 'pg')} (${maskDatabaseUrl(db.url)}), 127.0.0.1 only`
-    : `${maskDatabaseUrl(db.url)} (DATABASE_URL)`;
+function describeDatabase(db: Database, home: string, listening?: Listening): string {
+  if (!db.embedded) return `${maskDatabaseUrl(db.url)} (DATABASE_URL)`;
+  const where = listening ? `127.0.0.1, and ${listening.address} with TLS and a password only` : '127.0.0.1 only';
+  return `embedded, data in ${join(home, 'pg')} (${maskDatabaseUrl(db.url)}), ${where}`;
 }
 
 /** The console's one-time sign-in link for the operator token; without one, where to sign in by hand. */
@@ -223,6 +247,7 @@ async function consoleSignIn(coordinatorUrl: string, databaseUrl: string, tokenF
 async function runRoles(roles: { coordinator: boolean; executor: boolean }, options: RoleOptions): Promise<void> {
   const home = prepareHome();
   const port = coordinatorPort(options.port);
+  const listen = roles.coordinator ? listenAddress(options.listen) : undefined;
   const executorId = options.executorId ?? (process.env.HANDOFF_EXECUTOR_ID?.trim() || undefined);
   const log = await logger(
     roles.coordinator && roles.executor ? 'all' : roles.coordinator ? 'coordinator' : 'executor',
@@ -255,11 +280,12 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
   process.on('SIGHUP', onSignal);
 
   try {
+    const listening = listen ? await prepareListening(listen, home, log) : undefined;
     // a node (`--join`, or node.json from an earlier join) runs as its own role on the primary's Postgres
     const node = roles.coordinator ? null : (await import('@handoff/nodes')).joinedNode(home, options.join);
     const db = node
       ? { url: node.databaseUrl, embedded: false, stop: async () => {} }
-      : await resolveDb(home, log, services, true);
+      : await resolveDb(home, log, services, true, listening);
     const lines: [string, string | undefined][] = [];
     let coordinatorUrl: string | undefined;
     let agentWarning: string | null = null;
@@ -269,7 +295,14 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
       const { startCoordinator } = await import('@handoff/coordinator');
       const coordinator = await step(
         'coordinator',
-        () => startCoordinator({ home, databaseUrl: db.url, port, log }),
+        () =>
+          startCoordinator({
+            home,
+            databaseUrl: db.url,
+            port,
+            log,
+            ...(listening ? { host: listening.address, tls: listening.tls } : {}),
+          }),
         db.url,
       );
       services.add('coordinator', () => coordinator.close());
@@ -307,7 +340,8 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
           : `${tokenPath} (not written)`,
       ]);
     }
-    lines.push(['postgres', describeDatabase(db, home)]);
+    if (listening) lines.push(...listeningLines(listening));
+    lines.push(['postgres', describeDatabase(db, home, listening)]);
     lines.push(['HANDOFF_HOME', home]);
     if (executor) {
       lines.push(['executor', roles.coordinator ? `${executor.id} (in this process, for convenience)` : executor.id]);
@@ -330,6 +364,7 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
       // Another shell needs the same address and home (for the token) to talk to this coordinator.
       const prefix = [
         coordinatorUrl && coordinatorUrl !== DEFAULT_URL ? `HANDOFF_URL=${coordinatorUrl}` : '',
+        listening ? `HANDOFF_CA=${listening.tls.caFile}` : '',
         process.env.HANDOFF_HOME?.trim() ? `HANDOFF_HOME=${home}` : '',
       ].filter(Boolean);
       const cli = [...prefix, 'handoff'].join(' ');
@@ -337,6 +372,11 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
         ? 'the executor finishes what is in flight, then the coordinator and Postgres stop'
         : 'the coordinator, then Postgres (when embedded) stop';
       out(`\nTry \`${cli} live\` or \`${cli} pending\`. Stop with Ctrl-C: ${order}.`);
+      if (listening && coordinatorUrl) {
+        out(
+          `From another machine: \`handoff login ${coordinatorUrl} --token <token> --fingerprint ${listening.tls.caFingerprint}\`.`,
+        );
+      }
     }
     // at every start, where the person starting handoff reads it (the log says it too)
     if (agentWarning) out(`\nWARNING agent sandbox: ${agentWarning}`);
