@@ -1,6 +1,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ToolCallExtractor, coerceArguments, declaredTools } from '@handoff/router';
+import {
+  ToolCallChunks,
+  ToolCallExtractor,
+  coerceArguments,
+  declaredTools,
+  toolCallsInResponse,
+} from '@handoff/router';
 import type { Piece, ToolCallPlan } from '@handoff/router';
 import { FORMATS, WEATHER_CALL } from '../fakes/textToolCalls.ts';
 import type { TextFormat } from '../fakes/textToolCalls.ts';
@@ -90,6 +96,11 @@ describe('tool call extractor', () => {
     assert.deepEqual(extract(`${inside}\n${FORMATS.glm47([WEATHER_CALL])}`, 2), { text: inside, calls: expected });
   });
 
+  test('DeepSeek tokens printed with ASCII bars are read too', () => {
+    const reply = FORMATS.deepseek_v31([WEATHER_CALL]).replaceAll('｜', '|');
+    for (const size of [reply.length, 1]) assert.deepEqual(extract(reply, size).calls, expected);
+  });
+
   test('a block cut off by the end of the reply is read when it parses', () => {
     const cut = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}';
     assert.deepEqual(extract(cut, 5).calls, [{ name: 'get_weather', args: { city: 'Paris' } }]);
@@ -122,5 +133,56 @@ describe('argument coercion to the declared schema', () => {
     assert.deepEqual(coerceArguments('{"n": "4"}', schema), { n: 4 });
     assert.deepEqual(coerceArguments(undefined, schema), {});
     assert.equal(coerceArguments('[1]', schema), null);
+  });
+});
+
+describe('answers with text tool calls rewritten', () => {
+  test("a node's own Response object: the message keeps its text, the calls become function_call items", () => {
+    const response = {
+      object: 'response',
+      output: [
+        { type: 'reasoning', id: 'rs_1', summary: [] },
+        {
+          type: 'message',
+          id: 'msg_1',
+          role: 'assistant',
+          content: [{ type: 'output_text', text: `Let me check.\n${FORMATS.glm45([WEATHER_CALL])}`, annotations: [] }],
+        },
+      ],
+    };
+    const out = toolCallsInResponse(response, plan()) as { output: Record<string, any>[] }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.deepEqual(
+      out.output.map((o) => o['type']),
+      ['reasoning', 'message', 'function_call'],
+    );
+    assert.equal(out.output[1]!['content'][0].text, 'Let me check.');
+    assert.equal(out.output[2]!['name'], 'get_weather');
+    assert.deepEqual(JSON.parse(out.output[2]!['arguments']), expected[0]!.args);
+  });
+
+  test('stream chunks: a native call and a text call get distinct indexes in order of appearance', () => {
+    const chunks = new ToolCallChunks(plan());
+    const base = { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm' };
+    const chunk = (delta: object, finish: string | null = null) => ({
+      ...base,
+      choices: [{ index: 0, delta, finish_reason: finish }],
+    });
+    const out = [
+      ...chunks.chunk(
+        chunk({
+          tool_calls: [{ index: 0, id: 'n1', type: 'function', function: { name: 'get_weather', arguments: '{}' } }],
+        }),
+      ),
+      ...chunks.chunk(chunk({ content: FORMATS.hermes([WEATHER_CALL]) })),
+      ...chunks.chunk(chunk({}, 'stop')),
+    ];
+    const calls = out.flatMap(
+      (c) => (c.choices as { delta: { tool_calls?: { index: number; id?: string }[] } }[])[0]!.delta.tool_calls ?? [],
+    );
+    assert.deepEqual(
+      calls.filter((c) => c.id).map((c) => c.index),
+      [0, 1],
+    );
+    assert.equal((out.at(-1)!.choices as { finish_reason: string }[])[0]!.finish_reason, 'tool_calls');
   });
 });

@@ -1,5 +1,5 @@
 import type { ToolCallParser } from '@handoff/contracts';
-import { deepseek } from './deepseek.ts';
+import { deepseek, deepseekAscii } from './deepseek.ts';
 import { glm45 } from './glm45.ts';
 import { hermes } from './hermes.ts';
 import { llama3 } from './llama3.ts';
@@ -13,7 +13,7 @@ export interface Formats {
   whole: WholeReplyFormat | null;
 }
 
-const BLOCKS: BlockFormat[] = [hermes, qwen3Coder, glm45, qwen3CoderBare, mistral, deepseek];
+const BLOCKS: BlockFormat[] = [hermes, qwen3Coder, glm45, qwen3CoderBare, mistral, deepseek, deepseekAscii];
 
 export function formatsFor(parser: Exclude<ToolCallParser, 'none'>): Formats {
   if (parser === 'auto') return { blocks: BLOCKS, whole: llama3 };
