@@ -10,7 +10,7 @@ import { createAgentService } from '@handoff/agent';
 import type { AgentService } from '@handoff/agent';
 import { createDb, createPool, migrate, pgErrorFields } from '@handoff/db';
 import type { Db } from '@handoff/db';
-import { createIntentService, startBoss } from '@handoff/intents';
+import { createIntentService, policySource, publishPolicy, startBoss } from '@handoff/intents';
 import { configureBuckets } from '@handoff/ratelimit';
 import { createRouter, loadFleet } from '@handoff/router';
 import type { Router } from '@handoff/router';
@@ -76,6 +76,13 @@ export function resolvePort(port: number | undefined, env: NodeJS.ProcessEnv = p
 function urlFor(host: string, port: number, tls: boolean): string {
   const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   return `${tls ? 'https' : 'http'}://${h}:${port}`;
+}
+
+/** policy.json into Postgres for every executor (decision 89): a new version only when it changed. */
+async function publishToFleet(db: Db, policy: Policy, home: string, log: Logger): Promise<void> {
+  const p = await publishPolicy(db, policy, policySource(home));
+  if (p.published)
+    log.info({ policyVersion: p.version, sha256: p.sha256 }, `policy v${p.version} published to the fleet`);
 }
 
 async function applyRateLimits(db: Db, policy: Policy, log: Logger): Promise<void> {
@@ -153,12 +160,16 @@ export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port
         applyRateLimits(db, next, log).catch((err: unknown) =>
           log.error({ err }, 'could not apply the rate limits of the new policy.json'),
         );
+        publishToFleet(db, next, opts.home, log).catch((err: unknown) =>
+          log.error({ err }, 'could not publish the new policy.json to the executors'),
+        );
       },
       onError: (message) =>
         log.warn({ file: 'policy.json' }, `policy.json refused, the last good policy stays: ${message}`),
     });
     policy = watcher;
     await applyRateLimits(db, watcher.current(), log);
+    await publishToFleet(db, watcher.current(), opts.home, log);
 
     boss = await startBoss(opts.databaseUrl, { log });
     const intents = createIntentService({

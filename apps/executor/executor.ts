@@ -10,12 +10,14 @@ import {
   writeBackToSecretsFile,
   type Connector,
 } from '@handoff/connectors';
+import { followFleetPolicy } from './fleetPolicy.ts';
 import { GateListener } from './gateListener.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { watchLocalGate } from './localGate.ts';
 import { createPipelineDeps, runTicketBatch, type TicketBatch } from './pipeline.ts';
 import { heldKeys, loadSecrets } from './secrets.ts';
 import { openExecutorStore } from './store.ts';
+import { databaseSchemaVersion, expectedSchemaVersion, HANDOFF_VERSION, schemaMismatch } from './versions.ts';
 
 export interface ExecutorOptions {
   home: string;
@@ -57,11 +59,11 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
   const drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
   const channelFilter = opts.channels ?? process.env.HANDOFF_CHANNELS?.split(',').filter(Boolean);
 
+  // this executor's own file; what it applies is the fleet's policy (fleetPolicy.ts), narrowed by it
   const policyWatch = loadPolicy(opts.home, {
     onChange: () => log.info('policy.json reloaded'),
     onError: (message) => log.error(`policy.json refused, keeping the last good one: ${message}`),
   });
-  const policy = (): Policy => policyWatch.current();
   const secrets = loadSecrets(opts.home);
   // No intent-named call may reach this executor's Postgres or the coordinator (libs/connectors addressGuard.ts).
   await protectOwnEndpoints(opts.databaseUrl).catch(() => undefined);
@@ -87,6 +89,27 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
     log,
   });
   const { db, boss } = store;
+  const refuseToStart = async (err: unknown): Promise<never> => {
+    await boss.stop({ graceful: false, close: true }).catch(() => undefined);
+    await db.destroy().catch(() => undefined);
+    policyWatch.close();
+    throw err;
+  };
+  // an executor that does not suit the database's schema stops here, with one sentence saying why
+  const schemaVersion = expectedSchemaVersion();
+  const mismatch = schemaMismatch(schemaVersion, await databaseSchemaVersion(db).catch(refuseToStart));
+  if (mismatch) await refuseToStart(new Error(mismatch));
+  let beatSoon = (): void => undefined;
+  const fleetPolicy = await followFleetPolicy({
+    home: opts.home,
+    databaseUrl: opts.databaseUrl,
+    db,
+    local: policyWatch,
+    log,
+    // the heartbeat says at once which policy version this executor now applies
+    onChange: () => beatSoon(),
+  }).catch(refuseToStart);
+  const policy = (): Policy => fleetPolicy.current();
   const gates = new GateListener(opts.databaseUrl, log);
   await gates.start();
 
@@ -172,6 +195,8 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
 
   const heartbeat = startHeartbeat(db, {
     executorId,
+    handoffVersion: HANDOFF_VERSION,
+    schemaVersion,
     intervalMs: heartbeatIntervalMs,
     log,
     snapshot: () => ({
@@ -180,8 +205,10 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
       breakers: breakers.snapshot(),
       localGateEnabled: localGate.enabled(),
       inFlight: inFlight(),
+      policy: fleetPolicy.applied(),
     }),
   });
+  beatSoon = () => void heartbeat.beat().catch(() => undefined);
   await heartbeat.beat();
 
   const sweeper = setInterval(() => {
@@ -200,7 +227,19 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
   }, sweepIntervalMs);
   sweeper.unref();
 
-  log.info({ channels, heldKeys: keys, batchSize }, 'executor started');
+  const applied = fleetPolicy.applied();
+  log.info(
+    {
+      channels,
+      heldKeys: keys,
+      batchSize,
+      handoffVersion: HANDOFF_VERSION,
+      schemaVersion,
+      policyVersion: applied.version,
+      policySha256: applied.sha256,
+    },
+    'executor started',
+  );
 
   let stopping: Promise<void> | null = null;
   return {
@@ -222,6 +261,7 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
         heartbeat.stop();
         await heartbeat.markStopped().catch(() => undefined);
         localGate.close();
+        await fleetPolicy.close();
         policyWatch.close();
         breakers.shutdown();
         await gates.stop();

@@ -10,12 +10,27 @@ export interface HeartbeatSnapshot {
   breakers: BreakerState[];
   localGateEnabled: boolean;
   inFlight: number;
+  /** The fleet policy version applied (null: the executor's own policy.json alone) and its hash. */
+  policy: { version: number | null; sha256: string };
 }
 
-/** The executor's row in `executors`: what `handoff live` shows of it. */
+/** What an executor is for as long as it runs: shown per node so that a stale one stands out. */
+export interface ExecutorIdentity {
+  executorId: string;
+  /** handoff's version (versions.ts). */
+  handoffVersion: string;
+  /** The schema version this executor's code expects (versions.ts). */
+  schemaVersion: number;
+}
+
+/**
+ * The executor's row in `executors`: what `handoff live` shows of it. `heartbeat_at` is the
+ * database's clock and `reported_clock` the executor's own, read as the row is sent: their
+ * difference is the executor's clock skew (leases never depend on it, decision 91).
+ */
 export function startHeartbeat(
   db: Db,
-  args: { executorId: string; intervalMs: number; log: Logger; snapshot: () => HeartbeatSnapshot },
+  args: ExecutorIdentity & { intervalMs: number; log: Logger; snapshot: () => HeartbeatSnapshot },
 ): { beat(): Promise<void>; stop(): void; markStopped(): Promise<void> } {
   const startedAt = new Date();
   const beat = async (override?: Partial<HeartbeatSnapshot>): Promise<void> => {
@@ -31,6 +46,11 @@ export function startHeartbeat(
       breakers: JSON.stringify(s.breakers),
       local_gate_enabled: s.localGateEnabled,
       in_flight: s.inFlight,
+      handoff_version: args.handoffVersion,
+      schema_version: args.schemaVersion,
+      policy_version: s.policy.version,
+      policy_sha256: s.policy.sha256,
+      reported_clock: new Date(),
     };
     await db
       .insertInto('executors')

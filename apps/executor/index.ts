@@ -16,3 +16,11 @@ export { GateListener } from './gateListener.ts';
 export { watchLocalGate, type LocalGate } from './localGate.ts';
 export { backoffMs } from './backoff.ts';
 export { heldKeys, loadSecrets, redactorOf, type Secrets } from './secrets.ts';
+export { followFleetPolicy, intersectHosts, tighten, NO_HOST, type FleetPolicy } from './fleetPolicy.ts';
+export {
+  databaseSchemaVersion,
+  expectedSchemaVersion,
+  HANDOFF_VERSION,
+  schemaMismatch,
+  schemaVersionOf,
+} from './versions.ts';

@@ -29,6 +29,14 @@ export const ExecutorStatus = z.object({
   breakers: z.array(BreakerState),
   localGateEnabled: z.boolean(),
   inFlight: z.number(),
+  /** handoff's version on the executor; null for one older than the fleet policy (migration 006). */
+  version: z.string().nullable().default(null),
+  /** The schema version its code expects. */
+  schemaVersion: z.number().nullable().default(null),
+  /** The fleet policy version it applies; null while it follows its own policy.json alone. */
+  policyVersion: z.number().nullable().default(null),
+  /** The executor's clock minus the database's, at its last heartbeat (leases never use it). */
+  clockSkewMs: z.number().nullable().default(null),
 });
 export type ExecutorStatus = z.infer<typeof ExecutorStatus>;
 
@@ -68,9 +76,19 @@ const StuckIntent = Intent.pick({
   updatedAt: true,
 });
 
+/** The newest policy the coordinator published to the fleet (decision 89). */
+export const FleetPolicyStatus = z.object({
+  version: z.number(),
+  sha256: z.string(),
+  publishedAt: z.string(),
+});
+export type FleetPolicyStatus = z.infer<typeof FleetPolicyStatus>;
+
 /** GET /v1/live and `handoff live`. */
 export const LiveReport = z.object({
   generatedAt: z.string(),
+  /** The fleet's policy; an executor whose policyVersion differs applies another. Null before any is published. */
+  policy: FleetPolicyStatus.nullable().default(null),
   gates: z.array(Gate),
   gatesClosed: z.array(z.string()),
   executors: z.array(ExecutorStatus),

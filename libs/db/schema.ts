@@ -113,6 +113,21 @@ export interface ExecutorsTable {
   breakers: Json<unknown[]>;
   local_gate_enabled: boolean;
   in_flight: number;
+  // migration 006: what the executor runs, and its own clock (for skew)
+  handoff_version: string | null;
+  schema_version: number | null;
+  policy_version: number | null;
+  policy_sha256: string | null;
+  reported_clock: NullableTimestamp;
+}
+
+/** migration 006: policy.json as the coordinator published it, one row per version. */
+export interface FleetPolicyTable {
+  version: number;
+  sha256: string;
+  policy: Json<unknown>;
+  source: string;
+  published_at: Timestamp;
 }
 
 export interface ApiTokensTable {
@@ -177,6 +192,7 @@ export interface Database {
   gate_history: GateHistoryTable;
   rate_buckets: RateBucketsTable;
   executors: ExecutorsTable;
+  fleet_policy: FleetPolicyTable;
   api_tokens: ApiTokensTable;
   audit_log: AuditLogTable;
   command_approvals: CommandApprovalsTable;

@@ -41,3 +41,12 @@ export { GATES_CHANNEL, noClosedGateCovers, reticketCovered, deleteOpenGate } fr
 export { listAudit } from './sql/audit.ts';
 export { holdsOn, accountKnown } from './sql/holds.ts';
 export { toIntent, toAttempt, toReceipt, type IntentRow } from './sql/rows.ts';
+// the fleet's policy: published by the coordinator, followed by every executor
+export {
+  POLICY_CHANNEL,
+  policySha256,
+  policySource,
+  publishPolicy,
+  readPublishedPolicy,
+  type PublishedPolicy,
+} from './sql/policy.ts';

@@ -22,7 +22,7 @@ const LIST_LIMIT = 50;
 
 /** The "what's live" report: one read of everything an operator needs at a glance. */
 export async function buildLiveReport(db: Db): Promise<LiveReport> {
-  const [gates, executors, buckets, queues, inFlight, receipts, dead, inDoubt, counts] = await Promise.all([
+  const [gates, executors, buckets, queues, inFlight, receipts, dead, inDoubt, counts, policy] = await Promise.all([
     db.selectFrom('gates').selectAll().orderBy('scope').execute(),
     db
       .selectFrom('executors')
@@ -67,6 +67,12 @@ export async function buildLiveReport(db: Db): Promise<LiveReport> {
     stuck(db, 'dead'),
     stuck(db, 'in_doubt'),
     sql<{ state: string; n: number }>`SELECT state, count(*)::int AS n FROM intents GROUP BY state`.execute(db),
+    db
+      .selectFrom('fleet_policy')
+      .select(['version', 'sha256', 'published_at'])
+      .orderBy('version', 'desc')
+      .limit(1)
+      .executeTakeFirst(),
   ]);
 
   const executorStatus: ExecutorStatus[] = executors.map((e) => ({
@@ -81,10 +87,19 @@ export async function buildLiveReport(db: Db): Promise<LiveReport> {
     breakers: e.breakers as BreakerState[],
     localGateEnabled: e.local_gate_enabled,
     inFlight: e.in_flight,
+    version: e.handoff_version,
+    schemaVersion: e.schema_version,
+    policyVersion: e.policy_version,
+    // the executor's clock as it sent the row, against the database's as it wrote it
+    clockSkewMs:
+      e.reported_clock === null ? null : new Date(e.reported_clock).getTime() - new Date(e.heartbeat_at).getTime(),
   }));
   const gateList = gates.map(toGate);
   return {
     generatedAt: new Date().toISOString(),
+    policy: policy
+      ? { version: policy.version, sha256: policy.sha256, publishedAt: new Date(policy.published_at).toISOString() }
+      : null,
     gates: gateList,
     gatesClosed: gateList.filter((g) => !g.enabled).map((g) => g.scope),
     executors: executorStatus,

@@ -30,7 +30,9 @@ export function registerLiveCommand(program: Command): void {
     )
     .addOption(new Option('--json', 'print the raw JSON answer (the LiveReport)'))
     .addOption(new Option('--watch', 'keep asking and redrawing until interrupted (Ctrl-C)'))
-    .addOption(new Option('--interval <seconds>', 'with --watch: seconds between reports (default 2)').argParser(parseInterval))
+    .addOption(
+      new Option('--interval <seconds>', 'with --watch: seconds between reports (default 2)').argParser(parseInterval),
+    )
     .action(async (options: { json?: boolean; watch?: boolean; interval?: number }) => {
       if (!options.watch) {
         const body = await withClient((c) => c.live());
@@ -57,6 +59,19 @@ export function registerLiveCommand(program: Command): void {
 }
 
 const I = '  ';
+
+/** `v3`, `v2 (v3 published)` when behind, `local` for an executor following its own policy.json. */
+function policyCell(applied: number | null | undefined, published: number | undefined): string {
+  if (applied === null || applied === undefined) return 'local';
+  return published !== undefined && applied !== published ? `v${applied} (v${published} published)` : `v${applied}`;
+}
+
+/** The executor's clock against the database's; leases never depend on it. */
+function skewCell(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '-';
+  if (Math.abs(ms) < 1000) return 'ok';
+  return `${ms > 0 ? '+' : '-'}${Math.round(Math.abs(ms) / 1000)}s`;
+}
 
 /** Ages are measured against the report's own clock, so a skewed laptop clock does not mislead. */
 export function renderLive(report: LiveReport): string {
@@ -89,6 +104,9 @@ export function renderLive(report: LiveReport): string {
         { header: 'HEARTBEAT', value: (e) => age(e.heartbeatAt, now) },
         { header: 'STATUS', value: (e) => (e.stale ? `STALE (${e.status})` : e.status), max: 24 },
         { header: 'LOCAL GATE', value: (e) => (e.localGateEnabled ? 'open' : 'CLOSED') },
+        // which fleet policy each executor applies, so drift shows (decision 89); its clock's skew
+        { header: 'POLICY', value: (e) => policyCell(e.policyVersion, report.policy?.version) },
+        { header: 'CLOCK', value: (e) => skewCell(e.clockSkewMs) },
         { header: 'IN FLIGHT', value: (e) => e.inFlight, align: 'right' },
         { header: 'CHANNELS', value: (e) => e.channels.join(',') || '-', max: 40 },
         { header: 'UP', value: (e) => age(e.startedAt, now).replace(/ ago$/, '') },
