@@ -2,7 +2,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { CreatedNode, NodeAccount, NodeId, NodeList, type CreateNodeBody } from '@handoff/nodes';
-import { apiToken, coordinatorUrl } from '../config.ts';
+import { clientOptions, coordinatorUrl } from '../config.ts';
 import { out } from '../context.ts';
 import { UnexpectedAnswer } from '../errors.ts';
 import { zodParser } from '../args.ts';
@@ -22,7 +22,8 @@ async function call<S extends z.ZodType>(
   path: string,
   body?: unknown,
 ): Promise<z.output<S>> {
-  const http = new CoordinatorHttp({ baseUrl: coordinatorUrl(), token: apiToken() });
+  // HANDOFF_URL, the token and the CA an https coordinator must chain to (HANDOFF_CA or handoff login)
+  const http = new CoordinatorHttp(clientOptions());
   const answer = await http.call(method, path, body);
   const result = schema.safeParse(answer);
   if (!result.success) throw new UnexpectedAnswer(http.baseUrl, `${method} ${path}`, result.error);
