@@ -56,14 +56,22 @@ test('an answer that breaks the contract is one line naming the request and the 
     assert.equal(run.code, 1, `${what}: ${run.stderr}`);
     assert.equal(run.stdout, '', `${what} prints nothing of a broken answer`);
     assert.deepEqual(lines(run.stderr).length, 1, `${what}: ${run.stderr}`);
+    // under --json the one line is {"error":{"code":"unexpected_answer","message"}}, the message the same words
+    const line = args.includes('--json')
+      ? (() => {
+          const { error } = JSON.parse(run.stderr) as { error: { code: string; message: string } };
+          assert.equal(error.code, 'unexpected_answer', what);
+          return `handoff: ${error.message}\n`;
+        })()
+      : run.stderr;
     assert.ok(
-      run.stderr.startsWith(
+      line.startsWith(
         `handoff: the coordinator at ${url} answered ${request} with something this CLI does not understand: `,
       ),
       `${what}: ${run.stderr}`,
     );
-    assert.match(run.stderr, field, what);
-    assert.match(run.stderr, /Are the CLI and the coordinator the same version\?\n$/, what);
+    assert.match(line, field, what);
+    assert.match(line, /Are the CLI and the coordinator the same version\?\n$/, what);
     assertNoStack(run.stderr);
   }
 });
