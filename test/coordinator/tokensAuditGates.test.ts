@@ -294,8 +294,9 @@ describe('tokens, audit, gates and holds over HTTP', () => {
       assertError(await call('GET', '/v1/audit?action=DROP%20TABLE'), 400, 'validation_failed');
     });
 
-    test('a viewer may read the audit; no token may not', async () => {
+    test('a viewer may read the audit; an agent token or no token may not', async () => {
       assert.equal((await call('GET', '/v1/audit', { token: viewer })).status, 200);
+      assertError(await call('GET', '/v1/audit', { token: agent }), 403, 'forbidden');
       assertError(await call('GET', '/v1/audit', { token: null }), 401, 'unauthorized');
     });
   });
