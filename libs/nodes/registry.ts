@@ -93,7 +93,10 @@ export async function addNode(
       VALUES (${args.id}, ${role}, ${args.accounts}::text[], ${args.actor})`.execute(trx);
     return server;
   });
-  const host = args.host ?? (process.env.HANDOFF_LISTEN?.trim() || where.addr || '127.0.0.1');
+  // an address that means "every interface" (0.0.0.0, ::) names no host a node could reach
+  const listen = process.env.HANDOFF_LISTEN?.trim();
+  const named = listen && !['0.0.0.0', '::', '[::]'].includes(listen) ? listen : undefined;
+  const host = args.host ?? named ?? where.addr ?? '127.0.0.1';
   const url = new URL(`postgres://${urlHost(host)}:${where.port ?? 5432}/${encodeURIComponent(where.db)}`);
   url.username = role;
   url.password = password;
