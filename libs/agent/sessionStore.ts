@@ -388,16 +388,11 @@ export function createSessionStore(base: Db): SessionStore {
       if (owner) q = q.where('owner_token_id', '=', owner);
       const row = await q.executeTakeFirst();
       if (!row) return null;
-      const [messages, events, audit, approved, intents] = await Promise.all([
+      const [messages, events, audit, approvals, intents] = await Promise.all([
         db.selectFrom('agent_messages').selectAll().where('session_id', '=', id).orderBy('seq').execute(),
         db.selectFrom('agent_session_events').selectAll().where('session_id', '=', id).orderBy('id').execute(),
         base.selectFrom('agent_audit').selectAll().where('session_id', '=', id).orderBy('id').execute(),
-        base
-          .selectFrom('command_approvals')
-          .selectAll()
-          .where('session_id', '=', id)
-          .where('state', '=', 'approved')
-          .execute(),
+        base.selectFrom('command_approvals').selectAll().where('session_id', '=', id).execute(),
         base
           .selectFrom('intents')
           .select(['id', 'idempotency_key', 'channel', 'account', 'state', 'created_at'])
@@ -425,29 +420,32 @@ export function createSessionStore(base: Db): SessionStore {
         at: m.created_at.toISOString(),
       }));
 
+      // Asked commands from their approval rows (written before the run waits, so a crash keeps them);
+      // outright denials from the events.
       type Decision = AgentSessionDetail['guardDecisions'][number];
+      const callOf = new Map<string, string>();
       const guardDecisions: Decision[] = [];
       for (const e of events) {
-        const b = e.body as Record<string, unknown>;
-        const at = e.created_at.toISOString();
-        if (e.type === 'approval_required' || e.type === 'blocked') {
+        const b = e.body;
+        if (e.type === 'approval_required') callOf.set(String(b['approvalId']), String(b['toolCallId']));
+        if (e.type === 'blocked' && b['decision'] === 'deny') {
           guardDecisions.push({
-            at,
+            at: e.created_at.toISOString(),
             toolCallId: String(b['toolCallId']),
             command: String(b['command']),
-            decision: e.type === 'approval_required' ? 'ask' : (b['decision'] as Decision['decision']),
+            decision: 'deny',
             rule: String(b['rule']),
             reason: String(b['reason']),
-            approvalId: typeof b['approvalId'] === 'string' ? b['approvalId'] : null,
+            approvalId: null,
           });
         }
       }
-      for (const a of approved) {
+      for (const a of approvals) {
         guardDecisions.push({
           at: (a.decided_at ?? a.requested_at).toISOString(),
-          toolCallId: '',
+          toolCallId: callOf.get(a.id) ?? '',
           command: a.command,
-          decision: 'approved',
+          decision: a.state === 'pending' ? 'ask' : a.state,
           rule: a.rule,
           reason: a.decision_reason ?? a.reason,
           approvalId: a.id,

@@ -352,6 +352,7 @@ export const AgentSessionDetail = AgentSession.extend({
       at: z.string(),
       toolCallId: z.string(),
       command: z.string(),
+      /** `ask`: a person was asked and has not answered (yet, or before the session stopped). */
       decision: z.enum(['deny', 'ask', 'rejected', 'expired', 'approved']),
       rule: z.string(),
       reason: z.string(),

@@ -28,6 +28,8 @@ export interface SessionStack {
   start(): Promise<void>;
   /** SIGKILL: the coordinator gets no chance to stop its sessions. */
   kill(): Promise<void>;
+  /** SIGTERM: a clean stop, as a service manager asks for one. */
+  stop(): Promise<void>;
   api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
   /** POST an SSE endpoint (run, resume) and read its events until the stream ends or breaks. */
   stream(
@@ -69,13 +71,15 @@ export async function startSessionStack(opts: {
     token = readFileSync(join(home, 'operator.token'), 'utf8').trim();
   };
 
-  const kill = async (): Promise<void> => {
+  const signal = async (name: 'SIGKILL' | 'SIGTERM'): Promise<void> => {
     const proc = child;
     child = null;
     if (!proc || proc.exitCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill('SIGKILL');
+    proc.kill(name);
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
     await exited;
+    clearTimeout(timer);
   };
 
   await start();
@@ -87,7 +91,8 @@ export async function startSessionStack(opts: {
     url: () => url,
     token: () => token,
     start,
-    kill,
+    kill: () => signal('SIGKILL'),
+    stop: () => signal('SIGTERM'),
     api: (method, path, body) => apiClient(url, token)(method, path, body),
     async stream(path, body, onEvent) {
       const res = await fetch(`${url}${path}`, {
@@ -125,14 +130,7 @@ export async function startSessionStack(opts: {
         proc.on('close', (code) => resolve({ code, stdout, stderr }));
       }),
     async close() {
-      const proc = child;
-      if (proc && proc.exitCode === null) {
-        const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-        proc.kill('SIGTERM');
-        const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await signal('SIGTERM');
       await tdb.drop();
       rmSync(home, { recursive: true, force: true });
     },

@@ -199,6 +199,34 @@ describe('durable agent sessions', () => {
     assert.equal((await intentsOf(sessionId)).length, 1);
   });
 
+  test('a coordinator stopped cleanly (SIGTERM) leaves its running session interrupted, and it can be resumed', async () => {
+    model.script('[task:term]', [
+      { toolCalls: [{ id: 'b3', name: 'bash', arguments: { command: "eval 'echo later'" } }] },
+      { text: 'resumed after a clean stop' },
+    ]);
+    let stopped: Promise<void> | undefined;
+    const first = await stack.stream('/v1/agent/run', { task: 'wait [task:term]' }, (event) => {
+      if (event.type === 'approval_required') stopped ??= stack.stop();
+    });
+    await stopped;
+    const last = first.events.at(-1);
+    assert.equal(last?.type === 'error' && last.code, 'shutdown');
+    const sessionId = first.events[0]!.sessionId;
+    const row = await stack.tdb.db
+      .withTables<{ agent_sessions: { id: string; state: string; error_code: string | null } }>()
+      .selectFrom('agent_sessions')
+      .select(['state', 'error_code'])
+      .where('id', '=', sessionId)
+      .executeTakeFirstOrThrow();
+    assert.deepEqual(row, { state: 'interrupted', error_code: 'shutdown' });
+
+    await stack.start();
+    const resumed = await stack.stream(`/v1/agent/sessions/${sessionId}/resume`, {});
+    assert.equal(resumed.events.at(-1)?.type, 'done');
+    const detail = await stack.api<AgentSessionDetail>('GET', `/v1/agent/sessions/${sessionId}`);
+    assert.deepEqual([detail.body.state, detail.body.resumes, detail.body.errorCode], ['done', 1, null]);
+  });
+
   test("an agent token sees and resumes only its own sessions; others' answer as missing", async () => {
     model.script('[task:own]', [{ text: 'nothing to do' }]);
     const own = await stack.stream('/v1/agent/run', { task: 'idle [task:own]' });
