@@ -177,8 +177,13 @@ function toEntry(r: Selectable<AgentMessagesTable>): Entry {
   };
 }
 
-/** jsonb cannot hold \u0000; a model may write one. */
-const jsonb = (value: unknown): string => JSON.stringify(value).replaceAll('\\u0000', '\\\\u0000');
+/**
+ * jsonb refuses \u0000 and a lone surrogate (JSON.stringify escapes one as \udXXX), both of which a
+ * model may write: they are kept visible as text instead of failing the write, and with it the run.
+ */
+const jsonb = (value: unknown): string =>
+  // an escape is one preceded by an even number of backslashes
+  JSON.stringify(value).replace(/(?<!\\)((?:\\\\)*)\\u(0000|d[89a-f][0-9a-f]{2})/gi, '$1\\\\u$2');
 const text = (value: string | null): string | null => value?.replaceAll('\0', '\\0') ?? null;
 
 export function createSessionStore(base: Db): SessionStore {
