@@ -574,7 +574,7 @@ describe('agent loop: short approval timeout, small token budget', () => {
     // an expired approval cannot be approved afterwards
     const late = await stack.cli(['approve', approval.approvalId]);
     assert.equal(late.code, 1);
-    assert.match(late.stderr, /invalid_state/);
+    assert.match(late.stderr, /already expired/);
   });
 });
 
