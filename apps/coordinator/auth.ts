@@ -237,11 +237,6 @@ function presentedToken(request: FastifyRequest): string | null {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     return match?.[1] ?? '';
   }
-  if (request.routeOptions.config.tokenInQuery) {
-    const query = request.query as Record<string, unknown> | undefined;
-    const fromQuery = query?.['token'];
-    if (typeof fromQuery === 'string') return fromQuery;
-  }
   return null;
 }
 

@@ -33,8 +33,6 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     access?: Access;
-    /** Also read the token from `?token=` (GET /live only: a meta refresh cannot send headers). */
-    tokenInQuery?: boolean;
     /** Treat an empty body sent as application/json like no body (approve, retry). */
     allowEmptyBody?: boolean;
   }

@@ -19,6 +19,7 @@ import {
   startBoss,
   sweep,
   type ClaimedLease,
+  type Fence as LeaseFence,
   type RateLimited,
   type RecordedAttempt,
   type SweepOptions,
@@ -34,11 +35,7 @@ export type { ClaimedLease, RateLimited, RecordedAttempt, SweepResult };
  * The lease an executor write is conditional on: the intent, the epoch its claim took, and the
  * channel whose ticket queue a release or retry re-tickets into. The store adds its executor id.
  */
-export interface Fence {
-  intentId: string;
-  epoch: number;
-  channel: string;
-}
+export type Fence = Omit<LeaseFence, 'executorId'> & { channel: string };
 
 /** A write-ahead attempt asked for under a lease; `rateKey` names the token bucket it draws from. */
 export interface AttemptRequest {
@@ -75,8 +72,8 @@ export interface Release {
 
 /**
  * Everything the executor reads and writes in Postgres, holding its db, pg-boss and executor id
- * once: the one seam between the executor and `@handoff/intents` (no other executor file imports
- * it), where attempts and receipts are grouped across the intents in flight (batchedWrites.ts) and
+ * once: the one seam between the executor and `@handoff/intents` for intents, attempts, receipts
+ * and tickets (the only other import of it is fleetPolicy.ts, for the published policy), where attempts and receipts are grouped across the intents in flight (batchedWrites.ts) and
  * where a test can see every write. Every write after the claim is fenced by the lease epoch and
  * answers false (or null) when a newer epoch holds the intent.
  */

@@ -7,7 +7,7 @@ export const GLOBAL_SCOPE = 'global';
 /**
  * The gate scopes that cover an intent of `channel` and `account`, widest first: a closed gate on
  * any of them pauses it. The one definition: the executor's gate listener calls it, and the SQL
- * that checks gates (libs/intents/sql/gateFilter.ts) is written from it.
+ * that checks gates (libs/intents/sql/gates.ts) is written from it.
  */
 export function scopesCovering(channel: string, account: string): string[] {
   return [GLOBAL_SCOPE, channel, `${channel}:${account}`];

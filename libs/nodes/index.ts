@@ -12,6 +12,7 @@ export { decodeJoin, encodeJoin, joinCommand, InvalidJoinString } from './joinSt
 export {
   channelsOf,
   joinedNode,
+  InvalidNodeFile,
   nodeDatabaseUrl,
   nodeFilePath,
   readNodeFile,

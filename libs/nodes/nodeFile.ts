@@ -29,6 +29,14 @@ function joinPath(home: string, file: string): string {
   return join(home, file);
 }
 
+/** node.json cannot be used as it is: the sentence says what to do. */
+export class InvalidNodeFile extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidNodeFile';
+  }
+}
+
 /** node.json, or null when this home never joined; refuses a file anyone else may read. */
 export function readNodeFile(home: string): JoinInfo | null {
   const path = nodeFilePath(home);
@@ -37,10 +45,11 @@ export function readNodeFile(home: string): JoinInfo | null {
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8'));
   } catch {
-    throw new Error(`${path} is not JSON: run \`handoff executor --join '<join string>'\` again`);
+    throw new InvalidNodeFile(`${path} is not JSON: run \`handoff executor --join '<join string>'\` again`);
   }
   const result = JoinInfo.safeParse(parsed);
-  if (!result.success) throw new Error(`${path} is not what \`handoff executor --join\` writes: run it again`);
+  if (!result.success)
+    throw new InvalidNodeFile(`${path} is not what \`handoff executor --join\` writes: run it again`);
   return result.data;
 }
 

@@ -60,7 +60,7 @@ export function registerRoleCommands(program: Command): void {
 
   program
     .command('coordinator')
-    .description('run the coordinator only (HTTP API, approvals, gates, live page)')
+    .description('run the coordinator only (HTTP API, approvals, gates, console)')
     .addOption(portOption())
     .addOption(listenOption())
     .action((options: RoleOptions) => runRoles({ coordinator: true, executor: false }, options));
@@ -282,7 +282,7 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
   try {
     const listening = listen ? await prepareListening(listen, home, log) : undefined;
     // a node (`--join`, or node.json from an earlier join) runs as its own role on the primary's Postgres
-    const node = roles.coordinator ? null : (await import('@handoff/nodes')).joinedNode(home, options.join);
+    const node = roles.coordinator ? null : await joinedNode(home, options.join);
     const db = node
       ? { url: node.databaseUrl, embedded: false, stop: async () => {} }
       : await resolveDb(home, log, services, true, listening);
@@ -408,5 +408,16 @@ async function runMigrate(): Promise<void> {
       );
   } finally {
     await services.stopAll();
+  }
+}
+
+/** This home's node identity (`--join`, or node.json), a bad join string or node.json being one line, not an internal error. */
+async function joinedNode(home: string, joinString: string | undefined) {
+  const nodes = await import('@handoff/nodes');
+  try {
+    return nodes.joinedNode(home, joinString);
+  } catch (err) {
+    if (err instanceof nodes.InvalidJoinString || err instanceof nodes.InvalidNodeFile) throw new CliError(err.message);
+    throw err;
   }
 }
