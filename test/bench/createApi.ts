@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import Fastify from 'fastify';
 import { sql } from 'kysely';
-import type { Intent } from '../../libs/contracts/index.ts';
+import type { Intent } from '@handoff/contracts';
 import { startStack, type Stack } from '../support/stack.ts';
 import type { LoadResult, LoadSpec } from './createApiLoad.ts';
 import { progress, round, withRatio, type BenchFigure, type BenchOptions } from './report.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import type { Db } from '../../libs/db/index.ts';
+import type { Db } from '@handoff/db';
 import { createTestDatabase } from '../support/database.ts';
 import { createNoopIntents, createOverHttp, waitForSucceeded, workWindow } from './handoffLoad.ts';
 import { cpuSeconds, machineCpu, spawnNode, rssMiB, sampleRss, type NodeProcess } from './processes.ts';

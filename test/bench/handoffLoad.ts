@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { Pool } from 'undici';
-import type { Db } from '../../libs/db/index.ts';
+import type { Db } from '@handoff/db';
 import { runConcurrently, sleep } from './stats.ts';
 
 /** POSTs one create; resolves with the HTTP status. */

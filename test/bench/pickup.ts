@@ -1,4 +1,4 @@
-import type { Intent } from '../../libs/contracts/index.ts';
+import type { Intent } from '@handoff/contracts';
 import { startRecordingSink, type RecordingSink } from '../support/recordingSink.ts';
 import { startStack, waitFor, type Stack } from '../support/stack.ts';
 import { pgBossPickup } from './baselines/pgBoss.ts';

@@ -20,7 +20,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startEmbeddedPostgres, stopOnSignals } from '../../libs/db/index.ts';
+import { startEmbeddedPostgres, stopOnSignals } from '@handoff/db';
 import { databaseUrlFor } from '../support/database.ts';
 import { createApiBench } from './createApi.ts';
 import { footprintBench } from './footprint.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Intent } from '../../libs/contracts/index.ts';
+import type { Intent } from '@handoff/contracts';
 import { startStack } from '../support/stack.ts';
 import { report } from './support.ts';
 

@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { sql } from 'kysely';
 import { request as undiciRequest } from 'undici';
-import { ConfigFileError, FleetConfig, loadPolicy, Policy, readConfigFile } from '../../libs/contracts/index.ts';
-import { loadFleet } from '../../libs/router/index.ts';
+import { ConfigFileError, FleetConfig, loadPolicy, Policy, readConfigFile } from '@handoff/contracts';
+import { loadFleet } from '@handoff/router';
 import { startFakeOpenAI } from '../fakes/openaiServer.ts';
 import { startStack, waitFor, type Stack } from '../support/stack.ts';
 import {

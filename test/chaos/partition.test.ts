@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
-import type { IntentDetail } from '../../libs/contracts/index.ts';
+import type { IntentDetail } from '@handoff/contracts';
 import { createNetns, netnsUnavailable, type Netns } from '../support/netns.ts';
 import { startRecordingSink, type RecordingSink } from '../support/recordingSink.ts';
 import { startStack, waitFor, type ExecutorProcess, type Stack } from '../support/stack.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { IntentDetail } from '../../libs/contracts/index.ts';
+import type { IntentDetail } from '@handoff/contracts';
 import { startRecordingSink } from '../support/recordingSink.ts';
 import { startStack, waitFor } from '../support/stack.ts';
 import { report, sleep } from './support.ts';

@@ -1,4 +1,4 @@
-import type { Intent } from '../../libs/contracts/index.ts';
+import type { Intent } from '@handoff/contracts';
 import type { Stack } from '../support/stack.ts';
 
 /** One line of figures per scenario, in the runner's output. */

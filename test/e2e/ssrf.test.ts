@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
-import { Policy, type IntentDetail, type PolicyInput } from '../../libs/contracts/index.ts';
+import { Policy, type IntentDetail, type PolicyInput } from '@handoff/contracts';
 import {
   PermanentError,
   WebhookPayload,
@@ -14,7 +14,7 @@ import {
   internalAddressReason,
   type ConnectorContext,
   type Resolve,
-} from '../../libs/connectors/index.ts';
+} from '@handoff/connectors';
 import { startRecordingSink, type RecordingSink } from '../support/recordingSink.ts';
 import { startStack, waitFor, type Stack } from '../support/stack.ts';
 

@@ -4,10 +4,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startCoordinator } from '../../apps/coordinator/index.ts';
-import type { RunningCoordinator } from '../../apps/coordinator/index.ts';
-import type { AgentConfigInput, AgentEvent } from '../../libs/contracts/index.ts';
-import { SseParser } from '../../libs/router/sse.ts';
+import { startCoordinator } from '@handoff/coordinator';
+import type { RunningCoordinator } from '@handoff/coordinator';
+import type { AgentConfigInput, AgentEvent } from '@handoff/contracts';
+import { SseParser } from '@handoff/router';
 import { startScriptedModel } from '../fakes/scriptedModel.ts';
 import type { ScriptedModel } from '../fakes/scriptedModel.ts';
 import { createTestDatabase } from './database.ts';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createDb, createPool, migrate } from '../../libs/db/index.ts';
-import type { Db } from '../../libs/db/index.ts';
+import { createDb, createPool, migrate } from '@handoff/db';
+import type { Db } from '@handoff/db';
 
 export interface TestDatabase {
   url: string;

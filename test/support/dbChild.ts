@@ -4,7 +4,7 @@
  *   own <home>            start the embedded Postgres and own it until SIGINT/SIGTERM
  *   own-exit <home>       start it, then process.exit(0) without calling stop()
  */
-import { createPool, migrate, startEmbeddedPostgres, stopOnSignals } from '../../libs/db/index.ts';
+import { createPool, migrate, startEmbeddedPostgres, stopOnSignals } from '@handoff/db';
 
 const [mode, a, b] = process.argv.slice(2);
 

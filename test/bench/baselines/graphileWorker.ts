@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { Logger, makeWorkerUtils, run, runMigrations, type Task } from 'graphile-worker';
-import { createPool } from '../../../libs/db/index.ts';
+import { createPool } from '@handoff/db';
 import { createTestDatabase } from '../../support/database.ts';
 import { runConcurrently, sleep } from '../stats.ts';
 

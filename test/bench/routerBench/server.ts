@@ -1,11 +1,11 @@
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
-import { FleetConfig } from '../../../libs/contracts/index.ts';
-import { createRouter } from '../../../libs/router/index.ts';
-import { installErrorHandling } from '../../../apps/coordinator/errors.ts';
-import { createLogger } from '../../../apps/coordinator/logger.ts';
-import { routerRoutes } from '../../../apps/coordinator/routes/router.ts';
+import { FleetConfig } from '@handoff/contracts';
+import { createRouter } from '@handoff/router';
+import { installErrorHandling } from '@handoff/coordinator';
+import { createLogger } from '@handoff/coordinator';
+import { routerRoutes } from '@handoff/coordinator';
 
 /**
  * The router under benchmark, in its own process: a Fastify server set up as
