@@ -97,7 +97,8 @@ export function commandBase(value: string | null): string | null {
 
 export const PACKAGE_MANAGERS = new Set(['npm', 'pnpm', 'yarn', 'bun']);
 
-export const FETCHERS = new Set([
+/** Programs that talk to the network (the default rules ask before any of them runs). */
+export const NETWORK_CLIENTS = [
   'curl',
   'wget',
   'fetch',
@@ -116,14 +117,10 @@ export const FETCHERS = new Set([
   'lynx',
   'links',
   'w3m',
-  'ssh',
-  'scp',
-  'sftp',
-  'rsync',
-  'gh',
   'lwp-request',
-  'get',
-]);
+] as const;
+
+export const FETCHERS = new Set<string>([...NETWORK_CLIENTS, 'ssh', 'scp', 'sftp', 'rsync', 'gh', 'get']);
 
 /** Producers whose output is decoded or transformed text: piped into a shell it is code nobody can read here. */
 export const DECODERS = new Set([
@@ -151,6 +148,24 @@ export const DECODERS = new Set([
   'iconv',
   'hexdump',
 ]);
+
+/** make's (and GNU make's) options that take a value. */
+const MAKE_OPTIONS = [
+  '-f',
+  '--file',
+  '--makefile',
+  '-C',
+  '--directory',
+  '-I',
+  '--include-dir',
+  '-o',
+  '--old-file',
+  '-W',
+  '--what-if',
+  '--new-file',
+  '--assume-new',
+  '--assume-old',
+];
 
 /** Options (per command) that take the next word as their value, so that word is not an operand. */
 const VALUE_OPTIONS: Record<string, string[]> = {
@@ -361,38 +376,8 @@ const VALUE_OPTIONS: Record<string, string[]> = {
   ],
   rsync: ['-e', '--rsh', '--exclude', '--include', '--filter', '-f', '--port', '--password-file', '--log-file'],
   rm: [],
-  make: [
-    '-f',
-    '--file',
-    '--makefile',
-    '-C',
-    '--directory',
-    '-I',
-    '--include-dir',
-    '-o',
-    '--old-file',
-    '-W',
-    '--what-if',
-    '--new-file',
-    '--assume-new',
-    '--assume-old',
-  ],
-  gmake: [
-    '-f',
-    '--file',
-    '--makefile',
-    '-C',
-    '--directory',
-    '-I',
-    '--include-dir',
-    '-o',
-    '--old-file',
-    '-W',
-    '--what-if',
-    '--new-file',
-    '--assume-new',
-    '--assume-old',
-  ],
+  make: MAKE_OPTIONS,
+  gmake: MAKE_OPTIONS,
   find: [],
   kill: ['-s', '-n'],
   python: ['-m', '-W', '-X'],

@@ -1,5 +1,6 @@
 import { GuardRule } from '@handoff/contracts';
 import { z } from 'zod';
+import { NETWORK_CLIENTS } from './commandFacts.ts';
 
 /**
  * The built-in rules, as data (validated by the same schema as guard.json). The structural checks
@@ -66,6 +67,25 @@ const WRITERS = [
   'unpigz',
 ];
 const MODERS = ['chmod', 'chown', 'chgrp', 'chattr', 'setfacl'];
+
+/** What `docker compose` / `docker-compose` do that runs or changes containers. */
+const COMPOSE_VERBS = [
+  'up',
+  'run',
+  'exec',
+  'down',
+  'rm',
+  'start',
+  'restart',
+  'stop',
+  'kill',
+  'build',
+  'push',
+  'create',
+  'pull',
+  'cp',
+  'watch',
+];
 
 const rules: z.input<typeof GuardRule>[] = [
   // --- deleting and overwriting outside the sandbox ---
@@ -662,27 +682,7 @@ const rules: z.input<typeof GuardRule>[] = [
     id: 'ask.network',
     decision: 'ask',
     reason: 'network access',
-    commands: [
-      'curl',
-      'wget',
-      'fetch',
-      'aria2c',
-      'http',
-      'https',
-      'xh',
-      'curlie',
-      'nc',
-      'ncat',
-      'netcat',
-      'socat',
-      'telnet',
-      'ftp',
-      'tftp',
-      'lynx',
-      'links',
-      'w3m',
-      'lwp-request',
-    ],
+    commands: [...NETWORK_CLIENTS],
   },
   {
     id: 'ask.remote-shell',
@@ -809,46 +809,14 @@ const rules: z.input<typeof GuardRule>[] = [
     reason: 'runs or changes containers',
     commands: ['docker', 'podman'],
     subcommands: ['compose'],
-    args: [
-      'up',
-      'run',
-      'exec',
-      'down',
-      'rm',
-      'start',
-      'restart',
-      'stop',
-      'kill',
-      'build',
-      'push',
-      'create',
-      'pull',
-      'cp',
-      'watch',
-    ],
+    args: COMPOSE_VERBS,
   },
   {
     id: 'ask.docker-compose',
     decision: 'ask',
     reason: 'runs or changes containers',
     commands: ['docker-compose', 'podman-compose'],
-    subcommands: [
-      'up',
-      'run',
-      'exec',
-      'down',
-      'rm',
-      'start',
-      'restart',
-      'stop',
-      'kill',
-      'build',
-      'push',
-      'create',
-      'pull',
-      'cp',
-      'watch',
-    ],
+    subcommands: COMPOSE_VERBS,
   },
   {
     id: 'ask.publish',
