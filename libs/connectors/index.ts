@@ -14,7 +14,17 @@ export { webhookConnector, createWebhookConnector, WebhookPayload, parseRetryAft
 export type { WebhookConnector, WebhookConnectorOptions } from './webhook.ts';
 export { builtInConnectors, createConnectorRegistry } from './registry.ts';
 export type { ConnectorRegistry, PayloadValidation } from './registry.ts';
-export { xConnector, createXConnector, XPayload, XCredentials, writeBackToSecretsFile, normaliseXText } from './x.ts';
+export {
+  xConnector,
+  createXConnector,
+  XPayload,
+  XCredentials,
+  writeBackToSecretsFile,
+  normaliseXText,
+  xWeightedLength,
+  X_MAX_WEIGHTED_LENGTH,
+} from './x.ts';
+export { toInstant } from './calendarIcs.ts';
 export type { XConnector, XConnectorOptions, RefreshedCredentials } from './x.ts';
 export {
   deployConnector,

@@ -1,5 +1,5 @@
-import twitterText from 'twitter-text';
 import type { ApprovalPreview } from '@handoff/contracts';
+import { toInstant, X_MAX_WEIGHTED_LENGTH, xWeightedLength } from '@handoff/connectors';
 
 /**
  * What a pending intent will do, per channel, so that the person approving it reads the effect
@@ -9,31 +9,11 @@ import type { ApprovalPreview } from '@handoff/contracts';
  * `other`, and the console shows the raw payload, as it always does beside the preview.
  */
 
-/** X's limit on a post's weighted length (libs/connectors/x.ts checks the same at create). */
-const X_MAX_WEIGHTED_LENGTH = 280;
-
 type Payload = Record<string, unknown>;
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const list = (v: unknown): string[] =>
   typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-
-/** The UTC offset (ms) of `timeZone` at the instant `at`. */
-function zoneOffsetMs(at: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(new Date(at));
-  const get = (type: string): number => Number(parts.find((p) => p.type === type)?.value ?? 0);
-  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
-  return asUtc - Math.floor(at / 1000) * 1000;
-}
 
 /**
  * The instant a calendar payload's date-time names: with an offset (or Z) as written; without one,
@@ -41,20 +21,10 @@ function zoneOffsetMs(at: number, timeZone: string): number {
  */
 export function calendarInstant(value: unknown, timeZone: string | null): string | null {
   if (typeof value !== 'string') return null;
-  if (/(Z|[+-]\d{2}:?\d{2})$/i.test(value)) {
-    const t = Date.parse(value);
-    return Number.isNaN(t) ? null : new Date(t).toISOString();
-  }
-  const wall = Date.parse(`${value}Z`);
-  if (Number.isNaN(wall)) return null;
-  if (!timeZone) return new Date(wall).toISOString();
   try {
-    // two rounds settle the offset across a DST change
-    let t = wall - zoneOffsetMs(wall, timeZone);
-    t = wall - zoneOffsetMs(t, timeZone);
-    return new Date(t).toISOString();
+    return toInstant(value, timeZone ?? 'UTC').toISOString();
   } catch {
-    return null;
+    return null; // not a date-time, or an unknown zone: the preview says so rather than guess
   }
 }
 
@@ -72,7 +42,7 @@ export function previewOf(channel: string, payload: Payload): ApprovalPreview {
       return {
         kind: 'x',
         text,
-        weightedLength: twitterText.parseTweet(text).weightedLength,
+        weightedLength: xWeightedLength(text),
         maxLength: X_MAX_WEIGHTED_LENGTH,
       };
     }
