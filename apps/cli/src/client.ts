@@ -2,6 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import {
   AgentEvent,
+  AgentSessionDetail,
+  AgentSessionList,
   AuditList,
   CommandApproval,
   CommandApprovalList,
@@ -19,6 +21,7 @@ import {
 } from '@handoff/contracts';
 import type {
   AgentRunBody,
+  AgentSessionState,
   CommandApprovalState,
   CreateTokenBody,
   IntentState,
@@ -150,6 +153,20 @@ export class CoordinatorClient {
   async runAgent(body: AgentRunBody): Promise<AsyncGenerator<AgentEvent>> {
     const res = await this.#http.stream('/v1/agent/run', body);
     return this.#events(res, 'POST /v1/agent/run');
+  }
+
+  agentSessions(filter: { state?: AgentSessionState; limit?: number }): Promise<AgentSessionList> {
+    return this.#call(AgentSessionList, 'GET', `/v1/agent/sessions${query(filter)}`);
+  }
+
+  agentSession(sessionId: string): Promise<AgentSessionDetail> {
+    return this.#call(AgentSessionDetail, 'GET', `/v1/agent/sessions/${segment(sessionId)}`);
+  }
+
+  /** Goes on with a stored session; its events, each checked, as they come (like runAgent). */
+  async resumeAgent(sessionId: string): Promise<AsyncGenerator<AgentEvent>> {
+    const res = await this.#http.stream(`/v1/agent/sessions/${segment(sessionId)}/resume`, {});
+    return this.#events(res, 'POST /v1/agent/sessions/:id/resume');
   }
 
   async stopAgent(sessionId: string): Promise<void> {

@@ -1,15 +1,12 @@
 import { InvalidArgumentError, Option } from 'commander';
 import type { Command } from 'commander';
-import type { IncomingMessage } from 'node:http';
-import type { z } from 'zod';
-import { AgentEvent, AgentRunBody, AgentSessionDetail, AgentSessionList, AgentSessionState } from '@handoff/contracts';
-import type { AgentSession } from '@handoff/contracts';
+import { AgentRunBody, AgentSessionState } from '@handoff/contracts';
+import type { AgentEvent, AgentSession, AgentSessionDetail } from '@handoff/contracts';
 import { CoordinatorClient } from '../client.ts';
 import { clientOptions } from '../config.ts';
 import { err, out } from '../context.ts';
-import { CliError, UnexpectedAnswer } from '../errors.ts';
+import { CliError } from '../errors.ts';
 import { duration, json, keyValues, table, timestamp } from '../format.ts';
-import { CoordinatorHttp } from '../http.ts';
 import { exact } from './intents.ts';
 
 /**
@@ -109,7 +106,7 @@ export function registerAgentCommands(program: Command): void {
     .addOption(new Option('--json', 'print one JSON event per line'))
     .action(async (id: string, options: { json?: boolean }) => {
       const client = new CoordinatorClient(clientOptions());
-      process.exitCode = await follow(await sessionsApi().resume(id), client, options.json === true);
+      process.exitCode = await follow(await client.resumeAgent(id), client, options.json === true);
     });
 
   agent
@@ -119,7 +116,10 @@ export function registerAgentCommands(program: Command): void {
     .addOption(new Option('--limit <n>', 'at most this many (default 50)').argParser(parseLimit))
     .addOption(new Option('--json', 'print the answer as JSON'))
     .action(async (options: { state?: AgentSessionState; limit?: number; json?: boolean }) => {
-      const list = await sessionsApi().list(options.state, options.limit);
+      const list = await new CoordinatorClient(clientOptions()).agentSessions({
+        state: options.state,
+        limit: options.limit,
+      });
       if (options.json) return void out(json(list).trimEnd());
       process.stdout.write(
         table(
@@ -148,7 +148,7 @@ export function registerAgentCommands(program: Command): void {
     .argument('<id>', 'session id')
     .addOption(new Option('--json', 'print the answer as JSON'))
     .action(async (id: string, options: { json?: boolean }) => {
-      const detail = await sessionsApi().get(id);
+      const detail = await new CoordinatorClient(clientOptions()).agentSession(id);
       if (options.json) return void out(json(detail).trimEnd());
       process.stdout.write(renderDetail(detail));
     });
@@ -235,71 +235,6 @@ function renderDetail(d: AgentSessionDetail): string {
     for (const c of d.contextEvents) parts.push(`  [turn ${c.turn}] ${c.action}: ${c.detail}\n`);
   }
   return parts.join('');
-}
-
-/**
- * The stored sessions' calls, each answer checked against its contract (like client.ts's), and
- * resume's event stream read as client.ts reads run's.
- */
-function sessionsApi() {
-  const http = new CoordinatorHttp(clientOptions());
-  const checked = <S extends z.ZodType>(schema: S, answer: unknown, request: string): z.output<S> => {
-    const result = schema.safeParse(answer);
-    if (!result.success) throw new UnexpectedAnswer(http.baseUrl, request, result.error);
-    return result.data;
-  };
-  const id = (value: string): string => encodeURIComponent(value);
-  return {
-    async list(state: AgentSessionState | undefined, limit: number | undefined): Promise<AgentSessionList> {
-      const q = new URLSearchParams();
-      if (state) q.set('state', state);
-      if (limit) q.set('limit', String(limit));
-      const query = q.toString();
-      return checked(
-        AgentSessionList,
-        await http.call('GET', `/v1/agent/sessions${query ? `?${query}` : ''}`),
-        'GET /v1/agent/sessions',
-      );
-    },
-    async get(sessionId: string): Promise<AgentSessionDetail> {
-      return checked(
-        AgentSessionDetail,
-        await http.call('GET', `/v1/agent/sessions/${id(sessionId)}`),
-        'GET /v1/agent/sessions/:id',
-      );
-    },
-    async resume(sessionId: string): Promise<AsyncGenerator<AgentEvent>> {
-      const res = await http.stream(`/v1/agent/sessions/${id(sessionId)}/resume`, {});
-      return (async function* () {
-        for await (const data of sseData(res)) yield checked(AgentEvent, data, 'POST /v1/agent/sessions/:id/resume');
-      })();
-    },
-  };
-}
-
-/** The JSON of each `data:` message of an SSE answer. */
-async function* sseData(res: IncomingMessage): AsyncGenerator<unknown> {
-  let buffer = '';
-  res.setEncoding('utf8');
-  for await (const chunk of res) {
-    buffer += String(chunk).replace(/\r\n?/g, '\n');
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const data = buffer
-        .slice(0, end)
-        .split('\n')
-        .filter((l) => l.startsWith('data:'))
-        .map((l) => l.slice(5).replace(/^ /, ''))
-        .join('\n');
-      buffer = buffer.slice(end + 2);
-      if (data === '') continue;
-      try {
-        yield JSON.parse(data);
-      } catch {
-        yield data;
-      }
-    }
-  }
 }
 
 /** Prints a run's events as they come (Ctrl-C stops it); the exit code: 0 done, 1 anything else. */
