@@ -384,6 +384,8 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
     else if (roles.executor) out('Stop with Ctrl-C: no new leases; effects in flight finish and get receipts.');
     out('');
     ready = true;
+    // a signal that came during the last awaited steps (the console link) found ready false: act on it now
+    if (services.stopRequested) await shutdown();
   } catch (err) {
     await services.stopAll();
     throw err;
