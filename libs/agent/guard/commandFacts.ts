@@ -167,6 +167,22 @@ const MAKE_OPTIONS = [
   '--assume-old',
 ];
 
+/** script(1)'s options that take a value (it runs a command, so it is a wrapper too). */
+const SCRIPT_OPTIONS = [
+  '-c',
+  '--command',
+  '-E',
+  '--echo',
+  '-T',
+  '--log-timing',
+  '-I',
+  '-O',
+  '-B',
+  '--log-in',
+  '--log-out',
+  '--log-io',
+];
+
 /** Options (per command) that take the next word as their value, so that word is not an operand. */
 const VALUE_OPTIONS: Record<string, string[]> = {
   git: [
@@ -294,20 +310,7 @@ const VALUE_OPTIONS: Record<string, string[]> = {
     '--quoting-style',
   ],
   ed: ['-p', '--prompt'],
-  script: [
-    '-c',
-    '--command',
-    '-E',
-    '--echo',
-    '-T',
-    '--log-timing',
-    '-I',
-    '-O',
-    '-B',
-    '--log-in',
-    '--log-out',
-    '--log-io',
-  ],
+  script: SCRIPT_OPTIONS,
   curl: [
     '-o',
     '--output',
@@ -502,7 +505,7 @@ export function subcommandOf(name: string, args: Word[]): string | null {
 export const DELETERS = new Set(['rm', 'rmdir', 'unlink', 'shred', 'rimraf', 'del', 'trash', 'srm', 'wipe']);
 const ALL_OPERANDS = new Set([...DELETERS, 'truncate', 'touch', 'mkdir', 'tee', 'mv', 'chattr', 'setfacl', 'mkfifo']);
 /** Compressors write `FILE.gz` beside each operand (and remove the operand) unless told to write stdout. */
-const COMPRESSORS = new Set([
+export const COMPRESSORS = new Set([
   'gzip',
   'gunzip',
   'bzip2',
@@ -779,20 +782,7 @@ const WRAPPER_VALUE_OPTIONS: Record<string, string[]> = {
   flock: ['-w', '--timeout', '-E', '--conflict-exit-code'],
   caffeinate: ['-t', '-w'],
   chronic: [],
-  script: [
-    '-c',
-    '--command',
-    '-E',
-    '--echo',
-    '-T',
-    '--log-timing',
-    '-I',
-    '-O',
-    '-B',
-    '--log-in',
-    '--log-out',
-    '--log-io',
-  ],
+  script: SCRIPT_OPTIONS,
   nohup: [],
   setsid: [],
   builtin: [],

@@ -1,6 +1,6 @@
 import { GuardRule } from '@handoff/contracts';
 import { z } from 'zod';
-import { NETWORK_CLIENTS } from './commandFacts.ts';
+import { COMPRESSORS, NETWORK_CLIENTS } from './commandFacts.ts';
 
 /**
  * The built-in rules, as data (validated by the same schema as guard.json). The structural checks
@@ -49,22 +49,7 @@ const WRITERS = [
   'wget',
   'git',
   'find',
-  'gzip',
-  'gunzip',
-  'bzip2',
-  'bunzip2',
-  'xz',
-  'unxz',
-  'lzma',
-  'unlzma',
-  'zstd',
-  'unzstd',
-  'lz4',
-  'lzip',
-  'compress',
-  'uncompress',
-  'pigz',
-  'unpigz',
+  ...COMPRESSORS,
 ];
 const MODERS = ['chmod', 'chown', 'chgrp', 'chattr', 'setfacl'];
 
