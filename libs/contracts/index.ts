@@ -13,3 +13,4 @@ export * from './redaction.ts';
 export * from './duration.ts';
 export * from './audit.ts';
 export * from './console.ts';
+export * from './notify.ts';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AccountName, ChannelName } from './intent.ts';
 import { HostEntry } from './secrets.ts';
+import { NotifyPolicy } from './notify.ts';
 
 const RateLimitKey = z
   .string()
@@ -87,6 +88,8 @@ export const Policy = z.strictObject({
       timeoutMs: z.int().min(100).max(600_000).default(30_000),
     })
     .prefault({}),
+  /** Who hears of what needs a person (docs/console.md, "Notifications"). */
+  notify: NotifyPolicy.prefault({}),
 });
 export type Policy = z.infer<typeof Policy>;
 export type PolicyInput = z.input<typeof Policy>;
