@@ -14,3 +14,5 @@ export * from './duration.ts';
 export * from './audit.ts';
 export * from './console.ts';
 export * from './notify.ts';
+export * from './retention.ts';
+export * from './doctor.ts';

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AccountName, ChannelName } from './intent.ts';
 import { HostEntry } from './secrets.ts';
 import { NotifyPolicy } from './notify.ts';
+import { RetentionPolicy } from './retention.ts';
 
 const RateLimitKey = z
   .string()
@@ -90,6 +91,8 @@ export const Policy = z.strictObject({
     .prefault({}),
   /** Who hears of what needs a person (docs/console.md, "Notifications"). */
   notify: NotifyPolicy.prefault({}),
+  /** How long housekeeping keeps logs (never intents, attempts or receipts): docs/operations.md "Retention". */
+  retention: RetentionPolicy.prefault({}),
 });
 export type Policy = z.infer<typeof Policy>;
 export type PolicyInput = z.input<typeof Policy>;
