@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { PostgresBinaries } from './binaries.ts';
-import { DEFAULT_EMBEDDED_PORT, EMBEDDED_DATABASE, urlFor, writeConfig } from './config.ts';
+import { archiveFlags, DEFAULT_EMBEDDED_PORT, EMBEDDED_DATABASE, urlFor, writeConfig } from './config.ts';
 import type { PgConfig } from './config.ts';
 import { ensureDatabase } from './connection.ts';
 import { runInitdb } from './initdb.ts';
@@ -171,7 +171,7 @@ export async function launch(opts: LaunchOptions): Promise<EmbeddedPostgresServe
         postgres: opts.binaries.postgres,
         dataDir,
         port,
-        flags: [...listenFlags(opts.listen), ...POSTGRES_FLAGS],
+        flags: [...listenFlags(opts.listen), ...POSTGRES_FLAGS, ...(await archiveFlags(home, dataDir, opts.runAs))],
         runAs: opts.runAs,
         onLog: tail.onLog,
         timeoutMs: START_TIMEOUT_MS,
