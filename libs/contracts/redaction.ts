@@ -138,6 +138,8 @@ const SETTING_KEYS = new Set([
   'username',
   'user',
   'expiresAt',
+  // a notify target's provider ("ntfy", "email"): redacting it would blank that word in every message
+  'kind',
 ]);
 
 /** The credential strings of one secrets.json account: every string leaf except the settings above. */
