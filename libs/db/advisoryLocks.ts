@@ -15,3 +15,9 @@ export const LOCK_GATES = 7_341_001;
 
 /** One sweeper at a time across every process (taken with try: a busy sweeper is skipped, not waited for). */
 export const LOCK_SWEEPER = 7_341_002;
+
+/**
+ * One notifier pass at a time across every coordinator (taken with try: a coordinator that finds it
+ * held skips its pass; the holder notices and folds for everyone).
+ */
+export const LOCK_NOTIFIER = 7_341_003;
