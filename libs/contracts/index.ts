@@ -16,3 +16,4 @@ export * from './console.ts';
 export * from './notify.ts';
 export * from './retention.ts';
 export * from './doctor.ts';
+export * from './backup.ts';

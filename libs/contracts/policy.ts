@@ -3,6 +3,7 @@ import { AccountName, ChannelName } from './intent.ts';
 import { HostEntry } from './secrets.ts';
 import { NotifyPolicy } from './notify.ts';
 import { RetentionPolicy } from './retention.ts';
+import { BackupPolicy } from './backup.ts';
 
 const RateLimitKey = z
   .string()
@@ -93,6 +94,8 @@ export const Policy = z.strictObject({
   notify: NotifyPolicy.prefault({}),
   /** How long housekeeping keeps logs (never intents, attempts or receipts): docs/operations.md "Retention". */
   retention: RetentionPolicy.prefault({}),
+  /** Scheduled backups, taken once by the coordinator; none when absent (docs/operations.md "Backups and restore"). */
+  backup: BackupPolicy.optional(),
 });
 export type Policy = z.infer<typeof Policy>;
 export type PolicyInput = z.input<typeof Policy>;
