@@ -70,3 +70,66 @@ export const NotifyPayload = z.strictObject({
   total: z.int().min(1),
 });
 export type NotifyPayload = z.infer<typeof NotifyPayload>;
+
+/**
+ * The executor's `secrets.json` `notify.<target name>`: where the target's messages go and with
+ * what credentials. Strict, so a misspelt field is named instead of ignored. `hosts` may narrow
+ * nothing here (each kind implies its own provider's host, accountHosts in secrets.ts) but is
+ * allowed as on every account.
+ */
+const HttpUrl = z.url({ protocol: /^https?$/, message: 'must be an http:// or https:// URL' });
+const Hosts = z.array(z.string()).optional();
+
+/** https://docs.ntfy.sh/publish/ : JSON publish to the server's root URL, bearer token for protected topics. */
+export const NtfySecrets = z.strictObject({
+  kind: z.literal('ntfy'),
+  /** The server, e.g. https://ntfy.sh (no topic). */
+  url: HttpUrl,
+  /** ntfy's rule for topic names; on a public server the topic is the password. */
+  topic: z.string().regex(/^[-_A-Za-z0-9]{1,64}$/, 'must be 1 to 64 letters, digits, "-" or "_"'),
+  /** An access token (tk_…), sent as `Authorization: Bearer`. */
+  token: z.string().min(1).optional(),
+  hosts: Hosts,
+});
+
+/** https://api.slack.com/messaging/webhooks : the incoming webhook URL is the credential. */
+export const SlackSecrets = z.strictObject({
+  kind: z.literal('slack'),
+  webhookUrl: HttpUrl,
+  hosts: Hosts,
+});
+
+/** https://core.telegram.org/bots/api#sendmessage */
+export const TelegramSecrets = z.strictObject({
+  kind: z.literal('telegram'),
+  botToken: z.string().regex(/^\d+:[A-Za-z0-9_-]+$/, 'must be a bot token as BotFather gives it ("123456:ABC-…")'),
+  /** A chat id (negative for groups and channels) or a public channel's "@username". */
+  chatId: z.union([
+    z.int(),
+    z.string().regex(/^(-?\d+|@[A-Za-z0-9_]{4,32})$/, 'must be a chat id or "@channelusername"'),
+  ]),
+  /** Default https://api.telegram.org (a local Bot API server may stand in). */
+  apiBaseUrl: HttpUrl.optional(),
+  hosts: Hosts,
+});
+
+/**
+ * Mail through the email connector's own SMTP code: `smtp` (and the optional `imap`, which makes a
+ * cut-off send reconcilable) take the same settings as an `email` account; that connector checks them.
+ */
+export const NotifyEmailSecrets = z.strictObject({
+  kind: z.literal('email'),
+  smtp: z.record(z.string(), z.unknown()),
+  imap: z.record(z.string(), z.unknown()).optional(),
+  from: z.string().min(1),
+  to: z.union([z.email(), z.array(z.email()).min(1)]),
+  hosts: Hosts,
+});
+
+export const NotifySecrets = z.discriminatedUnion('kind', [
+  NtfySecrets,
+  SlackSecrets,
+  TelegramSecrets,
+  NotifyEmailSecrets,
+]);
+export type NotifySecrets = z.infer<typeof NotifySecrets>;

@@ -48,11 +48,14 @@ function hostPort(server: unknown): string | undefined {
 /** Fixed provider hosts implied when the account does not set its own API base URL. */
 const X_HOSTS = ['api.x.com', 'api.twitter.com'];
 const GITHUB_HOSTS = ['api.github.com'];
+const TELEGRAM_HOSTS = ['api.telegram.org'];
 
 /**
  * Where an account's credentials may go: its own `hosts`, plus the hosts its own configuration
  * names (decision 26): x's and GitHub's `apiBaseUrl` (default api.x.com and api.twitter.com,
- * api.github.com), email's smtp and imap host:port, calendar's serverUrl and calendarUrl. A webhook
+ * api.github.com), email's smtp and imap host:port, calendar's serverUrl and calendarUrl, a notify
+ * target's by its kind (ntfy `url`, slack `webhookUrl`, telegram `apiBaseUrl` (default
+ * api.telegram.org), email `smtp` and `imap`). A webhook
  * account, and a deploy account of webhook kind, have no server of their own: only `hosts` counts.
  */
 export function accountHosts(channel: string, account: Record<string, unknown> | undefined): string[] {
@@ -74,6 +77,17 @@ export function accountHosts(channel: string, account: Record<string, unknown> |
   } else if (channel === 'calendar') {
     add(hostOfUrl(account.serverUrl));
     add(hostOfUrl(account.calendarUrl));
+  } else if (channel === 'notify') {
+    // a notify target's provider is fixed by its kind and its own settings, never by a payload
+    if (account.kind === 'ntfy') add(hostOfUrl(account.url));
+    else if (account.kind === 'slack') add(hostOfUrl(account.webhookUrl));
+    else if (account.kind === 'telegram') {
+      if (account.apiBaseUrl === undefined) TELEGRAM_HOSTS.forEach((h) => out.add(h));
+      else add(hostOfUrl(account.apiBaseUrl));
+    } else if (account.kind === 'email') {
+      add(hostPort(account.smtp));
+      add(hostPort(account.imap));
+    }
   }
   return [...out];
 }
