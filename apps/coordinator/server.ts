@@ -18,6 +18,7 @@ import type { RequestLimits } from './rateLimit.ts';
 import { agentRoutes } from './routes/agent.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { channelRoutes } from './routes/channels.ts';
+import { doctorRoutes } from './routes/doctor.ts';
 import { gateRoutes } from './routes/gates.ts';
 import { intentByKeyRoutes } from './routes/intentByKey.ts';
 import { intentRoutes } from './routes/intents.ts';
@@ -145,6 +146,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(tokenRoutes, { prefix: '/v1/tokens' });
   await app.register(nodeRoutes, { prefix: '/v1/nodes' });
   await app.register(auditRoutes);
+  await app.register(doctorRoutes);
   await app.register(liveRoutes, { router: deps.router, agent: deps.agent });
   await registerConsole(app, consoleSessions);
   if (deps.router) await app.register(routerRoutes, { router: deps.router });
