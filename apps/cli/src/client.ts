@@ -8,6 +8,7 @@ import {
   CommandApproval,
   CommandApprovalList,
   CreatedToken,
+  DoctorReport,
   Gate,
   GateList,
   HeldIntent,
@@ -147,6 +148,10 @@ export class CoordinatorClient {
 
   live(): Promise<LiveReport> {
     return this.#call(LiveReport, 'GET', '/v1/live');
+  }
+
+  doctor(): Promise<DoctorReport> {
+    return this.#call(DoctorReport, 'GET', '/v1/doctor');
   }
 
   /** Starts an agent run; its events, each checked, as they come. */
