@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import cliPackage from '../package.json' with { type: 'json' };
 import { registerAgentCommands } from './commands/agent.ts';
+import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerGateCommands } from './commands/gates.ts';
 import { registerGuardCommands } from './commands/guard.ts';
 import { registerIntentCommands } from './commands/intents.ts';
@@ -24,7 +25,7 @@ Environment:
   HANDOFF_EXECUTOR_ID  executor id (default the host name)
   DATABASE_URL         Postgres; unset: an embedded Postgres under $HANDOFF_HOME/pg
 
-Exit codes: 0 ok, 1 failure, 2 usage (guard check: 0 allow, 3 ask, 4 deny).
+Exit codes: 0 ok, 1 failure, 2 usage (guard check: 0 allow, 3 ask, 4 deny; doctor: 3 warn, 4 fail).
 With --json, a failure is one JSON line on stderr: {"error":{"code","message"}}.
 Reference: docs/cli.md`;
 
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
   registerLoginCommand(program);
   registerNodeCommands(program);
   registerAuditCommand(program);
+  registerDoctorCommand(program);
   registerAgentCommands(program);
   registerGuardCommands(program);
   registerMcpCommand(program);
