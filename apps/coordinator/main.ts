@@ -12,7 +12,7 @@ import { createDb, createPool, migrate, pgErrorFields } from '@handoff/db';
 import type { Db } from '@handoff/db';
 import { createIntentService, policySource, publishPolicy, startBoss } from '@handoff/intents';
 import { configureBuckets } from '@handoff/ratelimit';
-import { createRouter, loadFleet } from '@handoff/router';
+import { createRouter, createUsageLog, loadFleet, openNodeStateStore } from '@handoff/router';
 import type { Router } from '@handoff/router';
 import type { FleetConfig } from '@handoff/contracts';
 import { ensureOperatorToken } from './auth.ts';
@@ -189,7 +189,12 @@ export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port
         log.warn({ file: 'nodes.json' }, `nodes.json refused, the last good fleet stays: ${message}`),
     });
     fleet = fleetWatcher;
-    router = createRouter({ fleet: () => fleetWatcher.current(), log });
+    router = createRouter({
+      fleet: () => fleetWatcher.current(),
+      log,
+      nodeState: await openNodeStateStore(db, { log }),
+      usage: createUsageLog(db, { log }),
+    });
 
     agent = await createAgentService({
       router,

@@ -26,6 +26,7 @@ import { liveRoutes } from './routes/live.ts';
 import { mcpRoutes } from './routes/mcp.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { routerRoutes } from './routes/router.ts';
+import { routerUsageRoutes } from './routes/routerUsage.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 
 /**
@@ -150,6 +151,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(liveRoutes, { router: deps.router, agent: deps.agent });
   await registerConsole(app, consoleSessions);
   if (deps.router) await app.register(routerRoutes, { router: deps.router });
+  // the usage on record reads Postgres alone: answered with or without a router in this process
+  await app.register(routerUsageRoutes);
   if (deps.agent) await app.register(agentRoutes, { prefix: '/v1/agent', agent: deps.agent });
   await app.ready();
   return app;

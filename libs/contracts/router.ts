@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DurationText } from './duration.ts';
 import { refuseDeepOrLargeJson } from './intent.ts';
 
 /**
@@ -164,3 +165,48 @@ export const RouterNodeStatus = z.object({
   nextProbeAt: z.string().nullable(),
 });
 export type RouterNodeStatus = z.infer<typeof RouterNodeStatus>;
+
+/**
+ * GET /v1/router/usage: the routed requests on record (router_usage), aggregated over the last
+ * `since` (a DurationText, default 24h) by model asked, node, UTC day or client token.
+ */
+export const RouterUsageBy = z.enum(['model', 'node', 'day', 'token']);
+export type RouterUsageBy = z.infer<typeof RouterUsageBy>;
+
+export const RouterUsageQuery = z.strictObject({
+  since: z.string().pipe(DurationText).default(86_400),
+  by: RouterUsageBy.default('model'),
+});
+export type RouterUsageQuery = z.output<typeof RouterUsageQuery>;
+
+/** Counts and time percentiles of one group of requests (or of all of them: the totals). */
+export const RouterUsageFigures = z.object({
+  requests: z.number(),
+  /** Requests answered with an error (anything but `ok`; a client that went away is `clientAborted`, not an error). */
+  errors: z.number(),
+  clientAborted: z.number(),
+  /** Requests served by another node or model than the first choice. */
+  escalated: z.number(),
+  tokensIn: z.number(),
+  tokensOut: z.number(),
+  /** ms; null when no request of the group had a first byte (or none had a time at all). */
+  ttfbP50Ms: z.number().nullable(),
+  ttfbP95Ms: z.number().nullable(),
+  totalP50Ms: z.number().nullable(),
+  totalP95Ms: z.number().nullable(),
+});
+export type RouterUsageFigures = z.infer<typeof RouterUsageFigures>;
+
+export const RouterUsageRow = RouterUsageFigures.extend({
+  /** The model asked, the node id, the UTC day (`YYYY-MM-DD`) or the token's name; null: none (no node tried, no token). */
+  key: z.string().nullable(),
+});
+export type RouterUsageRow = z.infer<typeof RouterUsageRow>;
+
+export const RouterUsageReport = z.object({
+  since: z.string(),
+  by: RouterUsageBy,
+  rows: z.array(RouterUsageRow),
+  totals: RouterUsageFigures,
+});
+export type RouterUsageReport = z.infer<typeof RouterUsageReport>;

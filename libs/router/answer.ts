@@ -7,6 +7,7 @@ import type { Json, Usage } from './json.ts';
 import type { RouterMetrics } from './metrics.ts';
 import { isErrorAnswer, normaliseAnswer, normaliseError, quirksFor } from './quirks.ts';
 import type { StreamRewriter } from './streamRewriters.ts';
+import type { UsageLog } from './usageLog.ts';
 import { UpstreamError, readAll } from './upstream.ts';
 
 /**
@@ -32,6 +33,8 @@ export interface RequestLog {
   /** false when the estimate is the byte bound (far below every context window, not tokenized). */
   promptTokensExact: boolean;
   started: number;
+  /** Who asked (router_usage.token_name). */
+  tokenName: string | null;
   debugBody?: unknown;
 }
 
@@ -40,6 +43,13 @@ export interface AnswerDeps {
   log: Logger;
   /** The thresholds in force when a node fails mid-answer. */
   thresholds(): FleetThresholds;
+  /** Where each request's row goes (router_usage); none: not recorded. */
+  usage?: UsageLog;
+}
+
+/** router_usage's status for an outcome: the outcome as logged, but a client that went away is `client_aborted`. */
+export function usageStatus(outcome: string): string {
+  return outcome === 'cancelled' ? 'client_aborted' : outcome;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -84,6 +94,19 @@ function finishLog(deps: AnswerDeps, r: RequestLog, c: Committed, outcome: strin
     outcome,
   };
   if (error) line['error'] = error;
+  deps.usage?.record({
+    at: new Date(Date.now() - totalMs),
+    tokenName: r.tokenName,
+    modelAsked: r.model,
+    nodeId: node,
+    modelUsed: served,
+    escalations: c.passedOver,
+    tokensIn: usage.prompt,
+    tokensOut: usage.completion,
+    ttfbMs: Math.round(c.firstByteAt - r.started),
+    totalMs: Math.round(totalMs),
+    status: usageStatus(outcome),
+  });
   if (deps.log.isLevelEnabled('debug') && r.debugBody !== undefined) line['body'] = r.debugBody;
   deps.log.info(line, 'router request');
 }

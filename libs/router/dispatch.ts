@@ -35,6 +35,10 @@ export interface Committed {
   translate: boolean;
   /** The client's signal: a stream it abandons is not the node's failure. */
   signal: AbortSignal | undefined;
+  /** performance.now() when the node's first byte was in hand (the request's TTFB on record). */
+  firstByteAt: number;
+  /** Nodes passed over before this one (by the plan, or failed before a first byte). */
+  passedOver: number;
 }
 
 export interface DispatchDeps {
@@ -113,7 +117,17 @@ export async function dispatch(
     const escalated = attempts[0]?.reason ?? null;
     const commit = (clientError: Buffer | null): Committed => {
       health.recordSuccess(opened.firstByteMs);
-      return { server, runtime, opened, escalated, clientError, translate: request.translate, signal };
+      return {
+        server,
+        runtime,
+        opened,
+        escalated,
+        clientError,
+        translate: request.translate,
+        signal,
+        firstByteAt: performance.now(),
+        passedOver: attempts.length,
+      };
     };
     if (opened.status === 429 || opened.status === 400 || opened.status === 413) {
       const text = await readAll(opened).catch(() => Buffer.alloc(0));

@@ -1,5 +1,6 @@
 import CircuitBreaker from 'opossum';
 import type { FleetNode, FleetThresholds, NodeHealthState, RouterNodeStatus } from '@handoff/contracts';
+import type { NodeStateRecord } from './nodeStateStore.ts';
 
 /** The router's notion of time for health decisions; tests pass a fake one. */
 export interface Clock {
@@ -7,6 +8,9 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => Date.now() };
+
+/** How long an open breaker waits before it lets one request through (half-open). */
+const BREAKER_RESET_MS = 30_000;
 
 /**
  * What the router knows about one node: passive counts of request outcomes, the quarantine that
@@ -22,6 +26,15 @@ export class NodeHealth {
   lastErrorAt: number | null = null;
   lastProbeAt: number | null = null;
   nextProbeAt: number;
+  /** Wall-clock ms when the quarantine in force began (router_node_state.quarantined_at), or null. */
+  quarantinedAt: number | null = null;
+  /** Wall-clock ms when the breaker last opened, or null. */
+  breakerOpenedAt: number | null = null;
+  /**
+   * Called after each change worth keeping (quarantine begins or ends, the breaker opens, half-opens
+   * or closes): the runtime writes it to router_node_state. Not called for what `adopt` sets.
+   */
+  onChange: ((health: NodeHealth) => void) | null = null;
   readonly breaker: CircuitBreaker<[() => Promise<unknown>], unknown>;
   private readonly clock: Clock;
 
@@ -33,10 +46,66 @@ export class NodeHealth {
       timeout: false,
       errorThresholdPercentage: 50,
       volumeThreshold: 5,
-      resetTimeout: 30_000,
+      resetTimeout: BREAKER_RESET_MS,
       rollingCountTimeout: 10_000,
       name: node.id,
     });
+    this.breaker.on('open', () => {
+      this.breakerOpenedAt = Date.now();
+      this.changed();
+    });
+    this.breaker.on('halfOpen', () => this.changed());
+    this.breaker.on('close', () => this.changed());
+  }
+
+  private adopting = false;
+  private changed(): void {
+    if (!this.adopting) this.onChange?.(this);
+  }
+
+  /** What router_node_state keeps of this node. */
+  record(): NodeStateRecord {
+    const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+    return {
+      nodeId: this.node.id,
+      quarantined: this.state === 'quarantined',
+      quarantinedAt: this.state === 'quarantined' ? date(this.quarantinedAt) : null,
+      reason: this.lastError,
+      consecutiveFailures: this.consecutiveFailures,
+      breaker: this.breakerState,
+      breakerOpenedAt: date(this.breakerOpenedAt),
+    };
+  }
+
+  /**
+   * Takes on a state on record: at start (`restart`: the breaker too, and a quarantined node is
+   * probed at once, since a probe is cheaper than a client's request timing out), or another
+   * coordinator's decision (the quarantine only: a breaker counts this process's own traffic).
+   */
+  adopt(saved: NodeStateRecord, how: { restart: boolean; reprobeMs: number }): void {
+    this.adopting = true;
+    try {
+      const now = this.clock.now();
+      if (saved.quarantined && this.state === 'healthy') {
+        this.state = 'quarantined';
+        this.nextProbeAt = how.restart ? now : now + how.reprobeMs;
+      } else if (!saved.quarantined && this.state === 'quarantined') {
+        this.state = 'healthy';
+      }
+      this.quarantinedAt = saved.quarantined ? (saved.quarantinedAt?.getTime() ?? Date.now()) : null;
+      this.consecutiveFailures = saved.consecutiveFailures;
+      if (saved.reason !== null && this.lastError === null) this.lastError = saved.reason;
+      if (!how.restart || saved.breaker !== 'open' || saved.breakerOpenedAt === null) return;
+      // Open again only while the reset timeout has not run out since it opened; it then waits a
+      // whole reset timeout (opossum has no "open for the rest of it").
+      const openFor = Date.now() - saved.breakerOpenedAt.getTime();
+      if (openFor >= 0 && openFor < BREAKER_RESET_MS && !this.breaker.opened) {
+        this.breaker.open();
+        this.breakerOpenedAt = saved.breakerOpenedAt.getTime();
+      }
+    } finally {
+      this.adopting = false;
+    }
   }
 
   get breakerState(): RouterNodeStatus['breaker'] {
@@ -63,7 +132,9 @@ export class NodeHealth {
     this.lastErrorAt = this.clock.now();
     if (this.state === 'healthy' && this.consecutiveFailures >= thresholds.quarantineAfterFailures) {
       this.state = 'quarantined';
+      this.quarantinedAt = Date.now();
       this.nextProbeAt = this.clock.now() + thresholds.reprobeSeconds * 1000;
+      this.changed();
     }
   }
 
@@ -77,6 +148,8 @@ export class NodeHealth {
       if (this.state === 'quarantined') {
         this.state = 'healthy';
         this.consecutiveFailures = 0;
+        this.quarantinedAt = null;
+        this.changed();
       }
       return;
     }

@@ -1,5 +1,10 @@
 export { createRouter } from './router.ts';
-export type { Router, RouterAnswer, RouterOptions, SkipReason } from './router.ts';
+export type { RouteCaller, Router, RouterAnswer, RouterOptions, SkipReason } from './router.ts';
+export { openNodeStateStore } from './nodeStateStore.ts';
+export type { NodeStateRecord, NodeStateStore, NodeStateStoreOptions } from './nodeStateStore.ts';
+export { createUsageLog } from './usageLog.ts';
+export type { UsageLog, UsageLogOptions, UsageRecord } from './usageLog.ts';
+export { readUsage } from './usageReport.ts';
 export { escalationPath, plan } from './plan.ts';
 export type { Attempted, Availability, FleetSnapshot, Plan, RouteRequest } from './plan.ts';
 export { createFleetRuntime } from './runtime.ts';

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { ApiError } from '@handoff/contracts';
 import type { ChatCompletionsBody, FleetConfig, ResponsesBody, RouterNodeStatus } from '@handoff/contracts';
 import { SSE_HEADERS, routingHeaders, streamAnswer, wholeAnswer } from './answer.ts';
 import type { AnswerDeps, RequestLog, RouterAnswer } from './answer.ts';
@@ -13,16 +14,19 @@ import { osMemoryReader } from './memory.ts';
 import type { MemoryReader } from './memory.ts';
 import { createRouterMetrics } from './metrics.ts';
 import { plan, readsMemory } from './plan.ts';
+import type { Attempted } from './plan.ts';
 import { createProber } from './probe.ts';
 import { quirksFor } from './quirks.ts';
 import { chatCall, responsesCall } from './requests.ts';
 import { chatToResponse, responsesToChat } from './responses.ts';
+import type { NodeStateStore } from './nodeStateStore.ts';
 import { createFleetRuntime } from './runtime.ts';
 import { chatNormaliser, clientWantsUsage, passthroughRewriter, responsesTranslator } from './streamRewriters.ts';
 import { sharedTokenCounter } from './tokenCounter.ts';
 import type { TokenCounter, TokenizeFallback } from './tokenCounter.ts';
 import { countChatTokens, countTextTokens, promptTokensForRouting, tokensNeeded } from './tokens.ts';
 import { toolCallPlan, toolCallsInAnswer, toolCallsInResponse } from './toolCalls/index.ts';
+import type { UsageLog } from './usageLog.ts';
 
 /**
  * The model router: the composition of its parts, each with one job: the fleet runtime
@@ -47,11 +51,20 @@ export interface RouterOptions {
   probeCheckMs?: number;
   /** Counts tokens off the event loop; default the process's shared counter. */
   tokenCounter?: TokenCounter;
+  /** Quarantine and breaker on record (router_node_state); none: kept in memory only. Closed by the router. */
+  nodeState?: NodeStateStore;
+  /** A row per request (router_usage); none: not recorded. Flushed and closed by the router. */
+  usage?: UsageLog;
+}
+
+/** Who a request is for: its row in router_usage names the token. */
+export interface RouteCaller {
+  tokenName: string | null;
 }
 
 export interface Router {
-  chatCompletions(body: ChatCompletionsBody, signal?: AbortSignal): Promise<RouterAnswer>;
-  responses(body: ResponsesBody, signal?: AbortSignal): Promise<RouterAnswer>;
+  chatCompletions(body: ChatCompletionsBody, signal?: AbortSignal, caller?: RouteCaller): Promise<RouterAnswer>;
+  responses(body: ResponsesBody, signal?: AbortSignal, caller?: RouteCaller): Promise<RouterAnswer>;
   /** GET /v1/models: every model id and alias of the fleet. */
   models(): { object: 'list'; data: { id: string; object: 'model'; created: number; owned_by: string }[] };
   nodes(): RouterNodeStatus[];
@@ -79,10 +92,11 @@ export function createRouter(opts: RouterOptions): Router {
   const log = opts.log;
   const metrics = createRouterMetrics();
   const counter = opts.tokenCounter ?? sharedTokenCounter();
-  const runtime = createFleetRuntime(opts.fleet, clock);
+  const runtime = createFleetRuntime(opts.fleet, clock, opts.nodeState);
+  const usage = opts.usage;
   const prober = createProber({ runtime, clock, env, log, checkMs: opts.probeCheckMs ?? 1000 });
   const dispatchDeps: DispatchDeps = { node: (id) => runtime.node(id), env, metrics, log };
-  const answers: AnswerDeps = { metrics, log, thresholds: () => runtime.current().thresholds };
+  const answers: AnswerDeps = { metrics, log, thresholds: () => runtime.current().thresholds, usage };
 
   /** A count the tokenizer could not make in time or size is the byte bound: counted and logged. */
   const fellBack = (fallback: TokenizeFallback | undefined, where: string): void => {
@@ -113,22 +127,50 @@ export function createRouter(opts: RouterOptions): Router {
     return { prompt, exact, need: tokensNeeded(prompt, tokenMarginPct, allowance) };
   }
 
-  /** Plans against the fleet's state now and dispatches to the first candidate that answers. */
+  /**
+   * Plans against the fleet's state now and dispatches to the first candidate that answers. A
+   * request no node took is recorded here (one that was taken is recorded when its answer ends).
+   */
   async function route(
     fleet: FleetConfig,
     model: string,
     need: number,
     build: (server: Server) => UpstreamCall,
     signal: AbortSignal | undefined,
+    asked: { started: number; tokenName: string | null },
   ): Promise<Committed> {
-    const freeGb = readsMemory(fleet) ? await memory() : null;
-    const planned = plan({ model, need }, runtime.snapshot(fleet, freeGb));
-    if (!planned.ok) throw planned.refusal;
-    return dispatch(dispatchDeps, fleet, model, planned, build, signal);
+    try {
+      const freeGb = readsMemory(fleet) ? await memory() : null;
+      const planned = plan({ model, need }, runtime.snapshot(fleet, freeGb));
+      if (!planned.ok) throw planned.refusal;
+      return await dispatch(dispatchDeps, fleet, model, planned, build, signal);
+    } catch (err) {
+      if (usage) {
+        const details =
+          err instanceof ApiError ? (err.details as { attempts?: Attempted[]; skipped?: Attempted[] }) : {};
+        const passed = details?.attempts ?? details?.skipped ?? [];
+        const totalMs = performance.now() - asked.started;
+        usage.record({
+          at: new Date(Date.now() - totalMs),
+          tokenName: asked.tokenName,
+          modelAsked: model,
+          nodeId: passed.at(-1)?.node ?? null,
+          modelUsed: null,
+          escalations: Math.max(0, passed.length - 1),
+          tokensIn: null,
+          tokensOut: null,
+          ttfbMs: null,
+          totalMs: Math.round(totalMs),
+          status: err instanceof ApiError ? (err.status === 499 ? 'client_aborted' : err.code) : 'internal',
+        });
+      }
+      throw err;
+    }
   }
 
   const router: Router = {
-    async chatCompletions(body, signal) {
+    async chatCompletions(body, signal, caller) {
+      const tokenName = caller?.tokenName ?? null;
       const started = performance.now();
       const fleet = runtime.current();
       const { prompt, exact, need } = await size(
@@ -139,7 +181,10 @@ export function createRouter(opts: RouterOptions): Router {
         'chat completions prompt',
       );
       const stream = body.stream === true;
-      const c = await route(fleet, body.model, need, (server) => chatCall(server, body, stream), signal);
+      const c = await route(fleet, body.model, need, (server) => chatCall(server, body, stream), signal, {
+        started,
+        tokenName,
+      });
       const r: RequestLog = {
         api: 'chat',
         model: body.model,
@@ -147,6 +192,7 @@ export function createRouter(opts: RouterOptions): Router {
         promptTokensEstimate: prompt,
         promptTokensExact: exact,
         started,
+        tokenName,
         debugBody: body.messages,
       };
       const headers = routingHeaders(answers, c, body.model);
@@ -180,7 +226,8 @@ export function createRouter(opts: RouterOptions): Router {
       };
     },
 
-    async responses(body, signal) {
+    async responses(body, signal, caller) {
+      const tokenName = caller?.tokenName ?? null;
       const started = performance.now();
       const fleet = runtime.current();
       const chat = responsesToChat(body);
@@ -193,7 +240,10 @@ export function createRouter(opts: RouterOptions): Router {
         'responses prompt',
       );
       const stream = body.stream === true;
-      const c = await route(fleet, body.model, need, (server) => responsesCall(server, body, chat), signal);
+      const c = await route(fleet, body.model, need, (server) => responsesCall(server, body, chat), signal, {
+        started,
+        tokenName,
+      });
       const r: RequestLog = {
         api: 'responses',
         model: body.model,
@@ -201,6 +251,7 @@ export function createRouter(opts: RouterOptions): Router {
         promptTokensEstimate: prompt,
         promptTokensExact: exact,
         started,
+        tokenName,
         debugBody: body.input,
       };
       const headers = {
@@ -270,6 +321,9 @@ export function createRouter(opts: RouterOptions): Router {
     async close() {
       await prober.close();
       await runtime.close();
+      // last: what the requests and probes above noted is written before the database goes
+      await opts.usage?.close();
+      await opts.nodeState?.close();
     },
   };
   return router;

@@ -2,6 +2,7 @@ import type { Agent } from 'undici';
 import type { FleetConfig } from '@handoff/contracts';
 import { NodeHealth } from './health.ts';
 import type { Clock } from './health.ts';
+import type { NodeStateStore } from './nodeStateStore.ts';
 import type { Availability, FleetSnapshot } from './plan.ts';
 import { agentFor } from './upstream.ts';
 
@@ -29,9 +30,26 @@ export interface FleetRuntime {
   close(): Promise<void>;
 }
 
-export function createFleetRuntime(fleet: () => FleetConfig, clock: Clock): FleetRuntime {
+/**
+ * `state`: quarantine and breaker on record (nodeStateStore.ts). A node's health starts from its row
+ * and each change is noted there; another coordinator's quarantine decisions are taken on.
+ */
+export function createFleetRuntime(fleet: () => FleetConfig, clock: Clock, state?: NodeStateStore): FleetRuntime {
   const runtimes = new Map<string, NodeRuntime>();
   let synced: FleetConfig | null = null;
+  const reprobeMs = (): number => (synced ?? fleet()).thresholds.reprobeSeconds * 1000;
+
+  function newHealth(node: FleetConfig['nodes'][number]): NodeHealth {
+    const health = new NodeHealth(node, clock);
+    if (!state) return health;
+    const saved = state.saved(node.id);
+    if (saved) health.adopt(saved, { restart: true, reprobeMs: reprobeMs() });
+    health.onChange = (h) => state.save(h.record());
+    return health;
+  }
+  state?.onRemoteChange((record) => {
+    runtimes.get(record.nodeId)?.health.adopt(record, { restart: false, reprobeMs: reprobeMs() });
+  });
 
   return {
     current() {
@@ -49,7 +67,7 @@ export function createFleetRuntime(fleet: () => FleetConfig, clock: Clock): Flee
           existing.agent = agentFor(node);
           existing.key = key;
         } else {
-          runtimes.set(node.id, { health: new NodeHealth(node, clock), agent: agentFor(node), key });
+          runtimes.set(node.id, { health: newHealth(node), agent: agentFor(node), key });
         }
       }
       for (const [id, rt] of runtimes) {

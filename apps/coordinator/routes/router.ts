@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { ChatCompletionsBody, ResponsesBody } from '@handoff/contracts';
-import type { Router, RouterAnswer } from '@handoff/router';
+import type { RouteCaller, Router, RouterAnswer } from '@handoff/router';
 import { routerCallsLimit } from '../rateLimit.ts';
 
 /**
@@ -27,6 +27,12 @@ function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
+/** The caller as router_usage names it: the token's name, else its `<role>:<id>` (none without auth). */
+function callerOf(request: FastifyRequest): RouteCaller {
+  const p = request.principal;
+  return { tokenName: p ? (p.name ?? p.actor) : null };
+}
+
 function send(reply: FastifyReply, answer: RouterAnswer): FastifyReply {
   reply.code(answer.status).headers(answer.headers);
   if (Buffer.isBuffer(answer.body)) return reply.send(answer.body);
@@ -47,7 +53,8 @@ export const routerRoutes: FastifyPluginAsyncZod<RouterRoutesOptions> = async (a
       bodyLimit: ROUTER_BODY_LIMIT_BYTES,
       schema: { body: ChatCompletionsBody },
     },
-    async (request, reply) => send(reply, await router.chatCompletions(request.body, clientGone(request, reply))),
+    async (request, reply) =>
+      send(reply, await router.chatCompletions(request.body, clientGone(request, reply), callerOf(request))),
   );
 
   app.post(
@@ -57,6 +64,7 @@ export const routerRoutes: FastifyPluginAsyncZod<RouterRoutesOptions> = async (a
       bodyLimit: ROUTER_BODY_LIMIT_BYTES,
       schema: { body: ResponsesBody },
     },
-    async (request, reply) => send(reply, await router.responses(request.body, clientGone(request, reply))),
+    async (request, reply) =>
+      send(reply, await router.responses(request.body, clientGone(request, reply), callerOf(request))),
   );
 };
