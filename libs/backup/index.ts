@@ -1,0 +1,10 @@
+export { takeBackup, embeddedSourceFor, defaultBackupDir } from './backup.ts';
+export type { EmbeddedSource, TakeBackupOptions, TakenBackup } from './backup.ts';
+export { restoreBackup } from './restore.ts';
+export type { RestoreOptions, Restored } from './restore.ts';
+export type { RecoveryTarget } from './physicalRestore.ts';
+export { readManifest, verifyChecksums } from './manifest.ts';
+export { pruneBackups } from './prune.ts';
+export { listBackups } from './layout.ts';
+export { findClientTool, installHint } from './pgClient.ts';
+export { RECORD_TABLES } from './database.ts';
