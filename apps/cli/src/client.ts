@@ -17,6 +17,7 @@ import {
   IntentList,
   LiveReport,
   RemovedGate,
+  RouterUsageReport,
   TokenInfo,
   TokenList,
 } from '@handoff/contracts';
@@ -26,6 +27,7 @@ import type {
   CommandApprovalState,
   CreateTokenBody,
   IntentState,
+  RouterUsageBy,
   SetGateRequest,
 } from '@handoff/contracts';
 import { CoordinatorHttp } from './http.ts';
@@ -144,6 +146,11 @@ export class CoordinatorClient {
 
   audit(filter: AuditFilter & PageRequest): Promise<AuditList> {
     return this.#call(AuditList, 'GET', `/v1/audit${query({ ...filter })}`);
+  }
+
+  /** GET /v1/router/usage: `since` is a duration such as `24h`. */
+  routerUsage(filter: { since?: string; by?: RouterUsageBy }): Promise<RouterUsageReport> {
+    return this.#call(RouterUsageReport, 'GET', `/v1/router/usage${query({ ...filter })}`);
   }
 
   live(): Promise<LiveReport> {

@@ -12,6 +12,9 @@ import { registerNodeCommands } from './commands/nodes.ts';
 import { registerRoleCommands } from './commands/roles.ts';
 import { registerTokenCommands } from './commands/tokens.ts';
 import { registerAuditCommand } from './commands/audit.ts';
+import { registerBackupCommand } from './commands/backup.ts';
+import { registerRestoreCommand } from './commands/restore.ts';
+import { registerUsageCommand } from './commands/usage.ts';
 import { jsonRequested } from './errors.ts';
 
 const FOOTER = `
@@ -59,9 +62,12 @@ export function buildProgram(): Command {
   registerLoginCommand(program);
   registerNodeCommands(program);
   registerAuditCommand(program);
+  registerUsageCommand(program);
   registerDoctorCommand(program);
   registerAgentCommands(program);
   registerGuardCommands(program);
   registerMcpCommand(program);
+  registerBackupCommand(program);
+  registerRestoreCommand(program);
   return program;
 }
