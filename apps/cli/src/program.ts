@@ -14,7 +14,6 @@ import { registerTokenCommands } from './commands/tokens.ts';
 import { registerAuditCommand } from './commands/audit.ts';
 import { registerBackupCommand } from './commands/backup.ts';
 import { registerRestoreCommand } from './commands/restore.ts';
-import { registerUsageCommand } from './commands/usage.ts';
 import { jsonRequested } from './errors.ts';
 
 const FOOTER = `
@@ -62,7 +61,6 @@ export function buildProgram(): Command {
   registerLoginCommand(program);
   registerNodeCommands(program);
   registerAuditCommand(program);
-  registerUsageCommand(program);
   registerDoctorCommand(program);
   registerAgentCommands(program);
   registerGuardCommands(program);
