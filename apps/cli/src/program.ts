@@ -14,6 +14,7 @@ import { registerTokenCommands } from './commands/tokens.ts';
 import { registerAuditCommand } from './commands/audit.ts';
 import { registerBackupCommand } from './commands/backup.ts';
 import { registerRestoreCommand } from './commands/restore.ts';
+import { registerUsageCommand } from './commands/usage.ts';
 import { jsonRequested } from './errors.ts';
 
 const FOOTER = `
@@ -61,6 +62,7 @@ export function buildProgram(): Command {
   registerLoginCommand(program);
   registerNodeCommands(program);
   registerAuditCommand(program);
+  registerUsageCommand(program);
   registerDoctorCommand(program);
   registerAgentCommands(program);
   registerGuardCommands(program);
