@@ -10,3 +10,6 @@ export { createLogger, REDACT_PATHS } from './logger.ts';
 export { createSignInLink } from './console/signInLink.ts';
 export { isLoopbackHost } from './metrics.ts';
 export type { Access, Principal } from './types.ts';
+export { createNotifier, digestKey, NOTIFIER_ACTOR } from './notifier/notifier.ts';
+export type { Notifier, NotifierOptions, PassResult } from './notifier/notifier.ts';
+export { consolePages, digestFor, MAX_ITEMS, type NoticedEvent } from './notifier/digest.ts';

@@ -18,6 +18,7 @@ import type { FleetConfig } from '@handoff/contracts';
 import { ensureOperatorToken } from './auth.ts';
 import { createLogger } from './logger.ts';
 import { buildServer } from './server.ts';
+import { createNotifier, type Notifier } from './notifier/notifier.ts';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 18800;
@@ -47,6 +48,11 @@ export interface BuiltCoordinator {
   operatorTokenPath: string;
   /** Why the agent's commands run weaker than a sandbox (isolation none, shared network) or are refused; null when they do not. */
   agentWarning: string | null;
+  /**
+   * Starts the notifier once the server listens at `url`: its messages link to `url`/console/ unless
+   * policy.json's notify.consoleUrl says where operators reach the console.
+   */
+  startNotifier(url: string): void;
   /** Stops the HTTP server, then pg-boss, then the pool, then the file watchers. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -105,6 +111,7 @@ export async function startCoordinator(opts: StartCoordinatorOptions): Promise<R
   const address = built.app.server.address() as AddressInfo;
   const url = urlFor(host, address.port, opts.tls !== undefined);
   log.info({ url }, 'coordinator listening');
+  built.startNotifier(url);
   return { url, operatorTokenPath: built.operatorTokenPath, agentWarning: built.agentWarning, close: built.close };
 }
 
@@ -130,11 +137,13 @@ export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port
   let fleet: ConfigWatcher<FleetConfig> | null = null;
   let router: Router | null = null;
   let agent: AgentService | null = null;
+  let notifier: Notifier | null = null;
 
   const stopAll = async (): Promise<void> => {
     const steps: [string, () => Promise<void>][] = [
       // First: stopping the agent's runs ends their SSE streams, which the http server would wait for.
       ['agent loop', async () => void (await agent?.close())],
+      ['notifier', async () => void (await notifier?.stop())],
       ['http server', async () => void (await app?.close())],
       ['model router', async () => void (await router?.close())],
       ['pg-boss', async () => void (await boss?.stop({ graceful: true, close: true, timeout: 10_000 }))],
@@ -218,11 +227,25 @@ export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port
       policy: () => watcher.current(),
     });
 
+    let listeningAt = '';
+    const notices = createNotifier({
+      db,
+      intents,
+      policy: () => watcher.current(),
+      consoleUrl: () => `${listeningAt}/console/`,
+      log,
+    });
+    notifier = notices;
+
     let closing: Promise<void> | null = null;
     return {
       app,
       operatorTokenPath: operator.path,
       agentWarning: agent.health().isolationWarning,
+      startNotifier(url) {
+        listeningAt = url;
+        notices.start();
+      },
       close: () => (closing ??= stopAll()),
     };
   } catch (err) {
