@@ -7,6 +7,7 @@ import { xConnector } from './x.ts';
 import { deployConnector } from './deploy.ts';
 import { emailConnector } from './email.ts';
 import { calendarConnector } from './calendar.ts';
+import { notifyConnector } from './notify.ts';
 
 export const builtInConnectors: Connector[] = [
   noopConnector,
@@ -15,6 +16,7 @@ export const builtInConnectors: Connector[] = [
   emailConnector,
   calendarConnector,
   deployConnector,
+  notifyConnector,
 ] as Connector[];
 
 export type PayloadValidation = { ok: true; payload: unknown } | { ok: false; issues: FieldIssue[] };

@@ -489,8 +489,8 @@ describe('connector registry', () => {
   const registry = createConnectorRegistry();
 
   test('lists the built-in connectors', () => {
-    assert.deepEqual(registry.names(), ['calendar', 'deploy', 'email', 'noop', 'webhook', 'x']);
-    for (const name of ['calendar', 'deploy', 'email', 'webhook', 'x'])
+    assert.deepEqual(registry.names(), ['calendar', 'deploy', 'email', 'noop', 'notify', 'webhook', 'x']);
+    for (const name of ['calendar', 'deploy', 'email', 'notify', 'webhook', 'x'])
       assert.equal(registry.get(name)?.externalEffect, true, name);
     assert.equal(registry.get('noop')?.externalEffect, false);
     assert.equal(registry.get('nope'), undefined);

@@ -35,7 +35,7 @@ describe('GET /v1/channels and GET /v1/intents/by-key', () => {
     const res = await stack.api<ChannelList>('GET', '/v1/channels');
     assert.equal(res.status, 200);
     const byName = new Map(res.body.channels.map((c) => [c.channel, c]));
-    assert.deepEqual([...byName.keys()], ['calendar', 'deploy', 'email', 'noop', 'webhook', 'x']);
+    assert.deepEqual([...byName.keys()], ['calendar', 'deploy', 'email', 'noop', 'notify', 'webhook', 'x']);
     assert.equal(byName.get('webhook')?.needsApproval, false, 'relaxed by a rule');
     assert.equal(byName.get('noop')?.needsApproval, true, 'tightened by a rule');
     assert.equal(byName.get('x')?.needsApproval, true, 'draft_only default for an external effect');
