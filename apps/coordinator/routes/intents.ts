@@ -7,6 +7,7 @@ import {
   HeldIntent,
   HeldIntentDetail,
   Intent,
+  NOTIFY_CHANNEL,
   IntentIdParams,
   IntentList,
   ListIntentsQuery,
@@ -43,7 +44,15 @@ export const intentRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: { body: CreateIntentBody, response: { 200: Intent, 201: Intent } },
     },
     async (request, reply) => {
-      const { intent, created } = await app.intents.create(request.body, principalOf(request).actor);
+      const principal = principalOf(request);
+      // Notifications reach an operator's phone: a program holding an agent token must not write them.
+      if (principal.role === 'agent' && request.body.channel === NOTIFY_CHANNEL)
+        throw new ApiError(
+          403,
+          'forbidden',
+          `the ${NOTIFY_CHANNEL} channel is written by the coordinator's notifier only; an agent token may not create its intents`,
+        );
+      const { intent, created } = await app.intents.create(request.body, principal.actor);
       if (created) reply.header('location', `/v1/intents/${intent.id}`);
       return reply.code(created ? 201 : 200).send(intent);
     },

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { AccountName, ChannelName, CreateIntentBody, describeZodIssues, formatIssues } from '@handoff/contracts';
+import {
+  AccountName,
+  ChannelName,
+  CreateIntentBody,
+  describeZodIssues,
+  formatIssues,
+  NOTIFY_CHANNEL,
+} from '@handoff/contracts';
 import { IntentError } from '@handoff/intents';
 import { defineTool } from './tool.ts';
 
@@ -23,6 +30,13 @@ export const proposeIntentTool = defineTool({
     not_before: z.iso.datetime({ offset: true }).optional(),
   }),
   async run(args, ctx) {
+    // Whoever started the run, the model is an agent: it may not write to an operator's phone (the
+    // API refuses agent tokens the same).
+    if (args.channel === NOTIFY_CHANNEL)
+      return {
+        ok: false,
+        output: `the intent was refused (forbidden): the ${NOTIFY_CHANNEL} channel is written by the coordinator's notifier only`,
+      };
     // The body POST /v1/intents takes, checked by the same contract (NUL, surrogates, depth); the
     // service then checks size and the channel's payload schema for both paths alike.
     const body = CreateIntentBody.safeParse({
