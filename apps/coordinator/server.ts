@@ -16,6 +16,7 @@ import { createMetrics, installMetrics } from './metrics.ts';
 import { DEFAULT_REQUEST_LIMITS, installRateLimits } from './rateLimit.ts';
 import type { RequestLimits } from './rateLimit.ts';
 import { agentRoutes } from './routes/agent.ts';
+import { archiveRoutes } from './routes/archive.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { channelRoutes } from './routes/channels.ts';
 import { doctorRoutes } from './routes/doctor.ts';
@@ -148,6 +149,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(nodeRoutes, { prefix: '/v1/nodes' });
   await app.register(auditRoutes);
   await app.register(doctorRoutes);
+  await app.register(archiveRoutes);
   await app.register(liveRoutes, { router: deps.router, agent: deps.agent });
   await registerConsole(app, consoleSessions);
   if (deps.router) await app.register(routerRoutes, { router: deps.router });

@@ -16,4 +16,5 @@ export * from './console.ts';
 export * from './notify.ts';
 export * from './retention.ts';
 export * from './doctor.ts';
+export * from './archive.ts';
 export * from './backup.ts';

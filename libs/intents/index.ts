@@ -12,7 +12,8 @@ export { newIntent, MAX_INTENT_PAYLOAD_BYTES, type ConnectorCatalog } from './ne
 export { createIntentBatcher, type NewIntent, type CreateOutcome } from './sql/createIntents.ts';
 export { needsApproval } from './approvalPolicy.ts';
 export { payloadHash, canonicalJson } from './payloadHash.ts';
-export { transitions, fromStates, QUEUED_STATES, NEEDS_PERSON_STATES } from './stateMachine.ts';
+export { transitions, fromStates, QUEUED_STATES, NEEDS_PERSON_STATES, FINISHED_STATES } from './stateMachine.ts';
+export { readArchiveBatch, removeArchived } from './sql/archive.ts';
 export { ticketQueue, ensureTicketQueue, sendTicket, sendTickets, startBoss } from './tickets.ts';
 export { buildLiveReport, HEARTBEAT_STALE_SECONDS, executorAlive } from './live.ts';
 // the executor's statements, one file per family

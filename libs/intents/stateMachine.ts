@@ -64,6 +64,12 @@ export const QUEUED_STATES = [AWAITING_APPROVAL, ...RUNNABLE_STATES, LEASED] as 
 /** Stopped where only a person moves it on (operator retry, or resolve for in_doubt). */
 export const NEEDS_PERSON_STATES = transitions.operatorRetry.from;
 
+/**
+ * Finished: no executor will touch these again (only an operator's retry revives a dead one), so
+ * `handoff archive` may write them out and remove them. Never queued, leased or in doubt.
+ */
+export const FINISHED_STATES = [S.succeeded, S.rejected, S.expired, S.dead] as const satisfies readonly IntentState[];
+
 /** The state a new intent starts in. */
 export function initialState(requiresApproval: boolean): IntentState {
   return requiresApproval ? AWAITING_APPROVAL : transitions.approve.to;

@@ -4,6 +4,8 @@ import {
   AgentEvent,
   AgentSessionDetail,
   AgentSessionList,
+  ArchiveBatch,
+  ArchiveRemoved,
   AuditList,
   CommandApproval,
   CommandApprovalList,
@@ -23,6 +25,7 @@ import {
 } from '@handoff/contracts';
 import type {
   AgentRunBody,
+  ArchiveRemoveBody,
   AgentSessionState,
   CommandApprovalState,
   CreateTokenBody,
@@ -159,6 +162,16 @@ export class CoordinatorClient {
 
   doctor(): Promise<DoctorReport> {
     return this.#call(DoctorReport, 'GET', '/v1/doctor');
+  }
+
+  /** GET /v1/archive: finished intents created before `before`, with all their rows. */
+  archiveBatch(q: { before: string; after?: string; limit?: number }): Promise<ArchiveBatch> {
+    return this.#call(ArchiveBatch, 'GET', `/v1/archive${query({ ...q })}`);
+  }
+
+  /** POST /v1/archive/remove: only after the batch is safe in the file. */
+  archiveRemove(body: ArchiveRemoveBody): Promise<ArchiveRemoved> {
+    return this.#call(ArchiveRemoved, 'POST', '/v1/archive/remove', body);
   }
 
   /** Starts an agent run; its events, each checked, as they come. */

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import cliPackage from '../package.json' with { type: 'json' };
 import { registerAgentCommands } from './commands/agent.ts';
+import { registerArchiveCommand } from './commands/archive.ts';
 import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerGateCommands } from './commands/gates.ts';
 import { registerGuardCommands } from './commands/guard.ts';
@@ -64,6 +65,7 @@ export function buildProgram(): Command {
   registerAuditCommand(program);
   registerUsageCommand(program);
   registerDoctorCommand(program);
+  registerArchiveCommand(program);
   registerAgentCommands(program);
   registerGuardCommands(program);
   registerMcpCommand(program);
