@@ -21,3 +21,6 @@ export const LOCK_SWEEPER = 7_341_002;
  * held skips its pass; the holder notices and folds for everyone).
  */
 export const LOCK_NOTIFIER = 7_341_003;
+
+/** One housekeeping pass at a time across every coordinator (taken with try: a busy one is skipped). */
+export const LOCK_HOUSEKEEPING = 7_341_003;
