@@ -1,7 +1,7 @@
 export { createDb, createPool, pgErrorFields } from './pool.ts';
 export type { Db, PoolOptions } from './pool.ts';
 export { migrate, MigrationChecksumError } from './migrate.ts';
-export { LOCK_GATES, LOCK_MIGRATIONS, LOCK_NOTIFIER, LOCK_SWEEPER } from './advisoryLocks.ts';
+export { LOCK_GATES, LOCK_HOUSEKEEPING, LOCK_MIGRATIONS, LOCK_NOTIFIER, LOCK_SWEEPER } from './advisoryLocks.ts';
 export type { MigrateOptions } from './migrate.ts';
 export { handoffHome, resolveDatabase, stopOnSignals } from './resolveDatabase.ts';
 export type { ResolveDatabaseOptions, ResolvedDatabase } from './resolveDatabase.ts';
