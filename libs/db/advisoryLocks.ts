@@ -23,4 +23,4 @@ export const LOCK_SWEEPER = 7_341_002;
 export const LOCK_NOTIFIER = 7_341_003;
 
 /** One housekeeping pass at a time across every coordinator (taken with try: a busy one is skipped). */
-export const LOCK_HOUSEKEEPING = 7_341_003;
+export const LOCK_HOUSEKEEPING = 7_341_004;
