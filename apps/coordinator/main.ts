@@ -19,6 +19,7 @@ import { ensureOperatorToken } from './auth.ts';
 import { createLogger } from './logger.ts';
 import { buildServer } from './server.ts';
 import { createNotifier, type Notifier } from './notifier/notifier.ts';
+import { startBackupSchedule } from '@handoff/backup';
 
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 18800;
@@ -138,12 +139,14 @@ export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port
   let router: Router | null = null;
   let agent: AgentService | null = null;
   let notifier: Notifier | null = null;
+  let backups: { stop(): Promise<void> } | null = null;
 
   const stopAll = async (): Promise<void> => {
     const steps: [string, () => Promise<void>][] = [
       // First: stopping the agent's runs ends their SSE streams, which the http server would wait for.
       ['agent loop', async () => void (await agent?.close())],
       ['notifier', async () => void (await notifier?.stop())],
+      ['backup schedule', async () => void (await backups?.stop())],
       ['http server', async () => void (await app?.close())],
       ['model router', async () => void (await router?.close())],
       ['pg-boss', async () => void (await boss?.stop({ graceful: true, close: true, timeout: 10_000 }))],
@@ -181,6 +184,15 @@ export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port
     await publishToFleet(db, watcher.current(), opts.home, log);
 
     boss = await startBoss(opts.databaseUrl, { log });
+    // policy.json `backup`: one backup per `every` across all coordinators (libs/backup/schedule.ts)
+    backups = await startBackupSchedule({
+      boss,
+      pool,
+      url: opts.databaseUrl,
+      home: opts.home,
+      policy: () => watcher.current().backup,
+      log,
+    });
     const intents = createIntentService({
       db,
       boss,

@@ -8,3 +8,5 @@ export { pruneBackups } from './prune.ts';
 export { listBackups } from './layout.ts';
 export { findClientTool, installHint } from './pgClient.ts';
 export { RECORD_TABLES } from './database.ts';
+export { BACKUP_QUEUE, startBackupSchedule } from './schedule.ts';
+export type { BackupScheduleOptions } from './schedule.ts';

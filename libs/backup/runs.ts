@@ -4,22 +4,35 @@ import type { BackupManifest } from '@handoff/contracts';
 /** backup_runs (migration 012): written `running` first, so a backup that never finished shows too. */
 export type BackupKind = 'scheduled' | 'manual';
 
-export async function recordStart(pool: pg.Pool, kind: BackupKind, dir: string): Promise<string> {
-  const { rows } = await pool.query<{ id: string }>(
-    `INSERT INTO backup_runs (kind, dir) VALUES ($1, $2) RETURNING id::text AS id`,
-    [kind, dir],
-  );
-  return rows[0]!.id;
+/** The run's id; undefined on a database that predates migration 012 (its next start adds the table). */
+export async function recordStart(pool: pg.Pool, kind: BackupKind, dir: string): Promise<string | undefined> {
+  try {
+    const { rows } = await pool.query<{ id: string }>(
+      `INSERT INTO backup_runs (kind, dir) VALUES ($1, $2) RETURNING id::text AS id`,
+      [kind, dir],
+    );
+    return rows[0]!.id;
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P01') return undefined;
+    throw err;
+  }
 }
 
-export async function recordOk(pool: pg.Pool, id: string, dir: string, manifest: BackupManifest): Promise<void> {
+export async function recordOk(
+  pool: pg.Pool,
+  id: string | undefined,
+  dir: string,
+  manifest: BackupManifest,
+): Promise<void> {
+  if (id === undefined) return;
   await pool.query(
     `UPDATE backup_runs SET status = 'ok', finished_at = clock_timestamp(), dir = $2, manifest = $3 WHERE id = $1`,
     [id, dir, JSON.stringify(manifest)],
   );
 }
 
-export async function recordFailed(pool: pg.Pool, id: string, error: string): Promise<void> {
+export async function recordFailed(pool: pg.Pool, id: string | undefined, error: string): Promise<void> {
+  if (id === undefined) return;
   await pool.query(
     `UPDATE backup_runs SET status = 'failed', finished_at = clock_timestamp(), error = $2 WHERE id = $1`,
     [id, error],
