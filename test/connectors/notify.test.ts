@@ -26,6 +26,9 @@ import { startRecordingServer, type RecordingServer } from '../fakes/recordingHt
 import { startSmtpPeer, type SmtpPeer } from '../support/smtpPeer.ts';
 import { freePort } from '../support/ports.ts';
 import { startStack, waitFor } from '../support/stack.ts';
+import { startPipeline } from '../support/pipeline.ts';
+import { claimLease, recordAttempt } from '@handoff/intents';
+import { processTicket } from '@handoff/executor';
 
 // Unique strings that must never appear in an error, a log line or a row.
 const NTFY_TOKEN = `tk_${randomUUID().replace(/-/g, '')}`;
@@ -101,7 +104,11 @@ function payload(over: Partial<z.input<typeof NotifyPayload>> = {}): z.input<typ
   };
 }
 
-function intent(p: z.input<typeof NotifyPayload>, account = 'ops', key = randomUUID()): ConnectorIntent<NotifyPayload> {
+function intent(
+  p: z.input<typeof NotifyPayload>,
+  account = 'ops',
+  key: string = randomUUID(),
+): ConnectorIntent<NotifyPayload> {
   return {
     id: randomUUID(),
     channel: 'notify',
@@ -525,6 +532,38 @@ describe('notify: what a target may receive', () => {
     const text = [...errorsSeen, ...logLines].join('\n');
     assert.ok(errorsSeen.length > 10);
     for (const secret of SECRETS) assert.ok(!text.includes(secret), `${secret.slice(0, 6)}… leaked`);
+  });
+});
+
+describe('notify crash recovery through the real pipeline', () => {
+  test('a send cut off by a crash is parked in_doubt on takeover, never published twice', async () => {
+    const h = await startPipeline({
+      policy: { approval: { rules: [{ channel: 'notify', requireApproval: false }] } },
+      connectors: [connector],
+    });
+    try {
+      const { intent: created } = await h.service.create(
+        { channel: 'notify', account: 'phone', payload: payload(), idempotencyKey: `notify-crash-${randomUUID()}` },
+        'test',
+      );
+      // executor A claims, writes its attempt, publishes, and dies before its receipt
+      const a = await claimLease(h.tdb.db, { intentId: created.id, owner: 'A', ttlSeconds: 5, heldKeys: ['notify:*'] });
+      assert.ok(a);
+      assert.ok(await recordAttempt(h.tdb.db, { intentId: created.id, epoch: a.epoch, executorId: 'A' }));
+      await connector.execute(intent(payload(), 'phone', created.idempotencyKey), ctx(ntfySecrets()));
+      const published = ntfy.messages.length;
+      await h.tdb.db
+        .updateTable('intents')
+        .set({ lease_expires_at: new Date(Date.now() - 1000) })
+        .where('id', '=', created.id)
+        .execute();
+      const b = h.executor('B', { secrets: { notify: { phone: ntfySecrets() } }, log });
+      assert.equal(await processTicket(b, created.id), 'in_doubt');
+      assert.equal(ntfy.messages.length, published, 'no second publish');
+      assert.equal((await h.service.get(created.id))?.state, 'in_doubt');
+    } finally {
+      await h.close();
+    }
   });
 });
 
