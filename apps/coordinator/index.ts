@@ -13,3 +13,5 @@ export type { Access, Principal } from './types.ts';
 export { createNotifier, digestKey, NOTIFIER_ACTOR } from './notifier/notifier.ts';
 export type { Notifier, NotifierOptions, PassResult } from './notifier/notifier.ts';
 export { consolePages, digestFor, MAX_ITEMS, type NoticedEvent } from './notifier/digest.ts';
+export { runHousekeeping, startHousekeeping, HOUSEKEEPING_ACTOR } from './housekeeping.ts';
+export type { HousekeepingResult } from './housekeeping.ts';

@@ -19,6 +19,7 @@ import { ensureOperatorToken } from './auth.ts';
 import { createLogger } from './logger.ts';
 import { buildServer } from './server.ts';
 import { createNotifier, type Notifier } from './notifier/notifier.ts';
+import { startHousekeeping } from './housekeeping.ts';
 import { startBackupSchedule } from '@handoff/backup';
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -140,6 +141,7 @@ export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port
   let agent: AgentService | null = null;
   let notifier: Notifier | null = null;
   let backups: { stop(): Promise<void> } | null = null;
+  let housekeeping: { stop(): Promise<void> } | null = null;
 
   const stopAll = async (): Promise<void> => {
     const steps: [string, () => Promise<void>][] = [
@@ -147,6 +149,7 @@ export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port
       ['agent loop', async () => void (await agent?.close())],
       ['notifier', async () => void (await notifier?.stop())],
       ['backup schedule', async () => void (await backups?.stop())],
+      ['housekeeping', async () => void (await housekeeping?.stop())],
       ['http server', async () => void (await app?.close())],
       ['model router', async () => void (await router?.close())],
       ['pg-boss', async () => void (await boss?.stop({ graceful: true, close: true, timeout: 10_000 }))],
@@ -193,6 +196,8 @@ export async function buildCoordinator(opts: Omit<StartCoordinatorOptions, 'port
       policy: () => watcher.current().backup,
       log,
     });
+    // policy.json `retention`: hourly, one pass across all coordinators (housekeeping.ts)
+    housekeeping = startHousekeeping({ db, boss, retention: () => watcher.current().retention, log });
     const intents = createIntentService({
       db,
       boss,
