@@ -31,15 +31,15 @@ export interface BackupScheduleOptions {
  */
 export async function startBackupSchedule(opts: BackupScheduleOptions): Promise<{ stop(): Promise<void> }> {
   const { boss, log } = opts;
-  const existing = await boss.getQueue(BACKUP_QUEUE).catch(() => null);
-  if (!existing) {
+  const ensureQueue = async (): Promise<void> => {
+    if (await boss.getQueue(BACKUP_QUEUE).catch(() => null)) return;
     // a backup is not worth repeating in a hurry: the next slot is the retry
     await boss
       .createQueue(BACKUP_QUEUE, { retryLimit: 0, expireInSeconds: 6 * 3600, deleteAfterSeconds: 7 * 86_400 })
       .catch(async (err: unknown) => {
         if (!(await boss.getQueue(BACKUP_QUEUE).catch(() => null))) throw err;
       });
-  }
+  };
   const runOne = async (): Promise<void> => {
     const policy = opts.policy();
     if (!policy) return; // the section was removed after the job was sent
@@ -57,14 +57,23 @@ export async function startBackupSchedule(opts: BackupScheduleOptions): Promise<
       throw err;
     }
   };
-  const workerId = await boss.work(BACKUP_QUEUE, { batchSize: 1, pollingIntervalSeconds: 30 }, async () => runOne());
+  // the queue and its worker come with the first policy that asks for backups: none otherwise
+  let workerId: string | undefined;
   const offer = async (): Promise<void> => {
     const policy = opts.policy();
     if (!policy) return;
+    if (workerId === undefined) {
+      await ensureQueue();
+      workerId = await boss.work(BACKUP_QUEUE, { batchSize: 1, pollingIntervalSeconds: 30 }, async () => runOne());
+    }
     await boss.sendThrottled(BACKUP_QUEUE, {}, {}, policy.every, 'scheduled');
   };
+  let offering$: Promise<void> | undefined;
   const offering = (): void => {
-    offer().catch((err: unknown) => log.warn({ err }, 'could not offer the scheduled backup job'));
+    // one offer at a time, so a slow first one never starts a second worker
+    offering$ ??= offer()
+      .catch((err: unknown) => log.warn({ err }, 'could not offer the scheduled backup job'))
+      .finally(() => (offering$ = undefined));
   };
   offering();
   const timer = setInterval(offering, opts.offerMs ?? OFFER_MS);
@@ -72,7 +81,8 @@ export async function startBackupSchedule(opts: BackupScheduleOptions): Promise<
   return {
     stop: async () => {
       clearInterval(timer);
-      await boss.offWork(BACKUP_QUEUE, { id: workerId }).catch(() => {});
+      await offering$;
+      if (workerId !== undefined) await boss.offWork(BACKUP_QUEUE, { id: workerId }).catch(() => {});
     },
   };
 }
