@@ -280,6 +280,8 @@ export async function noticeEvents(trx: Db): Promise<Partial<Record<NotifyEvent,
       noticed[source.name] = found.length;
     }
     const latest = found.reduce((max, c) => (c.at > max ? c.at : max), position);
+    // a quiet source with a cursor writes nothing: a pass a second must not be a write a second
+    if (positions.has(source.name) && latest.getTime() <= position.getTime()) continue;
     await sql`
       INSERT INTO notify_cursors (source, position) VALUES (${source.name}, ${latest})
       ON CONFLICT (source) DO UPDATE SET position = greatest(notify_cursors.position, excluded.position)`.execute(trx);
