@@ -64,7 +64,7 @@ export function createUsageLog(db: Db, opts: UsageLogOptions): UsageLog {
   const { log } = opts;
   const batchRows = opts.batchRows ?? 500;
   const maxBuffered = opts.maxBufferedRows ?? 100_000;
-  let buffer: UsageRecord[] = [];
+  const buffer: UsageRecord[] = [];
   let dropped = 0;
   let flushing: Promise<void> | null = null;
 
@@ -72,17 +72,16 @@ export function createUsageLog(db: Db, opts: UsageLogOptions): UsageLog {
   function cap(): void {
     if (buffer.length <= maxBuffered) return;
     dropped += buffer.length - maxBuffered;
-    buffer = buffer.slice(buffer.length - maxBuffered);
+    buffer.splice(0, buffer.length - maxBuffered);
   }
 
   async function writeAll(): Promise<void> {
     while (buffer.length > 0) {
-      const batch = buffer.slice(0, batchRows);
-      buffer = buffer.slice(batch.length);
+      const batch = buffer.splice(0, batchRows);
       try {
         await insertUsage(db, batch);
       } catch (err) {
-        buffer = batch.concat(buffer);
+        buffer.unshift(...batch);
         cap();
         log.warn({ err, rows: buffer.length }, 'router: could not write usage rows; trying again at the next flush');
         return;
