@@ -43,9 +43,9 @@ export interface RestoreResult {
   schemaVersion: string;
 }
 
-/** A string for postgresql.conf: single quotes doubled. */
-function confString(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
+/** A string for postgresql.conf: backslashes and single quotes escaped (the conf parser reads both). */
+export function confString(s: string): string {
+  return `'${s.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
 }
 
 /** A word for sh, `%` doubled because Postgres expands `%` in restore_command first. */
