@@ -1,13 +1,14 @@
-import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Db } from '@handoff/db';
+import { createRotatingFile } from '@handoff/files';
 import { redact } from './redact.ts';
 
 /**
  * The audit of every tool call: one JSON line in `$HANDOFF_HOME/agent-audit.jsonl` and one row in
  * `agent_audit`, written when the call ends however it ends (done, failed, blocked, stopped).
- * Arguments are redacted before they are written anywhere.
+ * Arguments are redacted before they are written anywhere. The file rotates at 10 MiB, five kept
+ * (`agent-audit.jsonl.1` ... `.5`, @handoff/files); the rows follow policy.json's retention.
  */
 export const AUDIT_FILE = 'agent-audit.jsonl';
 
@@ -32,6 +33,7 @@ export interface AgentAudit {
 
 export function createAgentAudit(opts: { db: Db; home: string; log: Logger }): AgentAudit {
   const file = path.join(opts.home, AUDIT_FILE);
+  const jsonl = createRotatingFile(file);
   // One chain keeps the file's lines in call order; a failed write is logged, never thrown at a tool.
   let chain: Promise<void> = Promise.resolve();
   const pending = new Set<Promise<void>>();
@@ -53,7 +55,7 @@ export function createAgentAudit(opts: { db: Db; home: string; log: Logger }): A
         exit_code: entry.exitCode,
       });
       chain = chain
-        .then(() => appendFile(file, `${line}\n`, { mode: 0o600 }))
+        .then(() => jsonl.append(`${line}\n`))
         .catch((err: unknown) => opts.log.error({ err, file }, 'agent audit: cannot append to the JSONL file'));
       const row = opts.db
         .insertInto('agent_audit')

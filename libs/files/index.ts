@@ -1,0 +1,2 @@
+export { createRotatingFile, DEFAULT_KEEP, DEFAULT_MAX_BYTES } from './rotatingFile.ts';
+export type { RotatingFile, RotatingFileOptions } from './rotatingFile.ts';
