@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +41,7 @@ const LIBFAKETIME = [
   '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
   '/usr/lib/faketime/libfaketime.so.1',
 ].find((p) => existsSync(p));
-const PSQL = ['/usr/bin/psql', '/usr/local/bin/psql'].find((p) => existsSync(p));
+const PSQL = spawnSync('psql', ['--version']).status === 0 ? 'psql' : undefined;
 
 const TTL = 2;
 const PORT = 18800;
@@ -324,7 +325,10 @@ test(
     // only A runs while the intent is leased, and the receiver holds its answer while the link goes down
     assert.equal(await nodeB.stop('SIGTERM'), 0, nodeB.lines.join('\n'));
     const key = `part-${process.pid}`;
-    sink.respondWith((req) => (req.idempotencyKey === key ? { delayMs: CUT_MS / 2 } : undefined));
+    // A's answer leaves only once the link is down, however slow this machine is: it reaches A after the heal
+    let linkDown!: () => void;
+    const afterCut = new Promise<void>((resolve) => (linkDown = resolve));
+    sink.respondWith((req) => (req.idempotencyKey === key ? afterCut.then(() => ({ delayMs: 500 })) : undefined));
     const res = await api<Intent>('POST', '/v1/intents', {
       channel: 'webhook',
       account: 'default',
@@ -343,6 +347,7 @@ test(
     const linesBefore = nodeA.lines.length;
 
     cluster.cut('nodeA');
+    linkDown();
     const cutAt = Date.now();
     let done: IntentDetail;
     try {
