@@ -51,6 +51,3 @@ export type { AddressGuard, Resolve } from './addressGuard.ts';
 export { assertCredentialHost } from './credentialHosts.ts';
 export { notifyConnector, createNotifyConnector } from './notify.ts';
 export type { NotifyConnector, NotifyConnectorOptions } from './notify.ts';
-export { slackText, slackEscape } from './notify/slack.ts';
-export { telegramText, telegramEscape } from './notify/telegram.ts';
-export { MAX_ITEMS as NOTIFY_MAX_ITEMS } from './notify/compose.ts';

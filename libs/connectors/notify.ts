@@ -6,7 +6,7 @@ import { emailConnector } from './email.ts';
 import type { EmailConnector } from './email.ts';
 import { PermanentError } from './errors.ts';
 import { redactorFor } from './redact.ts';
-import type { SendContext } from './notify/answer.ts';
+import type { SendContext } from './notify/http.ts';
 import { reconcileEmail, sendEmail } from './notify/email.ts';
 import { sendNtfy } from './notify/ntfy.ts';
 import { sendSlack } from './notify/slack.ts';

@@ -4,8 +4,8 @@ import type { z } from 'zod';
 import type { ExecuteResult } from '../connector.ts';
 import { parseRetryAfter } from '../webhook.ts';
 import { plainDigest, utf8Bytes } from './compose.ts';
-import { postJson, refusal, keyedId } from './answer.ts';
-import type { SendContext } from './answer.ts';
+import { postJson, refusal, keyedId } from './http.ts';
+import type { SendContext } from './http.ts';
 
 /**
  * ntfy (https://docs.ntfy.sh/publish/): JSON publish to the server's root URL, `{topic, title,

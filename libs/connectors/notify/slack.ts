@@ -3,8 +3,8 @@ import type { z } from 'zod';
 import type { ExecuteResult } from '../connector.ts';
 import { parseRetryAfter } from '../webhook.ts';
 import { fitDigest, moreText } from './compose.ts';
-import { keyedId, postJson, refusal } from './answer.ts';
-import type { SendContext } from './answer.ts';
+import { keyedId, postJson, refusal } from './http.ts';
+import type { SendContext } from './http.ts';
 
 /**
  * Slack incoming webhooks (https://api.slack.com/messaging/webhooks): POST `{text}` (mrkdwn) to the
@@ -20,7 +20,7 @@ const TEXT_LIMIT = 39_000;
 const DEFAULT_WAIT_MS = 30_000;
 
 /** mrkdwn's control characters are &, < and > (https://api.slack.com/reference/surfaces/formatting#escaping). */
-export function slackEscape(text: string): string {
+function slackEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
@@ -30,7 +30,7 @@ function slackLink(url: string, label: string): string {
   return `<${safe}|${slackEscape(label).replace(/\|/g, '¦')}>`;
 }
 
-export function slackText(payload: NotifyPayload): string {
+function slackText(payload: NotifyPayload): string {
   return fitDigest(payload, {
     head: (message) => `*${slackEscape(payload.title.replace(/\s+/g, ' '))}*\n${slackEscape(message)}`,
     item: (i) => `• ${i.url ? slackLink(i.url, i.subject) : slackEscape(i.subject)}`,

@@ -4,8 +4,8 @@ import type { ExecuteResult } from '../connector.ts';
 import { PermanentError, UnknownOutcomeError } from '../errors.ts';
 import { parseRetryAfter } from '../webhook.ts';
 import { fitDigest, moreText } from './compose.ts';
-import { keyedId, postJson, refusal } from './answer.ts';
-import type { SendContext } from './answer.ts';
+import { keyedId, postJson, refusal } from './http.ts';
+import type { SendContext } from './http.ts';
 
 /**
  * Telegram Bot API (https://core.telegram.org/bots/api#sendmessage): POST
@@ -20,7 +20,7 @@ const DEFAULT_BASE = 'https://api.telegram.org';
 const DEFAULT_WAIT_MS = 30_000;
 
 /** The HTML parse mode needs only &, < and > escaped in text, and " in attribute values. */
-export function telegramEscape(text: string): string {
+function telegramEscape(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
@@ -28,7 +28,7 @@ function link(url: string, label: string): string {
   return `<a href="${telegramEscape(url).replace(/"/g, '&quot;')}">${telegramEscape(label)}</a>`;
 }
 
-export function telegramText(payload: NotifyPayload): string {
+function telegramText(payload: NotifyPayload): string {
   return fitDigest(payload, {
     head: (message) => `<b>${telegramEscape(payload.title)}</b>\n${telegramEscape(message)}`,
     item: (i) => `• ${i.url ? link(i.url, i.subject) : telegramEscape(i.subject)}`,
