@@ -149,7 +149,10 @@ export async function restorePhysical(opts: PhysicalRestoreOptions): Promise<Res
   const settings = [
     `restore_command = ${confString(restoreCommand(opts.target.kind === 'backup' ? [] : sources))}`,
     opts.target.kind === 'backup' ? `recovery_target = 'immediate'` : undefined,
-    opts.target.kind === 'time' ? `recovery_target_time = ${confString(opts.target.at.toISOString())}` : undefined,
+    opts.target.kind === 'time'
+      ? // Postgres refuses zone abbreviations here, "Z" included: a numeric offset
+        `recovery_target_time = ${confString(opts.target.at.toISOString().replace('T', ' ').replace('Z', '+00'))}`
+      : undefined,
     `recovery_target_action = 'promote'`,
   ].filter((s) => s !== undefined);
   await fsp.appendFile(
@@ -166,7 +169,17 @@ export async function restorePhysical(opts: PhysicalRestoreOptions): Promise<Res
   if (!sourceConfig) throw new Error(`${opts.backupDir} has no ${PG_CONFIG}: the backup is incomplete`);
   await writeConfig(pgConfig, sourceConfig);
 
-  const server = await startEmbeddedPostgres({ home, log: opts.log });
+  const server = await startEmbeddedPostgres({ home, log: opts.log }).catch((err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    if (message.includes('recovery ended before configured recovery target was reached')) {
+      throw new Error(
+        `the WAL found (${sources.join(', ') || "the backup's own"}) ends before the time asked for: nothing written ` +
+          'after that moment is in it; restore again with --force and --latest (everything it holds), or an earlier --to-time',
+        { cause: err },
+      );
+    }
+    throw err;
+  });
   try {
     return await withClient(server.url, async (client) => {
       const { rows } = await client.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
