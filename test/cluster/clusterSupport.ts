@@ -152,8 +152,17 @@ export function spawnHandoff(ns: string | null, args: string[], env: Record<stri
     lines.push(line);
     for (const w of watchers) if (w.pattern.test(line)) w.resolve(line);
   });
+  // a test process that dies without its after() still asks its children to stop (SIGTERM: a clean
+  // stop, so the primary takes its Postgres down with it)
+  const orphaned = (): void => {
+    child.kill('SIGTERM');
+  };
+  process.once('exit', orphaned);
   const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)),
+    child.once('exit', (code, sig) => {
+      process.removeListener('exit', orphaned);
+      resolve(code ?? sig ?? -1);
+    }),
   );
   return {
     child,
