@@ -31,6 +31,11 @@ export class NodeHealth {
   /** Wall-clock ms when the breaker last opened, or null. */
   breakerOpenedAt: number | null = null;
   /**
+   * An open breaker taken on at start stays open until this wall-clock ms (what was left of its
+   * reset timeout), then the node takes requests again: opossum cannot open for less than a whole one.
+   */
+  private restoredOpenUntil: number | null = null;
+  /**
    * Called after each change worth keeping (quarantine begins or ends, the breaker opens, half-opens
    * or closes): the runtime writes it to router_node_state. Not called for what `adopt` sets.
    */
@@ -58,9 +63,15 @@ export class NodeHealth {
     this.breaker.on('close', () => this.changed());
   }
 
-  private adopting = false;
+  private restoredOpen(): boolean {
+    if (this.restoredOpenUntil === null) return false;
+    if (Date.now() < this.restoredOpenUntil) return true;
+    this.restoredOpenUntil = null;
+    return false;
+  }
+
   private changed(): void {
-    if (!this.adopting) this.onChange?.(this);
+    this.onChange?.(this);
   }
 
   /** What router_node_state keeps of this node. */
@@ -83,33 +94,27 @@ export class NodeHealth {
    * coordinator's decision (the quarantine only: a breaker counts this process's own traffic).
    */
   adopt(saved: NodeStateRecord, how: { restart: boolean; reprobeMs: number }): void {
-    this.adopting = true;
-    try {
-      const now = this.clock.now();
-      if (saved.quarantined && this.state === 'healthy') {
-        this.state = 'quarantined';
-        this.nextProbeAt = how.restart ? now : now + how.reprobeMs;
-      } else if (!saved.quarantined && this.state === 'quarantined') {
-        this.state = 'healthy';
-      }
-      this.quarantinedAt = saved.quarantined ? (saved.quarantinedAt?.getTime() ?? Date.now()) : null;
-      this.consecutiveFailures = saved.consecutiveFailures;
-      if (saved.reason !== null && this.lastError === null) this.lastError = saved.reason;
-      if (!how.restart || saved.breaker !== 'open' || saved.breakerOpenedAt === null) return;
-      // Open again only while the reset timeout has not run out since it opened; it then waits a
-      // whole reset timeout (opossum has no "open for the rest of it").
-      const openFor = Date.now() - saved.breakerOpenedAt.getTime();
-      if (openFor >= 0 && openFor < BREAKER_RESET_MS && !this.breaker.opened) {
-        this.breaker.open();
-        this.breakerOpenedAt = saved.breakerOpenedAt.getTime();
-      }
-    } finally {
-      this.adopting = false;
+    const now = this.clock.now();
+    if (saved.quarantined && this.state === 'healthy') {
+      this.state = 'quarantined';
+      this.nextProbeAt = how.restart ? now : now + how.reprobeMs;
+    } else if (!saved.quarantined && this.state === 'quarantined') {
+      this.state = 'healthy';
+    }
+    this.quarantinedAt = saved.quarantined ? (saved.quarantinedAt?.getTime() ?? Date.now()) : null;
+    this.consecutiveFailures = saved.consecutiveFailures;
+    if (saved.reason !== null && this.lastError === null) this.lastError = saved.reason;
+    if (!how.restart || saved.breaker !== 'open' || saved.breakerOpenedAt === null) return;
+    // open for what is left of its reset timeout, no longer
+    const until = saved.breakerOpenedAt.getTime() + BREAKER_RESET_MS;
+    if (until > Date.now()) {
+      this.restoredOpenUntil = until;
+      this.breakerOpenedAt = saved.breakerOpenedAt.getTime();
     }
   }
 
   get breakerState(): RouterNodeStatus['breaker'] {
-    if (this.breaker.opened) return 'open';
+    if (this.breaker.opened || this.restoredOpen()) return 'open';
     if (this.breaker.halfOpen) return 'half_open';
     return 'closed';
   }
@@ -117,7 +122,7 @@ export class NodeHealth {
   /** Why this node may not take a request now, or null. */
   unavailable(): 'quarantined' | 'breaker_open' | null {
     if (this.state === 'quarantined') return 'quarantined';
-    if (this.breaker.opened) return 'breaker_open';
+    if (this.breaker.opened || this.restoredOpen()) return 'breaker_open';
     return null;
   }
 

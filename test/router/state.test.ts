@@ -177,7 +177,7 @@ describe('router state on record', () => {
       assert.equal((await b.post('/v1/chat/completions', chat('m1'))).status, 200);
     });
 
-    test('an open breaker is open again after a restart, and the restarted router sends the node nothing', async () => {
+    test('an open breaker is open again after a restart for the rest of its reset timeout, and the node gets nothing meanwhile', async () => {
       await database.pool.query('DELETE FROM router_node_state');
       upstream.defaultBehavior = { kind: 'status', status: 500 };
       const store = await openNodeStateStore(database.db, { log: silent, pollMs: 0 });
@@ -196,6 +196,12 @@ describe('router state on record', () => {
       const sent = upstream.requests.length;
       assert.equal((await restarted.post('/v1/chat/completions', chat('m1'))).status, 503);
       assert.equal(upstream.requests.length, sent);
+
+      // only for what is left of its reset timeout (30 s): one that opened longer ago starts closed
+      await database.pool.query(`UPDATE router_node_state SET breaker_opened_at = now() - interval '31 seconds'`);
+      const later = await router({ quarantineAfterFailures: 100 });
+      assert.equal(later.router.nodes()[0]?.breaker, 'closed');
+      assert.equal((await later.post('/v1/chat/completions', chat('m1'))).status, 200);
     });
 
     test('a database that cannot be written fails no request: the write is logged and the answer is the same', async () => {
