@@ -82,13 +82,12 @@ export async function restoreDump(opts: {
 }): Promise<RestoreResult> {
   return withClient(opts.url, async (client) => {
     const pgRestore = await findClientTool('pg_restore', await serverMajor(client));
-    const { rows } = await client.query<{ n: string | null }>(
-      `SELECT CASE WHEN to_regclass('public.intents') IS NULL THEN NULL
-         ELSE (SELECT count(*) FROM (SELECT 1 FROM intents LIMIT 1) x) END AS n`,
-    );
+    // the table is looked up first: a statement naming a missing table fails at parse time
+    const { rows } = await client.query<{ t: string | null }>(`SELECT to_regclass('public.intents')::text AS t`);
+    const holdsTables = rows[0]!.t !== null;
     const url = new URL(opts.url);
     const where = `database ${decodeURIComponent(url.pathname.slice(1))} on ${url.host}`;
-    if (rows[0]!.n !== null && !opts.force) {
+    if (holdsTables && !opts.force) {
       throw new Error(
         `${where} already holds handoff's tables; restore into an empty database, or pass --force to replace them`,
       );
