@@ -57,9 +57,11 @@ export interface TakenBackup {
 export async function takeBackup(opts: TakeBackupOptions): Promise<TakenBackup> {
   const t0 = performance.now();
   const started = new Date();
-  const target = await newBackupDir(opts.to, started);
-  const runId = await recordStart(opts.pool, opts.kind, target.dir);
+  // recorded first, so a backup that cannot even make its directory is a failed row too
+  const runId = await recordStart(opts.pool, opts.kind, opts.to);
+  let target: Awaited<ReturnType<typeof newBackupDir>> | undefined;
   try {
+    target = await newBackupDir(opts.to, started);
     const manifest = opts.embedded
       ? await takePhysicalBackup({ url: opts.url, dir: target.dir, ...opts.embedded })
       : await takeDumpBackup({ url: opts.url, dir: target.dir });
@@ -68,7 +70,7 @@ export async function takeBackup(opts: TakeBackupOptions): Promise<TakenBackup> 
     await recordOk(opts.pool, runId, dir, manifest);
     return { dir, manifest, ms: performance.now() - t0 };
   } catch (err) {
-    await fsp.rm(target.dir, { recursive: true, force: true }).catch(() => {});
+    if (target) await fsp.rm(target.dir, { recursive: true, force: true }).catch(() => {});
     const message = err instanceof Error ? err.message : String(err);
     await recordFailed(opts.pool, runId, message).catch(() => {});
     throw err;
