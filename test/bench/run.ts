@@ -12,6 +12,7 @@
  *   footprint    RSS of coordinator and executor processes, idle and under load; bare node
  *                                                                           (footprint.ts)
  *   router       the model router's figures                                 (router.ts, another module)
+ *   restore      RTO: handoff restore of 100k intents; an empty installation (restore.ts)
  *
  * Uses DATABASE_URL when set, otherwise an embedded Postgres under .handoff/bench-home. Progress
  * goes to stderr; stdout has the table, or with --json only JSON. Exit code 1 if a section failed.
@@ -25,6 +26,7 @@ import { databaseUrlFor } from '../support/database.ts';
 import { createApiBench } from './createApi.ts';
 import { footprintBench } from './footprint.ts';
 import { pickupBench } from './pickup.ts';
+import { restoreBench } from './restore.ts';
 import type { BenchFigure, BenchOptions, BenchSection } from './report.ts';
 import { renderTable } from './table.ts';
 import { throughputBench } from './throughput.ts';
@@ -51,6 +53,7 @@ const SECTIONS: Record<string, BenchSection> = {
   'create-api': createApiBench,
   footprint: footprintBench,
   router: routerBench,
+  restore: (opts) => restoreBench(opts),
 };
 
 function parseArgs(argv: string[]): BenchOptions & { only: string[] } {
