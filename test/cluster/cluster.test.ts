@@ -594,6 +594,16 @@ test(
       listed.map((x) => x.id),
       ['node-b'],
     );
+    // what the running executor makes of it (reported, not asserted: it may retry, as in any outage)
+    const linesAtRemoval = nodeA.lines.length;
+    await Promise.race([nodeA.exited, sleep(10_000)]);
+    const said = nodeA.lines
+      .slice(linesAtRemoval)
+      .map((l) => /"msg":"([^"]*)"/.exec(l)?.[1] ?? l)
+      .filter((l, i, all) => all.indexOf(l) === i);
+    t.diagnostic(
+      `node A's running executor, 10 s after its removal: ${nodeA.child.exitCode === null ? 'still running' : `exited ${nodeA.child.exitCode}`}; said: ${said.slice(0, 6).join(' | ')}`,
+    );
     // its executor, started again from its node.json, is refused at the door
     await nodeA.stop('SIGKILL');
     nodeA = executorIn('a', []);
