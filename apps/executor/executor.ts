@@ -10,6 +10,7 @@ import {
   writeBackToSecretsFile,
   type Connector,
 } from '@handoff/connectors';
+import { credentialsRefusal, watchForRefusal, type CredentialsRefused } from './credentialsRefused.ts';
 import { followFleetPolicy } from './fleetPolicy.ts';
 import { GateListener } from './gateListener.ts';
 import { startHeartbeat } from './heartbeat.ts';
@@ -35,12 +36,19 @@ export interface ExecutorOptions {
   sweepIntervalMs?: number;
   /** How long a graceful stop waits for in-flight effects. */
   drainTimeoutMs?: number;
+  /** Joined as a node (`--join`, node.json): what a refused login tells the operator to do. */
+  asNode?: boolean;
 }
 
 export interface RunningExecutor {
   id: string;
   heldKeys: string[];
   stop(): Promise<void>;
+  /**
+   * Settles once Postgres refused this executor's login (credentialsRefused.ts) and the executor
+   * has stopped itself because of it; never otherwise. Its process should then exit with `exitCode`.
+   */
+  refused: Promise<CredentialsRefused>;
 }
 
 const envInt = (name: string): number | undefined => {
@@ -48,8 +56,17 @@ const envInt = (name: string): number | undefined => {
   return v && /^\d+$/.test(v) ? Number(v) : undefined;
 };
 
-/** The hands: lease -> gate -> breaker -> rate limit -> connector -> receipt, for every held channel. */
+/**
+ * The hands: lease -> gate -> breaker -> rate limit -> connector -> receipt, for every held channel.
+ * A login Postgres refuses, at start or later, is a CredentialsRefused (credentialsRefused.ts).
+ */
 export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecutor> {
+  return run(opts).catch((err: unknown) => {
+    throw credentialsRefusal(err, opts.asNode ?? false) ?? err;
+  });
+}
+
+async function run(opts: ExecutorOptions): Promise<RunningExecutor> {
   const executorId = opts.executorId ?? process.env.HANDOFF_EXECUTOR_ID ?? hostname();
   const log = (opts.log ?? pino({ name: 'handoff-executor' })).child({ executorId });
   const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? envInt('HANDOFF_HEARTBEAT_MS') ?? 2000;
@@ -89,6 +106,18 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
     log,
   });
   const { db, boss } = store;
+  // A refused login is not an outage: say so once and stop as on shutdown (credentialsRefused.ts).
+  // pg-boss's workers and the heartbeat are what meet it first once the role is gone.
+  let resolveRefused: (refusal: CredentialsRefused) => void = () => undefined;
+  const refused = new Promise<CredentialsRefused>((resolve) => (resolveRefused = resolve));
+  let stopSelf: ((refusal: CredentialsRefused) => void) | null = null;
+  let refusedEarly: CredentialsRefused | null = null;
+  const refusal = watchForRefusal(opts.asNode ?? false, (r) => {
+    log.error({ code: r.code }, r.message);
+    if (stopSelf) stopSelf(r);
+    else refusedEarly = r;
+  });
+  boss.on('error', (err: unknown) => void refusal.notice(err));
   const refuseToStart = async (err: unknown): Promise<never> => {
     await boss.stop({ graceful: false, close: true }).catch(() => undefined);
     await db.destroy().catch(() => undefined);
@@ -166,6 +195,7 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
     try {
       batch = await runTicketBatch(deps, intentIds);
     } catch (err) {
+      if (refusal.notice(err)) return;
       // Postgres trouble: nothing was leased; the sweeper re-tickets approved intents left without a ticket
       log.error({ err, intents: intentIds.length }, 'claiming a batch of tickets failed');
       return;
@@ -199,6 +229,7 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
     schemaVersion,
     intervalMs: heartbeatIntervalMs,
     log,
+    onFailure: (err) => refusal.notice(err),
     snapshot: () => ({
       status: draining ? 'draining' : localGate.enabled() ? 'running' : 'paused',
       channels: keys,
@@ -223,7 +254,9 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
       .then((r) => {
         if (r && (r.expired || r.reticketed)) log.info(r, 'sweeper pass');
       })
-      .catch((err: unknown) => log.warn({ err }, 'sweeper pass failed'));
+      .catch((err: unknown) => {
+        if (!refusal.notice(err)) log.warn({ err }, 'sweeper pass failed');
+      });
   }, sweepIntervalMs);
   sweeper.unref();
 
@@ -242,33 +275,32 @@ export async function startExecutor(opts: ExecutorOptions): Promise<RunningExecu
   );
 
   let stopping: Promise<void> | null = null;
-  return {
-    id: executorId,
-    heldKeys: keys,
-    stop: () => {
-      stopping ??= (async () => {
-        draining = true;
-        log.info({ inFlight: inFlight() }, 'executor draining: no new leases, in-flight effects finish');
-        clearInterval(sweeper);
-        for (const t of wakeTimers) clearTimeout(t);
-        await heartbeat.beat().catch(() => undefined);
-        // graceful: waits for handlers, which finish their effects or release their leases
-        await boss
-          .stop({ graceful: true, timeout: drainTimeoutMs, close: true })
-          .catch((err: unknown) => log.warn({ err }, 'pg-boss stop'));
-        const deadline = Date.now() + drainTimeoutMs;
-        while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-        heartbeat.stop();
-        await heartbeat.markStopped().catch(() => undefined);
-        localGate.close();
-        await fleetPolicy.close();
-        policyWatch.close();
-        breakers.shutdown();
-        await gates.stop();
-        await db.destroy();
-        log.info('executor stopped');
-      })();
-      return stopping;
-    },
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      draining = true;
+      log.info({ inFlight: inFlight() }, 'executor draining: no new leases, in-flight effects finish');
+      clearInterval(sweeper);
+      for (const t of wakeTimers) clearTimeout(t);
+      await heartbeat.beat().catch(() => undefined);
+      // graceful: waits for handlers, which finish their effects or release their leases
+      await boss
+        .stop({ graceful: true, timeout: drainTimeoutMs, close: true })
+        .catch((err: unknown) => log.warn({ err }, 'pg-boss stop'));
+      const deadline = Date.now() + drainTimeoutMs;
+      while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      heartbeat.stop();
+      await heartbeat.markStopped().catch(() => undefined);
+      localGate.close();
+      await fleetPolicy.close();
+      policyWatch.close();
+      breakers.shutdown();
+      await gates.stop();
+      await db.destroy();
+      log.info('executor stopped');
+    })();
+    return stopping;
   };
+  stopSelf = (r) => void stop().finally(() => resolveRefused(r));
+  if (refusedEarly) stopSelf(refusedEarly);
+  return { id: executorId, heldKeys: keys, stop, refused };
 }

@@ -30,7 +30,13 @@ export interface ExecutorIdentity {
  */
 export function startHeartbeat(
   db: Db,
-  args: ExecutorIdentity & { intervalMs: number; log: Logger; snapshot: () => HeartbeatSnapshot },
+  args: ExecutorIdentity & {
+    intervalMs: number;
+    log: Logger;
+    snapshot: () => HeartbeatSnapshot;
+    /** Sees a failed beat first; true when it dealt with it (a refused login), so no warning is logged. */
+    onFailure?: (err: unknown) => boolean;
+  },
 ): { beat(): Promise<void>; stop(): void; markStopped(): Promise<void> } {
   const startedAt = new Date();
   const beat = async (override?: Partial<HeartbeatSnapshot>): Promise<void> => {
@@ -59,7 +65,9 @@ export function startHeartbeat(
       .execute();
   };
   const timer = setInterval(() => {
-    beat().catch((err: unknown) => args.log.warn({ err: (err as Error).message }, 'heartbeat failed'));
+    beat().catch((err: unknown) => {
+      if (!args.onFailure?.(err)) args.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+    });
   }, args.intervalMs);
   timer.unref();
   return {

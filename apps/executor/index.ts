@@ -1,4 +1,5 @@
 export { startExecutor, type ExecutorOptions, type RunningExecutor } from './executor.ts';
+export { CredentialsRefused, credentialsRefusal, EXIT_CREDENTIALS_REFUSED } from './credentialsRefused.ts';
 export {
   createPipelineDeps,
   processTicket,

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { LOG_REDACT_PATHS, REDACTED, redactSecretLooking } from '@handoff/contracts';
 import { handoffHome } from '@handoff/db';
 import { joinedNode, type JoinedNode } from '@handoff/nodes';
+import { CredentialsRefused } from './credentialsRefused.ts';
 import { startExecutor } from './executor.ts';
 import { loadSecrets, redactorOf, type Secrets } from './secrets.ts';
 
@@ -69,7 +70,10 @@ try {
     log,
     // a node's executor is known by its node id, and serves the channels it was registered for
     ...(node ? { executorId: node.id, channels: node.channels } : {}),
+    asNode: node !== null,
   });
+  // it has said why and stopped itself: exit so that the service manager does not restart it
+  void executor.refused.then((refusal) => process.exit(refusal.exitCode));
   const stop = (signal: string): void => {
     log.info({ signal }, 'stopping');
     executor.stop().then(
@@ -84,5 +88,5 @@ try {
   process.once('SIGINT', () => stop('SIGINT'));
 } catch (err) {
   console.error(`handoff executor: ${(err as Error).message}`);
-  process.exit(1);
+  process.exit(err instanceof CredentialsRefused ? err.exitCode : 1);
 }

@@ -312,7 +312,7 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
     }
     let executor: { id: string; heldKeys?: string[] } | undefined;
     if (roles.executor && !services.stopRequested) {
-      const { startExecutor } = await import('@handoff/executor');
+      const { startExecutor, CredentialsRefused } = await import('@handoff/executor');
       const started = await step(
         'executor',
         () =>
@@ -322,10 +322,16 @@ async function runRoles(roles: { coordinator: boolean; executor: boolean }, opti
             executorId: node?.id ?? executorId,
             log,
             ...(node ? { channels: node.channels } : {}),
+            asNode: node !== null,
+          }).catch((err: unknown) => {
+            // a refused login: its own sentence and exit status (decision 141), not a generic refusal
+            throw err instanceof CredentialsRefused ? new CliError(`executor: ${err.message}`, err.exitCode) : err;
           }),
         db.url,
       );
       services.add(`executor ${started.id}`, () => started.stop());
+      // refused later: the executor said why and stopped itself; the rest stops and the status tells the service manager
+      void started.refused.then((refusal) => services.stopAll().finally(() => process.exit(refusal.exitCode)));
       executor = started;
     }
     if (services.stopRequested) return await shutdown();
