@@ -6,6 +6,7 @@ import { databaseFacts, missingRows, withClient } from './database.ts';
 import { describeFiles } from './files.ts';
 import { DUMP } from './layout.ts';
 import { findClientTool } from './pgClient.ts';
+import { settleRestoredRun } from './runs.ts';
 import type { RestoreResult } from './physicalRestore.ts';
 
 const run = promisify(execFile);
@@ -111,6 +112,7 @@ export async function restoreDump(opts: {
       throw toolFailure('pg_restore', err);
     }
     await client.query('SELECT handoff_grant_node_group()').catch(() => {});
+    await settleRestoredRun(client, opts.backupDir, opts.manifest);
     const facts = await databaseFacts(client);
     const missing = missingRows(opts.manifest.counts, facts.counts);
     if (missing.length > 0) throw new Error(`the restored database lacks rows the backup holds: ${missing.join('; ')}`);

@@ -20,6 +20,7 @@ import {
 import type { DbLog } from '@handoff/embedded-postgres';
 import { databaseFacts, missingRows, withClient } from './database.ts';
 import { chownTree } from './files.ts';
+import { settleRestoredRun } from './runs.ts';
 import { DATA, PG_CONFIG, WAL } from './layout.ts';
 
 /** Where recovery stops: the backup as taken, a moment after it, or the end of the archived WAL. */
@@ -188,6 +189,7 @@ export async function restorePhysical(opts: PhysicalRestoreOptions): Promise<Res
         await client.query(`ALTER SYSTEM RESET ${name}`);
       }
       await client.query('SELECT pg_reload_conf()');
+      await settleRestoredRun(client, opts.backupDir, manifest);
       const facts = await databaseFacts(client);
       if (facts.schemaVersion !== manifest.schemaVersion) {
         throw new Error(

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type pg from 'pg';
 import type { BackupManifest } from '@handoff/contracts';
 
@@ -45,4 +46,25 @@ export async function lastScheduledStart(pool: pg.Pool): Promise<Date | undefine
     `SELECT max(started_at) AS at FROM backup_runs WHERE kind = 'scheduled'`,
   );
   return rows[0]?.at ?? undefined;
+}
+
+/**
+ * In a restored database, the backup's own backup_runs row is still `running`: it was written before
+ * the copy began, and finished only in the source. It is finished here as it finished there (`ok`,
+ * this manifest), so a restored installation shows no backup running forever.
+ */
+export async function settleRestoredRun(
+  client: pg.ClientBase,
+  backupDir: string,
+  manifest: BackupManifest,
+): Promise<void> {
+  try {
+    await client.query(
+      `UPDATE backup_runs SET status = 'ok', finished_at = $2, dir = $3, manifest = $4
+       WHERE status = 'running' AND (dir = $1 OR dir = $3)`,
+      [path.dirname(backupDir), manifest.finishedAt, backupDir, JSON.stringify(manifest)],
+    );
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42P01') throw err;
+  }
 }
