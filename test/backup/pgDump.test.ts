@@ -98,6 +98,8 @@ test(
     assert.equal(restored.code, 0, restored.stderr);
     assert.match(restored.stdout, /^restored .* into the DATABASE_URL database in .*checksums ok, 5 intents/);
     assert.deepEqual(await rowsOf(target), await rowsOf(source));
+    // the backup's own row, still running inside the snapshot, is finished as it finished in the source
+    assert.deepEqual(await query(target, `SELECT status, dir FROM backup_runs`), [{ status: 'ok', dir }]);
 
     const again = await handoff(['restore', dir], { HANDOFF_HOME: home, DATABASE_URL: target });
     assert.equal(again.code, 1);
