@@ -157,6 +157,8 @@ export async function removeNode(db: Db, id: string): Promise<{ id: string; term
     SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity WHERE usename = ${role}`.execute(db);
   await db.transaction().execute(async (trx) => {
     await sql`DELETE FROM nodes WHERE id = ${id}`.execute(trx);
+    // its heartbeat row too: live and doctor stop reporting a node that is gone
+    await sql`DELETE FROM executors WHERE id = ${id}`.execute(trx);
     await sql`DROP ROLE IF EXISTS ${ident}`.execute(trx);
   });
   return { id, terminated: ended.rows.filter((r) => r.ended).length };

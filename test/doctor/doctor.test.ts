@@ -3,6 +3,7 @@
  * executor process: a healthy installation exits 0, and each thing broken on purpose is one line
  * that names it and says what to do, with the exit code of the worst line.
  */
+import { randomBytes } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -61,19 +62,36 @@ describe('handoff doctor', { skip: databaseUrl ? false : 'needs DATABASE_URL (ru
     assert.equal(report.checks.filter((c) => c.check === 'file:secrets.json').length, 1);
   });
 
-  test('an executor that stopped beating is a warn line naming it and what to do, exit 3', async () => {
+  test('a node that stopped beating is a warn line naming it and node remove, exit 3; once removed it is gone', async () => {
+    const node = `t${randomBytes(5).toString('hex')}`;
+    const added = await stack.api('POST', '/v1/nodes', { id: node, accounts: ['webhook:default'] });
+    assert.equal(added.status, 201, JSON.stringify(added.body));
     await queryRows(
       stack.tdb.url,
       `INSERT INTO executors (id, host, pid, started_at, heartbeat_at, status, channels, breakers, local_gate_enabled, in_flight)
-       VALUES ('old-box', 'old-host', 42, now() - interval '1 hour', now() - interval '10 minutes', 'running', '[]', '[]', true, 0)`,
+       VALUES ($1, 'old-host', 42, now() - interval '1 hour', now() - interval '10 minutes', 'running', '[]', '[]', true, 0),
+        ('quiet-box', 'quiet-host', 43, now() - interval '1 hour', now() - interval '5 minutes', 'stopped', '[]', '[]', true, 0)`,
+      [node],
     );
     try {
       const run = await handoff(['doctor'], env);
       assert.equal(run.code, 3, run.stdout + run.stderr);
-      assert.match(run.stdout, /^warn +executor:old-box +no heartbeat for 10 min .*handoff node remove old-box/m);
+      const stale = new RegExp(`^warn +executor:${node} +no heartbeat for 10 min .*handoff node remove ${node}`, 'm');
+      assert.match(run.stdout, stale);
+      // an executor on the owner's connection is no node: it leaves the report after a week
+      assert.match(
+        run.stdout,
+        /^warn +executor:quiet-box +stopped cleanly 5 min ago .*7 days after its last heartbeat/m,
+      );
       assert.match(run.stdout, /^ok +executor:doctor-exec/m);
+
+      assert.equal((await stack.api('DELETE', `/v1/nodes/${node}`)).status, 200);
+      const after = await handoff(['doctor', '--json'], env);
+      assert.ok(!parse(after.stdout).checks.some((c) => c.check === `executor:${node}`), after.stdout);
     } finally {
-      await queryRows(stack.tdb.url, `DELETE FROM executors WHERE id = 'old-box'`);
+      await stack.api('DELETE', `/v1/nodes/${node}`).catch(() => undefined);
+      await stack.tdb.pool.query(`DROP ROLE IF EXISTS "handoff_node_${node}"`).catch(() => undefined);
+      await queryRows(stack.tdb.url, `DELETE FROM executors WHERE id IN ($1, 'quiet-box')`, [node]);
     }
   });
 

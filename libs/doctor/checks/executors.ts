@@ -46,19 +46,32 @@ export async function executorChecks(db: Db, expect: ExecutorExpectations): Prom
       WHERE heartbeat_at > clock_timestamp() - make_interval(days => ${EXECUTOR_FORGOTTEN_DAYS})
       ORDER BY id`.execute(db),
     sql<{ version: number }>`SELECT max(version) AS version FROM fleet_policy`.execute(db),
-    sql<{ id: string }>`SELECT id FROM nodes WHERE id NOT IN (SELECT id FROM executors) ORDER BY id`.execute(db),
+    sql<{ id: string; seen: boolean }>`
+      SELECT id, id IN (SELECT id FROM executors) AS seen FROM nodes ORDER BY id`.execute(db),
   ]);
+  const registered = new Set(nodes.rows.map((n) => n.id));
+  // a node is removed with `handoff node remove`; an executor on the owner's connection drops out after a week
+  const goneForGood = (id: string): string =>
+    registered.has(id)
+      ? `if it is gone for good: \`handoff node remove ${id}\``
+      : `if it is gone for good, it leaves this report ${EXECUTOR_FORGOTTEN_DAYS} days after its last heartbeat`;
   const policyVersion = published.rows[0]?.version ?? null;
   const checks: DoctorCheck[] = [];
   for (const e of executors.rows) {
     const findings: [DoctorStatus, string, string][] = [];
     const silent = ageText(e.silent_ms);
-    if (e.status === 'stopped') findings.push(['ok', `stopped cleanly ${silent} ago`, '']);
+    // a clean stop is still a node that performs nothing: said until it runs again, is removed, or a week passes
+    if (e.status === 'stopped')
+      findings.push([
+        'warn',
+        `stopped cleanly ${silent} ago (on ${e.host})`,
+        `start it again on ${e.host} if it should run; ${goneForGood(e.id)}`,
+      ]);
     else if (e.stale)
       findings.push([
         'warn',
         `no heartbeat for ${silent} (last status ${e.status}, on ${e.host}): it died or lost the database`,
-        `start it again on ${e.host} (\`handoff executor\`), or if it is gone for good: \`handoff node remove ${e.id}\``,
+        `start it again on ${e.host} (\`handoff executor\`); ${goneForGood(e.id)}`,
       ]);
     else findings.push(['ok', `heartbeat ${silent} ago (${e.status})`, '']);
     const live = e.status !== 'stopped' && !e.stale;
@@ -102,7 +115,7 @@ export async function executorChecks(db: Db, expect: ExecutorExpectations): Prom
       ),
     );
   }
-  for (const n of nodes.rows)
+  for (const n of nodes.rows.filter((row) => !row.seen))
     checks.push(
       line(
         `executor:${n.id}`,
