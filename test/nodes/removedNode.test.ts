@@ -60,7 +60,7 @@ function runExecutor(script: string, args: string[]): Run {
 }
 
 const running = (run: Run): Promise<number | string | undefined> =>
-  Promise.race([run.exited, new Promise<undefined>((r) => setImmediate(r))]);
+  Promise.race([run.exited, new Promise<undefined>((r) => setImmediate(() => r(undefined)))]);
 
 before(async () => {
   stack = await startStack({});
