@@ -121,6 +121,8 @@ async function main(): Promise<number> {
     const t0 = performance.now();
     server = await startEmbeddedPostgres({
       home,
+      // a fixture, not an installation: archiving every test's WAL costs CPU the chaos suite's 2 s leases need
+      walArchive: false,
       log: (msg, level) => {
         if (level === 'warn' || level === 'error') console.error(msg);
       },

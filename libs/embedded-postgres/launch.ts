@@ -50,6 +50,8 @@ export interface LaunchOptions {
   runAs?: OsIds;
   /** Listen on this address too, TLS and a password required there (see listen.ts). */
   listen?: EmbeddedListen;
+  /** Continuous WAL archiving (see EmbeddedPostgresOptions.walArchive). */
+  walArchive: boolean;
   log: LevelLogger;
 }
 
@@ -171,7 +173,11 @@ export async function launch(opts: LaunchOptions): Promise<EmbeddedPostgresServe
         postgres: opts.binaries.postgres,
         dataDir,
         port,
-        flags: [...listenFlags(opts.listen), ...POSTGRES_FLAGS, ...(await archiveFlags(home, dataDir, opts.runAs))],
+        flags: [
+          ...listenFlags(opts.listen),
+          ...POSTGRES_FLAGS,
+          ...(opts.walArchive ? await archiveFlags(home, dataDir, opts.runAs) : []),
+        ],
         runAs: opts.runAs,
         onLog: tail.onLog,
         timeoutMs: START_TIMEOUT_MS,

@@ -21,6 +21,11 @@ export interface EmbeddedPostgresOptions {
    * without it is not joined: its owner has to stop it first.
    */
   listen?: EmbeddedListen;
+  /**
+   * Continuous WAL archiving into `$HANDOFF_HOME/backups/wal` (default true). Only a throwaway
+   * server turns it off: the test runner's shared one, whose archive would only cost CPU and disk.
+   */
+  walArchive?: boolean;
 }
 
 export interface EmbeddedPostgresServer {

@@ -59,6 +59,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
         binaries,
         runAs,
         listen: opts.listen,
+        walArchive: opts.walArchive ?? true,
         log,
       });
     } catch (err) {
